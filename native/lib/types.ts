@@ -1,0 +1,142 @@
+/**
+ * The data model the native core hands to JavaScript after a dump, and takes back for a restore.
+ *
+ * It is one task (a single-threaded process) as the kernel shows it; `images/` turns it into CRIU image
+ * files and back. Binary kernel structures (registers, XSAVE area, auxv) travel as Buffers in the host's
+ * layout; 64-bit masks as bigint; user-space addresses as numbers (the native side refuses any address
+ * at or above 2^53, which no 4-level page table produces).
+ */
+
+/** What backs a VMA, as the dumper classified it. */
+export type VmaKind =
+  | 'anon' // private anonymous memory (including [heap] and [stack])
+  | 'file-private' // MAP_PRIVATE of a file: the file is mapped again, COW-ed pages come from the image
+  | 'file-shared' // MAP_SHARED of a file: the file itself holds the data, no pages dumped
+  | 'vdso' // [vdso]: moved into place on restore, never dumped
+  | 'vvar' // [vvar] and [vvar_vclock]: moved with the vDSO
+  | 'vsyscall'; // [vsyscall]: fixed by the kernel, neither dumped nor restored
+
+export interface Vma {
+  start: number;
+  end: number;
+  /** File offset in bytes (0 for anonymous memory). */
+  pgoff: number;
+  /** PROT_* bits. */
+  prot: number;
+  /** MAP_* bits: MAP_PRIVATE or MAP_SHARED, plus MAP_ANONYMOUS, MAP_GROWSDOWN where they apply. */
+  flags: number;
+  kind: VmaKind;
+  /** The /proc/PID/maps name: a path, or [heap], [stack], [vdso], [vvar], [vvar_vclock], or "". */
+  name: string;
+  /** For file-backed VMAs: the path the file had at dump time (from /proc/PID/map_files). */
+  path?: string;
+  /** For file-backed VMAs: device and inode, to detect a different file at restore. */
+  dev?: number;
+  inode?: number;
+  /** Bit n set means madvise advice n is in effect (MADV_HUGEPAGE=14, NOHUGEPAGE=15, DONTFORK=10, ...). */
+  madv: number;
+}
+
+/** A run of pages, in the order they sit in the pages image. */
+export interface PageRun {
+  vaddr: number;
+  nrPages: number;
+}
+
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr';
+
+export interface OpenFile {
+  fd: number;
+  kind: FdKind;
+  path: string;
+  /** O_* flags as /proc/PID/fdinfo shows them (octal there), without O_CLOEXEC. */
+  flags: number;
+  cloexec: boolean;
+  pos: number;
+  /** File size and mode at dump time (regular files), to warn or fail when the file changed. */
+  size: number;
+  mode: number;
+}
+
+export interface SigAction {
+  signo: number;
+  handler: bigint;
+  flags: bigint;
+  restorer: bigint;
+  mask: bigint;
+}
+
+export interface MmFields {
+  startCode: number;
+  endCode: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  brk: number;
+  startStack: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+  /** The saved auxiliary vector, as /proc/PID/auxv gives it (pairs of u64, ending in AT_NULL). */
+  auxv: Buffer;
+}
+
+export interface Creds {
+  uid: number;
+  euid: number;
+  suid: number;
+  fsuid: number;
+  gid: number;
+  egid: number;
+  sgid: number;
+  fsgid: number;
+}
+
+export interface DumpedTask {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  comm: string;
+  exe: string;
+  cwd: string;
+  root: string;
+  umask: number;
+  personality: number;
+  creds: Creds;
+  /** struct user_regs_struct (x86_64, 27 u64), already adjusted so that an interrupted syscall restarts. */
+  regs: Buffer;
+  /** The XSAVE area from PTRACE_GETREGSET(NT_X86_XSTATE). */
+  xsave: Buffer;
+  sigmask: bigint;
+  sigactions: SigAction[];
+  altstack: { sp: number; size: number; flags: number };
+  rseq: { ptr: number; size: number; signature: number } | null;
+  robustList: { head: number; len: number };
+  clearChildTid: number;
+  mm: MmFields;
+  vmas: Vma[];
+  /** Pages in the pages image, in file order (each run is contiguous in the file). */
+  pages: PageRun[];
+  /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */
+  frozenSeconds: number;
+}
+
+export interface DumpOptions {
+  pid: number;
+  /** Raw pages image to create (pages-1.img in the image directory). */
+  pagesPath: string;
+  /** Leave the task running after the dump (default: kill it, as CRIU does). */
+  leaveRunning: boolean;
+}
+
+export interface RestoreOptions {
+  task: DumpedTask;
+  pagesPath: string;
+  /** The static restore stub (native/stub/cryopod-stub). */
+  stubPath: string;
+  /** Credentials the stub is started with (root only can choose; default: the caller's). */
+  uid?: number;
+  gid?: number;
+}
