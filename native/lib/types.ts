@@ -119,6 +119,8 @@ export interface DumpedTask {
   vmas: Vma[];
   /** Pages in the pages image, in file order (each run is contiguous in the file). */
   pages: PageRun[];
+  /** Open file descriptors, ascending by fd. */
+  files: OpenFile[];
   /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */
   frozenSeconds: number;
 }

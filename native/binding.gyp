@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "cryopod",
+      "sources": [
+        "src/addon/addon.cc",
+        "src/addon/convert.cc",
+        "src/core/dump.cc",
+        "src/core/errors.cc",
+        "src/core/page_bitmap.cc",
+        "src/core/page_copy.cc",
+        "src/core/proc.cc",
+        "src/core/remote_syscall.cc",
+        "src/core/restore.cc",
+        "src/core/seized_task.cc",
+        "src/core/stub_process.cc",
+        "src/core/vmas.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"]
+    }
+  ]
+}

@@ -1,0 +1,64 @@
+/**
+ * The native core, typed: dump one task into a pages image and a DumpedTask; restore a DumpedTask into a
+ * new process morphed from the restore stub. Arguments are checked here with exact messages, and again
+ * natively (after better-sqlite3): a bad call fails in JS before it reaches ptrace.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { DumpedTask, DumpOptions, RestoreOptions } from './types';
+
+export * from './types';
+
+interface Addon {
+  dump(opts: DumpOptions): Promise<DumpedTask>;
+  restore(opts: RestoreOptions): Promise<number>;
+}
+
+/** The repository root, found from this file whether it runs from native/lib or dist/native/lib. */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`cannot find package.json above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+const root = packageRoot();
+export const ADDON_PATH = path.join(root, 'native', 'build', 'Release', 'cryopod.node');
+export const STUB_PATH = path.join(root, 'native', 'stub', 'cryopod-stub');
+
+let addon: Addon | undefined;
+function load(): Addon {
+  if (!addon) {
+    if (!fs.existsSync(ADDON_PATH)) {
+      throw new Error(`the native core is not built (${ADDON_PATH} is missing): run npm run build`);
+    }
+    addon = require(ADDON_PATH) as Addon;
+  }
+  return addon;
+}
+
+function checkPid(pid: unknown): asserts pid is number {
+  if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0 || pid > 4194304) {
+    throw new TypeError(`pid must be a positive integer, got ${String(pid)}`);
+  }
+}
+
+export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
+  checkPid(opts.pid);
+  if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
+    throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
+  }
+  return load().dump({ pid: opts.pid, pagesPath: opts.pagesPath, leaveRunning: !!opts.leaveRunning });
+}
+
+export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string }): Promise<number> {
+  if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
+    throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
+  }
+  const stubPath = opts.stubPath ?? STUB_PATH;
+  if (!fs.existsSync(stubPath)) throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
+  return load().restore({ ...opts, stubPath });
+}

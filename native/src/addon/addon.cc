@@ -1,0 +1,132 @@
+// N-API glue: two async functions, each a Napi::AsyncWorker returning a Promise.
+//   dump({ pid, pagesPath, leaveRunning })            → Promise<DumpedTask>
+//   restore({ task, pagesPath, stubPath, uid?, gid? }) → Promise<number>  (the new PID)
+// Inputs are copied onto the worker before Execute() (which runs on a pool thread and must not touch JS);
+// nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
+#include <napi.h>
+
+#include "../core/dump.h"
+#include "../core/errors.h"
+#include "../core/restore.h"
+#include "convert.h"
+
+namespace cryopod {
+
+namespace {
+
+struct Failure {
+  bool failed = false;
+  std::string code, message;
+  int err = 0;
+};
+
+template <typename Fn>
+void run_guarded(Failure& f, Fn fn) {
+  try {
+    fn();
+  } catch (const CoreError& e) {
+    f = Failure{true, e.code(), e.what(), e.err()};
+  } catch (const std::exception& e) {
+    f = Failure{true, "EINTERNAL", e.what(), 0};
+  }
+}
+
+Napi::Error to_js_error(Napi::Env env, const Failure& f) {
+  Napi::Error e = Napi::Error::New(env, f.message);
+  e.Set("code", f.code);
+  if (f.err) e.Set("errno", Napi::Number::New(env, f.err));
+  return e;
+}
+
+class DumpWorker : public Napi::AsyncWorker {
+ public:
+  DumpWorker(Napi::Env env, DumpRequest req)
+      : Napi::AsyncWorker(env), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { run_guarded(failure_, [&] { result_ = dump_task(req_); }); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
+    deferred_.Resolve(task_to_js(env, result_));
+  }
+
+ private:
+  DumpRequest req_;
+  TaskImage result_;
+  Failure failure_;
+  Napi::Promise::Deferred deferred_;
+};
+
+class RestoreWorker : public Napi::AsyncWorker {
+ public:
+  RestoreWorker(Napi::Env env, TaskImage image, RestoreRequest req)
+      : Napi::AsyncWorker(env), image_(std::move(image)), req_(std::move(req)),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { run_guarded(failure_, [&] { pid_ = restore_task(image_, req_); }); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
+    deferred_.Resolve(Napi::Number::New(env, pid_));
+  }
+
+ private:
+  TaskImage image_;
+  RestoreRequest req_;
+  Failure failure_;
+  int pid_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Object options(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
+  return info[0].As<Napi::Object>();
+}
+
+std::string str_opt(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(name) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Napi::Value Dump(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  DumpRequest req;
+  Napi::Value pid = o.Get("pid");
+  if (!pid.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
+  req.pid = pid.As<Napi::Number>().Int32Value();
+  req.pages_path = str_opt(o, "pagesPath");
+  req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
+  auto* w = new DumpWorker(info.Env(), std::move(req));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Restore(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  Napi::Value task = o.Get("task");
+  if (!task.IsObject()) throw Napi::TypeError::New(info.Env(), "task must be an object");
+  TaskImage image = task_from_js(task.As<Napi::Object>());
+  RestoreRequest req;
+  req.pages_path = str_opt(o, "pagesPath");
+  req.stub_path = str_opt(o, "stubPath");
+  if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
+  if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  auto* w = new RestoreWorker(info.Env(), std::move(image), std::move(req));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
+  exports.Set("restore", Napi::Function::New(env, Restore, "restore"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(cryopod, Init)
+
+}  // namespace cryopod

@@ -1,0 +1,281 @@
+#include "convert.h"
+
+namespace cryopod {
+
+namespace {
+
+const char* kind_name(VmaKind k) {
+  switch (k) {
+    case VmaKind::Anon: return "anon";
+    case VmaKind::FilePrivate: return "file-private";
+    case VmaKind::FileShared: return "file-shared";
+    case VmaKind::Vdso: return "vdso";
+    case VmaKind::Vvar: return "vvar";
+    case VmaKind::Vsyscall: return "vsyscall";
+  }
+  return "anon";
+}
+
+VmaKind kind_from(const std::string& s, Napi::Env env) {
+  if (s == "anon") return VmaKind::Anon;
+  if (s == "file-private") return VmaKind::FilePrivate;
+  if (s == "file-shared") return VmaKind::FileShared;
+  if (s == "vdso") return VmaKind::Vdso;
+  if (s == "vvar") return VmaKind::Vvar;
+  if (s == "vsyscall") return VmaKind::Vsyscall;
+  throw Napi::TypeError::New(env, "unknown VMA kind: " + s);
+}
+
+Napi::Value num(Napi::Env env, uint64_t v) { return Napi::Number::New(env, (double)v); }
+Napi::Value big(Napi::Env env, uint64_t v) { return Napi::BigInt::New(env, v); }
+Napi::Buffer<uint8_t> buf(Napi::Env env, const std::vector<uint8_t>& v) {
+  return Napi::Buffer<uint8_t>::Copy(env, v.data(), v.size());
+}
+
+// Field readers: each names the field in its error.
+Napi::Value field(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) throw Napi::TypeError::New(o.Env(), std::string("missing field: ") + name);
+  return v;
+}
+uint64_t get_num(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string("field must be a number: ") + name);
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (d < 0 || d > 9007199254740992.0 || d != (double)(uint64_t)d)
+    throw Napi::TypeError::New(o.Env(), std::string("field must be a non-negative integer: ") + name);
+  return (uint64_t)d;
+}
+uint64_t get_big(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsBigInt()) throw Napi::TypeError::New(o.Env(), std::string("field must be a bigint: ") + name);
+  bool lossless = false;
+  uint64_t r = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless) throw Napi::TypeError::New(o.Env(), std::string("field does not fit in 64 bits: ") + name);
+  return r;
+}
+std::string get_str(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string("field must be a string: ") + name);
+  return v.As<Napi::String>().Utf8Value();
+}
+std::vector<uint8_t> get_buf(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsBuffer()) throw Napi::TypeError::New(o.Env(), std::string("field must be a Buffer: ") + name);
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
+}
+Napi::Object get_obj(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), std::string("field must be an object: ") + name);
+  return v.As<Napi::Object>();
+}
+Napi::Array get_arr(const Napi::Object& o, const char* name) {
+  Napi::Value v = field(o, name);
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string("field must be an array: ") + name);
+  return v.As<Napi::Array>();
+}
+
+}  // namespace
+
+Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", num(env, t.pid));
+  o.Set("ppid", num(env, t.ppid));
+  o.Set("pgid", num(env, t.pgid));
+  o.Set("sid", num(env, t.sid));
+  o.Set("comm", t.comm);
+  o.Set("exe", t.exe);
+  o.Set("cwd", t.cwd);
+  o.Set("root", t.root);
+  o.Set("umask", num(env, t.umask));
+  o.Set("personality", num(env, t.personality));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("uid", num(env, t.creds.uid));
+  c.Set("euid", num(env, t.creds.euid));
+  c.Set("suid", num(env, t.creds.suid));
+  c.Set("fsuid", num(env, t.creds.fsuid));
+  c.Set("gid", num(env, t.creds.gid));
+  c.Set("egid", num(env, t.creds.egid));
+  c.Set("sgid", num(env, t.creds.sgid));
+  c.Set("fsgid", num(env, t.creds.fsgid));
+  o.Set("creds", c);
+  o.Set("regs", buf(env, t.regs));
+  o.Set("xsave", buf(env, t.xsave));
+  o.Set("sigmask", big(env, t.sigmask));
+  Napi::Array sas = Napi::Array::New(env, t.sigactions.size());
+  for (size_t i = 0; i < t.sigactions.size(); ++i) {
+    const SigAction& s = t.sigactions[i];
+    Napi::Object so = Napi::Object::New(env);
+    so.Set("signo", num(env, s.signo));
+    so.Set("handler", big(env, s.handler));
+    so.Set("flags", big(env, s.flags));
+    so.Set("restorer", big(env, s.restorer));
+    so.Set("mask", big(env, s.mask));
+    sas.Set(i, so);
+  }
+  o.Set("sigactions", sas);
+  Napi::Object as = Napi::Object::New(env);
+  as.Set("sp", num(env, t.altstack_sp));
+  as.Set("size", num(env, t.altstack_size));
+  as.Set("flags", num(env, (uint32_t)t.altstack_flags));
+  o.Set("altstack", as);
+  if (t.has_rseq) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("ptr", num(env, t.rseq_ptr));
+    r.Set("size", num(env, t.rseq_size));
+    r.Set("signature", num(env, t.rseq_sig));
+    o.Set("rseq", r);
+  } else {
+    o.Set("rseq", env.Null());
+  }
+  Napi::Object rl = Napi::Object::New(env);
+  rl.Set("head", num(env, t.robust_head));
+  rl.Set("len", num(env, t.robust_len));
+  o.Set("robustList", rl);
+  o.Set("clearChildTid", num(env, t.clear_child_tid));
+  Napi::Object mm = Napi::Object::New(env);
+  mm.Set("startCode", num(env, t.mm.start_code));
+  mm.Set("endCode", num(env, t.mm.end_code));
+  mm.Set("startData", num(env, t.mm.start_data));
+  mm.Set("endData", num(env, t.mm.end_data));
+  mm.Set("startBrk", num(env, t.mm.start_brk));
+  mm.Set("brk", num(env, t.mm.brk));
+  mm.Set("startStack", num(env, t.mm.start_stack));
+  mm.Set("argStart", num(env, t.mm.arg_start));
+  mm.Set("argEnd", num(env, t.mm.arg_end));
+  mm.Set("envStart", num(env, t.mm.env_start));
+  mm.Set("envEnd", num(env, t.mm.env_end));
+  mm.Set("auxv", buf(env, t.mm.auxv));
+  o.Set("mm", mm);
+  Napi::Array vmas = Napi::Array::New(env, t.vmas.size());
+  for (size_t i = 0; i < t.vmas.size(); ++i) {
+    const Vma& v = t.vmas[i];
+    Napi::Object vo = Napi::Object::New(env);
+    vo.Set("start", num(env, v.start));
+    vo.Set("end", num(env, v.end));
+    vo.Set("pgoff", num(env, v.pgoff));
+    vo.Set("prot", num(env, v.prot));
+    vo.Set("flags", num(env, v.flags));
+    vo.Set("kind", kind_name(v.kind));
+    vo.Set("name", v.name);
+    if (!v.path.empty()) {
+      vo.Set("path", v.path);
+      vo.Set("dev", num(env, v.dev));
+      vo.Set("inode", num(env, v.inode));
+    }
+    vo.Set("madv", num(env, v.madv));
+    vmas.Set(i, vo);
+  }
+  o.Set("vmas", vmas);
+  Napi::Array pages = Napi::Array::New(env, t.pages.size());
+  for (size_t i = 0; i < t.pages.size(); ++i) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("vaddr", num(env, t.pages[i].vaddr));
+    p.Set("nrPages", num(env, t.pages[i].nr_pages));
+    pages.Set(i, p);
+  }
+  o.Set("pages", pages);
+  Napi::Array files = Napi::Array::New(env, t.files.size());
+  for (size_t i = 0; i < t.files.size(); ++i) {
+    const OpenFile& f = t.files[i];
+    Napi::Object fo = Napi::Object::New(env);
+    fo.Set("fd", num(env, f.fd));
+    fo.Set("kind", f.kind);
+    fo.Set("path", f.path);
+    fo.Set("flags", num(env, (uint32_t)f.flags));
+    fo.Set("cloexec", Napi::Boolean::New(env, f.cloexec));
+    fo.Set("pos", num(env, f.pos));
+    fo.Set("size", num(env, f.size));
+    fo.Set("mode", num(env, f.mode));
+    files.Set(i, fo);
+  }
+  o.Set("files", files);
+  o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
+  return o;
+}
+
+TaskImage task_from_js(const Napi::Object& o) {
+  Napi::Env env = o.Env();
+  TaskImage t;
+  t.pid = (int)get_num(o, "pid");
+  t.comm = get_str(o, "comm");
+  t.exe = get_str(o, "exe");
+  t.cwd = get_str(o, "cwd");
+  t.root = get_str(o, "root");
+  t.umask = (uint32_t)get_num(o, "umask");
+  t.personality = (uint32_t)get_num(o, "personality");
+  t.regs = get_buf(o, "regs");
+  t.xsave = get_buf(o, "xsave");
+  t.sigmask = get_big(o, "sigmask");
+  Napi::Array sas = get_arr(o, "sigactions");
+  for (uint32_t i = 0; i < sas.Length(); ++i) {
+    Napi::Object s = sas.Get(i).As<Napi::Object>();
+    t.sigactions.push_back(SigAction{(int)get_num(s, "signo"), get_big(s, "handler"), get_big(s, "flags"),
+                                     get_big(s, "restorer"), get_big(s, "mask")});
+  }
+  Napi::Object as = get_obj(o, "altstack");
+  t.altstack_sp = get_num(as, "sp");
+  t.altstack_size = get_num(as, "size");
+  t.altstack_flags = (int)get_num(as, "flags");
+  Napi::Value rseq = o.Get("rseq");
+  if (rseq.IsObject()) {
+    Napi::Object r = rseq.As<Napi::Object>();
+    t.has_rseq = true;
+    t.rseq_ptr = get_num(r, "ptr");
+    t.rseq_size = (uint32_t)get_num(r, "size");
+    t.rseq_sig = (uint32_t)get_num(r, "signature");
+  }
+  Napi::Object rl = get_obj(o, "robustList");
+  t.robust_head = get_num(rl, "head");
+  t.robust_len = get_num(rl, "len");
+  t.clear_child_tid = get_num(o, "clearChildTid");
+  Napi::Object mm = get_obj(o, "mm");
+  t.mm.start_code = get_num(mm, "startCode");
+  t.mm.end_code = get_num(mm, "endCode");
+  t.mm.start_data = get_num(mm, "startData");
+  t.mm.end_data = get_num(mm, "endData");
+  t.mm.start_brk = get_num(mm, "startBrk");
+  t.mm.brk = get_num(mm, "brk");
+  t.mm.start_stack = get_num(mm, "startStack");
+  t.mm.arg_start = get_num(mm, "argStart");
+  t.mm.arg_end = get_num(mm, "argEnd");
+  t.mm.env_start = get_num(mm, "envStart");
+  t.mm.env_end = get_num(mm, "envEnd");
+  t.mm.auxv = get_buf(mm, "auxv");
+  Napi::Array vmas = get_arr(o, "vmas");
+  for (uint32_t i = 0; i < vmas.Length(); ++i) {
+    Napi::Object vo = vmas.Get(i).As<Napi::Object>();
+    Vma v;
+    v.start = get_num(vo, "start");
+    v.end = get_num(vo, "end");
+    v.pgoff = get_num(vo, "pgoff");
+    v.prot = (int)get_num(vo, "prot");
+    v.flags = (int)get_num(vo, "flags");
+    v.kind = kind_from(get_str(vo, "kind"), env);
+    v.name = get_str(vo, "name");
+    if (vo.Has("path") && !vo.Get("path").IsUndefined()) v.path = get_str(vo, "path");
+    v.madv = get_num(vo, "madv");
+    t.vmas.push_back(v);
+  }
+  Napi::Array pages = get_arr(o, "pages");
+  for (uint32_t i = 0; i < pages.Length(); ++i) {
+    Napi::Object p = pages.Get(i).As<Napi::Object>();
+    t.pages.push_back(PageRun{get_num(p, "vaddr"), get_num(p, "nrPages")});
+  }
+  Napi::Array files = get_arr(o, "files");
+  for (uint32_t i = 0; i < files.Length(); ++i) {
+    Napi::Object fo = files.Get(i).As<Napi::Object>();
+    OpenFile f;
+    f.fd = (int)get_num(fo, "fd");
+    f.kind = get_str(fo, "kind");
+    f.path = get_str(fo, "path");
+    f.flags = (int)get_num(fo, "flags");
+    f.cloexec = field(fo, "cloexec").ToBoolean().Value();
+    f.pos = get_num(fo, "pos");
+    t.files.push_back(f);
+  }
+  return t;
+}
+
+}  // namespace cryopod

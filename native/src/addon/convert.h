@@ -1,0 +1,14 @@
+// TaskImage <-> JavaScript DumpedTask (native/lib/types.ts). Input is checked field by field: a wrong
+// type raises a TypeError naming the field, never a crash.
+#pragma once
+
+#include <napi.h>
+
+#include "../core/task_model.h"
+
+namespace cryopod {
+
+Napi::Object task_to_js(Napi::Env env, const TaskImage& t);
+TaskImage task_from_js(const Napi::Object& o);
+
+}  // namespace cryopod

@@ -1,0 +1,257 @@
+#include "dump.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "errors.h"
+#include "page_bitmap.h"
+#include "page_copy.h"
+#include "proc.h"
+#include "remote_syscall.h"
+#include "seized_task.h"
+#include "vmas.h"
+
+#ifndef PTRACE_GET_RSEQ_CONFIGURATION
+#define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
+#endif
+
+namespace cryopod {
+
+namespace {
+
+struct RseqConfig {
+  uint64_t rseq_abi_pointer;
+  uint32_t rseq_abi_size;
+  uint32_t signature;
+  uint32_t flags;
+  uint32_t pad;
+};
+
+struct KernelSigaction {
+  uint64_t handler, flags, restorer, mask;
+};
+
+struct KernelStack {
+  uint64_t sp;
+  int32_t flags;
+  int32_t pad;
+  uint64_t size;
+};
+
+constexpr long kERESTARTSYS = 512, kERESTARTNOINTR = 513, kERESTARTNOHAND = 514, kERESTART_RESTARTBLOCK = 516;
+
+std::string task_name(int pid) { return "pid " + std::to_string(pid); }
+
+int count_threads(int pid) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) throw_errno("opendir " + dir);
+  int n = 0;
+  while (dirent* de = readdir(d))
+    if (de->d_name[0] != '.') ++n;
+  closedir(d);
+  return n;
+}
+
+// Refuses, before touching the task, what this dumper cannot do.
+void check_dumpable(int pid) {
+  if (pid <= 0) throw CoreError("EINVAL", "invalid pid " + std::to_string(pid));
+  if (pid == getpid()) throw CoreError("EINVAL", "cannot dump the dumper itself");
+  if (kill(pid, 0) != 0 && errno == ESRCH) throw CoreError("ESRCH", "no such process: " + std::to_string(pid));
+  ProcStatus st;
+  try {
+    st = read_status(pid);
+  } catch (const CoreError&) {
+    throw CoreError("ESRCH", "no such process: " + std::to_string(pid));
+  }
+  if (st.state == 'Z' || st.state == 'X')
+    throw CoreError("EZOMBIE", task_name(pid) + " is a zombie (it has exited): nothing to dump");
+  if (st.threads > 1)
+    throw CoreError("EMULTITHREAD", task_name(pid) + " has " + std::to_string(st.threads) +
+                                        " threads: only single-threaded processes can be dumped yet");
+  if (st.tracer_pid != 0)
+    throw CoreError("EBUSY", task_name(pid) + " is already traced by pid " + std::to_string(st.tracer_pid));
+}
+
+// Registers as a restore must load them: a syscall the stop interrupted is set up to run again
+// (or to return EINTR where the kernel's restart block cannot survive the checkpoint), as CRIU does.
+std::vector<uint8_t> resumable_regs(const user_regs_struct& live) {
+  user_regs_struct r = live;
+  if ((long)r.orig_rax >= 0) {
+    long rax = (long)r.rax;
+    if (rax == -kERESTARTSYS || rax == -kERESTARTNOINTR || rax == -kERESTARTNOHAND) {
+      r.rax = r.orig_rax;
+      r.rip -= 2;
+    } else if (rax == -kERESTART_RESTARTBLOCK) {
+      r.rax = (unsigned long long)-EINTR;
+    }
+  }
+  std::vector<uint8_t> out(sizeof r);
+  memcpy(out.data(), &r, sizeof r);
+  return out;
+}
+
+void read_identity(int pid, TaskImage& t) {
+  std::string base = "/proc/" + std::to_string(pid) + "/";
+  ProcStat ps = read_stat(pid);
+  ProcStatus st = read_status(pid);
+  t.pid = pid;
+  t.ppid = ps.ppid;
+  t.pgid = ps.pgrp;
+  t.sid = ps.session;
+  t.comm = read_text(base + "comm");
+  while (!t.comm.empty() && t.comm.back() == '\n') t.comm.pop_back();
+  t.exe = read_link(base + "exe");
+  t.cwd = read_link(base + "cwd");
+  t.root = read_link(base + "root");
+  t.umask = st.umask;
+  t.personality = (uint32_t)std::stoul(read_text(base + "personality"), nullptr, 16);
+  t.creds = Creds{st.uid[0], st.uid[1], st.uid[2], st.uid[3], st.gid[0], st.gid[1], st.gid[2], st.gid[3]};
+  t.mm.start_code = ps.start_code;
+  t.mm.end_code = ps.end_code;
+  t.mm.start_data = ps.start_data;
+  t.mm.end_data = ps.end_data;
+  t.mm.start_brk = ps.start_brk;
+  t.mm.start_stack = ps.start_stack;
+  t.mm.arg_start = ps.arg_start;
+  t.mm.arg_end = ps.arg_end;
+  t.mm.env_start = ps.env_start;
+  t.mm.env_end = ps.env_end;
+  t.mm.auxv = read_binary(base + "auxv");
+}
+
+std::vector<OpenFile> collect_files(int pid) {
+  std::vector<OpenFile> out;
+  std::string base = "/proc/" + std::to_string(pid) + "/fd/";
+  for (int fd : list_fds(pid)) {
+    OpenFile f;
+    f.fd = fd;
+    std::string link = base + std::to_string(fd);
+    f.path = read_link(link);
+    struct stat st {};
+    if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+    auto refuse = [&](const std::string& why) {
+      throw CoreError("EUNSUPPORTED", task_name(pid) + ": fd " + std::to_string(fd) + " (" + f.path + "): " + why);
+    };
+    if (f.path.empty() || f.path[0] != '/') refuse("pipes, sockets and anonymous inodes are not supported yet");
+    if (f.path.size() > 10 && f.path.compare(f.path.size() - 10, 10, " (deleted)") == 0)
+      refuse("the open file was deleted");
+    if (S_ISREG(st.st_mode)) {
+      f.kind = "reg";
+    } else if (S_ISDIR(st.st_mode)) {
+      f.kind = "dir";
+    } else if (S_ISCHR(st.st_mode) && f.path == "/dev/null") {
+      f.kind = "devnull";
+    } else if (S_ISCHR(st.st_mode) && (f.path == "/dev/zero" || f.path == "/dev/urandom" ||
+                                       f.path == "/dev/random" || f.path == "/dev/full")) {
+      f.kind = "chr";
+    } else if (S_ISCHR(st.st_mode)) {
+      refuse("terminals and devices are not supported yet (redirect stdio to files or /dev/null)");
+    } else {
+      refuse("FIFOs and special files are not supported yet");
+    }
+    FdInfo fi = read_fdinfo(pid, fd);
+    f.flags = fi.flags & ~O_CLOEXEC;
+    f.cloexec = (fi.flags & O_CLOEXEC) != 0;
+    f.pos = fi.pos;
+    f.size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+    f.mode = st.st_mode;
+    out.push_back(f);
+  }
+  return out;
+}
+
+// What only the task itself can report, asked through remote syscalls on a scratch page.
+void collect_in_task_state(SeizedTask& task, const std::vector<Vma>& vmas, TaskImage& t) {
+  RemoteSyscalls rs(task, find_vdso_syscall(task.pid(), vmas));
+  uint64_t scratch = (uint64_t)rs.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
+                                       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+  try {
+    for (int sig = 1; sig <= 64; ++sig) {
+      if (sig == SIGKILL || sig == SIGSTOP) continue;
+      long r = rs.call(SYS_rt_sigaction, sig, 0, scratch, 8);
+      if (r < 0) continue;  // signal numbers the kernel does not know
+      KernelSigaction ka{};
+      remote_read(task.pid(), scratch, &ka, sizeof ka);
+      if (ka.handler == 0 && ka.flags == 0 && ka.mask == 0) continue;  // SIG_DFL, nothing to restore
+      t.sigactions.push_back(SigAction{sig, ka.handler, ka.flags, ka.restorer, ka.mask});
+    }
+    rs.must("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, scratch);
+    remote_read(task.pid(), scratch, &t.clear_child_tid, sizeof t.clear_child_tid);
+    t.mm.brk = (uint64_t)rs.call(SYS_brk, 0);
+    rs.must("sigaltstack", SYS_sigaltstack, 0, scratch);
+    KernelStack ks{};
+    remote_read(task.pid(), scratch, &ks, sizeof ks);
+    t.altstack_sp = ks.sp;
+    t.altstack_size = ks.size;
+    t.altstack_flags = ks.flags;
+  } catch (...) {
+    rs.call(SYS_munmap, scratch, kPageSize);
+    throw;
+  }
+  rs.must("munmap scratch", SYS_munmap, scratch, kPageSize);
+}
+
+}  // namespace
+
+TaskImage dump_task(const DumpRequest& req) {
+  check_dumpable(req.pid);
+  TaskImage t;
+  uint64_t zero_pfn = zero_page_pfn();
+
+  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) throw_errno("create " + req.pages_path);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{out};
+
+  SeizedTask task(req.pid);  // from here on, any exception detaches and the task runs on
+  if (count_threads(req.pid) > 1)
+    throw CoreError("EMULTITHREAD", task_name(req.pid) + " started a thread: only single-threaded processes can be dumped yet");
+
+  t.regs = resumable_regs(task.original_regs());
+  t.xsave = task.xsave();
+  t.sigmask = task.original_sigmask();
+  RseqConfig rc{};
+  if (ptrace((__ptrace_request)PTRACE_GET_RSEQ_CONFIGURATION, req.pid, (void*)sizeof rc, &rc) > 0 &&
+      rc.rseq_abi_pointer != 0) {
+    t.has_rseq = true;
+    t.rseq_ptr = rc.rseq_abi_pointer;
+    t.rseq_size = rc.rseq_abi_size;
+    t.rseq_sig = rc.signature;
+  }
+  void* head = nullptr;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, req.pid, &head, &len) == 0) {
+    t.robust_head = (uint64_t)head;
+    t.robust_len = len;
+  }
+
+  t.vmas = collect_vmas(req.pid);
+  t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
+  dump_pages(req.pid, t.vmas, t.pages, out);
+  if (fsync(out) != 0) throw_errno("fsync " + req.pages_path);
+
+  read_identity(req.pid, t);
+  t.files = collect_files(req.pid);
+  collect_in_task_state(task, t.vmas, t);
+
+  if (req.leave_running)
+    task.detach();
+  else
+    task.kill_and_reap();
+  t.frozen_seconds = task.frozen_seconds();
+  return t;
+}
+
+}  // namespace cryopod

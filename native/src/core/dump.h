@@ -1,0 +1,24 @@
+// Dump of one single-threaded task (see docs/architecture.md):
+//   checks (exists, not a zombie, single-threaded, not ourselves)
+//   → seize + interrupt → registers, XSAVE, signal mask, rseq, robust list
+//   → VMAs → page runs → pages image → remote syscalls for what only the task can tell
+//     (signal handlers, clear_child_tid, brk, sigaltstack) → open files, mm fields, identity
+//   → kill (default) or detach (leave running).
+// Whatever fails, the SeizedTask guard detaches and the task runs on as before.
+#pragma once
+
+#include <string>
+
+#include "task_model.h"
+
+namespace cryopod {
+
+struct DumpRequest {
+  int pid = 0;
+  std::string pages_path;
+  bool leave_running = false;
+};
+
+TaskImage dump_task(const DumpRequest& req);
+
+}  // namespace cryopod

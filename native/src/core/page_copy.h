@@ -1,0 +1,30 @@
+// Moving page data between a task and the raw pages image (pages-1.img).
+//
+//   task memory        pages image (raw, page aligned, no header: CRIU's format)
+//   ┌──────────┐       ┌──────────┐
+//   │ run 0    │ ───►  │ run 0    │ offset 0
+//   │  ...     │       │ run 1    │ offset run0.nr_pages * 4096
+//   │ run 1    │ ───►  │  ...     │
+//   └──────────┘       └──────────┘
+//
+// Dump: process_vm_readv in batches into a bounded buffer, then write() (the parasite/vmsplice path of
+// the memory-core issue replaces this; this stays as the fallback and the benchmark baseline). Runs in
+// VMAs without PROT_READ go through /proc/PID/mem, which may read them.
+// Restore: the image is mmap()ed and process_vm_writev() copies each run straight into the task.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "task_model.h"
+
+namespace cryopod {
+
+// Writes every run's pages to `out_fd`; returns the bytes written.
+uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs, int out_fd);
+
+// Copies the pages image into the task; the VMAs must be mapped writable already.
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path);
+
+}  // namespace cryopod

@@ -1,0 +1,301 @@
+#include "restore.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "errors.h"
+#include "page_bitmap.h"
+#include "page_copy.h"
+#include "proc.h"
+#include "remote_syscall.h"
+#include "seized_task.h"
+#include "stub_process.h"
+#include "vmas.h"
+
+namespace cryopod {
+
+namespace {
+
+constexpr uint64_t kScratchSize = 64 * 1024;
+
+// struct prctl_mm_map (include/uapi/linux/prctl.h)
+struct MmMap {
+  uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+  uint64_t arg_start, arg_end, env_start, env_end;
+  uint64_t auxv;
+  uint32_t auxv_size;
+  uint32_t exe_fd;
+};
+
+struct KernelSigaction {
+  uint64_t handler, flags, restorer, mask;
+};
+
+bool overlaps(uint64_t a, uint64_t b, uint64_t c, uint64_t d) { return a < d && c < b; }
+
+// A free range of `len` bytes that overlaps none of `taken`.
+uint64_t find_free_range(uint64_t len, const std::vector<std::pair<uint64_t, uint64_t>>& taken) {
+  for (uint64_t cand = 0x10000000ULL; cand < 0x7f0000000000ULL; cand += 0x40000000ULL) {
+    bool ok = true;
+    for (const auto& t : taken)
+      if (overlaps(cand, cand + len, t.first, t.second)) ok = false;
+    if (ok) return cand;
+  }
+  throw CoreError("ENOMEM", "no free address range for " + std::to_string(len) + " bytes");
+}
+
+// The state of one restore: the task, its remote syscalls and a scratch page for arguments.
+class Morph {
+ public:
+  Morph(SeizedTask& task, RemoteSyscalls& rs) : task_(task), rs_(rs) {}
+
+  void set_scratch(uint64_t addr) { scratch_ = addr; }
+  uint64_t scratch() const { return scratch_; }
+
+  // Puts bytes at scratch+off in the task and returns their remote address.
+  uint64_t put(uint64_t off, const void* data, size_t len) {
+    if (off + len > kScratchSize) throw CoreError("E2BIG", "scratch area overflow");
+    remote_write(task_.pid(), scratch_ + off, data, len);
+    return scratch_ + off;
+  }
+  uint64_t put_string(uint64_t off, const std::string& s) { return put(off, s.c_str(), s.size() + 1); }
+
+  SeizedTask& task() { return task_; }
+  RemoteSyscalls& rs() { return rs_; }
+
+ private:
+  SeizedTask& task_;
+  RemoteSyscalls& rs_;
+  uint64_t scratch_ = 0;
+};
+
+void unmap_stub(RemoteSyscalls& rs, const std::vector<Vma>& stub_vmas) {
+  for (const Vma& v : stub_vmas)
+    if (!v.is_special()) rs.must("munmap stub " + v.name, SYS_munmap, v.start, v.length());
+}
+
+// Moves the stub's [vvar], [vvar_vclock] and [vdso] to the saved addresses, through a free area first
+// so a target that overlaps the current place is never clobbered. Returns the gadget's new address.
+uint64_t move_vdso(RemoteSyscalls& rs, const std::vector<Vma>& stub_vmas, const TaskImage& img, uint64_t gadget) {
+  std::map<std::string, const Vma*> now, want;
+  for (const Vma& v : stub_vmas)
+    if (v.kind == VmaKind::Vdso || v.kind == VmaKind::Vvar) now[v.name] = &v;
+  for (const Vma& v : img.vmas)
+    if (v.kind == VmaKind::Vdso || v.kind == VmaKind::Vvar) want[v.name] = &v;
+  if (now.size() != want.size())
+    throw CoreError("EVDSO", "the saved vDSO area has " + std::to_string(want.size()) + " parts, this kernel's has " +
+                                 std::to_string(now.size()) + ": images from another kernel are not supported yet");
+  const Vma* vdso_now = now.count("[vdso]") ? now["[vdso]"] : nullptr;
+  const Vma* vdso_want = want.count("[vdso]") ? want["[vdso]"] : nullptr;
+  if (!vdso_now || !vdso_want) throw CoreError("EVDSO", "no [vdso] in the image or in the stub");
+  for (auto& [name, v] : now) {
+    if (!want.count(name) || want[name]->length() != v->length())
+      throw CoreError("EVDSO", name + " differs in size from this kernel's: images from another kernel are not supported yet");
+    // The vDSO code finds vvar at fixed offsets: the saved layout must be this kernel's.
+    if ((int64_t)(want[name]->start - vdso_want->start) != (int64_t)(v->start - vdso_now->start))
+      throw CoreError("EVDSO", "the saved vDSO layout differs from this kernel's");
+  }
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (auto& [name, v] : now) {
+    lo = std::min(lo, v->start);
+    hi = std::max(hi, v->end);
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> taken;
+  for (const Vma& v : img.vmas) taken.push_back({v.start, v.end});
+  for (const Vma& v : stub_vmas) taken.push_back({v.start, v.end});
+  uint64_t tmp = find_free_range(hi - lo, taken);
+  uint64_t off = gadget - vdso_now->start;
+
+  auto move_all = [&](auto target_of) {
+    // The vDSO itself goes last: the gadget we run mremap from lives in it.
+    std::vector<const Vma*> order;
+    for (auto& [name, v] : now)
+      if (name != "[vdso]") order.push_back(v);
+    order.push_back(vdso_now);
+    for (const Vma* v : order) {
+      uint64_t to = target_of(v);
+      rs.must("mremap " + v->name, SYS_mremap, v->start, v->length(), v->length(), MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    }
+  };
+  std::map<std::string, uint64_t> at_tmp;
+  move_all([&](const Vma* v) { return at_tmp[v->name] = tmp + (v->start - lo); });
+  rs.set_gadget(at_tmp["[vdso]"] + off);
+  std::vector<Vma> moved;
+  for (auto& [name, v] : now) {
+    Vma m = *v;
+    m.start = at_tmp[name];
+    m.end = m.start + v->length();
+    moved.push_back(m);
+  }
+  now.clear();
+  for (const Vma& m : moved) now[m.name] = &m;
+  vdso_now = now["[vdso]"];
+  move_all([&](const Vma* v) { return want[v->name]->start; });
+  return vdso_want->start + off;
+}
+
+void map_vmas(Morph& m, const TaskImage& img) {
+  for (const Vma& v : img.vmas) {
+    if (v.is_special()) continue;
+    // Pages are written after mapping: private mappings start writable and get their final prot later.
+    int prot = v.prot | ((v.kind == VmaKind::FileShared) ? 0 : PROT_READ | PROT_WRITE);
+    if (v.kind == VmaKind::Anon) {
+      int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (v.flags & MAP_GROWSDOWN);
+      m.rs().must("mmap anonymous " + v.name, SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)-1, 0);
+      continue;
+    }
+    int oflags = (v.kind == VmaKind::FileShared && (v.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+    uint64_t path = m.put_string(0, v.path);
+    long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, path, oflags | O_CLOEXEC, 0);
+    if (fd < 0) throw_errno("in the restored task: open " + v.path + " to map it", (int)-fd);
+    int flags = (v.kind == VmaKind::FileShared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
+    long r = m.rs().call(SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)fd, v.pgoff);
+    m.rs().call(SYS_close, (uint64_t)fd);
+    if (r < 0 && r > -4096) throw_errno("in the restored task: mmap " + v.path, (int)-r);
+  }
+}
+
+void finish_vmas(Morph& m, const TaskImage& img) {
+  for (const Vma& v : img.vmas) {
+    if (v.is_special()) continue;
+    if (v.kind != VmaKind::FileShared)
+      m.rs().must("mprotect " + v.name, SYS_mprotect, v.start, v.length(), v.prot);
+    for (int advice = 0; advice < 64; ++advice)
+      if (v.madv & (1ULL << advice)) m.rs().call(SYS_madvise, v.start, v.length(), advice);
+  }
+}
+
+void restore_files(Morph& m, const TaskImage& img) {
+  for (int fd : list_fds(m.task().pid())) m.rs().call(SYS_close, fd);
+  for (const OpenFile& f : img.files) {
+    int flags = f.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
+    if (f.kind == "dir") flags |= O_DIRECTORY;
+    uint64_t path = m.put_string(0, f.path);
+    long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, path, flags, 0);
+    if (fd < 0) throw_errno("in the restored task: reopen fd " + std::to_string(f.fd) + " " + f.path, (int)-fd);
+    if (fd != f.fd) {
+      m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
+      m.rs().call(SYS_close, (uint64_t)fd);
+    }
+    if (f.kind == "reg") m.rs().must("lseek " + f.path, SYS_lseek, f.fd, f.pos, SEEK_SET);
+    if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+  }
+}
+
+void restore_mm(Morph& m, const TaskImage& img) {
+  uint64_t auxv = m.put(4096, img.mm.auxv.data(), img.mm.auxv.size());
+  uint64_t exe_path = m.put_string(0, img.exe);
+  long exe_fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, exe_path, O_RDONLY | O_CLOEXEC, 0);
+  MmMap map{img.mm.start_code, img.mm.end_code, img.mm.start_data, img.mm.end_data, img.mm.start_brk,
+            img.mm.brk,        img.mm.start_stack, img.mm.arg_start, img.mm.arg_end, img.mm.env_start,
+            img.mm.env_end,    auxv, (uint32_t)img.mm.auxv.size(), exe_fd >= 0 ? (uint32_t)exe_fd : (uint32_t)-1};
+  uint64_t addr = m.put(2048, &map, sizeof map);
+  long r = m.rs().call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, addr, sizeof map, 0);
+  if (r == -EPERM && exe_fd >= 0) {
+    // Changing /proc/PID/exe needs CAP_CHECKPOINT_RESTORE in the task; without it keep the stub's.
+    map.exe_fd = (uint32_t)-1;
+    m.put(2048, &map, sizeof map);
+    r = m.rs().call(SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, addr, sizeof map, 0);
+  }
+  if (exe_fd >= 0) m.rs().call(SYS_close, (uint64_t)exe_fd);
+  if (r < 0) throw_errno("in the restored task: prctl(PR_SET_MM_MAP)", (int)-r);
+}
+
+void restore_task_state(Morph& m, const TaskImage& img) {
+  auto& rs = m.rs();
+  rs.must("chdir " + img.cwd, SYS_chdir, m.put_string(0, img.cwd));
+  rs.call(SYS_umask, img.umask);
+  rs.call(SYS_prctl, PR_SET_NAME, m.put_string(0, img.comm.substr(0, 15)));
+  restore_mm(m, img);
+  // Every signal gets the saved disposition, or SIG_DFL: the stub inherited whatever the restorer
+  // ignored (Node ignores SIGPIPE), which the saved task never had.
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    KernelSigaction ka{0, 0, 0, 0};
+    for (const SigAction& sa : img.sigactions)
+      if (sa.signo == sig) ka = KernelSigaction{sa.handler, sa.flags, sa.restorer, sa.mask};
+    long r = rs.call(SYS_rt_sigaction, sig, m.put(0, &ka, sizeof ka), 0, 8);
+    if (r < 0 && ka.handler != 0) throw_errno("in the restored task: rt_sigaction " + std::to_string(sig), (int)-r);
+  }
+  if (!(img.altstack_flags & SS_DISABLE) && img.altstack_size > 0) {
+    struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss{img.altstack_sp, 0, 0, img.altstack_size};
+    rs.must("sigaltstack", SYS_sigaltstack, m.put(0, &ss, sizeof ss), 0);
+  }
+  if (img.robust_head) rs.must("set_robust_list", SYS_set_robust_list, img.robust_head, img.robust_len);
+  rs.call(SYS_set_tid_address, img.clear_child_tid);
+  if (img.has_rseq) rs.must("rseq registration", SYS_rseq, img.rseq_ptr, img.rseq_size, 0, img.rseq_sig);
+}
+
+}  // namespace
+
+void validate_image(const TaskImage& img) {
+  if (img.regs.size() != sizeof(user_regs_struct))
+    throw CoreError("EIMAGE", "registers are " + std::to_string(img.regs.size()) + " bytes, expected " +
+                                  std::to_string(sizeof(user_regs_struct)));
+  if (img.xsave.size() < 576) throw CoreError("EIMAGE", "XSAVE area too small");
+  uint64_t prev_end = 0;
+  for (const Vma& v : img.vmas) {
+    if (v.start >= v.end || v.start % kPageSize || v.end % kPageSize)
+      throw CoreError("EIMAGE", "VMA " + v.name + " has a bad range");
+    if (v.start < prev_end) throw CoreError("EIMAGE", "VMAs overlap or are not sorted");
+    prev_end = v.end;
+    if ((v.kind == VmaKind::FilePrivate || v.kind == VmaKind::FileShared) && v.path.empty())
+      throw CoreError("EIMAGE", "file VMA without a path");
+  }
+  size_t vi = 0;
+  uint64_t last = 0;
+  for (const PageRun& r : img.pages) {
+    if (r.vaddr % kPageSize || r.nr_pages == 0 || r.vaddr < last)
+      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not aligned or not ascending");
+    uint64_t end = r.vaddr + r.nr_pages * kPageSize;
+    while (vi < img.vmas.size() && img.vmas[vi].end <= r.vaddr) ++vi;
+    if (vi == img.vmas.size() || img.vmas[vi].start > r.vaddr || img.vmas[vi].end < end ||
+        (img.vmas[vi].kind != VmaKind::Anon && img.vmas[vi].kind != VmaKind::FilePrivate))
+      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not inside a private VMA");
+    last = end;
+  }
+}
+
+int restore_task(const TaskImage& img, const RestoreRequest& req) {
+  validate_image(img);
+  StubProcess stub(req.stub_path, req.uid, req.gid);  // killed on any failure below
+  SeizedTask task(stub.pid());
+  std::vector<Vma> stub_vmas = collect_vmas(stub.pid());
+  RemoteSyscalls rs(task, find_vdso_syscall(stub.pid(), stub_vmas));
+  Morph m(task, rs);
+
+  unmap_stub(rs, stub_vmas);
+  rs.set_gadget(move_vdso(rs, stub_vmas, img, rs.gadget()));
+
+  std::vector<std::pair<uint64_t, uint64_t>> taken;
+  for (const Vma& v : img.vmas) taken.push_back({v.start, v.end});
+  uint64_t want = find_free_range(kScratchSize, taken);
+  long scratch = rs.must("mmap scratch", SYS_mmap, want, kScratchSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0);
+  m.set_scratch((uint64_t)scratch);
+
+  map_vmas(m, img);
+  fill_pages(stub.pid(), img.pages, req.pages_path);
+  finish_vmas(m, img);
+  restore_files(m, img);
+  restore_task_state(m, img);
+  rs.must("munmap scratch", SYS_munmap, (uint64_t)scratch, kScratchSize);
+
+  task.set_xsave(img.xsave);
+  user_regs_struct regs;
+  memcpy(&regs, img.regs.data(), sizeof regs);
+  regs.orig_rax = (unsigned long long)-1;  // no syscall restart on the way out: the image has done it
+  task.release_with(regs, img.sigmask);
+  stub.release();
+  return stub.pid();
+}
+
+}  // namespace cryopod

@@ -1,0 +1,30 @@
+// Restore: morph a waiting stub into the saved task.
+//
+//   spawn stub → seize → (remote syscalls from the stub's vDSO gadget)
+//   unmap everything of the stub but the vDSO/vvar → move the vDSO/vvar to their saved addresses
+//   → scratch page → map every saved VMA (files reopened by path from inside the task, so they resolve
+//   in its mount namespace) → fill pages → final protections and madvise → fds → cwd, umask, comm
+//   → PR_SET_MM_MAP (mm fields, auxv, exe) → signal handlers, altstack, robust list, clear_child_tid, rseq
+//   → unmap scratch → XSAVE, registers, signal mask → detach: the task runs on.
+#pragma once
+
+#include <string>
+
+#include "task_model.h"
+
+namespace cryopod {
+
+struct RestoreRequest {
+  std::string pages_path;
+  std::string stub_path;
+  long uid = -1;  // credentials for the stub; -1 keeps the caller's
+  long gid = -1;
+};
+
+// Returns the PID of the restored task.
+int restore_task(const TaskImage& image, const RestoreRequest& req);
+
+// Checks an image for what restore_task relies on (pure; exposed for tests). Throws CoreError.
+void validate_image(const TaskImage& image);
+
+}  // namespace cryopod

@@ -1,0 +1,70 @@
+// A task stopped under ptrace for as long as this object lives (RAII, after CRIU's err_cure discipline).
+//
+//   SeizedTask t(pid);        PTRACE_SEIZE + PTRACE_INTERRUPT, waits for the stop
+//   ...read state, run remote syscalls (remote_syscall.h)...
+//   t.kill_and_reap() / t.detach()
+//   ~SeizedTask()             if still attached: puts back the registers and signal mask it changed,
+//                             then detaches, so the task runs on exactly as before, never left stopped.
+//
+// ptrace requests must come from the thread that seized the task: create, use and destroy this object on
+// one thread (the N-API worker's).
+#pragma once
+
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace cryopod {
+
+class SeizedTask {
+ public:
+  explicit SeizedTask(pid_t pid);
+  ~SeizedTask();
+  SeizedTask(const SeizedTask&) = delete;
+  SeizedTask& operator=(const SeizedTask&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  user_regs_struct regs() const;
+  void set_regs(const user_regs_struct& r);
+  std::vector<uint8_t> xsave() const;
+  void set_xsave(const std::vector<uint8_t>& area);
+  uint64_t signal_mask() const;
+  void set_signal_mask(uint64_t mask);
+
+  // The registers and signal mask the task had when it was seized.
+  const user_regs_struct& original_regs() const { return orig_regs_; }
+  uint64_t original_sigmask() const { return orig_mask_; }
+
+  // Resume with PTRACE_SYSCALL and wait for the next syscall stop; throws if the task dies.
+  void step_to_syscall_stop();
+
+  // Kill the task while it is still stopped (it never runs again) and wait until it is gone.
+  void kill_and_reap();
+  // Put back registers and signal mask (if changed) and detach: the task runs on.
+  void detach();
+  // Load new registers and signal mask and detach: the task runs on as someone else (restore).
+  void release_with(const user_regs_struct& regs, uint64_t mask);
+
+  // Seconds between the stop and detach/kill (the downtime the task saw).
+  double frozen_seconds() const;
+
+ private:
+  void wait_for_stop(const char* what);
+  void restore_original_state();
+
+  pid_t pid_;
+  bool attached_ = false;
+  bool regs_changed_ = false;
+  bool mask_changed_ = false;
+  bool at_syscall_stop_ = false;
+  user_regs_struct orig_regs_{};
+  uint64_t orig_mask_ = 0;
+  std::chrono::steady_clock::time_point stopped_at_;
+  double frozen_seconds_ = -1;
+};
+
+}  // namespace cryopod

@@ -1,0 +1,87 @@
+// The in-memory model of one dumped task: what dump() produces and restore() consumes.
+// It mirrors native/lib/types.ts (DumpedTask); the N-API glue converts between the two.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cryopod {
+
+enum class VmaKind { Anon, FilePrivate, FileShared, Vdso, Vvar, Vsyscall };
+
+struct Vma {
+  uint64_t start = 0, end = 0;
+  uint64_t pgoff = 0;  // bytes
+  int prot = 0;        // PROT_*
+  int flags = 0;       // MAP_*
+  VmaKind kind = VmaKind::Anon;
+  std::string name;    // as in /proc/PID/maps
+  std::string path;    // backing file, for file kinds
+  uint64_t dev = 0, inode = 0;
+  uint64_t madv = 0;   // bit n = madvise advice n in effect
+
+  uint64_t length() const { return end - start; }
+  bool is_special() const {
+    return kind == VmaKind::Vdso || kind == VmaKind::Vvar || kind == VmaKind::Vsyscall;
+  }
+};
+
+struct PageRun {
+  uint64_t vaddr = 0;
+  uint64_t nr_pages = 0;
+};
+
+struct OpenFile {
+  int fd = -1;
+  std::string kind;  // "reg", "dir", "devnull", "chr"
+  std::string path;
+  int flags = 0;     // O_* without O_CLOEXEC
+  bool cloexec = false;
+  uint64_t pos = 0;
+  uint64_t size = 0;
+  uint32_t mode = 0;
+};
+
+struct SigAction {
+  int signo = 0;
+  uint64_t handler = 0, flags = 0, restorer = 0, mask = 0;
+};
+
+struct MmFields {
+  uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;
+  uint64_t start_brk = 0, brk = 0, start_stack = 0;
+  uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
+  std::vector<uint8_t> auxv;
+};
+
+struct Creds {
+  uint32_t uid = 0, euid = 0, suid = 0, fsuid = 0;
+  uint32_t gid = 0, egid = 0, sgid = 0, fsgid = 0;
+};
+
+struct TaskImage {
+  int pid = 0, ppid = 0, pgid = 0, sid = 0;
+  std::string comm, exe, cwd, root;
+  uint32_t umask = 022;
+  uint32_t personality = 0;
+  Creds creds;
+  std::vector<uint8_t> regs;   // struct user_regs_struct
+  std::vector<uint8_t> xsave;  // NT_X86_XSTATE
+  uint64_t sigmask = 0;
+  std::vector<SigAction> sigactions;
+  uint64_t altstack_sp = 0, altstack_size = 0;
+  int altstack_flags = 0;
+  bool has_rseq = false;
+  uint64_t rseq_ptr = 0;
+  uint32_t rseq_size = 0, rseq_sig = 0;
+  uint64_t robust_head = 0, robust_len = 0;
+  uint64_t clear_child_tid = 0;
+  MmFields mm;
+  std::vector<Vma> vmas;
+  std::vector<PageRun> pages;
+  std::vector<OpenFile> files;
+  double frozen_seconds = 0;
+};
+
+}  // namespace cryopod

@@ -1,0 +1,114 @@
+#include "vmas.h"
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+
+#include "errors.h"
+#include "proc.h"
+#include "remote_syscall.h"
+
+namespace cryopod {
+
+namespace {
+
+std::string range_name(const SmapsEntry& e) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%llx-%llx", (unsigned long long)e.start, (unsigned long long)e.end);
+  return buf;
+}
+
+int prot_of(const std::string& perms) {
+  int p = 0;
+  if (perms.size() >= 3) {
+    if (perms[0] == 'r') p |= PROT_READ;
+    if (perms[1] == 'w') p |= PROT_WRITE;
+    if (perms[2] == 'x') p |= PROT_EXEC;
+  }
+  return p;
+}
+
+// VmFlags two-letter codes (fs/proc/task_mmu.c) → the madvise advice that set them.
+uint64_t madv_of(const SmapsEntry& e) {
+  struct Code { const char* flag; int advice; };
+  static const Code codes[] = {{"sr", MADV_SEQUENTIAL}, {"rr", MADV_RANDOM},   {"dc", MADV_DONTFORK},
+                               {"hg", MADV_HUGEPAGE},   {"nh", MADV_NOHUGEPAGE}, {"dd", MADV_DONTDUMP},
+                               {"wf", MADV_WIPEONFORK}};
+  uint64_t m = 0;
+  for (const auto& c : codes)
+    if (e.has_flag(c.flag)) m |= 1ULL << c.advice;
+  return m;
+}
+
+[[noreturn]] void unsupported(int pid, const SmapsEntry& e, const std::string& why) {
+  throw CoreError("EUNSUPPORTED", "pid " + std::to_string(pid) + ": mapping " + range_name(e) + " " +
+                                      (e.name.empty() ? "(anonymous)" : e.name) + ": " + why);
+}
+
+}  // namespace
+
+std::vector<Vma> collect_vmas(int pid) {
+  std::vector<Vma> out;
+  for (const SmapsEntry& e : read_smaps(pid)) {
+    // [vsyscall] sits at a fixed kernel address in every task: nothing to dump or to restore.
+    if (e.name == "[vsyscall]") continue;
+    if (e.end >= (1ULL << 53))
+      unsupported(pid, e, "address above 2^53 is not supported");
+    Vma v;
+    v.start = e.start;
+    v.end = e.end;
+    v.prot = prot_of(e.perms);
+    v.name = e.name;
+    v.madv = madv_of(e);
+    bool shared = e.perms.size() >= 4 && e.perms[3] == 's';
+    v.flags = shared ? MAP_SHARED : MAP_PRIVATE;
+
+    if (e.name == "[vdso]") { v.kind = VmaKind::Vdso; out.push_back(v); continue; }
+    if (e.name == "[vvar]" || e.name == "[vvar_vclock]") { v.kind = VmaKind::Vvar; out.push_back(v); continue; }
+
+    if (e.has_flag("nl")) unsupported(pid, e, "non-linear mapping (remap_file_pages) cannot be dumped");
+    if (e.has_flag("io") || e.has_flag("pf")) unsupported(pid, e, "device (VM_IO/VM_PFNMAP) mapping");
+
+    if (e.inode == 0) {
+      if (shared) unsupported(pid, e, "shared anonymous memory is not supported yet");
+      v.kind = VmaKind::Anon;
+      v.flags |= MAP_ANONYMOUS;
+      if (e.has_flag("gd")) v.flags |= MAP_GROWSDOWN;
+      out.push_back(v);
+      continue;
+    }
+
+    // File-backed: map_files names the very file mapped, even if the maps name is ambiguous.
+    std::string link = "/proc/" + std::to_string(pid) + "/map_files/" + range_name(e);
+    std::string path = read_link(link);
+    const std::string deleted = " (deleted)";
+    if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0)
+      unsupported(pid, e, shared ? "shared memory (memfd, SysV shm or an unlinked file) is not supported yet"
+                                 : "the mapped file was deleted");
+    struct stat st {};
+    if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+    if (!S_ISREG(st.st_mode)) unsupported(pid, e, "mapping of a non-regular file");
+    v.kind = shared ? VmaKind::FileShared : VmaKind::FilePrivate;
+    v.pgoff = e.offset;
+    v.path = path;
+    v.dev = st.st_dev;
+    v.inode = st.st_ino;
+    out.push_back(v);
+  }
+  return out;
+}
+
+uint64_t find_vdso_syscall(int pid, const std::vector<Vma>& vmas) {
+  for (const Vma& v : vmas) {
+    if (v.kind != VmaKind::Vdso) continue;
+    std::vector<uint8_t> code(v.length());
+    remote_mem_read(pid, v.start, code.data(), code.size());
+    long off = find_syscall_bytes(code);
+    if (off < 0) break;
+    return v.start + off;
+  }
+  throw CoreError("EUNSUPPORTED", "pid " + std::to_string(pid) + " has no vDSO with a syscall instruction");
+}
+
+}  // namespace cryopod
