@@ -51,7 +51,12 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
   if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
     throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
   }
-  return load().dump({ pid: opts.pid, pagesPath: opts.pagesPath, leaveRunning: !!opts.leaveRunning });
+  return load().dump({
+    pid: opts.pid,
+    pagesPath: opts.pagesPath,
+    leaveRunning: !!opts.leaveRunning,
+    stopAfter: !!opts.stopAfter,
+  });
 }
 
 export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string }): Promise<number> {

@@ -131,6 +131,11 @@ export interface DumpOptions {
   pagesPath: string;
   /** Leave the task running after the dump (default: kill it, as CRIU does). */
   leaveRunning: boolean;
+  /**
+   * When not leaving it running: leave the task stopped (SIGSTOP) instead of killing it, so the caller
+   * kills it only once the images are safely written, and SIGCONTs it if writing failed.
+   */
+  stopAfter?: boolean;
 }
 
 export interface RestoreOptions {

@@ -248,6 +248,8 @@ TaskImage dump_task(const DumpRequest& req) {
 
   if (req.leave_running)
     task.detach();
+  else if (req.stop_after)
+    task.detach_stopped();
   else
     task.kill_and_reap();
   t.frozen_seconds = task.frozen_seconds();

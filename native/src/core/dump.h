@@ -17,6 +17,9 @@ struct DumpRequest {
   int pid = 0;
   std::string pages_path;
   bool leave_running = false;
+  // Instead of killing the task, leave it stopped (SIGSTOP) for the caller to kill once the images are
+  // written, or to resume with SIGCONT if writing them failed: a failed checkpoint loses nothing.
+  bool stop_after = false;
 };
 
 TaskImage dump_task(const DumpRequest& req);

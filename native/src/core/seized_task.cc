@@ -185,6 +185,13 @@ void SeizedTask::detach() {
   attached_ = false;
 }
 
+void SeizedTask::detach_stopped() {
+  if (!attached_) return;
+  restore_original_state();
+  if (kill(pid_, SIGSTOP) != 0) throw_errno("kill(SIGSTOP) " + who(pid_));
+  detach();
+}
+
 void SeizedTask::release_with(const user_regs_struct& regs, uint64_t mask) {
   set_regs(regs);
   set_signal_mask(mask);

@@ -46,6 +46,9 @@ class SeizedTask {
   void kill_and_reap();
   // Put back registers and signal mask (if changed) and detach: the task runs on.
   void detach();
+  // Like detach(), but the task is left in a group stop (SIGSTOP queued before it runs a single
+  // instruction): the caller then kills it once the images are safe, or SIGCONTs it if they are not.
+  void detach_stopped();
   // Load new registers and signal mask and detach: the task runs on as someone else (restore).
   void release_with(const user_regs_struct& regs, uint64_t mask);
 

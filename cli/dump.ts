@@ -1,0 +1,65 @@
+/**
+ * `cryopod dump`: checkpoint one local process into an image directory.
+ *
+ * The native core stops the task, writes pages-1.img and returns the rest of its state; the image module
+ * writes the CRIU images and, last, the manifest. Without --leave-running the task is left stopped
+ * (SIGSTOP) until the images are complete, then killed; if writing them fails it is resumed (SIGCONT)
+ * and the partial images are removed, so a failed checkpoint loses nothing.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { dumpTask } from '../native/lib';
+import { PAGES_FILE, writeCheckpoint } from '../images';
+import { CliError } from './errors';
+import { checkWritableDir } from './image-dir';
+import { waitForExit } from './process-state';
+
+export interface DumpSummary {
+  dir: string;
+  pid: number;
+  pages: number;
+  bytes: number;
+  vmas: number;
+  frozenSeconds: number;
+  totalSeconds: number;
+}
+
+export async function dumpProcess(opts: { pid: number; dir: string; leaveRunning?: boolean }): Promise<DumpSummary> {
+  const started = process.hrtime.bigint();
+  if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CliError('EINVAL', `--pid must be a positive integer, got ${opts.pid}`);
+  const dir = checkWritableDir(opts.dir);
+  const leaveRunning = !!opts.leaveRunning;
+  const pagesPath = path.join(dir, PAGES_FILE);
+
+  let task;
+  try {
+    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning });
+  } catch (err) {
+    fs.rmSync(pagesPath, { force: true });
+    throw err;
+  }
+
+  let written: { files: string[]; bytes: number };
+  try {
+    written = await writeCheckpoint(dir, task);
+  } catch (err) {
+    if (!leaveRunning) process.kill(opts.pid, 'SIGCONT');
+    for (const f of fs.readdirSync(dir)) if (f.endsWith('.img') || f.startsWith('cryopod-')) fs.rmSync(path.join(dir, f), { force: true });
+    throw err;
+  }
+  if (!leaveRunning) {
+    process.kill(opts.pid, 'SIGKILL');
+    await waitForExit(opts.pid);
+  }
+
+  const pages = task.pages.reduce((n, r) => n + r.nrPages, 0);
+  return {
+    dir,
+    pid: opts.pid,
+    pages,
+    bytes: written.bytes,
+    vmas: task.vmas.length,
+    frozenSeconds: task.frozenSeconds,
+    totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The `cryopod` command: dump, restore and inspect local processes (no cluster needed).
+ *
+ *   cryopod dump --pid N --dir D [--leave-running]   checkpoint a process (killed afterwards unless told)
+ *   cryopod restore --dir D                           restore it; prints the new PID
+ *   cryopod inspect D [--json]                        what a checkpoint holds
+ */
+import { dumpProcess } from './dump';
+import { restoreProcess } from './restore';
+import { inspectImages, formatInspect } from './inspect';
+import { parseArgs, requireString } from './args';
+import { CliError } from './errors';
+
+const USAGE = `usage:
+  cryopod dump --pid N --dir D [--leave-running]
+  cryopod restore --dir D
+  cryopod inspect D [--json]`;
+
+function ms(seconds: number): string {
+  return `${(seconds * 1000).toFixed(1)} ms`;
+}
+
+export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'dump': {
+        const p = parseArgs(rest, { pid: true, dir: true, 'leave-running': false });
+        const pid = Number(requireString(p, 'pid'));
+        if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
+        const s = await dumpProcess({ pid, dir: requireString(p, 'dir'), leaveRunning: p.flags.has('leave-running') });
+        out.write(
+          `dumped pid ${s.pid} to ${s.dir}: ${s.vmas} VMAs, ${s.pages} pages, ${s.bytes} bytes; ` +
+            `frozen ${ms(s.frozenSeconds)}, total ${ms(s.totalSeconds)}\n`,
+        );
+        return 0;
+      }
+      case 'restore': {
+        const p = parseArgs(rest, { dir: true });
+        const r = await restoreProcess({ dir: requireString(p, 'dir') });
+        out.write(`${r.pid}\n`);
+        err.write(`restored in ${ms(r.seconds)}\n`);
+        return 0;
+      }
+      case 'inspect': {
+        const p = parseArgs(rest, { json: false });
+        if (p.positional.length !== 1) throw new CliError('EUSAGE', 'inspect takes one image directory');
+        const report = await inspectImages(p.positional[0]);
+        out.write(p.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : formatInspect(report) + '\n');
+        return 0;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        out.write(USAGE + '\n');
+        return command === undefined ? 2 : 0;
+      default:
+        throw new CliError('EUSAGE', `unknown command ${command}`);
+    }
+  } catch (e) {
+    const error = e as Error & { code?: string };
+    err.write(`cryopod ${command}: ${error.message}${error.code ? ` [${error.code}]` : ''}\n`);
+    if (error.code === 'EUSAGE') err.write(USAGE + '\n');
+    return 1;
+  }
+}
