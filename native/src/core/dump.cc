@@ -78,6 +78,11 @@ void check_dumpable(int pid) {
   if (st.threads > 1)
     throw CoreError("EMULTITHREAD", task_name(pid) + " has " + std::to_string(st.threads) +
                                         " threads: only single-threaded processes can be dumped yet");
+  // Our own child's stop and exit notifications would also reach Node's child reaper (libuv waits on the
+  // children it spawned), which could swallow a ptrace stop: such a task must be started detached.
+  if (read_stat(pid).ppid == getpid())
+    throw CoreError("EINVAL", task_name(pid) + " is a child of the dumping process: start it through a launcher "
+                              "that detaches it (e.g. setsid -f) so that Node does not reap its stops");
   if (st.tracer_pid != 0)
     throw CoreError("EBUSY", task_name(pid) + " is already traced by pid " + std::to_string(st.tracer_pid));
 }
