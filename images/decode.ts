@@ -1,0 +1,244 @@
+/**
+ * CRIU image files -> the parts of a task, one function per image. Pure: the caller hands in each
+ * file's bytes (already verified against the manifest) and its name for error messages. Every
+ * function checks counts against the caps and rejects what Cryopod cannot restore faithfully
+ * (several tasks or threads, other fd types, incremental pagemaps...) with a message that says so.
+ */
+
+import { MmFields, OpenFile, PageRun, SigAction, Vma } from '../native/lib/types';
+import { unframeImage } from './codec';
+import { ImageError } from './errors';
+import { MAX_AUXV_WORDS, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_SIGACTIONS, MAX_VMAS, MAX_XSAVE_BYTES } from './limits';
+import { CRIU_IMAGES_VERSION, ImageKind, PAGES_ID } from './magic';
+import { decodeEntry, messages } from './proto';
+import { bigintOf, numberOf } from './u64';
+import { kindOfStatus } from './vma-status';
+import {
+  CoreMsg, FD_CLOEXEC, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg, MARCH_X86_64,
+  MmMsg, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapEntryMsg, PagemapHeadMsg, PstreeMsg, RegFileMsg,
+} from './wire';
+import { bufferFromGpregs } from './x86';
+
+type Type = ReturnType<typeof messages>[keyof ReturnType<typeof messages>];
+
+/** The single entry of an image that must hold exactly one. */
+function single<T>(file: string, kind: ImageKind, buf: Uint8Array, type: Type, what: string): T {
+  const entries = unframeImage(file, kind, buf);
+  if (entries.length !== 1) {
+    throw new ImageError('EDECODE', file, `holds ${entries.length} ${what} entries, expected exactly 1${entries.length > 1 ? ' (Cryopod restores one single-threaded task)' : ''}`);
+  }
+  return decodeEntry<T>(file, what, type, entries[0]);
+}
+
+function checkPath(file: string, what: string, s: string): string {
+  if (Buffer.byteLength(s) > MAX_PATH_BYTES) throw new ImageError('ETOOBIG', file, `${what} is over ${MAX_PATH_BYTES} bytes`);
+  return s;
+}
+
+export function decodeInventory(file: string, buf: Uint8Array): InventoryMsg {
+  const inv = single<InventoryMsg>(file, 'INVENTORY', buf, messages().inventory, 'inventory_entry');
+  if (inv.img_version !== CRIU_IMAGES_VERSION) {
+    throw new ImageError('EVERSION', file, `img_version ${inv.img_version} is not supported (expected ${CRIU_IMAGES_VERSION}, CRIU images v1.1)`);
+  }
+  return inv;
+}
+
+export function decodePstree(file: string, buf: Uint8Array): PstreeMsg {
+  const p = single<PstreeMsg>(file, 'PSTREE', buf, messages().pstree, 'pstree_entry');
+  if (p.pid === 0) throw new ImageError('EDECODE', file, 'pid is 0');
+  if (p.threads.length > 1 || (p.threads.length === 1 && p.threads[0] !== p.pid)) {
+    throw new ImageError('EDECODE', file, `task ${p.pid} has threads [${p.threads.slice(0, 8).join(', ')}${p.threads.length > 8 ? ', ...' : ''}]; Cryopod restores single-threaded tasks`);
+  }
+  return p;
+}
+
+export function decodeIds(file: string, buf: Uint8Array): IdsMsg {
+  return single<IdsMsg>(file, 'IDS', buf, messages().ids, 'task_kobj_ids_entry');
+}
+
+export function decodeFs(file: string, buf: Uint8Array): FsMsg {
+  return single<FsMsg>(file, 'FS', buf, messages().fs, 'fs_entry');
+}
+
+/** files.img as a map from file id to its reg_file_entry (Cryopod writes only REG entries). */
+export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): Map<number, RegFileMsg> {
+  const entries = unframeImage(file, 'FILES', buf);
+  if (entries.length > maxEntries) throw new ImageError('ETOOBIG', file, `${entries.length} file entries, over the cap of ${maxEntries}`);
+  const out = new Map<number, RegFileMsg>();
+  entries.forEach((bytes, i) => {
+    const f = decodeEntry<FileMsg>(file, `entry ${i}`, messages().file, bytes);
+    if (f.type !== FD_TYPE_REG || f.reg === undefined) {
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files only`);
+    }
+    if (out.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
+    checkPath(file, `entry ${i} name`, f.reg.name);
+    out.set(f.id, f.reg);
+  });
+  return out;
+}
+
+export function fileById(files: Map<number, RegFileMsg>, id: number, filesImg: string, file: string, what: string): RegFileMsg {
+  const f = files.get(id);
+  if (f === undefined) throw new ImageError('EDECODE', file, `${what} refers to file id ${id}, which ${filesImg} does not have`);
+  return f;
+}
+
+const KIND_BY_NUMBER = new Map<number, OpenFile['kind']>(
+  (Object.keys(FILE_KIND) as OpenFile['kind'][]).map((k) => [FILE_KIND[k], k]),
+);
+
+export function decodeFdinfo(file: string, buf: Uint8Array, files: Map<number, RegFileMsg>, filesImg: string): OpenFile[] {
+  const entries = unframeImage(file, 'FDINFO', buf);
+  if (entries.length > MAX_FDS) throw new ImageError('ETOOBIG', file, `${entries.length} fds, over the cap of ${MAX_FDS}`);
+  let prevFd = -1;
+  return entries.map((bytes, i) => {
+    const e = decodeEntry<FdinfoMsg>(file, `entry ${i}`, messages().fdinfo, bytes);
+    if (e.type !== FD_TYPE_REG) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files only`);
+    // DumpedTask.files is ascending by fd; this also refuses duplicates.
+    if (e.fd <= prevFd) throw new ImageError('EDECODE', file, `fd ${e.fd} is not ascending (the entry before is fd ${prevFd})`);
+    prevFd = e.fd;
+    const reg = fileById(files, e.id, filesImg, file, `fd ${e.fd}`);
+    const kind = reg.cryopod_kind === undefined ? 'reg' : KIND_BY_NUMBER.get(reg.cryopod_kind);
+    if (kind === undefined) throw new ImageError('EDECODE', filesImg, `file id ${reg.id} has unknown cryopod_kind ${reg.cryopod_kind}`);
+    return {
+      fd: e.fd,
+      kind,
+      path: reg.name,
+      flags: reg.flags,
+      cloexec: (e.flags & FD_CLOEXEC) !== 0,
+      pos: numberOf(reg.pos, filesImg, `file id ${reg.id} pos`),
+      size: reg.size === undefined ? 0 : numberOf(reg.size, filesImg, `file id ${reg.id} size`),
+      mode: reg.mode ?? 0,
+    };
+  });
+}
+
+export interface DecodedCore {
+  comm: string;
+  personality: number;
+  sigmask: bigint;
+  sigactions: SigAction[];
+  regs: Buffer;
+  xsave: Buffer;
+  clearChildTid: number;
+  robustList: { head: number; len: number };
+  altstack: { sp: number; size: number; flags: number };
+  rseq: { ptr: number; size: number; signature: number } | null;
+  creds: { uid: number; euid: number; suid: number; fsuid: number; gid: number; egid: number; sgid: number; fsgid: number };
+}
+
+export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
+  const core = single<CoreMsg>(file, 'CORE', buf, messages().core, 'core_entry');
+  if (core.mtype !== MARCH_X86_64) throw new ImageError('EDECODE', file, `machine type ${core.mtype} is not x86_64`);
+  const { thread_info: ti, tc, thread_core: th } = core;
+  if (ti === undefined || tc === undefined || th === undefined) {
+    throw new ImageError('EDECODE', file, 'lacks thread_info, tc or thread_core');
+  }
+  if (th.creds === undefined || th.sas === undefined) throw new ImageError('EDECODE', file, 'thread_core lacks creds or sas');
+  const xsave = ti.fpregs.cryopod_xsave;
+  if (xsave === undefined) throw new ImageError('EDECODE', file, 'has no cryopod_xsave (the raw XSAVE area Cryopod restores from): not a Cryopod image');
+  if (xsave.length > MAX_XSAVE_BYTES) throw new ImageError('ETOOBIG', file, `cryopod_xsave is ${xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
+  if (tc.sigactions.length > MAX_SIGACTIONS) throw new ImageError('ETOOBIG', file, `${tc.sigactions.length} sigactions, over the cap of ${MAX_SIGACTIONS}`);
+  const sigactions = tc.sigactions.map((sa, i): SigAction => {
+    if (sa.cryopod_signo === undefined) throw new ImageError('EDECODE', file, `sigaction ${i} has no cryopod_signo`);
+    return {
+      signo: sa.cryopod_signo,
+      handler: bigintOf(sa.sigaction),
+      flags: bigintOf(sa.flags),
+      restorer: bigintOf(sa.restorer),
+      mask: bigintOf(sa.mask),
+    };
+  });
+  const c = th.creds;
+  const r = th.rseq_entry;
+  return {
+    comm: tc.comm,
+    personality: tc.personality,
+    sigmask: bigintOf(tc.blk_sigset),
+    sigactions,
+    regs: bufferFromGpregs(ti.gpregs, file),
+    // A copy: the decoded Buffer is a view into the whole image file.
+    xsave: Buffer.from(xsave),
+    clearChildTid: numberOf(ti.clear_tid_addr, file, 'clear_tid_addr'),
+    robustList: { head: numberOf(th.futex_rla, file, 'futex_rla'), len: th.futex_rla_len },
+    altstack: { sp: numberOf(th.sas.ss_sp, file, 'sas.ss_sp'), size: numberOf(th.sas.ss_size, file, 'sas.ss_size'), flags: th.sas.ss_flags },
+    rseq: r === undefined ? null : { ptr: numberOf(r.rseq_abi_pointer, file, 'rseq_abi_pointer'), size: r.rseq_abi_size, signature: r.signature },
+    creds: { uid: c.uid, euid: c.euid, suid: c.suid, fsuid: c.fsuid, gid: c.gid, egid: c.egid, sgid: c.sgid, fsgid: c.fsgid },
+  };
+}
+
+/** The default /proc/PID/maps name of a VMA when the image does not carry it (images not from Cryopod). */
+function defaultName(kind: Vma['kind'], path: string | undefined): string {
+  if (path !== undefined) return path;
+  return kind === 'vdso' ? '[vdso]' : kind === 'vvar' ? '[vvar]' : kind === 'vsyscall' ? '[vsyscall]' : '';
+}
+
+export function decodeMm(
+  file: string, buf: Uint8Array, files: Map<number, RegFileMsg>, filesImg: string,
+): { mm: MmFields; vmas: Vma[]; exeId: number } {
+  const m = single<MmMsg>(file, 'MM', buf, messages().mm, 'mm_entry');
+  if (m.mm_saved_auxv.length > MAX_AUXV_WORDS) throw new ImageError('ETOOBIG', file, `auxv has ${m.mm_saved_auxv.length} words, over the cap of ${MAX_AUXV_WORDS}`);
+  if (m.vmas.length > MAX_VMAS) throw new ImageError('ETOOBIG', file, `${m.vmas.length} VMAs, over the cap of ${MAX_VMAS}`);
+  const auxv = Buffer.alloc(m.mm_saved_auxv.length * 8);
+  m.mm_saved_auxv.forEach((w, i) => auxv.writeBigUInt64LE(BigInt.asUintN(64, bigintOf(w)), i * 8));
+  const n = (v: string | number, what: string): number => numberOf(v, file, what);
+  const vmas = m.vmas.map((e, i): Vma => {
+    const what = `VMA ${i}`;
+    const kind = kindOfStatus(e.status);
+    if (typeof kind !== 'string') {
+      throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) has status 0x${(e.status >>> 0).toString(16)}: ${kind.unsupported}, which Cryopod does not restore`);
+    }
+    let path: string | undefined;
+    if (kind === 'file-private' || kind === 'file-shared') {
+      path = fileById(files, n(e.shmid, `${what} shmid`), filesImg, file, what).name;
+    }
+    const vma: Vma = {
+      start: n(e.start, `${what} start`),
+      end: n(e.end, `${what} end`),
+      pgoff: n(e.pgoff, `${what} pgoff`),
+      prot: e.prot,
+      flags: e.flags,
+      kind,
+      name: e.cryopod_name === undefined ? defaultName(kind, path) : checkPath(file, `${what} name`, e.cryopod_name),
+      madv: e.madv === undefined ? 0 : n(e.madv, `${what} madv`),
+    };
+    if (path !== undefined) vma.path = path;
+    if (e.cryopod_dev !== undefined) vma.dev = n(e.cryopod_dev, `${what} dev`);
+    if (e.cryopod_inode !== undefined) vma.inode = n(e.cryopod_inode, `${what} inode`);
+    return vma;
+  });
+  return {
+    mm: {
+      startCode: n(m.mm_start_code, 'mm_start_code'),
+      endCode: n(m.mm_end_code, 'mm_end_code'),
+      startData: n(m.mm_start_data, 'mm_start_data'),
+      endData: n(m.mm_end_data, 'mm_end_data'),
+      startBrk: n(m.mm_start_brk, 'mm_start_brk'),
+      brk: n(m.mm_brk, 'mm_brk'),
+      startStack: n(m.mm_start_stack, 'mm_start_stack'),
+      argStart: n(m.mm_arg_start, 'mm_arg_start'),
+      argEnd: n(m.mm_arg_end, 'mm_arg_end'),
+      envStart: n(m.mm_env_start, 'mm_env_start'),
+      envEnd: n(m.mm_env_end, 'mm_env_end'),
+      auxv,
+    },
+    vmas,
+    exeId: m.exe_file_id,
+  };
+}
+
+export function decodePagemap(file: string, buf: Uint8Array): PageRun[] {
+  const entries = unframeImage(file, 'PAGEMAP', buf);
+  if (entries.length === 0) throw new ImageError('EDECODE', file, 'has no pagemap_head');
+  if (entries.length - 1 > MAX_PAGE_RUNS) throw new ImageError('ETOOBIG', file, `${entries.length - 1} page runs, over the cap of ${MAX_PAGE_RUNS}`);
+  const head = decodeEntry<PagemapHeadMsg>(file, 'pagemap_head', messages().pagemapHead, entries[0]);
+  if (head.pages_id !== PAGES_ID) throw new ImageError('EDECODE', file, `pages_id is ${head.pages_id}; Cryopod checkpoints have one pages file, pages-${PAGES_ID}.img`);
+  return entries.slice(1).map((bytes, i) => {
+    const e = decodeEntry<PagemapEntryMsg>(file, `run ${i}`, messages().pagemapEntry, bytes);
+    const flags = e.flags ?? 0;
+    if (e.in_parent === true || (flags & (PE_PARENT | PE_LAZY)) !== 0 || (flags & PE_PRESENT) === 0) {
+      throw new ImageError('EDECODE', file, `run ${i} has flags 0x${flags.toString(16)}${e.in_parent ? ' (in_parent)' : ''}: only PE_PRESENT runs are supported (no incremental or lazy dumps)`);
+    }
+    return { vaddr: numberOf(e.vaddr, file, `run ${i} vaddr`), nrPages: e.nr_pages };
+  });
+}

@@ -1,0 +1,249 @@
+/**
+ * DumpedTask -> CRIU image files, in memory (no I/O here; write.ts puts them on disk).
+ *
+ * Ids: the task shares nothing, so every task_kobj_ids_entry id is 1 and the fd table is
+ * fdinfo-1.img. file_entry ids in files.img are numbered from 1 in this order: fds (in DumpedTask
+ * order), exe, cwd, root, then one per file-backed VMA (in VMA order).
+ */
+
+import { DumpedTask, OpenFile, Vma } from '../native/lib/types';
+import { frameImage } from './codec';
+import { ImageError } from './errors';
+import { MAX_AUXV_WORDS, MAX_SIGACTIONS, MAX_XSAVE_BYTES } from './limits';
+import { CRIU_IMAGES_VERSION, FILES_ID, ImageKind, PAGES_ID, imageName } from './magic';
+import { encodeEntry, messages, U64 } from './proto';
+import { requireSafe, s64FromNumber, u64FromBigInt, u64FromNumber } from './u64';
+import { isFileKind, statusOf, MAP_SHARED } from './vma-status';
+import {
+  FD_CLOEXEC, FD_TYPE_REG, FILE_KIND, MARCH_X86_64, O_DIRECTORY, O_RDONLY, O_RDWR, PE_PRESENT, PROT_WRITE, TASK_ALIVE,
+} from './wire';
+import { fpregsFromXsave, gpregsFromBuffer } from './x86';
+
+export interface EncodedImage {
+  name: string;
+  data: Buffer;
+}
+
+function u32(v: number, what: string): number {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new ImageError('EINVAL', undefined, `${what} is ${v}, not a u32`);
+  return v;
+}
+
+const ZERO_FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+
+/** Collects file_entry records and hands out their ids. */
+class FileTable {
+  readonly entries: Uint8Array[] = [];
+  private nextId = 1;
+
+  add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number }): number {
+    const id = this.nextId++;
+    const entry = {
+      type: FD_TYPE_REG,
+      id,
+      reg: { id, pos: u64FromNumber(0, 'pos'), fown: ZERO_FOWN, ...reg },
+    };
+    this.entries.push(encodeEntry(messages().file, entry));
+    return id;
+  }
+}
+
+function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
+  const what = `files[${i}] (fd ${f.fd})`;
+  const id = table.add({
+    flags: u32(f.flags, `${what}.flags`),
+    pos: u64FromNumber(f.pos, `${what}.pos`),
+    name: f.path,
+    size: u64FromNumber(f.size, `${what}.size`),
+    mode: u32(f.mode, `${what}.mode`),
+    cryopod_kind: FILE_KIND[f.kind],
+  });
+  return { id, flags: f.cloexec ? FD_CLOEXEC : 0, type: FD_TYPE_REG, fd: u32(f.fd, `${what}.fd`) };
+}
+
+function encodeVma(v: Vma, i: number, table: FileTable): object {
+  const what = `vmas[${i}]`;
+  let shmid = 0;
+  let fdflags: number | undefined;
+  if (isFileKind(v.kind)) {
+    if (v.path === undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has no path`);
+    // The flags CRIU re-opens a mapped file with: writable shared mappings need O_RDWR.
+    fdflags = (v.flags & MAP_SHARED) !== 0 && (v.prot & PROT_WRITE) !== 0 ? O_RDWR : O_RDONLY;
+    shmid = table.add({ flags: fdflags, name: v.path });
+  } else if (v.path !== undefined) {
+    // CRIU has no file for such a VMA; dropping the path silently would break the round trip.
+    throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a path (${v.path})`);
+  }
+  const entry: Record<string, unknown> = {
+    start: u64FromNumber(v.start, `${what}.start`),
+    end: u64FromNumber(v.end, `${what}.end`),
+    pgoff: u64FromNumber(v.pgoff, `${what}.pgoff`),
+    shmid: u64FromNumber(shmid, `${what}.shmid`),
+    prot: u32(v.prot, `${what}.prot`),
+    flags: u32(v.flags, `${what}.flags`),
+    status: statusOf(v.kind, v.flags, v.name) >>> 0,
+    fd: s64FromNumber(-1),
+    madv: u64FromNumber(v.madv, `${what}.madv`),
+    cryopod_name: v.name,
+  };
+  if (fdflags !== undefined) entry.fdflags = fdflags;
+  if (v.dev !== undefined) entry.cryopod_dev = u64FromNumber(v.dev, `${what}.dev`);
+  if (v.inode !== undefined) entry.cryopod_inode = u64FromNumber(v.inode, `${what}.inode`);
+  return entry;
+}
+
+function encodeAuxv(auxv: Buffer): U64[] {
+  if (auxv.length % 8 !== 0) throw new ImageError('EINVAL', undefined, `mm.auxv is ${auxv.length} bytes, not a whole number of u64 words`);
+  if (auxv.length / 8 > MAX_AUXV_WORDS) throw new ImageError('EINVAL', undefined, `mm.auxv has ${auxv.length / 8} words, over the cap of ${MAX_AUXV_WORDS}`);
+  const words: U64[] = [];
+  for (let off = 0; off < auxv.length; off += 8) words.push(u64FromBigInt(auxv.readBigUInt64LE(off), 'mm.auxv'));
+  return words;
+}
+
+function encodeSigactions(task: DumpedTask): object[] {
+  if (task.sigactions.length > MAX_SIGACTIONS) throw new ImageError('EINVAL', undefined, `${task.sigactions.length} sigactions, over the cap of ${MAX_SIGACTIONS}`);
+  const seen = new Set<number>();
+  return task.sigactions.map((sa, i) => {
+    const what = `sigactions[${i}]`;
+    if (!Number.isInteger(sa.signo) || sa.signo < 1 || sa.signo > 64 || seen.has(sa.signo)) {
+      throw new ImageError('EINVAL', undefined, `${what}.signo ${sa.signo} is not a distinct signal number in 1..64`);
+    }
+    seen.add(sa.signo);
+    return {
+      sigaction: u64FromBigInt(sa.handler, `${what}.handler`),
+      flags: u64FromBigInt(sa.flags, `${what}.flags`),
+      restorer: u64FromBigInt(sa.restorer, `${what}.restorer`),
+      mask: u64FromBigInt(sa.mask, `${what}.mask`),
+      cryopod_signo: sa.signo,
+    };
+  });
+}
+
+function encodeCore(task: DumpedTask, ids: object): Uint8Array {
+  if (task.xsave.length > MAX_XSAVE_BYTES) throw new ImageError('EINVAL', undefined, `xsave is ${task.xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
+  const c = task.creds;
+  const threadCore: Record<string, unknown> = {
+    futex_rla: u64FromNumber(task.robustList.head, 'robustList.head'),
+    futex_rla_len: u32(task.robustList.len, 'robustList.len'),
+    blk_sigset: u64FromBigInt(task.sigmask, 'sigmask'),
+    sas: {
+      ss_sp: u64FromNumber(task.altstack.sp, 'altstack.sp'),
+      ss_size: u64FromNumber(task.altstack.size, 'altstack.size'),
+      ss_flags: u32(task.altstack.flags, 'altstack.flags'),
+    },
+    creds: {
+      uid: u32(c.uid, 'creds.uid'), gid: u32(c.gid, 'creds.gid'),
+      euid: u32(c.euid, 'creds.euid'), egid: u32(c.egid, 'creds.egid'),
+      suid: u32(c.suid, 'creds.suid'), sgid: u32(c.sgid, 'creds.sgid'),
+      fsuid: u32(c.fsuid, 'creds.fsuid'), fsgid: u32(c.fsgid, 'creds.fsgid'),
+      secbits: 0,
+    },
+    comm: task.comm,
+  };
+  if (task.rseq !== null) {
+    threadCore.rseq_entry = {
+      rseq_abi_pointer: u64FromNumber(task.rseq.ptr, 'rseq.ptr'),
+      rseq_abi_size: u32(task.rseq.size, 'rseq.size'),
+      signature: u32(task.rseq.signature, 'rseq.signature'),
+    };
+  }
+  return encodeEntry(messages().core, {
+    mtype: MARCH_X86_64,
+    thread_info: {
+      clear_tid_addr: u64FromNumber(task.clearChildTid, 'clearChildTid'),
+      gpregs: gpregsFromBuffer(task.regs),
+      fpregs: fpregsFromXsave(task.xsave),
+    },
+    tc: {
+      task_state: TASK_ALIVE,
+      exit_code: 0,
+      personality: u32(task.personality, 'personality'),
+      flags: 0,
+      blk_sigset: u64FromBigInt(task.sigmask, 'sigmask'),
+      comm: task.comm,
+      sigactions: encodeSigactions(task),
+    },
+    ids,
+    thread_core: threadCore,
+  });
+}
+
+function encodeMm(task: DumpedTask, exeId: number, vmas: object[]): Uint8Array {
+  const m = task.mm;
+  const n = (v: number, what: string): U64 => u64FromNumber(v, `mm.${what}`);
+  return encodeEntry(messages().mm, {
+    mm_start_code: n(m.startCode, 'startCode'),
+    mm_end_code: n(m.endCode, 'endCode'),
+    mm_start_data: n(m.startData, 'startData'),
+    mm_end_data: n(m.endData, 'endData'),
+    mm_start_stack: n(m.startStack, 'startStack'),
+    mm_start_brk: n(m.startBrk, 'startBrk'),
+    mm_brk: n(m.brk, 'brk'),
+    mm_arg_start: n(m.argStart, 'argStart'),
+    mm_arg_end: n(m.argEnd, 'argEnd'),
+    mm_env_start: n(m.envStart, 'envStart'),
+    mm_env_end: n(m.envEnd, 'envEnd'),
+    exe_file_id: exeId,
+    mm_saved_auxv: encodeAuxv(m.auxv),
+    vmas,
+  });
+}
+
+function encodePagemap(task: DumpedTask): Uint8Array[] {
+  const msg = messages();
+  const out = [encodeEntry(msg.pagemapHead, { pages_id: PAGES_ID })];
+  task.pages.forEach((r, i) => {
+    out.push(encodeEntry(msg.pagemapEntry, {
+      vaddr: u64FromNumber(r.vaddr, `pages[${i}].vaddr`),
+      nr_pages: u32(r.nrPages, `pages[${i}].nrPages`),
+      flags: PE_PRESENT,
+    }));
+  });
+  return out;
+}
+
+/** Every image file of the checkpoint except pages-1.img and the manifest, in writing order. */
+export function encodeTask(task: DumpedTask): EncodedImage[] {
+  const msg = messages();
+  const pid = requireSafe(u32(task.pid, 'pid'), 'pid');
+  if (pid === 0) throw new ImageError('EINVAL', undefined, 'pid is 0');
+  const files = task.files;
+  files.forEach((f, i) => {
+    if (i > 0 && f.fd <= files[i - 1].fd) throw new ImageError('EINVAL', undefined, `files[${i}] (fd ${f.fd}) is not ascending by fd (the one before is fd ${files[i - 1].fd})`);
+  });
+
+  const table = new FileTable();
+  const fdinfos = files.map((f, i) => encodeEntry(msg.fdinfo, encodeOpenFile(f, i, table)));
+  const exeId = table.add({ flags: O_RDONLY, name: task.exe });
+  const cwdId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.cwd });
+  const rootId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.root });
+  const vmas = task.vmas.map((v, i) => encodeVma(v, i, table));
+
+  const ids = { vm_id: 1, files_id: FILES_ID, fs_id: 1, sighand_id: 1 };
+  const one = (kind: ImageKind, name: string, entry: Uint8Array): EncodedImage => ({ name, data: frameImage(kind, [entry]) });
+  return [
+    one('INVENTORY', imageName.inventory(), encodeEntry(msg.inventory, {
+      img_version: CRIU_IMAGES_VERSION,
+      fdinfo_per_id: true,
+      root_ids: ids,
+      ns_per_id: false,
+      lsmtype: 0,
+    })),
+    // CRIU's root task has ppid 0; the real parent is kept aside (see pstree.proto).
+    one('PSTREE', imageName.pstree(), encodeEntry(msg.pstree, {
+      pid,
+      ppid: 0,
+      pgid: u32(task.pgid, 'pgid'),
+      sid: u32(task.sid, 'sid'),
+      threads: [pid],
+      cryopod_ppid: u32(task.ppid, 'ppid'),
+    })),
+    one('CORE', imageName.core(pid), encodeCore(task, ids)),
+    one('IDS', imageName.ids(pid), encodeEntry(msg.ids, ids)),
+    one('MM', imageName.mm(pid), encodeMm(task, exeId, vmas)),
+    { name: imageName.pagemap(pid), data: frameImage('PAGEMAP', encodePagemap(task)) },
+    { name: imageName.files(), data: frameImage('FILES', table.entries) },
+    { name: imageName.fdinfo(FILES_ID), data: frameImage('FDINFO', fdinfos) },
+    one('FS', imageName.fs(pid), encodeEntry(msg.fs, { cwd_id: cwdId, root_id: rootId, umask: u32(task.umask, 'umask') })),
+  ];
+}

@@ -1,0 +1,198 @@
+/**
+ * One negative test per error the reader reports. Where a test damages an image's structure it
+ * re-computes the manifest, so that the structural check, not the checksum, is what must fire.
+ */
+
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { frameImage } from './codec';
+import { encodeTask } from './encode';
+import { ImageError, MANIFEST_FILE, PAGES_FILE, readCheckpoint, verifyManifest } from './index';
+import { MAX_ENTRY_BYTES } from './limits';
+import { encodeEntry, messages } from './proto';
+import { DumpedTask } from '../native/lib/types';
+import { editManifest, makeCheckpoint, recomputeManifest, removeDir } from './test-dir';
+
+async function failure(dir: string): Promise<ImageError> {
+  try {
+    await readCheckpoint(dir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ImageError);
+    return err as ImageError;
+  }
+  throw new Error('readCheckpoint succeeded on a damaged checkpoint');
+}
+
+/** Replaces one image with the one encodeTask makes for `task` (no writer checks on the way). */
+async function replaceImage(dir: string, name: string, task: DumpedTask): Promise<void> {
+  const img = encodeTask(task).find((i) => i.name === name);
+  if (img === undefined) throw new Error(`no image ${name}`);
+  await fsp.writeFile(path.join(dir, name), img.data);
+}
+
+describe('readCheckpoint refuses damaged checkpoints', () => {
+  let dir = '';
+  let task: DumpedTask;
+  beforeEach(async () => {
+    ({ dir, task } = await makeCheckpoint());
+  });
+  afterEach(async () => removeDir(dir));
+  const file = (name: string): string => path.join(dir, name);
+
+  it('EMISSING: no manifest (an incomplete checkpoint)', async () => {
+    await fsp.rm(file(MANIFEST_FILE));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EMISSING', file: MANIFEST_FILE });
+    expect(err.message).toContain('incomplete');
+  });
+
+  it('ECHECKSUM: a listed file is missing', async () => {
+    await fsp.rm(file('fs-4242.img'));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: 'fs-4242.img' });
+    expect(err.message).toBe('fs-4242.img: listed in the manifest but missing');
+  });
+
+  it('ECHECKSUM: one tampered byte (same size) in an image', async () => {
+    const data = await fsp.readFile(file('core-4242.img'));
+    data[data.length - 20] ^= 0x01;
+    await fsp.writeFile(file('core-4242.img'), data);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: 'core-4242.img' });
+    expect(err.message).toMatch(/^core-4242\.img: sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}$/);
+  });
+
+  it('ECHECKSUM: one tampered byte in the pages file, also from verifyManifest alone', async () => {
+    const fh = await fsp.open(file(PAGES_FILE), 'r+');
+    await fh.write(Buffer.from([0xff]), 0, 1, 5000);
+    await fh.close();
+    await expect(verifyManifest(dir)).rejects.toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
+    expect(await failure(dir)).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
+  });
+
+  it('ECHECKSUM: a file of another size than listed', async () => {
+    await fsp.appendFile(file('files.img'), Buffer.alloc(3));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: 'files.img' });
+    expect(err.message).toContain('the manifest says');
+  });
+
+  it('EMAGIC: bad image magic', async () => {
+    const data = await fsp.readFile(file('mm-4242.img'));
+    data.writeUInt32LE(0x56084025, 4); // PAGEMAP's magic in the MM image
+    await fsp.writeFile(file('mm-4242.img'), data);
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EMAGIC', file: 'mm-4242.img' });
+    expect(err.message).toBe('mm-4242.img: image magic is 0x56084025 (a PAGEMAP image), expected 0x57492820 (MM)');
+  });
+
+  it('EMAGIC: IMG_COMMON where inventory.img needs IMG_SERVICE', async () => {
+    const data = await fsp.readFile(file('inventory.img'));
+    data.writeUInt32LE(0x54564319, 0);
+    await fsp.writeFile(file('inventory.img'), data);
+    await recomputeManifest(dir);
+    expect(await failure(dir)).toMatchObject({ code: 'EMAGIC', file: 'inventory.img' });
+  });
+
+  it('ETRUNC: an entry cut short', async () => {
+    const data = await fsp.readFile(file('core-4242.img'));
+    await fsp.writeFile(file('core-4242.img'), data.subarray(0, data.length - 100));
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ETRUNC', file: 'core-4242.img' });
+    expect(err.message).toMatch(/entry 0 at offset 8: length \d+ but only \d+ bytes left/);
+  });
+
+  it('ETRUNC: a file ending inside an entry length', async () => {
+    await fsp.appendFile(file('fdinfo-1.img'), Buffer.from([1, 0]));
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ETRUNC', file: 'fdinfo-1.img' });
+    expect(err.message).toContain('entry 4');
+  });
+
+  it('ETOOBIG: an entry length over the cap', async () => {
+    const data = await fsp.readFile(file('files.img'));
+    data.writeUInt32LE(0x7fff_ffff, 8);
+    await fsp.writeFile(file('files.img'), data);
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ETOOBIG', file: 'files.img' });
+    expect(err.message).toContain(`over the ${MAX_ENTRY_BYTES}-byte cap`);
+  });
+
+  it('EBOUNDS: a page run past the end of the pages file', async () => {
+    // The stack run grows one page down: still inside its VMA, one page more than the file holds.
+    const pages = task.pages.map((r, i) => (i === 4 ? { vaddr: r.vaddr - 4096, nrPages: 4 } : r));
+    await replaceImage(dir, 'pagemap-4242.img', { ...task, pages });
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EBOUNDS', file: 'pagemap-4242.img' });
+    expect(err.message).toBe('pagemap-4242.img: run 4 (0x7fffffffb000, 4 pages) points past the end of pages-1.img (45056 bytes)');
+  });
+
+  it('EBOUNDS: a pages file longer than the runs', async () => {
+    await fsp.appendFile(file(PAGES_FILE), Buffer.alloc(4096));
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EBOUNDS', file: 'pagemap-4242.img' });
+    expect(err.message).toBe('pagemap-4242.img: runs account for 45056 bytes but pages-1.img has 49152 bytes');
+  });
+
+  it('EBOUNDS: runs out of order, outside a VMA, or in a VMA without pages', async () => {
+    const cases: Array<[DumpedTask['pages'], RegExp]> = [
+      [[task.pages[1], task.pages[0], ...task.pages.slice(2)], /run 1 \(0x555555559000, 1 pages\) overlaps or precedes/],
+      [[{ vaddr: 0x6000_0000_0000, nrPages: 1 }, ...task.pages.slice(1)], /run 0 \(0x600000000000, 1 pages\) is not inside one VMA/],
+      [[{ vaddr: 0x7fff_f7fc_4000, nrPages: 1 }, ...task.pages.slice(1)], /lies in a vdso VMA/],
+      [[{ vaddr: 0x5555_5555_9800, nrPages: 1 }, ...task.pages.slice(1)], /is not page-aligned/],
+    ];
+    for (const [pages, message] of cases) {
+      await replaceImage(dir, 'pagemap-4242.img', { ...task, pages });
+      await recomputeManifest(dir);
+      const err = await failure(dir);
+      expect(err).toMatchObject({ code: 'EBOUNDS', file: 'pagemap-4242.img' });
+      expect(err.message).toMatch(message);
+    }
+  });
+
+  it('EVERSION: a manifest of another format version', async () => {
+    await editManifest(dir, (m) => {
+      m.formatVersion = 2;
+    });
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EVERSION', file: MANIFEST_FILE });
+    expect(err.message).toContain('format version 2 is not supported');
+  });
+
+  it('EVERSION: an inventory of another CRIU image version', async () => {
+    const inv = encodeEntry(messages().inventory, { img_version: 1 });
+    await fsp.writeFile(file('inventory.img'), frameImage('INVENTORY', [inv]));
+    await recomputeManifest(dir);
+    expect(await failure(dir)).toMatchObject({ code: 'EVERSION', file: 'inventory.img' });
+  });
+
+  it('EDECODE: protobuf garbage, a missing required field, a hostile manifest name', async () => {
+    await fsp.writeFile(file('fs-4242.img'), frameImage('FS', [Buffer.from([0xff, 0xff, 0xff])]));
+    await recomputeManifest(dir);
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: 'fs-4242.img' });
+
+    await fsp.writeFile(file('fs-4242.img'), frameImage('FS', [encodeEntry(messages().ids, { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1 }).subarray(0, 2)]));
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EDECODE', file: 'fs-4242.img' });
+    expect(err.message).toContain('root_id');
+
+    await editManifest(dir, (m) => {
+      (m.files as Array<{ name: string }>)[0].name = '../../etc/passwd';
+    });
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: MANIFEST_FILE });
+  });
+
+  it('EMISSING: an image the manifest does not list', async () => {
+    await editManifest(dir, (m) => {
+      m.files = (m.files as Array<{ name: string }>).filter((f) => f.name !== 'ids-4242.img');
+    });
+    expect(await failure(dir)).toMatchObject({ code: 'EMISSING', file: 'ids-4242.img' });
+  });
+});

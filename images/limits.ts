@@ -1,0 +1,30 @@
+/**
+ * Caps on what the reader accepts. Images come from shared storage that another tenant or a broken
+ * upload may have touched, so no length or count read from a file is trusted before it is compared
+ * with one of these. Each is far above what a real process produces.
+ */
+
+/** One protobuf entry (the largest real one is mm-<pid>.img with every VMA: ~100 bytes each). */
+export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
+/** One metadata image file, read whole into memory. */
+export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+/** The manifest JSON. */
+export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** Files listed in a manifest. */
+export const MAX_MANIFEST_FILES = 4096;
+/** Entries in one image file, checked while framing, before any protobuf decoding. */
+export const MAX_ENTRIES = 4 * 1024 * 1024;
+/** VMAs of one task (the kernel's default vm.max_map_count is 65530). */
+export const MAX_VMAS = 1024 * 1024;
+/** Page runs in one pagemap. */
+export const MAX_PAGE_RUNS = 4 * 1024 * 1024;
+/** Open files of one task (the kernel's fs.nr_open ceiling is 2^20). */
+export const MAX_FDS = 1024 * 1024;
+/** Signal actions (signals 1..64). */
+export const MAX_SIGACTIONS = 64;
+/** Words of the saved auxv (the kernel keeps fewer than 100). */
+export const MAX_AUXV_WORDS = 1024;
+/** XSAVE area (AVX-512 is 2.7 KiB, AMX about 11 KiB). */
+export const MAX_XSAVE_BYTES = 64 * 1024;
+/** Length of a path or a name (PATH_MAX is 4096). */
+export const MAX_PATH_BYTES = 4096;

@@ -1,0 +1,189 @@
+/**
+ * The checkpoint manifest, cryopod-manifest.json: what the checkpoint is (format version, task) and
+ * the size and sha256 of every other file in the directory. It is written last, atomically (temp file
+ * + rename), so its presence means the checkpoint is complete; a restore verifies every file against
+ * it before it decodes a single image or maps a single page.
+ */
+
+import { createHash } from 'crypto';
+import { createReadStream, promises as fsp } from 'fs';
+import * as path from 'path';
+import { ImageError } from './errors';
+import { MAX_IMAGE_BYTES, MAX_MANIFEST_BYTES, MAX_MANIFEST_FILES } from './limits';
+import { MANIFEST_FILE } from './magic';
+
+export const MANIFEST_FORMAT = 'cryopod-checkpoint';
+/** Bump when a reader of the previous version would misread a checkpoint of the new one. */
+export const MANIFEST_VERSION = 1;
+
+export interface ManifestFile {
+  /** A plain file name inside the checkpoint directory. */
+  name: string;
+  size: number;
+  /** Lower-case hex. */
+  sha256: string;
+}
+
+export interface Manifest {
+  format: typeof MANIFEST_FORMAT;
+  formatVersion: number;
+  pid: number;
+  comm: string;
+  /** ISO 8601, UTC. */
+  createdAt: string;
+  /** Seconds the task was frozen for the dump (DumpedTask.frozenSeconds). */
+  frozenSeconds: number;
+  files: ManifestFile[];
+}
+
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function sha256Of(buf: Uint8Array): string {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+/** Streams a file through sha256 (the pages file can be many GiB). */
+export async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function bad(message: string): ImageError {
+  return new ImageError('EDECODE', MANIFEST_FILE, message);
+}
+
+/** Checks the shape of a parsed manifest: version first, since another version may have another shape. */
+export function parseManifest(text: string): Manifest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new ImageError('EDECODE', MANIFEST_FILE, `not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (!isRecord(v) || v.format !== MANIFEST_FORMAT) throw bad(`not a Cryopod manifest (format is not "${MANIFEST_FORMAT}")`);
+  if (v.formatVersion !== MANIFEST_VERSION) {
+    throw new ImageError('EVERSION', MANIFEST_FILE, `format version ${JSON.stringify(v.formatVersion)} is not supported (this Cryopod reads version ${MANIFEST_VERSION})`);
+  }
+  if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) throw bad('pid is not a positive integer');
+  if (typeof v.comm !== 'string') throw bad('comm is not a string');
+  if (typeof v.createdAt !== 'string' || Number.isNaN(Date.parse(v.createdAt))) throw bad('createdAt is not a date');
+  if (typeof v.frozenSeconds !== 'number' || !Number.isFinite(v.frozenSeconds) || v.frozenSeconds < 0) {
+    throw bad('frozenSeconds is not a non-negative number');
+  }
+  if (!Array.isArray(v.files)) throw bad('files is not an array');
+  if (v.files.length > MAX_MANIFEST_FILES) {
+    throw new ImageError('ETOOBIG', MANIFEST_FILE, `lists ${v.files.length} files, over the cap of ${MAX_MANIFEST_FILES}`);
+  }
+  const seen = new Set<string>();
+  const files: ManifestFile[] = v.files.map((f: unknown, i: number) => {
+    if (!isRecord(f)) throw bad(`files[${i}] is not an object`);
+    const { name, size, sha256 } = f;
+    // A name is joined to the checkpoint directory: no separators, no "..", no hidden tricks.
+    if (typeof name !== 'string' || !SAFE_NAME.test(name) || name === MANIFEST_FILE) throw bad(`files[${i}].name ${JSON.stringify(name)} is not a plain image file name`);
+    if (seen.has(name)) throw bad(`files[${i}].name ${name} is listed twice`);
+    seen.add(name);
+    if (!Number.isSafeInteger(size) || (size as number) < 0) throw bad(`files[${i}] (${name}) has no valid size`);
+    if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) throw bad(`files[${i}] (${name}) has no valid sha256`);
+    return { name, size: size as number, sha256 };
+  });
+  return {
+    format: MANIFEST_FORMAT,
+    formatVersion: v.formatVersion,
+    pid: v.pid as number,
+    comm: v.comm,
+    createdAt: v.createdAt,
+    frozenSeconds: v.frozenSeconds,
+    files,
+  };
+}
+
+export async function loadManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST_FILE);
+  let st;
+  try {
+    st = await fsp.lstat(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ImageError('EMISSING', MANIFEST_FILE, `missing in ${dir}: the checkpoint is incomplete or this is not a checkpoint directory`, { cause: err });
+    }
+    throw err;
+  }
+  if (!st.isFile()) throw bad('is not a regular file');
+  if (st.size > MAX_MANIFEST_BYTES) throw new ImageError('ETOOBIG', MANIFEST_FILE, `${st.size} bytes is over the cap of ${MAX_MANIFEST_BYTES}`);
+  return parseManifest(await fsp.readFile(file, 'utf8'));
+}
+
+/** Stats a listed file: it must exist, be a regular file and have the listed size. */
+async function checkSize(dir: string, entry: ManifestFile): Promise<void> {
+  let st;
+  try {
+    st = await fsp.lstat(path.join(dir, entry.name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new ImageError('ECHECKSUM', entry.name, 'listed in the manifest but missing', { cause: err });
+    }
+    throw err;
+  }
+  if (!st.isFile()) throw new ImageError('ECHECKSUM', entry.name, 'is not a regular file');
+  if (st.size !== entry.size) throw new ImageError('ECHECKSUM', entry.name, `size is ${st.size} bytes, the manifest says ${entry.size}`);
+}
+
+function checkHash(entry: ManifestFile, actual: string): void {
+  if (actual !== entry.sha256) {
+    throw new ImageError('ECHECKSUM', entry.name, `sha256 is ${actual}, the manifest says ${entry.sha256}`);
+  }
+}
+
+/** Verifies the size and sha256 of every file the manifest lists. */
+export async function verifyManifest(dir: string): Promise<Manifest> {
+  const manifest = await loadManifest(dir);
+  for (const entry of manifest.files) await checkSize(dir, entry);
+  for (const entry of manifest.files) checkHash(entry, await hashFile(path.join(dir, entry.name)));
+  return manifest;
+}
+
+/**
+ * Reads a listed metadata image into memory and verifies it on those very bytes, so that what is
+ * decoded is what was hashed (a file swapped after verifyManifest is caught here).
+ */
+export async function readVerified(dir: string, manifest: Manifest, name: string): Promise<Buffer> {
+  const entry = manifest.files.find((f) => f.name === name);
+  if (entry === undefined) throw new ImageError('EMISSING', name, 'is not listed in the manifest');
+  if (entry.size > MAX_IMAGE_BYTES) throw new ImageError('ETOOBIG', name, `${entry.size} bytes is over the ${MAX_IMAGE_BYTES}-byte cap for an image file`);
+  await checkSize(dir, entry);
+  const buf = await fsp.readFile(path.join(dir, name));
+  if (buf.length !== entry.size) throw new ImageError('ECHECKSUM', name, `size is ${buf.length} bytes, the manifest says ${entry.size}`);
+  checkHash(entry, sha256Of(buf));
+  return buf;
+}
+
+/** Writes the manifest atomically and durably: temp file, fsync, rename, fsync of the directory. */
+export async function writeManifest(dir: string, manifest: Manifest): Promise<number> {
+  const text = JSON.stringify(manifest, null, 2) + '\n';
+  const tmp = path.join(dir, `.${MANIFEST_FILE}.tmp`);
+  const fh = await fsp.open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await fsp.rename(tmp, path.join(dir, MANIFEST_FILE));
+  await syncDir(dir);
+  return Buffer.byteLength(text);
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const dh = await fsp.open(dir, 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

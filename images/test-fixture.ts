@@ -1,0 +1,149 @@
+/**
+ * A realistic synthetic DumpedTask for the image tests, shaped like a small C program after a dump:
+ * its executable mapped in three parts (one COW-ed data page dumped), a heap with two page runs, a
+ * shared file mapping (no pages), vvar and vdso (never dumped), a stack; four fds of every kind;
+ * sigactions with full 64-bit masks; a 2688-byte XSAVE area (AVX-512) and a real-looking auxv.
+ * No [vsyscall]: it sits at 0xffffffffff600000, above the 2^53 the DumpedTask's numbers can hold.
+ */
+
+import { promises as fsp } from 'fs';
+import * as path from 'path';
+import { DumpedTask } from '../native/lib/types';
+import { PAGES_FILE, PAGE_SIZE } from './magic';
+
+const MAP_SHARED = 0x01;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_GROWSDOWN = 0x100;
+const R = 1;
+const W = 2;
+const X = 4;
+
+/** Deterministic bytes: the same seed gives the same buffer in every run. */
+export function patternBytes(length: number, seed: number): Buffer {
+  const b = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
+}
+
+function regs(): Buffer {
+  const b = patternBytes(27 * 8, 7);
+  b.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, 15 * 8); // orig_ax = -1: not in a syscall
+  b.writeBigUInt64LE(0x5555_5555_5a3cn, 16 * 8); // ip
+  b.writeBigUInt64LE(0x33n, 17 * 8); // cs
+  b.writeBigUInt64LE(0x7fff_ffff_e3a8n, 19 * 8); // sp
+  return b;
+}
+
+function xsave(): Buffer {
+  const b = patternBytes(2688, 11);
+  b.writeUInt16LE(0x037f, 0); // fcw
+  b.writeUInt32LE(0x1f80, 24); // mxcsr
+  b.writeUInt32LE(0xffff, 28); // mxcsr_mask
+  b.fill(0, 512, 576); // XSAVE header
+  b.writeBigUInt64LE(0xe7n, 512); // x87, SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+  return b;
+}
+
+function auxv(): Buffer {
+  const pairs: Array<[bigint, bigint]> = [
+    [33n, 0x7fff_f7fc_4000n], // AT_SYSINFO_EHDR
+    [16n, 0x178bfbffn], // AT_HWCAP
+    [6n, 4096n], // AT_PAGESZ
+    [3n, 0x5555_5555_4040n], // AT_PHDR
+    [9n, 0x5555_5555_6080n], // AT_ENTRY
+    [25n, 0x7fff_ffff_e6b9n], // AT_RANDOM
+    [0n, 0n], // AT_NULL
+  ];
+  const b = Buffer.alloc(pairs.length * 16);
+  pairs.forEach(([k, v], i) => {
+    b.writeBigUInt64LE(k, i * 16);
+    b.writeBigUInt64LE(v, i * 16 + 8);
+  });
+  return b;
+}
+
+export function makeTask(): DumpedTask {
+  const exe = '/usr/local/bin/victim';
+  return {
+    pid: 4242,
+    ppid: 4100,
+    pgid: 4242,
+    sid: 4100,
+    comm: 'victim',
+    exe,
+    cwd: '/srv/app',
+    root: '/',
+    umask: 0o022,
+    personality: 0,
+    creds: { uid: 1000, euid: 1000, suid: 1000, fsuid: 1000, gid: 1000, egid: 1000, sgid: 1000, fsgid: 1000 },
+    regs: regs(),
+    xsave: xsave(),
+    sigmask: (1n << 63n) | (1n << 16n),
+    sigactions: [
+      { signo: 2, handler: 0x5555_5555_5200n, flags: 0x0400_0000n, restorer: 0x7fff_f7c4_2520n, mask: (1n << 63n) | 2n },
+      { signo: 10, handler: 1n, flags: 0n, restorer: 0n, mask: 0n },
+      { signo: 15, handler: 0x5555_5555_5260n, flags: 0x1400_0000n, restorer: 0x7fff_f7c4_2520n, mask: 0xffff_ffff_ffff_ffffn },
+    ],
+    altstack: { sp: 0, size: 0, flags: 2 },
+    rseq: { ptr: 0x7fff_f7d8_a5e0, size: 32, signature: 0x53053053 },
+    robustList: { head: 0x7fff_f7d8_a2a0, len: 24 },
+    clearChildTid: 0x7fff_f7d8_a290,
+    mm: {
+      startCode: 0x5555_5555_6000,
+      endCode: 0x5555_5555_7f00,
+      startData: 0x5555_5555_9d00,
+      endData: 0x5555_5555_a010,
+      startBrk: 0x5555_5555_a000,
+      brk: 0x5555_5557_b000,
+      startStack: 0x7fff_ffff_e4a0,
+      argStart: 0x7fff_ffff_e6c9,
+      argEnd: 0x7fff_ffff_e6e0,
+      envStart: 0x7fff_ffff_e6e0,
+      envEnd: 0x7fff_ffff_efe5,
+      auxv: auxv(),
+    },
+    vmas: [
+      { start: 0x5555_5555_4000, end: 0x5555_5555_6000, pgoff: 0, prot: R, flags: MAP_PRIVATE, kind: 'file-private', name: exe, path: exe, dev: 0x803, inode: 1_311_977, madv: 0 },
+      { start: 0x5555_5555_6000, end: 0x5555_5555_8000, pgoff: 0x2000, prot: R | X, flags: MAP_PRIVATE, kind: 'file-private', name: exe, path: exe, dev: 0x803, inode: 1_311_977, madv: 0 },
+      { start: 0x5555_5555_8000, end: 0x5555_5555_a000, pgoff: 0x4000, prot: R | W, flags: MAP_PRIVATE, kind: 'file-private', name: exe, path: exe, dev: 0x803, inode: 1_311_977, madv: 0 },
+      { start: 0x5555_5555_a000, end: 0x5555_5557_b000, pgoff: 0, prot: R | W, flags: MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', name: '[heap]', madv: 1 << 14 },
+      { start: 0x7fff_f7a0_0000, end: 0x7fff_f7a1_0000, pgoff: 0, prot: R | W, flags: MAP_SHARED, kind: 'file-shared', name: '/dev/shm/victim-data', path: '/dev/shm/victim-data', dev: 0x19, inode: 42, madv: 0 },
+      { start: 0x7fff_f7b0_0000, end: 0x7fff_f7b0_4000, pgoff: 0, prot: R | W, flags: MAP_PRIVATE | MAP_ANONYMOUS, kind: 'anon', name: '', madv: 1 << 10 },
+      { start: 0x7fff_f7fc_0000, end: 0x7fff_f7fc_4000, pgoff: 0, prot: R, flags: MAP_PRIVATE, kind: 'vvar', name: '[vvar]', madv: 0 },
+      { start: 0x7fff_f7fc_4000, end: 0x7fff_f7fc_6000, pgoff: 0, prot: R | X, flags: MAP_PRIVATE, kind: 'vdso', name: '[vdso]', madv: 0 },
+      { start: 0x7fff_fffd_e000, end: 0x7fff_ffff_f000, pgoff: 0, prot: R | W, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN, kind: 'anon', name: '[stack]', madv: 0 },
+    ],
+    pages: [
+      { vaddr: 0x5555_5555_9000, nrPages: 1 },
+      { vaddr: 0x5555_5555_a000, nrPages: 2 },
+      { vaddr: 0x5555_5555_e000, nrPages: 1 },
+      { vaddr: 0x7fff_f7b0_0000, nrPages: 4 },
+      { vaddr: 0x7fff_ffff_c000, nrPages: 3 },
+    ],
+    files: [
+      { fd: 0, kind: 'devnull', path: '/dev/null', flags: 0o100000, cloexec: false, pos: 0, size: 0, mode: 0o20666 },
+      { fd: 1, kind: 'chr', path: '/dev/pts/3', flags: 0o100002, cloexec: false, pos: 0, size: 0, mode: 0o20620 },
+      { fd: 2, kind: 'reg', path: '/var/log/victim.log', flags: 0o102001, cloexec: false, pos: 73_421, size: 73_421, mode: 0o100644 },
+      { fd: 3, kind: 'dir', path: '/srv/app', flags: 0o300000, cloexec: true, pos: 0, size: 4096, mode: 0o40755 },
+    ],
+    frozenSeconds: 0.0421,
+  };
+}
+
+export function pagesCount(task: DumpedTask): number {
+  return task.pages.reduce((n, r) => n + r.nrPages, 0);
+}
+
+/** Writes pages-1.img for `task` as the native core would: its pages back to back, recognisable. */
+export async function writePages(dir: string, task: DumpedTask): Promise<Buffer> {
+  const data = patternBytes(pagesCount(task) * PAGE_SIZE, 99);
+  await fsp.writeFile(path.join(dir, PAGES_FILE), data);
+  return data;
+}
