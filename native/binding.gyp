@@ -9,6 +9,7 @@
         "src/core/errors.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
+        "src/core/parasite.cc",
         "src/core/proc.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",

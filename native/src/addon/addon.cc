@@ -1,5 +1,5 @@
 // N-API glue: two async functions, each a Napi::AsyncWorker returning a Promise.
-//   dump({ pid, pagesPath, leaveRunning, stopAfter })            → Promise<DumpedTask>
+//   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes? })            → Promise<DumpedTask>
 //   restore({ task, pagesPath, stubPath, uid?, gid? }) → Promise<number>  (the new PID)
 // Inputs are copied onto the worker before Execute() (which runs on a pool thread and must not touch JS);
 // nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
@@ -98,6 +98,8 @@ Napi::Value Dump(const Napi::CallbackInfo& info) {
   req.pages_path = str_opt(o, "pagesPath");
   req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
+  if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
+  if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
   auto* w = new DumpWorker(info.Env(), std::move(req));
   Napi::Promise p = w->Promise();
   w->Queue();

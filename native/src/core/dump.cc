@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
+#include "parasite.h"
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
@@ -176,8 +177,7 @@ std::vector<OpenFile> collect_files(int pid) {
 }
 
 // What only the task itself can report, asked through remote syscalls on a scratch page.
-void collect_in_task_state(SeizedTask& task, const std::vector<Vma>& vmas, TaskImage& t) {
-  RemoteSyscalls rs(task, find_vdso_syscall(task.pid(), vmas));
+void collect_in_task_state(SeizedTask& task, RemoteSyscalls& rs, TaskImage& t) {
   uint64_t scratch = (uint64_t)rs.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
                                        MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
   try {
@@ -244,12 +244,21 @@ TaskImage dump_task(const DumpRequest& req) {
 
   t.vmas = collect_vmas(req.pid);
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
-  dump_pages(req.pid, t.vmas, t.pages, out);
+  RemoteSyscalls rs(task, find_vdso_syscall(req.pid, t.vmas));
+  if (req.parasite_path.empty() || t.pages.empty()) {
+    dump_pages(req.pid, t.vmas, t.pages, out);
+  } else {
+    Parasite parasite(task, rs, req.parasite_path, req.nr_pipes);
+    uint64_t need = 0;
+    for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
+    if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
+    parasite.cure();
+  }
   if (fsync(out) != 0) throw_errno("fsync " + req.pages_path);
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);
-  collect_in_task_state(task, t.vmas, t);
+  collect_in_task_state(task, rs, t);
 
   if (req.leave_running)
     task.detach();

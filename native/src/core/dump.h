@@ -20,6 +20,10 @@ struct DumpRequest {
   // Instead of killing the task, leave it stopped (SIGSTOP) for the caller to kill once the images are
   // written, or to resume with SIGCONT if writing them failed: a failed checkpoint loses nothing.
   bool stop_after = false;
+  // The parasite blob (native/parasite/parasite.bin): pages go task → vmsplice → pipes → splice → image.
+  // Empty: copy them with process_vm_readv instead (the fallback and the benchmark baseline).
+  std::string parasite_path;
+  unsigned nr_pipes = 4;
 };
 
 TaskImage dump_task(const DumpRequest& req);

@@ -48,6 +48,7 @@ SeizedTask::SeizedTask(pid_t pid) : pid_(pid) {
 SeizedTask::~SeizedTask() {
   if (!attached_) return;
   try {
+    interrupt();
     detach();
   } catch (...) {
     // A destructor must not throw; the task is detached below in any case.
@@ -137,12 +138,62 @@ void SeizedTask::step_to_syscall_stop() {
     }
     if (WIFSTOPPED(status) && WSTOPSIG(status) == (SIGTRAP | 0x80)) {
       at_syscall_stop_ = true;
+      running_ = false;
       return;
+    }
+    if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) {
+      // A PTRACE_INTERRUPT still pending from a cure (the task had stopped on its own first): it fires
+      // before the syscall instruction runs; go on to the syscall stop.
+      if (ptrace(PTRACE_SYSCALL, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_SYSCALL " + who(pid_));
+      continue;
     }
     // Anything else (a fault in the injected code, an unexpected signal) means the remote call went wrong.
     throw CoreError("EREMOTE", who(pid_) + " stopped with signal " + std::to_string(WSTOPSIG(status)) +
-                                   " during a remote system call");
+                                   " (event " + std::to_string(status >> 16) + ", rip " +
+                                   std::to_string(regs().rip) + ") during a remote system call");
   }
+}
+
+void SeizedTask::resume() {
+  if (ptrace(PTRACE_CONT, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_CONT " + who(pid_));
+  running_ = true;
+  at_syscall_stop_ = false;
+}
+
+bool SeizedTask::poll_stop(int* sig) {
+  if (!running_) return true;
+  int status = 0;
+  pid_t r = waitpid(pid_, &status, __WALL | WNOHANG);
+  if (r == 0) return false;
+  if (r < 0) throw_errno("waitpid " + who(pid_));
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
+    attached_ = running_ = false;
+    throw CoreError("ESRCH", who(pid_) + " died while running injected code");
+  }
+  running_ = false;
+  if (sig) *sig = (status >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(status);
+  return true;
+}
+
+int SeizedTask::wait_stop() {
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, __WALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throw_errno("waitpid " + who(pid_));
+    if (WIFEXITED(status) || WIFSIGNALED(status)) {
+      attached_ = running_ = false;
+      throw CoreError("ESRCH", who(pid_) + " died while running injected code");
+    }
+    running_ = false;
+    return (status >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(status);
+  }
+}
+
+void SeizedTask::interrupt() {
+  if (!running_) return;
+  if (ptrace(PTRACE_INTERRUPT, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_INTERRUPT " + who(pid_));
+  wait_stop();
 }
 
 // After remote syscalls the task sits in a syscall-exit stop, not in the signal path where the kernel

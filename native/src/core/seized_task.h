@@ -42,6 +42,16 @@ class SeizedTask {
   // Resume with PTRACE_SYSCALL and wait for the next syscall stop; throws if the task dies.
   void step_to_syscall_stop();
 
+  // Let the task run freely (injected code); collect its next stop with poll_stop() or wait_stop().
+  void resume();
+  // Non-blocking: true when the running task has stopped; *sig is the stop's signal. Throws if it died.
+  bool poll_stop(int* sig);
+  // Blocks until the running task stops; returns the stop's signal.
+  int wait_stop();
+  // Stops the running task with PTRACE_INTERRUPT.
+  void interrupt();
+  bool running() const { return running_; }
+
   // Kill the task while it is still stopped (it never runs again) and wait until it is gone.
   void kill_and_reap();
   // Put back registers and signal mask (if changed) and detach: the task runs on.
@@ -64,6 +74,7 @@ class SeizedTask {
   bool regs_changed_ = false;
   bool mask_changed_ = false;
   bool at_syscall_stop_ = false;
+  bool running_ = false;
   user_regs_struct orig_regs_{};
   uint64_t orig_mask_ = 0;
   std::chrono::steady_clock::time_point stopped_at_;

@@ -1,0 +1,169 @@
+/*
+ * The parasite: position-independent, freestanding code the dumper runs inside a stopped task.
+ *
+ * The dumper points the task's rip at parasite_start (offset 0 of the blob), rsp at the top of the
+ * shared area's stack and rdi at struct parasite_args. It connects to the dumper's socket and serves
+ * commands (one enum, one dispatch switch, as CRIU's pie/parasite.c) until FINI, then executes int3:
+ * the SIGTRAP stop hands the task back to the dumper, which puts its registers back.
+ * No libc, no globals that need relocation, all signals blocked by the dumper while it runs.
+ */
+#include "protocol.h"
+
+#define SYS_close 3
+#define SYS_socket 41
+#define SYS_connect 42
+#define SYS_sendto 44
+#define SYS_recvmsg 47
+#define SYS_getpid 39
+#define SYS_vmsplice 278
+
+#define AF_UNIX 1
+#define SOCK_SEQPACKET 5
+#define SOL_SOCKET 1
+#define SCM_RIGHTS 1
+#define EPROTO 71
+#define EBADMSG 74
+
+typedef unsigned long size_t;
+
+struct iovec {
+  void* iov_base;
+  size_t iov_len;
+};
+struct msghdr {
+  void* msg_name;
+  int msg_namelen;
+  struct iovec* msg_iov;
+  size_t msg_iovlen;
+  void* msg_control;
+  size_t msg_controllen;
+  int msg_flags;
+};
+struct cmsghdr {
+  size_t cmsg_len;
+  int cmsg_level;
+  int cmsg_type;
+};
+struct sockaddr_un {
+  unsigned short sun_family;
+  char sun_path[108];
+};
+
+static long sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+  long ret;
+  register long r10 __asm__("r10") = a4;
+  register long r8 __asm__("r8") = a5;
+  register long r9 __asm__("r9") = a6;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#define sys3(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+static int pipes[PARASITE_MAX_PIPES];
+static unsigned nr_pipes;
+
+static void reply(int sk, uint32_t cmd, int64_t value) {
+  struct parasite_msg m = {cmd, 0, value};
+  sys6(SYS_sendto, sk, (long)&m, sizeof m, 0, 0, 0);
+}
+
+/* Receives one command; pipe fds from SCM_RIGHTS land in `pipes`. */
+static long receive(int sk, struct parasite_msg* m) {
+  union {
+    char buf[sizeof(struct cmsghdr) + PARASITE_MAX_PIPES * sizeof(int) + 8];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {m, sizeof *m};
+  struct msghdr h = {0, 0, &iov, 1, control.buf, sizeof control.buf, 0};
+  long n = sys3(SYS_recvmsg, sk, &h, 0);
+  if (n != (long)sizeof *m) return n < 0 ? n : -EBADMSG;
+  if (h.msg_controllen >= sizeof(struct cmsghdr)) {
+    struct cmsghdr* c = (struct cmsghdr*)control.buf;
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+      unsigned count = (unsigned)((c->cmsg_len - sizeof(struct cmsghdr)) / sizeof(int));
+      int* fds = (int*)(control.buf + sizeof(struct cmsghdr));
+      for (unsigned i = 0; i < nr_pipes; ++i) sys3(SYS_close, pipes[i], 0, 0);
+      nr_pipes = 0;
+      for (unsigned i = 0; i < count && i < PARASITE_MAX_PIPES; ++i) pipes[nr_pipes++] = fds[i];
+    }
+  }
+  return n;
+}
+
+/* vmsplice every segment into its pipe, resuming after short counts; the total must match exactly. */
+static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs) {
+  if (nr_pipes == 0 || nr_segs > a->nr_segs || a->nr_iovs > PARASITE_MAX_IOVS) return -EPROTO;
+  int64_t total = 0;
+  for (uint32_t s = 0; s < nr_segs; ++s) {
+    const struct parasite_seg* seg = &a->segs[s];
+    if (seg->first_iov + seg->nr_iovs > a->nr_iovs) return -EPROTO;
+    int fd = pipes[s % nr_pipes];
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < seg->nr_iovs; ++i) {
+      struct parasite_iov pi = a->iovs[seg->first_iov + i];
+      while (pi.len > 0) {
+        struct iovec v = {(void*)pi.base, pi.len};
+        long n = sys3(SYS_vmsplice, fd, &v, 1);
+        if (n <= 0) return n < 0 ? n : -EPROTO;
+        pi.base += (uint64_t)n;
+        pi.len -= (uint64_t)n;
+        done += (uint64_t)n;
+      }
+    }
+    if (done != seg->bytes) return -EPROTO;
+    total += (int64_t)done;
+  }
+  return total;
+}
+
+long parasite_main(struct parasite_args* a) {
+  int sk = (int)sys3(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
+  if (sk < 0) return sk;
+  struct sockaddr_un sa;
+  sa.sun_family = AF_UNIX;
+  for (unsigned i = 0; i < sizeof sa.sun_path; ++i) sa.sun_path[i] = i < a->addr_len ? a->addr[i] : 0;
+  long r = sys3(SYS_connect, sk, &sa, 2 + a->addr_len);
+  if (r < 0) {
+    sys3(SYS_close, sk, 0, 0);
+    return r;
+  }
+  for (;;) {
+    struct parasite_msg m;
+    if (receive(sk, &m) < 0) break; /* the dumper went away: clean up and trap */
+    switch (m.cmd) {
+      case PARASITE_CMD_INIT:
+        reply(sk, m.cmd, nr_pipes == m.nr ? 0 : -EPROTO);
+        break;
+      case PARASITE_CMD_DUMP_PAGES:
+        reply(sk, m.cmd, dump_pages(a, m.nr));
+        break;
+      case PARASITE_CMD_GETPID:
+        reply(sk, m.cmd, sys3(SYS_getpid, 0, 0, 0));
+        break;
+      case PARASITE_CMD_FINI:
+        for (unsigned i = 0; i < nr_pipes; ++i) sys3(SYS_close, pipes[i], 0, 0);
+        nr_pipes = 0;
+        reply(sk, m.cmd, 0);
+        sys3(SYS_close, sk, 0, 0);
+        return 0;
+      default:
+        reply(sk, m.cmd, -EPROTO);
+    }
+  }
+  for (unsigned i = 0; i < nr_pipes; ++i) sys3(SYS_close, pipes[i], 0, 0);
+  nr_pipes = 0;
+  sys3(SYS_close, sk, 0, 0);
+  return -EPROTO;
+}
+
+/* Entry at offset 0: rdi = args, rsp = stack top (16-byte aligned). Traps when done; never returns. */
+__asm__(
+    ".section .text.start,\"ax\"\n"
+    ".globl parasite_start\n"
+    "parasite_start:\n"
+    "  call parasite_main\n"
+    "1: int3\n"
+    "  jmp 1b\n");

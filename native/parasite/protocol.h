@@ -1,0 +1,66 @@
+/*
+ * The dumper <-> parasite protocol. Shared by the freestanding blob (parasite.c) and the dumper
+ * (src/core/parasite.cc): plain C, fixed-size types only.
+ *
+ * The shared area is a memfd the task creates (a remote memfd_create) and the dumper opens through
+ * /proc/PID/fd, mapped in both:
+ *
+ *   0                 PARASITE_ARGS_OFF             PARASITE_STACK_OFF          PARASITE_AREA_SIZE
+ *   ┌─────────────────┬─────────────────────────────┬───────────────────────────┐
+ *   │ blob (code+data)│ struct parasite_args         │ stack (grows down) ──────►│
+ *   │ entry at 0      │ socket address, page batch   │                           │
+ *   └─────────────────┴─────────────────────────────┴───────────────────────────┘
+ *
+ * Control: a SOCK_SEQPACKET unix socket (abstract address in the args); one message per command,
+ * pipe fds ride on PARASITE_CMD_INIT as SCM_RIGHTS; every command gets one reply.
+ *
+ * Pages: the batch in the args lists iovecs grouped in segments of at most one pipe's capacity; the
+ * parasite vmsplice()s segment s into pipe (s % nr_pipes) while the dumper splice()s the pipes, in the
+ * same order, into the pages image: no copy through user space on either side.
+ */
+#ifndef CRYOPOD_PARASITE_PROTOCOL_H
+#define CRYOPOD_PARASITE_PROTOCOL_H
+
+#include <stdint.h>
+
+#define PARASITE_AREA_SIZE (1024 * 1024)
+#define PARASITE_ARGS_OFF (64 * 1024)
+#define PARASITE_STACK_OFF (768 * 1024)
+#define PARASITE_MAX_PIPES 16
+#define PARASITE_MAX_IOVS 16384
+#define PARASITE_MAX_SEGS 4096
+
+enum parasite_cmd {
+  PARASITE_CMD_INIT = 1,    /* receive the pipes (SCM_RIGHTS) */
+  PARASITE_CMD_DUMP_PAGES,  /* vmsplice the batch in the args into the pipes */
+  PARASITE_CMD_GETPID,      /* reply with the task's pid: a liveness check */
+  PARASITE_CMD_FINI,        /* close everything, reply, then trap back to the dumper */
+};
+
+struct parasite_msg {
+  uint32_t cmd;
+  uint32_t nr; /* INIT: number of pipes; DUMP_PAGES: number of segments */
+  int64_t value; /* reply: result (>= 0) or -errno */
+};
+
+struct parasite_iov {
+  uint64_t base;
+  uint64_t len;
+};
+
+struct parasite_seg {
+  uint32_t first_iov;
+  uint32_t nr_iovs;
+  uint64_t bytes;
+};
+
+struct parasite_args {
+  uint32_t addr_len;
+  char addr[108]; /* struct sockaddr_un sun_path, abstract: addr[0] == 0 */
+  uint32_t nr_iovs;
+  uint32_t nr_segs;
+  struct parasite_seg segs[PARASITE_MAX_SEGS];
+  struct parasite_iov iovs[PARASITE_MAX_IOVS];
+};
+
+#endif

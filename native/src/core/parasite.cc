@@ -1,0 +1,298 @@
+#include "parasite.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <atomic>
+
+#include "../../parasite/protocol.h"
+#include "errors.h"
+#include "page_bitmap.h"
+#include "proc.h"
+
+namespace cryopod {
+
+namespace {
+
+constexpr int kReplyTimeoutMs = 30000;  // no progress for this long: the parasite is stuck
+
+size_t pipe_capacity() {
+  size_t max = 1 << 20;
+  try {
+    max = std::stoul(read_text("/proc/sys/fs/pipe-max-size"));
+  } catch (...) {
+  }
+  return std::min<size_t>(max, 1 << 20);
+}
+
+std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
+
+}  // namespace
+
+std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, uint64_t seg_bytes) {
+  std::vector<PageSegment> segs;
+  segs.emplace_back();
+  for (const PageRun& r : runs) {
+    uint64_t addr = r.vaddr, left = r.nr_pages * kPageSize;
+    while (left > 0) {
+      if (segs.back().bytes == seg_bytes) segs.emplace_back();
+      uint64_t take = std::min(left, seg_bytes - segs.back().bytes);
+      segs.back().iovs.push_back({addr, take});
+      segs.back().bytes += take;
+      addr += take;
+      left -= take;
+    }
+  }
+  if (segs.back().bytes == 0) segs.pop_back();
+  return segs;
+}
+
+Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes)
+    : task_(task), rs_(rs) {
+  std::vector<uint8_t> blob = read_binary(blob_path);
+  if (blob.empty() || blob.size() > PARASITE_ARGS_OFF)
+    throw CoreError("EINVAL", "parasite blob " + blob_path + " has a bad size " + std::to_string(blob.size()));
+  nr_pipes = std::max(1u, std::min<unsigned>(nr_pipes, PARASITE_MAX_PIPES));
+  xsave_ = task_.xsave();  // the blob is built without SSE, but a cure must put back exactly what was there
+  fds_before_ = list_fds(task_.pid());
+  try {
+    start();
+    std::memcpy(local_area_, blob.data(), blob.size());  // the task runs it only on the first send()
+  } catch (...) {
+    cure();
+    throw;
+  }
+  try {
+    // Pipes: the write ends go to the parasite, ours are closed so a dead parasite means EOF.
+    pipe_size_ = pipe_capacity();
+    std::vector<int> wr;
+    for (unsigned i = 0; i < nr_pipes; ++i) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe2");
+      pipe_rd_.push_back(p[0]);
+      wr.push_back(p[1]);
+      if (fcntl(p[1], F_SETPIPE_SZ, (int)pipe_size_) < 0) pipe_size_ = kPageSize * 16;
+    }
+    send(PARASITE_CMD_INIT, nr_pipes, wr.data(), (unsigned)wr.size());
+    for (int fd : wr) close(fd);
+    if (receive(PARASITE_CMD_INIT) != 0) throw CoreError("EPROTO", "parasite refused its pipes");
+  } catch (...) {
+    cure();
+    throw;
+  }
+}
+
+Parasite::~Parasite() {
+  try {
+    cure();
+  } catch (...) {
+    // The SeizedTask destructor still detaches; nothing may escape a destructor.
+  }
+}
+
+// Maps the shared area in the task and in the dumper, copies nothing yet, and starts the blob.
+void Parasite::start() {
+  pid_t pid = task_.pid();
+  uint64_t scratch = (uint64_t)rs_.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+  const char name[] = "cryopod-parasite";
+  remote_write(pid, scratch, name, sizeof name);
+  long mfd = rs_.call(SYS_memfd_create, scratch, MFD_CLOEXEC);
+  rs_.call(SYS_munmap, scratch, kPageSize);
+  if (mfd < 0) throw_errno("in " + who(pid) + ": memfd_create", (int)-mfd);
+  rs_.must("ftruncate parasite area", SYS_ftruncate, (uint64_t)mfd, PARASITE_AREA_SIZE);
+  long area = rs_.call(SYS_mmap, 0, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, (uint64_t)mfd, 0);
+  std::string fd_path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(mfd);
+  int local_fd = open(fd_path.c_str(), O_RDWR | O_CLOEXEC);
+  int open_err = errno;
+  rs_.call(SYS_close, (uint64_t)mfd);
+  if (area < 0 && area > -4096) {
+    if (local_fd >= 0) close(local_fd);
+    throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
+  }
+  remote_area_ = (uint64_t)area;
+  if (local_fd < 0) throw_errno("open " + fd_path, open_err);
+  void* local = mmap(nullptr, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
+  int map_err = errno;
+  close(local_fd);
+  if (local == MAP_FAILED) throw_errno("mmap parasite area locally", map_err);
+  local_area_ = (uint8_t*)local;
+
+  // The control socket: abstract, so nothing is left on any filesystem.
+  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw_errno("socket");
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  // Unique per dumper, task and attempt; who connects is checked with SO_PEERCRED, not by secrecy.
+  static std::atomic<unsigned> attempt{0};
+  std::string addr = std::string(1, '\0') + "cryopod-parasite-" + std::to_string(::getpid()) + "-" +
+                     std::to_string(pid) + "-" + std::to_string(++attempt);
+  std::memcpy(sa.sun_path, addr.data(), addr.size());
+  socklen_t len = (socklen_t)(offsetof(sockaddr_un, sun_path) + addr.size());
+  if (bind(listen_fd_, (sockaddr*)&sa, len) != 0) throw_errno("bind parasite socket");
+  if (listen(listen_fd_, 1) != 0) throw_errno("listen parasite socket");
+  auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
+  args->addr_len = (uint32_t)addr.size();
+  std::memcpy(args->addr, addr.data(), addr.size());
+}
+
+void Parasite::wait_readable(int fd, const char* what) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, 100);
+    if (r > 0) return;
+    if (r < 0 && errno != EINTR) throw_errno(std::string("poll (") + what + ")");
+    int sig = 0;
+    if (task_.poll_stop(&sig))
+      throw CoreError("EPARASITE", "the parasite in " + who(task_.pid()) + " stopped with signal " +
+                                       std::to_string(sig) + " while the dumper waited for " + what);
+    if (std::chrono::steady_clock::now() > deadline)
+      throw CoreError("ETIMEDOUT", std::string("the parasite did not answer (") + what + ")");
+  }
+}
+
+void Parasite::send(uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
+  if (sock_fd_ < 0) {
+    // First command: start the blob and take its connection.
+    pid_t pid = task_.pid();
+    user_regs_struct r = task_.original_regs();
+    r.rip = remote_area_;
+    r.rsp = remote_area_ + PARASITE_AREA_SIZE - 64;
+    r.rdi = remote_area_ + PARASITE_ARGS_OFF;
+    r.orig_rax = (unsigned long long)-1;
+    task_.set_regs(r);
+    task_.resume();
+    wait_readable(listen_fd_, "its connection");
+    sock_fd_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (sock_fd_ < 0) throw_errno("accept parasite connection from " + who(pid));
+    ucred cred{};
+    socklen_t cl = sizeof cred;
+    // Only the task we infected may drive this socket.
+    if (getsockopt(sock_fd_, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != pid)
+      throw CoreError("EPERM", "parasite socket connected from pid " + std::to_string(cred.pid) + ", expected " +
+                                   std::to_string(pid));
+  }
+  parasite_msg m{cmd, nr, 0};
+  iovec iov{&m, sizeof m};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * PARASITE_MAX_PIPES)];
+  if (nfds > 0) {
+    h.msg_control = control;
+    h.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* c = CMSG_FIRSTHDR(&h);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+  }
+  if (sendmsg(sock_fd_, &h, MSG_NOSIGNAL) != (ssize_t)sizeof m) throw_errno("send parasite command");
+}
+
+int64_t Parasite::receive(uint32_t cmd) {
+  wait_readable(sock_fd_, "a reply");
+  parasite_msg m{};
+  ssize_t n = recv(sock_fd_, &m, sizeof m, 0);
+  if (n != (ssize_t)sizeof m) throw CoreError("EPROTO", "short reply from the parasite");
+  if (m.cmd != cmd) throw CoreError("EPROTO", "parasite replied to command " + std::to_string(m.cmd));
+  return m.value;
+}
+
+long Parasite::getpid() {
+  send(PARASITE_CMD_GETPID, 0);
+  return (long)receive(PARASITE_CMD_GETPID);
+}
+
+uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
+  std::vector<PageSegment> segs = split_into_segments(runs, pipe_size_);
+  auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
+  uint64_t total = 0;
+  size_t next = 0;
+  while (next < segs.size()) {
+    // One batch: as many segments as the args area holds.
+    uint32_t nseg = 0, niov = 0;
+    uint64_t batch_bytes = 0;
+    while (next + nseg < segs.size() && nseg < PARASITE_MAX_SEGS &&
+           niov + segs[next + nseg].iovs.size() <= PARASITE_MAX_IOVS) {
+      const PageSegment& s = segs[next + nseg];
+      args->segs[nseg] = parasite_seg{niov, (uint32_t)s.iovs.size(), s.bytes};
+      for (const auto& [base, len] : s.iovs) args->iovs[niov++] = parasite_iov{base, len};
+      batch_bytes += s.bytes;
+      ++nseg;
+    }
+    args->nr_iovs = niov;
+    args->nr_segs = nseg;
+    send(PARASITE_CMD_DUMP_PAGES, nseg);
+    for (uint32_t i = 0; i < nseg; ++i) {
+      int rd = pipe_rd_[i % pipe_rd_.size()];
+      uint64_t left = segs[next + i].bytes;
+      while (left > 0) {
+        ssize_t n = splice(rd, nullptr, out_fd, nullptr, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+          left -= (uint64_t)n;
+          continue;
+        }
+        if (n == 0) throw CoreError("EPIPE", "the parasite closed its pipe mid-segment");
+        if (errno == EAGAIN) {
+          wait_readable(rd, "pages");
+          continue;
+        }
+        if (errno != EINTR) throw_errno("splice pages image");
+      }
+    }
+    int64_t done = receive(PARASITE_CMD_DUMP_PAGES);
+    if (done < 0) throw_errno("in " + who(task_.pid()) + ": parasite vmsplice", (int)-done);
+    if ((uint64_t)done != batch_bytes)
+      throw CoreError("EIO", "parasite moved " + std::to_string(done) + " of " + std::to_string(batch_bytes) + " bytes");
+    total += batch_bytes;
+    next += nseg;
+  }
+  return total;
+}
+
+void Parasite::cure() {
+  if (cured_) return;
+  cured_ = true;
+  pid_t pid = task_.pid();
+  // 1. Stop the blob: politely (FINI, then its int3), or by PTRACE_INTERRUPT.
+  if (task_.running()) {
+    bool trapped = false;
+    if (sock_fd_ >= 0) {
+      try {
+        send(PARASITE_CMD_FINI, 0);
+        receive(PARASITE_CMD_FINI);
+        trapped = task_.wait_stop() == SIGTRAP;
+      } catch (const CoreError&) {
+      }
+    }
+    if (!trapped) task_.interrupt();
+  }
+  for (int fd : pipe_rd_) close(fd);
+  pipe_rd_.clear();
+  if (sock_fd_ >= 0) close(sock_fd_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  sock_fd_ = listen_fd_ = -1;
+  // 2. Remove every trace from the task: fds the blob left open, the shared area.
+  std::vector<int> now = list_fds(pid);
+  for (int fd : now)
+    if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
+  if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
+  remote_area_ = 0;
+  if (local_area_) munmap(local_area_, PARASITE_AREA_SIZE);
+  local_area_ = nullptr;
+  // 3. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
+  if (!xsave_.empty()) task_.set_xsave(xsave_);
+}
+
+}  // namespace cryopod

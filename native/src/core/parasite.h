@@ -1,0 +1,68 @@
+// Our own parasite injector (after CRIU's compel design; no compel code): for as long as a Parasite
+// object lives, the seized task runs our freestanding blob (native/parasite) and serves commands over a
+// unix socket. The destructor always cures: the blob is stopped (FINI and its int3, or PTRACE_INTERRUPT
+// if it does not answer), every fd it or we opened in the task is closed, the shared area unmapped, and
+// the XSAVE state put back; the SeizedTask then restores the registers and signal mask on detach.
+//
+//   dumper                                   task (stopped under ptrace)
+//   ──────                                   ─────────────────────────────
+//   remote memfd_create + mmap RWX shared ──► area: [blob | args | stack]
+//   open /proc/PID/fd/N, mmap shared      ◄── same pages
+//   listen on an abstract unix socket
+//   regs: rip=blob, rsp=stack, rdi=args; PTRACE_CONT ──► parasite_main: connect
+//   INIT + SCM_RIGHTS(pipe write ends)  ───► keeps the pipes
+//   DUMP_PAGES(batch in args)           ───► vmsplice(pipe s % P, segment s)
+//   splice(pipe, pages image)           ◄─── (concurrently)
+//   FINI                                ───► closes, replies, int3 → SIGTRAP stop
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "remote_syscall.h"
+#include "seized_task.h"
+#include "task_model.h"
+
+namespace cryopod {
+
+class Parasite {
+ public:
+  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 4);
+  ~Parasite();
+  Parasite(const Parasite&) = delete;
+  Parasite& operator=(const Parasite&) = delete;
+
+  // Writes the pages of `runs` to out_fd (in run order) through the pipes; returns the bytes written.
+  uint64_t dump_pages(const std::vector<PageRun>& runs, int out_fd);
+  // A round trip through the parasite: its getpid().
+  long getpid();
+  // Stops the parasite and removes every trace of it from the task (also done by the destructor).
+  void cure();
+
+ private:
+  void start();
+  void send(uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
+  int64_t receive(uint32_t cmd);
+  void wait_readable(int fd, const char* what);
+
+  SeizedTask& task_;
+  RemoteSyscalls& rs_;
+  std::vector<uint8_t> xsave_;
+  std::vector<int> fds_before_;
+  uint64_t remote_area_ = 0;
+  uint8_t* local_area_ = nullptr;
+  int listen_fd_ = -1, sock_fd_ = -1;
+  std::vector<int> pipe_rd_;
+  size_t pipe_size_ = 0;
+  bool cured_ = false;
+};
+
+// Splits page runs into segments of at most `seg_bytes` (one pipe's capacity), each a list of iovecs.
+struct PageSegment {
+  uint64_t bytes = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> iovs;  // (address, length)
+};
+std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, uint64_t seg_bytes);
+
+}  // namespace cryopod
