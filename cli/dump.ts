@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { dumpTask } from '../native/lib';
+import type { DumpMethod } from '../native/lib';
 import { PAGES_FILE, writeCheckpoint } from '../images';
 import { CliError } from './errors';
 import { checkWritableDir } from './image-dir';
@@ -24,7 +25,12 @@ export interface DumpSummary {
   totalSeconds: number;
 }
 
-export async function dumpProcess(opts: { pid: number; dir: string; leaveRunning?: boolean }): Promise<DumpSummary> {
+export async function dumpProcess(opts: {
+  pid: number;
+  dir: string;
+  leaveRunning?: boolean;
+  method?: DumpMethod;
+}): Promise<DumpSummary> {
   const started = process.hrtime.bigint();
   if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CliError('EINVAL', `--pid must be a positive integer, got ${opts.pid}`);
   const dir = checkWritableDir(opts.dir);
@@ -33,7 +39,7 @@ export async function dumpProcess(opts: { pid: number; dir: string; leaveRunning
 
   let task;
   try {
-    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning });
+    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning, method: opts.method });
   } catch (err) {
     fs.rmSync(pagesPath, { force: true });
     throw err;

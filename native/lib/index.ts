@@ -10,7 +10,14 @@ import type { DumpedTask, DumpOptions, RestoreOptions } from './types';
 export * from './types';
 
 interface Addon {
-  dump(opts: DumpOptions): Promise<DumpedTask>;
+  dump(opts: {
+    pid: number;
+    pagesPath: string;
+    leaveRunning: boolean;
+    stopAfter: boolean;
+    parasitePath?: string;
+    pipes?: number;
+  }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
 }
 
@@ -28,6 +35,7 @@ function packageRoot(): string {
 const root = packageRoot();
 export const ADDON_PATH = path.join(root, 'native', 'build', 'Release', 'cryopod.node');
 export const STUB_PATH = path.join(root, 'native', 'stub', 'cryopod-stub');
+export const PARASITE_PATH = path.join(root, 'native', 'parasite', 'parasite.bin');
 
 let addon: Addon | undefined;
 function load(): Addon {
@@ -51,11 +59,21 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
   if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
     throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
   }
+  const method = opts.method ?? 'parasite';
+  if (method !== 'parasite' && method !== 'vm_readv') throw new TypeError(`method must be 'parasite' or 'vm_readv', got ${String(method)}`);
+  if (opts.pipes !== undefined && (!Number.isInteger(opts.pipes) || opts.pipes < 1 || opts.pipes > 16)) {
+    throw new TypeError(`pipes must be an integer from 1 to 16, got ${String(opts.pipes)}`);
+  }
+  if (method === 'parasite' && !fs.existsSync(PARASITE_PATH)) {
+    throw new Error(`the parasite blob is not built (${PARASITE_PATH} is missing): run npm run build`);
+  }
   return load().dump({
     pid: opts.pid,
     pagesPath: opts.pagesPath,
     leaveRunning: !!opts.leaveRunning,
     stopAfter: !!opts.stopAfter,
+    ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
+    ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
   });
 }
 

@@ -136,7 +136,17 @@ export interface DumpOptions {
    * kills it only once the images are safely written, and SIGCONTs it if writing failed.
    */
   stopAfter?: boolean;
+  /**
+   * How pages leave the task: 'parasite' (default) runs our blob inside it, which vmsplice()s them into
+   * pipes that are splice()d into the image; 'vm_readv' copies them with process_vm_readv (the fallback
+   * and the benchmark baseline).
+   */
+  method?: DumpMethod;
+  /** Pipes between parasite and dumper (1..16, default 4); each holds up to 1 MiB. */
+  pipes?: number;
 }
+
+export type DumpMethod = 'parasite' | 'vm_readv';
 
 export interface RestoreOptions {
   task: DumpedTask;
