@@ -7,15 +7,32 @@ import { restoreTask } from '../native/lib';
 import { readCheckpoint } from '../images';
 import { checkReadableDir } from './image-dir';
 
-export async function restoreProcess(opts: { dir: string }): Promise<{ pid: number; seconds: number }> {
+export interface RestoreSummary {
+  pid: number;
+  /** Whole restore. */
+  seconds: number;
+  /** Reading and verifying the images (sha256 of every file) before anything is mapped. */
+  verifySeconds: number;
+  /** The native morph of the stub into the saved task. */
+  morphSeconds: number;
+}
+
+export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const dir = checkReadableDir(opts.dir);
   const { task, pagesPath } = await readCheckpoint(dir);
+  const verified = process.hrtime.bigint();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   const pid = await restoreTask({
     task,
     pagesPath,
     ...(asRoot ? { uid: task.creds.uid, gid: task.creds.gid } : {}),
   });
-  return { pid, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  const done = process.hrtime.bigint();
+  return {
+    pid,
+    seconds: Number(done - started) / 1e9,
+    verifySeconds: Number(verified - started) / 1e9,
+    morphSeconds: Number(done - verified) / 1e9,
+  };
 }

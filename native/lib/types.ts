@@ -123,6 +123,8 @@ export interface DumpedTask {
   files: OpenFile[];
   /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */
   frozenSeconds: number;
+  /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
+  pagesSeconds?: number;
 }
 
 export interface DumpOptions {

@@ -192,6 +192,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   }
   o.Set("files", files);
   o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
+  o.Set("pagesSeconds", Napi::Number::New(env, t.pages_seconds));
   return o;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 
 #include "errors.h"
@@ -245,6 +246,7 @@ TaskImage dump_task(const DumpRequest& req) {
   t.vmas = collect_vmas(req.pid);
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
   RemoteSyscalls rs(task, find_vdso_syscall(req.pid, t.vmas));
+  auto pages_started = std::chrono::steady_clock::now();
   if (req.parasite_path.empty() || t.pages.empty()) {
     dump_pages(req.pid, t.vmas, t.pages, out);
   } else {
@@ -254,7 +256,9 @@ TaskImage dump_task(const DumpRequest& req) {
     if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
     parasite.cure();
   }
-  if (fsync(out) != 0) throw_errno("fsync " + req.pages_path);
+  t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
+  struct stat out_st {};
+  if (fstat(out, &out_st) == 0 && S_ISREG(out_st.st_mode) && fsync(out) != 0) throw_errno("fsync " + req.pages_path);
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);

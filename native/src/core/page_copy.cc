@@ -106,11 +106,11 @@ void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pa
     close(fd);
     return;
   }
-  void* map = mmap(nullptr, need, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Populated up front: one pass over the page cache instead of a fault per 64 KiB while copying.
+  void* map = mmap(nullptr, need, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   int map_err = errno;
   close(fd);
   if (map == MAP_FAILED) throw_errno("mmap " + pages_path, map_err);
-  madvise(map, need, MADV_SEQUENTIAL);
   try {
     uint64_t off = 0;
     for (const PageRun& r : runs) {

@@ -82,6 +82,7 @@ struct TaskImage {
   std::vector<PageRun> pages;
   std::vector<OpenFile> files;
   double frozen_seconds = 0;
+  double pages_seconds = 0;  // time spent moving page data (part of the frozen time)
 };
 
 }  // namespace cryopod

@@ -1,0 +1,27 @@
+/**
+ * One dump in a fresh process, so its peak RSS is the dumper's alone:
+ *   node dist/bench/dump-once.js <pid> <method> <pagesPath>
+ * Prints JSON: frozen and page-moving seconds, page bytes, RSS before and peak (VmHWM).
+ */
+import * as fs from 'fs';
+import { dumpTask, DumpMethod } from '../native/lib';
+
+function statusKiB(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+async function main(): Promise<void> {
+  const [pid, method, pagesPath] = process.argv.slice(2);
+  const rssBefore = statusKiB('VmRSS');
+  const task = await dumpTask({ pid: Number(pid), pagesPath, leaveRunning: true, method: method as DumpMethod });
+  const bytes = task.pages.reduce((n, r) => n + r.nrPages, 0) * 4096;
+  process.stdout.write(
+    JSON.stringify({ frozenSeconds: task.frozenSeconds, pagesSeconds: task.pagesSeconds, bytes, rssBeforeKiB: rssBefore, peakKiB: statusKiB('VmHWM') }) + '\n',
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(`dump-once: ${(err as Error).message}\n`);
+  process.exit(1);
+});

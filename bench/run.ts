@@ -1,0 +1,152 @@
+/**
+ * `npm run bench`: dump and restore throughput of the native core, next to references measured in the
+ * same run on the same machine, as ratios.
+ *
+ *   for each victim size (default 256 MiB, 1 GiB, 4 GiB; `--sizes 256,1024`):
+ *     references  memcpy of that size; `dd` of that size into each sink
+ *     dump        parasite (vmsplice → pipes → splice) and process_vm_readv, into /dev/null, /dev/shm and
+ *                 disk: page bytes / seconds spent moving pages (the task is frozen for this), the whole
+ *                 frozen time, and the dumper's peak RSS growth (each dump runs in a fresh process)
+ *     restore     from /dev/shm and from disk (page cache dropped first): bytes / seconds
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { dumpProcess } from '../cli/dump';
+
+const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
+const bin = (name: string): string => path.join(root, 'bench', 'bin', name);
+const MiB = 1 << 20;
+
+interface DumpResult {
+  frozenSeconds: number;
+  pagesSeconds: number;
+  bytes: number;
+  rssBeforeKiB: number;
+  peakKiB: number;
+}
+
+function parseSizes(): number[] {
+  const i = process.argv.indexOf('--sizes');
+  const spec = i > 0 ? process.argv[i + 1] : '256,1024,4096';
+  return spec.split(',').map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`bad size ${s} (MiB)`);
+    return n;
+  });
+}
+
+function rate(bytes: number, seconds: number): string {
+  return `${(bytes / MiB / seconds).toFixed(0).padStart(6)} MiB/s`;
+}
+
+async function startVictim(mib: number, dir: string): Promise<number> {
+  const ready = path.join(dir, `victim-${mib}.ready`);
+  // Started through a shell that detaches it: a dumper must not be its parent (see docs/native.md).
+  execFileSync('/bin/sh', ['-c', `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`, bin('victim'), String(mib), ready]);
+  const deadline = Date.now() + 120_000;
+  while (!fs.existsSync(ready)) {
+    if (Date.now() > deadline) throw new Error(`victim of ${mib} MiB did not get ready`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Number(fs.readFileSync(ready, 'utf8').trim());
+}
+
+function ddSeconds(mib: number, target: string): number {
+  const t0 = process.hrtime.bigint();
+  // No fsync: like the page time of a dump, this is the rate at which the sink takes the bytes (for disk,
+  // the page cache); the dump's fsync shows in its frozen time.
+  const r = spawnSync('dd', ['if=/dev/zero', `of=${target}`, 'bs=1M', `count=${mib}`]);
+  if (r.status !== 0) throw new Error(`dd failed: ${r.stderr}`);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (target !== '/dev/null') fs.rmSync(target, { force: true });
+  return s;
+}
+
+function dumpOnce(pid: number, method: string, pagesPath: string): DumpResult {
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'dump-once.js'), String(pid), method, pagesPath], { encoding: 'utf8' });
+  if (pagesPath !== '/dev/null') fs.rmSync(pagesPath, { force: true });
+  return JSON.parse(out) as DumpResult;
+}
+
+function dropCaches(): void {
+  try {
+    execFileSync('sync');
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // not root: the disk restore then reads from the page cache; the table says so
+  }
+}
+
+async function main(): Promise<void> {
+  const sizes = parseSizes();
+  const work = {
+    shm: fs.mkdtempSync('/dev/shm/cryopod-bench-'),
+    disk: fs.mkdtempSync(path.join(fs.existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir(), 'cryopod-bench-')),
+  };
+  const sinks: Array<[string, string]> = [
+    ['/dev/null', '/dev/null'],
+    ['/dev/shm', work.shm],
+    ['disk', work.disk],
+  ];
+  console.log(`cryopod bench on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}`);
+  try {
+    for (const mib of sizes) {
+      const bytes = mib * MiB;
+      const memcpyRate = Number(execFileSync(bin('memcpy'), [String(mib)], { encoding: 'utf8' }).trim());
+      const pid = await startVictim(mib, work.shm);
+      try {
+        console.log(`\nvictim ${mib} MiB (pid ${pid}); memcpy ${rate(memcpyRate, 1).trim()}`);
+        console.log('  dump to      dd reference   parasite (vs dd, vs memcpy)           frozen    process_vm_readv (vs dd)      frozen    peak RSS growth');
+        for (const [name, dir] of sinks) {
+          const target = name === '/dev/null' ? '/dev/null' : path.join(dir, 'pages-1.img');
+          const dd = ddSeconds(mib, name === '/dev/null' ? '/dev/null' : path.join(dir, 'dd.img'));
+          const para = dumpOnce(pid, 'parasite', target);
+          const readv = dumpOnce(pid, 'vm_readv', target);
+          if (para.bytes < bytes || readv.bytes < bytes) throw new Error(`dumped ${para.bytes} / ${readv.bytes} bytes of ${bytes}`);
+          const ddRate = bytes / dd;
+          const pRate = para.bytes / para.pagesSeconds;
+          const rRate = readv.bytes / readv.pagesSeconds;
+          const growth = Math.max(para.peakKiB - para.rssBeforeKiB, readv.peakKiB - readv.rssBeforeKiB) / 1024;
+          console.log(
+            `  ${name.padEnd(10)} ${rate(bytes, dd)}   ${rate(para.bytes, para.pagesSeconds)} (${(pRate / ddRate).toFixed(2)}x, ${(pRate / memcpyRate).toFixed(2)}x)` +
+              `   ${(para.frozenSeconds * 1000).toFixed(0).padStart(6)} ms   ${rate(readv.bytes, readv.pagesSeconds)} (${(rRate / ddRate).toFixed(2)}x)` +
+              `   ${(readv.frozenSeconds * 1000).toFixed(0).padStart(6)} ms   ${growth.toFixed(1)} MiB`,
+          );
+        }
+        for (const [name, dir] of sinks.slice(1)) {
+          const ckpt = fs.mkdtempSync(path.join(dir, 'ckpt-'));
+          await dumpProcess({ pid, dir: ckpt, leaveRunning: true });
+          if (name === 'disk') dropCaches();
+          const r = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'restore-once.js'), ckpt], { encoding: 'utf8' })) as {
+            pid: number;
+            seconds: number;
+            verifySeconds: number;
+            morphSeconds: number;
+          };
+          try {
+            process.kill(r.pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+          fs.rmSync(ckpt, { recursive: true, force: true });
+          console.log(
+            `  restore from ${name.padEnd(9)} ${rate(bytes, r.seconds)}: ${(r.seconds * 1000).toFixed(0)} ms for ${mib} MiB = ` +
+              `${(r.verifySeconds * 1000).toFixed(0)} ms reading + sha256 of the images, ${(r.morphSeconds * 1000).toFixed(0)} ms morphing the stub (${rate(bytes, r.morphSeconds).trim()})`,
+          );
+        }
+      } finally {
+        process.kill(pid, 'SIGKILL');
+      }
+    }
+  } finally {
+    fs.rmSync(work.shm, { recursive: true, force: true });
+    fs.rmSync(work.disk, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(`bench: ${(err as Error).message}`);
+  process.exit(1);
+});

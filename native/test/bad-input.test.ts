@@ -1,0 +1,239 @@
+/**
+ * Bad input gives a clear error, with the right code, and harms nothing.
+ *
+ * Dump: a missing pid (ESRCH), a zombie (EZOMBIE), a read-only dir (EROFS/EACCES), a missing dir (ENOENT),
+ * a multi-threaded process (EMULTITHREAD), a process holding a pipe (EUNSUPPORTED). After each failed dump
+ * of a live victim: it is still running, not frozen or stopped, not traced (every thread), it makes
+ * progress, and its own check passes.
+ *
+ * Restore: a missing dir (ENOENT), a truncated pages-1.img (ECHECKSUM: the manifest catches it), a bad
+ * magic in core-<pid>.img with the manifest re-hashed (EMAGIC), pages-1.img cut short with the manifest
+ * re-hashed so the pagemap points past its end (EBOUNDS), an image listed in the manifest but missing
+ * (ECHECKSUM), no manifest at all (EMISSING). After each: no stub and no new child process is left.
+ */
+import { execFileSync, spawn } from 'child_process';
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { dumpProcess } from '../../cli/dump';
+import { restoreProcess } from '../../cli/restore';
+import {
+  Checkpoint,
+  PAGE_SIZE,
+  Victim,
+  assertRunningUntraced,
+  checkResult,
+  checkpoint,
+  childrenOf,
+  cleanup,
+  expectFailure,
+  expectKilledByDump,
+  isAlive,
+  makeTempDir,
+  procState,
+  processesRunning,
+  readFileOrUndefined,
+  readProgress,
+  sleep,
+  startVictim,
+  trackMount,
+  trackPid,
+  waitFor,
+  waitForProgress,
+  waitGone,
+} from './harness';
+
+jest.setTimeout(60_000);
+
+/** The victim of a failed dump must be unharmed: running free, making progress, passing its check. */
+async function expectUnharmed(v: Victim): Promise<void> {
+  assertRunningUntraced(v.pid, `${v.name} after the failed dump`);
+  await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, `${v.name} after the failed dump`, 2);
+  assertRunningUntraced(v.pid, `${v.name} after the failed dump`);
+  expect(await checkResult(v.pid, v.workdir)).toBe('PASS');
+  expect(await waitGone(v.pid, v.name)).not.toEqual({ code: 1, signal: null });
+}
+
+describe('dump of bad input', () => {
+  afterEach(cleanup);
+
+  test('a missing pid: ESRCH', async () => {
+    const child = spawn('/bin/true', [], { stdio: 'ignore' });
+    const pid = child.pid as number;
+    await new Promise((resolve) => child.on('exit', resolve));
+    await waitFor(() => !fs.existsSync(`/proc/${pid}`), 5_000, `pid ${pid} to be reaped`);
+    await expectFailure(dumpProcess({ pid, dir: makeTempDir('img-missing') }), 'ESRCH', [String(pid)]);
+  });
+
+  test('a zombie: EZOMBIE, and the zombie and its parent are left as they were', async () => {
+    // sh forks `sleep 0.1` and then becomes `sleep 1000`, which never reaps it: a real zombie.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 0.1 & exec sleep 1000'], { stdio: 'ignore', detached: true });
+    const ppid = parent.pid as number;
+    trackPid(ppid);
+    const zombie = await waitFor(
+      () => childrenOf(ppid).find((pid) => procState(pid) === 'Z'),
+      10_000,
+      `a zombie child of pid ${ppid}`,
+    );
+    expect(procState(zombie)).toBe('Z');
+    await expectFailure(dumpProcess({ pid: zombie, dir: makeTempDir('img-zombie') }), 'EZOMBIE', [String(zombie)]);
+    expect(procState(zombie)).toBe('Z');
+    assertRunningUntraced(ppid, 'the zombie\'s parent');
+  });
+
+  test('into a read-only dir (a read-only tmpfs, unwritable even for root): EROFS or EACCES', async () => {
+    const dir = makeTempDir('img-ro');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'cryopod-test-ro', dir]);
+    trackMount(dir);
+    expect(() => fs.writeFileSync(path.join(dir, 'probe'), 'x')).toThrow(/EROFS/);
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), ['EROFS', 'EACCES'], [dir]);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    await expectUnharmed(v);
+  });
+
+  test('into a missing dir: ENOENT', async () => {
+    const dir = path.join(makeTempDir('img-parent'), 'does-not-exist');
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'ENOENT', [dir]);
+    expect(fs.existsSync(dir)).toBe(false);
+    await expectUnharmed(v);
+  });
+
+  test('a multi-threaded process: EMULTITHREAD, never half-dumped', async () => {
+    const v = await startVictim('multithread');
+    expect(fs.readdirSync(`/proc/${v.pid}/task`).length).toBe(2);
+    const dir = makeTempDir('img-mt');
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EMULTITHREAD', [/thread/i]);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
+    await expectUnharmed(v);
+  });
+
+  test('a process holding a pipe: EUNSUPPORTED', async () => {
+    const v = await startVictim('pipe-holder');
+    const dir = makeTempDir('img-pipe');
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/pipe/i]);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
+    await expectUnharmed(v);
+  });
+});
+
+describe('restore of bad input', () => {
+  let good: Checkpoint;
+  let workdir: string;
+
+  beforeAll(async () => {
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 2);
+    good = await checkpoint(v);
+    await expectKilledByDump(v);
+    workdir = v.workdir;
+  }, 60_000);
+  afterAll(cleanup);
+
+  /** A copy of the good checkpoint to damage. */
+  function copy(): string {
+    const dir = makeTempDir('img-bad');
+    fs.cpSync(good.dir, dir, { recursive: true });
+    return dir;
+  }
+
+  /** Re-hashes one file in the manifest, so that only the damage inside the file can be caught. */
+  function rehash(dir: string, name: string): void {
+    const file = path.join(dir, 'cryopod-manifest.json');
+    const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const buf = fs.readFileSync(path.join(dir, name));
+    const fresh = { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+    if (Array.isArray(manifest.files)) {
+      const entry = manifest.files.find((f: { name: string }) => f.name === name);
+      if (!entry) throw new Error(`the manifest does not list ${name}`);
+      Object.assign(entry, fresh);
+    } else {
+      if (!manifest.files?.[name]) throw new Error(`the manifest does not list ${name}`);
+      Object.assign(manifest.files[name], fresh);
+    }
+    fs.writeFileSync(file, JSON.stringify(manifest, null, 2));
+  }
+
+  /** Restores `dir`, expecting `code`; then no stub and no new child of this process may be left. */
+  async function expectRestoreFailure(dir: string, code: string, mentions: Array<string | RegExp>): Promise<void> {
+    const childrenBefore = new Set(childrenOf(process.pid));
+    const stubsBefore = new Set(processesRunning('cryopod-stub'));
+    await expectFailure(restoreProcess({ dir }), code, mentions);
+    const leftovers = () => [
+      ...childrenOf(process.pid).filter((p) => !childrenBefore.has(p)),
+      ...processesRunning('cryopod-stub').filter((p) => !stubsBefore.has(p)),
+    ];
+    await waitFor(() => leftovers().length === 0, 3_000, 'no process left behind by the failed restore').catch(() => {
+      const desc = leftovers().map((p) => `${p} (${procState(p)}, ${readFileOrUndefined(`/proc/${p}/cmdline`)?.replace(/\0/g, ' ')})`);
+      throw new Error(`the failed restore left processes behind: ${desc.join(', ')}`);
+    });
+    expect(readFileOrUndefined(path.join(workdir, 'result'))).toBeUndefined();
+  }
+
+  test('control: an undamaged copy restores (so the failures below come from the damage)', async () => {
+    const dir = copy();
+    const r = await restoreProcess({ dir });
+    trackPid(r.pid);
+    expect(isAlive(r.pid)).toBe(true);
+    process.kill(r.pid, 'SIGKILL');
+    await waitFor(() => !isAlive(r.pid), 5_000, 'the restored control to die');
+    await sleep(100);
+  });
+
+  test('a missing dir: ENOENT', async () => {
+    const dir = path.join(makeTempDir('img-parent'), 'nothing-here');
+    await expectRestoreFailure(dir, 'ENOENT', [dir]);
+  });
+
+  test('a truncated pages-1.img: ECHECKSUM (the manifest catches it)', async () => {
+    const dir = copy();
+    const size = fs.statSync(path.join(dir, 'pages-1.img')).size;
+    fs.truncateSync(path.join(dir, 'pages-1.img'), size - PAGE_SIZE / 2);
+    await expectRestoreFailure(dir, 'ECHECKSUM', ['pages-1.img']);
+  });
+
+  test('a flipped byte in pages-1.img: ECHECKSUM', async () => {
+    const dir = copy();
+    const fd = fs.openSync(path.join(dir, 'pages-1.img'), 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, 100);
+    b[0] ^= 0xff;
+    fs.writeSync(fd, b, 0, 1, 100);
+    fs.closeSync(fd);
+    await expectRestoreFailure(dir, 'ECHECKSUM', ['pages-1.img']);
+  });
+
+  test('a bad magic in core-<pid>.img, manifest re-hashed: EMAGIC', async () => {
+    const dir = copy();
+    const core = `core-${good.pid}.img`;
+    const fd = fs.openSync(path.join(dir, core), 'r+');
+    fs.writeSync(fd, Buffer.from([0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5, 0xa5]), 0, 8, 0);
+    fs.closeSync(fd);
+    rehash(dir, core);
+    await expectRestoreFailure(dir, 'EMAGIC', [core]);
+  });
+
+  test('a pagemap pointing past the end of pages-1.img (cut short, manifest re-hashed): EBOUNDS', async () => {
+    const dir = copy();
+    const pages = fs.statSync(path.join(dir, 'pages-1.img')).size / PAGE_SIZE;
+    expect(pages).toBeGreaterThanOrEqual(1);
+    fs.truncateSync(path.join(dir, 'pages-1.img'), Math.floor(pages / 2) * PAGE_SIZE);
+    rehash(dir, 'pages-1.img');
+    await expectRestoreFailure(dir, 'EBOUNDS', [/pages-1\.img|pagemap/]);
+  });
+
+  test('an image listed in the manifest but missing: ECHECKSUM', async () => {
+    const dir = copy();
+    fs.rmSync(path.join(dir, `mm-${good.pid}.img`));
+    await expectRestoreFailure(dir, 'ECHECKSUM', [`mm-${good.pid}.img`]);
+  });
+
+  test('no manifest (an incomplete checkpoint): EMISSING', async () => {
+    const dir = copy();
+    fs.rmSync(path.join(dir, 'cryopod-manifest.json'));
+    await expectRestoreFailure(dir, 'EMISSING', ['cryopod-manifest.json']);
+  });
+});
