@@ -10,6 +10,7 @@
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
         "src/core/parasite.cc",
+        "src/core/parasite_check.cc",
         "src/core/proc.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",

@@ -19,6 +19,22 @@ interface Addon {
     pipes?: number;
   }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
+  parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
+}
+
+/** What parasiteRoundTrips found: counts of iterations that left a trace (all 0 when the cure is exact). */
+export interface ParasiteCheck {
+  iterations: number;
+  regsChanged: number;
+  xsaveChanged: number;
+  wrongPid: number;
+}
+
+/** Infects and cures a task `iterations` times, comparing its registers and XSAVE area each time. */
+export async function parasiteRoundTrips(pid: number, iterations: number): Promise<ParasiteCheck> {
+  checkPid(pid);
+  if (!Number.isInteger(iterations) || iterations < 1) throw new TypeError(`iterations must be a positive integer`);
+  return load().parasiteRoundTrips({ pid, parasitePath: PARASITE_PATH, iterations });
 }
 
 /** The repository root, found from this file whether it runs from native/lib or dist/native/lib. */

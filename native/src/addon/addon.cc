@@ -7,6 +7,7 @@
 
 #include "../core/dump.h"
 #include "../core/errors.h"
+#include "../core/parasite_check.h"
 #include "../core/restore.h"
 #include "convert.h"
 
@@ -78,6 +79,33 @@ class RestoreWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
+class ParasiteCheckWorker : public Napi::AsyncWorker {
+ public:
+  ParasiteCheckWorker(Napi::Env env, int pid, std::string blob, int iterations)
+      : Napi::AsyncWorker(env), pid_(pid), blob_(std::move(blob)), iterations_(iterations),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { run_guarded(failure_, [&] { result_ = parasite_round_trips(pid_, blob_, iterations_); }); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("iterations", result_.iterations);
+    o.Set("regsChanged", result_.regs_changed);
+    o.Set("xsaveChanged", result_.xsave_changed);
+    o.Set("wrongPid", result_.wrong_pid);
+    deferred_.Resolve(o);
+  }
+
+ private:
+  int pid_;
+  std::string blob_;
+  int iterations_;
+  ParasiteCheck result_;
+  Failure failure_;
+  Napi::Promise::Deferred deferred_;
+};
+
 Napi::Object options(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
   return info[0].As<Napi::Object>();
@@ -122,7 +150,20 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// parasiteRoundTrips({ pid, parasitePath, iterations }) → Promise<{ iterations, regsChanged, xsaveChanged, wrongPid }>
+Napi::Value ParasiteRoundTrips(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  Napi::Value pid = o.Get("pid"), n = o.Get("iterations");
+  if (!pid.IsNumber() || !n.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid and iterations must be numbers");
+  auto* w = new ParasiteCheckWorker(info.Env(), pid.As<Napi::Number>().Int32Value(), str_opt(o, "parasitePath"),
+                                    n.As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("parasiteRoundTrips", Napi::Function::New(env, ParasiteRoundTrips, "parasiteRoundTrips"));
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
   exports.Set("restore", Napi::Function::New(env, Restore, "restore"));
   return exports;

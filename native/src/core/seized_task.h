@@ -62,6 +62,10 @@ class SeizedTask {
   // Load new registers and signal mask and detach: the task runs on as someone else (restore).
   void release_with(const user_regs_struct& regs, uint64_t mask);
 
+  // Puts back the registers and signal mask it changed (done by detach(); exposed so a check can read
+  // what detach would load).
+  void put_back() { restore_original_state(); }
+
   // Seconds between the stop and detach/kill (the downtime the task saw).
   double frozen_seconds() const;
 

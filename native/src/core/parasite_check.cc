@@ -1,0 +1,34 @@
+#include "parasite_check.h"
+
+#include <cstring>
+
+#include "parasite.h"
+#include "remote_syscall.h"
+#include "seized_task.h"
+#include "vmas.h"
+
+namespace cryopod {
+
+ParasiteCheck parasite_round_trips(int pid, const std::string& blob_path, int iterations) {
+  ParasiteCheck c;
+  for (int i = 0; i < iterations; ++i) {
+    SeizedTask task(pid);
+    user_regs_struct before = task.regs();
+    std::vector<uint8_t> xs_before = task.xsave();
+    {
+      RemoteSyscalls rs(task, find_vdso_syscall(pid, collect_vmas(pid)));
+      Parasite p(task, rs, blob_path, 2);
+      if (p.getpid() != pid) c.wrong_pid++;
+      p.cure();
+    }
+    task.put_back();
+    user_regs_struct after = task.regs();
+    if (std::memcmp(&before, &after, sizeof before) != 0) c.regs_changed++;
+    if (task.xsave() != xs_before) c.xsave_changed++;
+    task.detach();
+    c.iterations++;
+  }
+  return c;
+}
+
+}  // namespace cryopod
