@@ -93,6 +93,21 @@ export interface Creds {
   fsgid: number;
 }
 
+/**
+ * The per-thread state of a thread other than the main one (the main thread's is at the top level of
+ * DumpedTask: regs, xsave, sigmask, altstack, rseq, robustList, clearChildTid).
+ */
+export interface ThreadState {
+  tid: number;
+  regs: Buffer;
+  xsave: Buffer;
+  sigmask: bigint;
+  altstack: { sp: number; size: number; flags: number };
+  rseq: { ptr: number; size: number; signature: number } | null;
+  robustList: { head: number; len: number };
+  clearChildTid: number;
+}
+
 export interface DumpedTask {
   pid: number;
   ppid: number;
@@ -119,6 +134,8 @@ export interface DumpedTask {
   vmas: Vma[];
   /** Pages in the pages image, in file order (each run is contiguous in the file). */
   pages: PageRun[];
+  /** The other threads of the process, ascending by tid (empty for a single-threaded process). */
+  threads: ThreadState[];
   /** Open file descriptors, ascending by fd. */
   files: OpenFile[];
   /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */

@@ -35,9 +35,11 @@ export interface Checkpoint {
 }
 
 /** Dumps the victim into a fresh temp dir and checks the summary is coherent. */
-export async function checkpoint(v: Victim, opts: { leaveRunning?: boolean } = {}): Promise<Checkpoint> {
+export type DumpMethod = Parameters<typeof dumpProcess>[0]['method'];
+
+export async function checkpoint(v: Victim, opts: { leaveRunning?: boolean; method?: DumpMethod } = {}): Promise<Checkpoint> {
   const dir = makeTempDir(`img-${v.name}`);
-  const summary = await dumpProcess({ pid: v.pid, dir, leaveRunning: opts.leaveRunning });
+  const summary = await dumpProcess({ pid: v.pid, dir, leaveRunning: opts.leaveRunning, method: opts.method });
   expect(summary.pid).toBe(v.pid);
   expect(path.resolve(summary.dir)).toBe(path.resolve(dir));
   expect(summary.pages).toBeGreaterThan(0);
@@ -121,9 +123,9 @@ export interface Cycle {
  */
 export async function dumpRestoreCheck(
   v: Victim,
-  opts: { beforeCheck?: (r: Restored, cp: Checkpoint) => Promise<void> | void } = {},
+  opts: { beforeCheck?: (r: Restored, cp: Checkpoint) => Promise<void> | void; method?: DumpMethod } = {},
 ): Promise<Cycle> {
-  const cp = await checkpoint(v);
+  const cp = await checkpoint(v, { method: opts.method });
   await expectKilledByDump(v);
   const restored = await restore(cp.dir);
   expect(restored.pid).not.toBe(v.pid);

@@ -54,11 +54,12 @@ function ticks(workdir: string): number[] {
 }
 
 describe('victims: dump, kill, restore, verify', () => {
-  test('memory: heap, stack, anonymous, sparse, read-only, COW-ed file page and brk keep their contents', async () => {
+  test.each(['parasite', 'vm_readv'] as const)('memory (dumped with %s): heap, stack, anonymous, sparse, read-only, COW-ed file page and brk keep their contents', async (method) => {
     const v = await startVictim('memory');
     const layout = readLayout(v.workdir);
     const before = snapshot(v.pid);
     const { cp, result } = await dumpRestoreCheck(v, {
+      method,
       beforeCheck: (r) => expectSameProcessState(snapshot(r.pid), before),
     });
     expect(result).toBe('PASS');
@@ -206,8 +207,11 @@ describe('victims: dump, kill, restore, verify', () => {
   test('leave-running: the victim runs on untouched after the dump, and the checkpoint restores too', async () => {
     const v = await startVictim('sleeper');
     await waitForProgress(v.workdir, 0, 'the sleeper', 2);
+    const before = snapshot(v.pid);
     const cp = await checkpoint(v, { leaveRunning: true });
     assertRunningUntraced(v.pid, 'the victim of a leave-running dump');
+    // Nothing of the dump is left in the victim: no parasite mapping, no extra fd, same signal state.
+    expectSameProcessState(snapshot(v.pid), before);
     await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the victim of a leave-running dump', 2);
     expect(await checkResult(v.pid, v.workdir)).toBe('PASS');
     expect(await waitGone(v.pid, v.name)).not.toEqual({ code: 1, signal: null });

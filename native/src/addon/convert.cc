@@ -76,6 +76,58 @@ Napi::Array get_arr(const Napi::Object& o, const char* name) {
   return v.As<Napi::Array>();
 }
 
+
+// The per-thread fields, at the top level of a DumpedTask (main thread) or in a ThreadState.
+void thread_to_js(Napi::Env env, const ThreadState& th, Napi::Object o) {
+  o.Set("regs", buf(env, th.regs));
+  o.Set("xsave", buf(env, th.xsave));
+  o.Set("sigmask", big(env, th.sigmask));
+  Napi::Object as = Napi::Object::New(env);
+  as.Set("sp", num(env, th.altstack_sp));
+  as.Set("size", num(env, th.altstack_size));
+  as.Set("flags", num(env, (uint32_t)th.altstack_flags));
+  o.Set("altstack", as);
+  if (th.has_rseq) {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("ptr", num(env, th.rseq_ptr));
+    r.Set("size", num(env, th.rseq_size));
+    r.Set("signature", num(env, th.rseq_sig));
+    o.Set("rseq", r);
+  } else {
+    o.Set("rseq", env.Null());
+  }
+  Napi::Object rl = Napi::Object::New(env);
+  rl.Set("head", num(env, th.robust_head));
+  rl.Set("len", num(env, th.robust_len));
+  o.Set("robustList", rl);
+  o.Set("clearChildTid", num(env, th.clear_child_tid));
+}
+
+ThreadState thread_from_js(const Napi::Object& o, int tid) {
+  ThreadState th;
+  th.tid = tid;
+  th.regs = get_buf(o, "regs");
+  th.xsave = get_buf(o, "xsave");
+  th.sigmask = get_big(o, "sigmask");
+  Napi::Object as = get_obj(o, "altstack");
+  th.altstack_sp = get_num(as, "sp");
+  th.altstack_size = get_num(as, "size");
+  th.altstack_flags = (int)get_num(as, "flags");
+  Napi::Value rseq = o.Get("rseq");
+  if (rseq.IsObject()) {
+    Napi::Object r = rseq.As<Napi::Object>();
+    th.has_rseq = true;
+    th.rseq_ptr = get_num(r, "ptr");
+    th.rseq_size = (uint32_t)get_num(r, "size");
+    th.rseq_sig = (uint32_t)get_num(r, "signature");
+  }
+  Napi::Object rl = get_obj(o, "robustList");
+  th.robust_head = get_num(rl, "head");
+  th.robust_len = get_num(rl, "len");
+  th.clear_child_tid = get_num(o, "clearChildTid");
+  return th;
+}
+
 }  // namespace
 
 Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
@@ -100,9 +152,15 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   c.Set("sgid", num(env, t.creds.sgid));
   c.Set("fsgid", num(env, t.creds.fsgid));
   o.Set("creds", c);
-  o.Set("regs", buf(env, t.regs));
-  o.Set("xsave", buf(env, t.xsave));
-  o.Set("sigmask", big(env, t.sigmask));
+  thread_to_js(env, t.main, o);
+  Napi::Array threads = Napi::Array::New(env, t.threads.size());
+  for (size_t i = 0; i < t.threads.size(); ++i) {
+    Napi::Object to = Napi::Object::New(env);
+    to.Set("tid", num(env, t.threads[i].tid));
+    thread_to_js(env, t.threads[i], to);
+    threads.Set(i, to);
+  }
+  o.Set("threads", threads);
   Napi::Array sas = Napi::Array::New(env, t.sigactions.size());
   for (size_t i = 0; i < t.sigactions.size(); ++i) {
     const SigAction& s = t.sigactions[i];
@@ -115,25 +173,6 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
     sas.Set(i, so);
   }
   o.Set("sigactions", sas);
-  Napi::Object as = Napi::Object::New(env);
-  as.Set("sp", num(env, t.altstack_sp));
-  as.Set("size", num(env, t.altstack_size));
-  as.Set("flags", num(env, (uint32_t)t.altstack_flags));
-  o.Set("altstack", as);
-  if (t.has_rseq) {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("ptr", num(env, t.rseq_ptr));
-    r.Set("size", num(env, t.rseq_size));
-    r.Set("signature", num(env, t.rseq_sig));
-    o.Set("rseq", r);
-  } else {
-    o.Set("rseq", env.Null());
-  }
-  Napi::Object rl = Napi::Object::New(env);
-  rl.Set("head", num(env, t.robust_head));
-  rl.Set("len", num(env, t.robust_len));
-  o.Set("robustList", rl);
-  o.Set("clearChildTid", num(env, t.clear_child_tid));
   Napi::Object mm = Napi::Object::New(env);
   mm.Set("startCode", num(env, t.mm.start_code));
   mm.Set("endCode", num(env, t.mm.end_code));
@@ -206,31 +245,22 @@ TaskImage task_from_js(const Napi::Object& o) {
   t.root = get_str(o, "root");
   t.umask = (uint32_t)get_num(o, "umask");
   t.personality = (uint32_t)get_num(o, "personality");
-  t.regs = get_buf(o, "regs");
-  t.xsave = get_buf(o, "xsave");
-  t.sigmask = get_big(o, "sigmask");
+  t.main = thread_from_js(o, t.pid);
+  Napi::Value threads = o.Get("threads");
+  if (!threads.IsUndefined()) {
+    Napi::Array arr = get_arr(o, "threads");
+    for (uint32_t i = 0; i < arr.Length(); ++i) {
+      Napi::Object to = arr.Get(i).As<Napi::Object>();
+      t.threads.push_back(thread_from_js(to, (int)get_num(to, "tid")));
+    }
+  }
   Napi::Array sas = get_arr(o, "sigactions");
   for (uint32_t i = 0; i < sas.Length(); ++i) {
     Napi::Object s = sas.Get(i).As<Napi::Object>();
     t.sigactions.push_back(SigAction{(int)get_num(s, "signo"), get_big(s, "handler"), get_big(s, "flags"),
                                      get_big(s, "restorer"), get_big(s, "mask")});
   }
-  Napi::Object as = get_obj(o, "altstack");
-  t.altstack_sp = get_num(as, "sp");
-  t.altstack_size = get_num(as, "size");
-  t.altstack_flags = (int)get_num(as, "flags");
-  Napi::Value rseq = o.Get("rseq");
-  if (rseq.IsObject()) {
-    Napi::Object r = rseq.As<Napi::Object>();
-    t.has_rseq = true;
-    t.rseq_ptr = get_num(r, "ptr");
-    t.rseq_size = (uint32_t)get_num(r, "size");
-    t.rseq_sig = (uint32_t)get_num(r, "signature");
-  }
-  Napi::Object rl = get_obj(o, "robustList");
-  t.robust_head = get_num(rl, "head");
-  t.robust_len = get_num(rl, "len");
-  t.clear_child_tid = get_num(o, "clearChildTid");
+
   Napi::Object mm = get_obj(o, "mm");
   t.mm.start_code = get_num(mm, "startCode");
   t.mm.end_code = get_num(mm, "endCode");

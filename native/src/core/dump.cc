@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstring>
+#include <memory>
+#include <set>
 
 #include "errors.h"
 #include "page_bitmap.h"
@@ -49,19 +52,20 @@ struct KernelStack {
   uint64_t size;
 };
 
+constexpr size_t kMaxThreads = 4096;
 constexpr long kERESTARTSYS = 512, kERESTARTNOINTR = 513, kERESTARTNOHAND = 514, kERESTART_RESTARTBLOCK = 516;
 
 std::string task_name(int pid) { return "pid " + std::to_string(pid); }
 
-int count_threads(int pid) {
+std::vector<int> list_tasks(int pid) {
   std::string dir = "/proc/" + std::to_string(pid) + "/task";
   DIR* d = opendir(dir.c_str());
   if (!d) throw_errno("opendir " + dir);
-  int n = 0;
+  std::vector<int> tids;
   while (dirent* de = readdir(d))
-    if (de->d_name[0] != '.') ++n;
+    if (de->d_name[0] != '.') tids.push_back(std::atoi(de->d_name));
   closedir(d);
-  return n;
+  return tids;
 }
 
 // Refuses, before touching the task, what this dumper cannot do.
@@ -77,9 +81,6 @@ void check_dumpable(int pid) {
   }
   if (st.state == 'Z' || st.state == 'X')
     throw CoreError("EZOMBIE", task_name(pid) + " is a zombie (it has exited): nothing to dump");
-  if (st.threads > 1)
-    throw CoreError("EMULTITHREAD", task_name(pid) + " has " + std::to_string(st.threads) +
-                                        " threads: only single-threaded processes can be dumped yet");
   // Our own child's stop and exit notifications would also reach Node's child reaper (libuv waits on the
   // children it spawned), which could swallow a ptrace stop: such a task must be started detached.
   if (read_stat(pid).ppid == getpid())
@@ -178,7 +179,46 @@ std::vector<OpenFile> collect_files(int pid) {
 }
 
 // What only the task itself can report, asked through remote syscalls on a scratch page.
-void collect_in_task_state(SeizedTask& task, RemoteSyscalls& rs, TaskImage& t) {
+// What ptrace reports of one stopped thread without running anything in it.
+ThreadState thread_registers(SeizedTask& task) {
+  ThreadState th;
+  th.tid = task.pid();
+  th.regs = resumable_regs(task.original_regs());
+  th.xsave = task.xsave();
+  th.sigmask = task.original_sigmask();
+  RseqConfig rc{};
+  if (ptrace((__ptrace_request)PTRACE_GET_RSEQ_CONFIGURATION, task.pid(), (void*)sizeof rc, &rc) > 0 &&
+      rc.rseq_abi_pointer != 0) {
+    th.has_rseq = true;
+    th.rseq_ptr = rc.rseq_abi_pointer;
+    th.rseq_size = rc.rseq_abi_size;
+    th.rseq_sig = rc.signature;
+  }
+  void* head = nullptr;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, task.pid(), &head, &len) == 0) {
+    th.robust_head = (uint64_t)head;
+    th.robust_len = len;
+  }
+  return th;
+}
+
+// What only the thread itself can report: clear_child_tid and its sigaltstack (remote syscalls).
+void thread_in_task_state(RemoteSyscalls& rs, int tid, uint64_t scratch, ThreadState& th) {
+  rs.must("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, scratch);
+  remote_read(tid, scratch, &th.clear_child_tid, sizeof th.clear_child_tid);
+  rs.must("sigaltstack", SYS_sigaltstack, 0, scratch);
+  KernelStack ks{};
+  remote_read(tid, scratch, &ks, sizeof ks);
+  th.altstack_sp = ks.sp;
+  th.altstack_size = ks.size;
+  th.altstack_flags = ks.flags;
+}
+
+// Process-wide state only the task can report (signal handlers, brk), then every thread's own, all on
+// one scratch page the main thread maps and unmaps.
+void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std::unique_ptr<SeizedTask>>& others,
+                           uint64_t gadget, TaskImage& t) {
   uint64_t scratch = (uint64_t)rs.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
                                        MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
   try {
@@ -187,24 +227,51 @@ void collect_in_task_state(SeizedTask& task, RemoteSyscalls& rs, TaskImage& t) {
       long r = rs.call(SYS_rt_sigaction, sig, 0, scratch, 8);
       if (r < 0) continue;  // signal numbers the kernel does not know
       KernelSigaction ka{};
-      remote_read(task.pid(), scratch, &ka, sizeof ka);
+      remote_read(main.pid(), scratch, &ka, sizeof ka);
       if (ka.handler == 0 && ka.flags == 0 && ka.mask == 0) continue;  // SIG_DFL, nothing to restore
       t.sigactions.push_back(SigAction{sig, ka.handler, ka.flags, ka.restorer, ka.mask});
     }
-    rs.must("prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, scratch);
-    remote_read(task.pid(), scratch, &t.clear_child_tid, sizeof t.clear_child_tid);
     t.mm.brk = (uint64_t)rs.call(SYS_brk, 0);
-    rs.must("sigaltstack", SYS_sigaltstack, 0, scratch);
-    KernelStack ks{};
-    remote_read(task.pid(), scratch, &ks, sizeof ks);
-    t.altstack_sp = ks.sp;
-    t.altstack_size = ks.size;
-    t.altstack_flags = ks.flags;
+    thread_in_task_state(rs, main.pid(), scratch, t.main);
+    for (size_t i = 0; i < others.size(); ++i) {
+      RemoteSyscalls trs(*others[i], gadget);
+      thread_in_task_state(trs, others[i]->pid(), scratch, t.threads[i]);
+    }
   } catch (...) {
     rs.call(SYS_munmap, scratch, kPageSize);
     throw;
   }
   rs.must("munmap scratch", SYS_munmap, scratch, kPageSize);
+}
+
+// Seizes every thread but the main one, listing /proc/PID/task again until a listing finds no thread
+// that is not stopped yet (a running thread may clone while we seize).
+std::vector<std::unique_ptr<SeizedTask>> seize_other_threads(int pid) {
+  std::vector<std::unique_ptr<SeizedTask>> out;
+  std::set<int> seized{pid};
+  for (;;) {
+    bool found = false;
+    for (int tid : list_tasks(pid)) {
+      if (seized.count(tid)) continue;
+      try {
+        out.push_back(std::make_unique<SeizedTask>(tid));
+      } catch (const CoreError& e) {
+        if (e.code() != "ESRCH") throw;  // the thread exited before we got to it: nothing to dump
+      }
+      seized.insert(tid);
+      found = true;
+    }
+    if (!found) break;
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->pid() < b->pid(); });
+  return out;
+}
+
+// Kill while every thread is still stopped; the tracer must collect each thread's exit.
+void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others) {
+  kill(main.pid(), SIGKILL);
+  for (auto& th : others) th->reap_after_kill();
+  main.kill_and_reap();
 }
 
 }  // namespace
@@ -221,36 +288,24 @@ TaskImage dump_task(const DumpRequest& req) {
     ~FdCloser() { close(fd); }
   } closer{out};
 
-  SeizedTask task(req.pid);  // from here on, any exception detaches and the task runs on
-  if (count_threads(req.pid) > 1)
-    throw CoreError("EMULTITHREAD", task_name(req.pid) + " started a thread: only single-threaded processes can be dumped yet");
+  // From here on, any exception detaches every thread and the task runs on (destructors, in reverse).
+  SeizedTask main(req.pid);
+  std::vector<std::unique_ptr<SeizedTask>> others = seize_other_threads(req.pid);
+  if (others.size() > kMaxThreads)
+    throw CoreError("EUNSUPPORTED", task_name(req.pid) + " has more than " + std::to_string(kMaxThreads) + " threads");
 
-  t.regs = resumable_regs(task.original_regs());
-  t.xsave = task.xsave();
-  t.sigmask = task.original_sigmask();
-  RseqConfig rc{};
-  if (ptrace((__ptrace_request)PTRACE_GET_RSEQ_CONFIGURATION, req.pid, (void*)sizeof rc, &rc) > 0 &&
-      rc.rseq_abi_pointer != 0) {
-    t.has_rseq = true;
-    t.rseq_ptr = rc.rseq_abi_pointer;
-    t.rseq_size = rc.rseq_abi_size;
-    t.rseq_sig = rc.signature;
-  }
-  void* head = nullptr;
-  size_t len = 0;
-  if (syscall(SYS_get_robust_list, req.pid, &head, &len) == 0) {
-    t.robust_head = (uint64_t)head;
-    t.robust_len = len;
-  }
+  t.main = thread_registers(main);
+  for (auto& th : others) t.threads.push_back(thread_registers(*th));
 
   t.vmas = collect_vmas(req.pid);
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
-  RemoteSyscalls rs(task, find_vdso_syscall(req.pid, t.vmas));
+  uint64_t gadget = find_vdso_syscall(req.pid, t.vmas);
+  RemoteSyscalls rs(main, gadget);
   auto pages_started = std::chrono::steady_clock::now();
   if (req.parasite_path.empty() || t.pages.empty()) {
     dump_pages(req.pid, t.vmas, t.pages, out);
   } else {
-    Parasite parasite(task, rs, req.parasite_path, req.nr_pipes);
+    Parasite parasite(main, rs, req.parasite_path, req.nr_pipes);
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
     if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
@@ -262,15 +317,20 @@ TaskImage dump_task(const DumpRequest& req) {
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);
-  collect_in_task_state(task, rs, t);
+  collect_in_task_state(main, rs, others, gadget, t);
 
-  if (req.leave_running)
-    task.detach();
-  else if (req.stop_after)
-    task.detach_stopped();
-  else
-    task.kill_and_reap();
-  t.frozen_seconds = task.frozen_seconds();
+  if (req.leave_running) {
+    for (auto& th : others) th->detach();
+    main.detach();
+  } else if (req.stop_after) {
+    // SIGSTOP is queued for the whole group while every thread is still stopped, so none of them runs
+    // a single instruction after the snapshot.
+    main.detach_stopped();
+    for (auto& th : others) th->detach();
+  } else {
+    kill_all(main, others);
+  }
+  t.frozen_seconds = main.frozen_seconds();
   return t;
 }
 

@@ -4,12 +4,15 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
 
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <sched.h>
 
 #include "errors.h"
 #include "page_bitmap.h"
@@ -209,6 +212,50 @@ void restore_mm(Morph& m, const TaskImage& img) {
   if (r < 0) throw_errno("in the restored task: prctl(PR_SET_MM_MAP)", (int)-r);
 }
 
+// What each thread registers with the kernel for itself, run as remote syscalls in that thread.
+void restore_thread_state(Morph& m, RemoteSyscalls& rs, const ThreadState& th) {
+  if (!(th.altstack_flags & SS_DISABLE) && th.altstack_size > 0) {
+    struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss{th.altstack_sp, 0, 0, th.altstack_size};
+    rs.must("sigaltstack", SYS_sigaltstack, m.put(0, &ss, sizeof ss), 0);
+  }
+  if (th.robust_head) rs.must("set_robust_list", SYS_set_robust_list, th.robust_head, th.robust_len);
+  rs.call(SYS_set_tid_address, th.clear_child_tid);
+  if (th.has_rseq) rs.must("rseq registration", SYS_rseq, th.rseq_ptr, th.rseq_size, 0, th.rseq_sig);
+}
+
+// struct clone_args (include/uapi/linux/sched.h)
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+// Re-creates one saved thread: a remote clone3 in the main thread, with the saved TID (set_tid: glibc
+// keeps each thread's TID in its TLS, so a new TID would break pthread_kill and robust mutexes). The new
+// thread starts stopped (PTRACE_O_TRACECLONE) and gets its own registrations and registers.
+std::unique_ptr<SeizedTask> create_thread(Morph& m, const ThreadState& th, uint64_t gadget) {
+  uint64_t tid_slot = m.put(3072, &th.tid, sizeof(pid_t));
+  CloneArgs ca{};
+  ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  ca.set_tid = tid_slot;
+  ca.set_tid_size = 1;
+  long tid = m.rs().call(SYS_clone3, m.put(3200, &ca, sizeof ca), sizeof ca);
+  if (tid == -EEXIST)
+    throw CoreError("ETIDTAKEN", "thread " + std::to_string(th.tid) + " cannot be restored: that TID is in use "
+                                 "(is the checkpointed process still running?)");
+  if (tid < 0) throw_errno("in the restored task: clone3 of thread " + std::to_string(th.tid), (int)-tid);
+  auto t = std::make_unique<SeizedTask>((pid_t)tid, SeizedTask::Adopt{});
+  RemoteSyscalls trs(*t, gadget);
+  restore_thread_state(m, trs, th);
+  return t;
+}
+
+void release_thread(SeizedTask& task, const ThreadState& th) {
+  task.set_xsave(th.xsave);
+  user_regs_struct regs;
+  memcpy(&regs, th.regs.data(), sizeof regs);
+  regs.orig_rax = (unsigned long long)-1;  // no syscall restart on the way out: the image has done it
+  task.release_with(regs, th.sigmask);
+}
+
 void restore_task_state(Morph& m, const TaskImage& img) {
   auto& rs = m.rs();
   rs.must("chdir " + img.cwd, SYS_chdir, m.put_string(0, img.cwd));
@@ -225,22 +272,20 @@ void restore_task_state(Morph& m, const TaskImage& img) {
     long r = rs.call(SYS_rt_sigaction, sig, m.put(0, &ka, sizeof ka), 0, 8);
     if (r < 0 && ka.handler != 0) throw_errno("in the restored task: rt_sigaction " + std::to_string(sig), (int)-r);
   }
-  if (!(img.altstack_flags & SS_DISABLE) && img.altstack_size > 0) {
-    struct { uint64_t sp; int32_t flags; int32_t pad; uint64_t size; } ss{img.altstack_sp, 0, 0, img.altstack_size};
-    rs.must("sigaltstack", SYS_sigaltstack, m.put(0, &ss, sizeof ss), 0);
-  }
-  if (img.robust_head) rs.must("set_robust_list", SYS_set_robust_list, img.robust_head, img.robust_len);
-  rs.call(SYS_set_tid_address, img.clear_child_tid);
-  if (img.has_rseq) rs.must("rseq registration", SYS_rseq, img.rseq_ptr, img.rseq_size, 0, img.rseq_sig);
+  restore_thread_state(m, rs, img.main);
 }
 
 }  // namespace
 
 void validate_image(const TaskImage& img) {
-  if (img.regs.size() != sizeof(user_regs_struct))
-    throw CoreError("EIMAGE", "registers are " + std::to_string(img.regs.size()) + " bytes, expected " +
-                                  std::to_string(sizeof(user_regs_struct)));
-  if (img.xsave.size() < 576) throw CoreError("EIMAGE", "XSAVE area too small");
+  std::vector<const ThreadState*> all{&img.main};
+  for (const ThreadState& th : img.threads) all.push_back(&th);
+  for (const ThreadState* th : all) {
+    if (th->regs.size() != sizeof(user_regs_struct))
+      throw CoreError("EIMAGE", "thread " + std::to_string(th->tid) + ": registers are " + std::to_string(th->regs.size()) +
+                                    " bytes, expected " + std::to_string(sizeof(user_regs_struct)));
+    if (th->xsave.size() < 576) throw CoreError("EIMAGE", "thread " + std::to_string(th->tid) + ": XSAVE area too small");
+  }
   uint64_t prev_end = 0;
   for (const Vma& v : img.vmas) {
     if (v.start >= v.end || v.start % kPageSize || v.end % kPageSize)
@@ -266,8 +311,10 @@ void validate_image(const TaskImage& img) {
 
 int restore_task(const TaskImage& img, const RestoreRequest& req) {
   validate_image(img);
-  StubProcess stub(req.stub_path, req.uid, req.gid);  // killed on any failure below
-  SeizedTask task(stub.pid());
+  // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
+  // a new PID when its own is in use.
+  StubProcess stub(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
+  SeizedTask task(stub.pid(), PTRACE_O_TRACECLONE);
   std::vector<Vma> stub_vmas = collect_vmas(stub.pid());
   RemoteSyscalls rs(task, find_vdso_syscall(stub.pid(), stub_vmas));
   Morph m(task, rs);
@@ -287,15 +334,13 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   finish_vmas(m, img);
   restore_files(m, img);
   restore_task_state(m, img);
+  std::vector<std::unique_ptr<SeizedTask>> threads;  // stopped until all is done; killed with the stub on failure
+  for (const ThreadState& th : img.threads) threads.push_back(create_thread(m, th, rs.gadget()));
   rs.must("munmap scratch", SYS_munmap, (uint64_t)scratch, kScratchSize);
 
-  task.set_xsave(img.xsave);
-  user_regs_struct regs;
-  memcpy(&regs, img.regs.data(), sizeof regs);
-  regs.orig_rax = (unsigned long long)-1;  // no syscall restart on the way out: the image has done it
-  task.release_with(regs, img.sigmask);
+  for (size_t i = 0; i < threads.size(); ++i) release_thread(*threads[i], img.threads[i]);
+  release_thread(task, img.main);
   stub.release();
   return stub.pid();
 }
-
 }  // namespace cryopod

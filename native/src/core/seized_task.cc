@@ -27,8 +27,23 @@ constexpr size_t kXsaveMax = 16384;
 std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
 }  // namespace
 
-SeizedTask::SeizedTask(pid_t pid) : pid_(pid) {
-  if (ptrace(PTRACE_SEIZE, pid, nullptr, (void*)(long)PTRACE_O_TRACESYSGOOD) != 0)
+SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid) {
+  attached_ = true;
+  try {
+    wait_for_stop("new thread");
+    stopped_at_ = std::chrono::steady_clock::now();
+    if (ptrace(PTRACE_GETREGS, tid, nullptr, &orig_regs_) != 0) throw_errno("PTRACE_GETREGS " + who(tid));
+    if (ptrace((__ptrace_request)PTRACE_GETSIGMASK, tid, (void*)sizeof(uint64_t), &orig_mask_) != 0)
+      throw_errno("PTRACE_GETSIGMASK " + who(tid));
+  } catch (...) {
+    ptrace(PTRACE_DETACH, tid, nullptr, nullptr);
+    attached_ = false;
+    throw;
+  }
+}
+
+SeizedTask::SeizedTask(pid_t pid, unsigned options) : pid_(pid) {
+  if (ptrace(PTRACE_SEIZE, pid, nullptr, (void*)(long)(PTRACE_O_TRACESYSGOOD | options)) != 0)
     throw_errno("PTRACE_SEIZE " + who(pid));
   attached_ = true;
   try {
@@ -141,6 +156,11 @@ void SeizedTask::step_to_syscall_stop() {
       running_ = false;
       return;
     }
+    if (WIFSTOPPED(status) && ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK)) {
+      // A remote clone3: the new task is reported here, the call's result at the exit stop.
+      if (ptrace(PTRACE_SYSCALL, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_SYSCALL " + who(pid_));
+      continue;
+    }
     if (WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_STOP) {
       // A PTRACE_INTERRUPT still pending from a cure (the task had stopped on its own first): it fires
       // before the syscall instruction runs; go on to the syscall stop.
@@ -252,6 +272,17 @@ void SeizedTask::release_with(const user_regs_struct& regs, uint64_t mask) {
     int e = errno;
     attached_ = false;
     throw_errno("PTRACE_DETACH " + who(pid_), e);
+  }
+  attached_ = false;
+}
+
+void SeizedTask::reap_after_kill() {
+  if (!attached_) return;
+  for (;;) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, __WALL);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) break;
   }
   attached_ = false;
 }

@@ -21,7 +21,11 @@ namespace cryopod {
 
 class SeizedTask {
  public:
-  explicit SeizedTask(pid_t pid);
+  // options: extra PTRACE_O_* flags besides TRACESYSGOOD (a restore adds TRACECLONE).
+  explicit SeizedTask(pid_t pid, unsigned options = 0);
+  // Adopts a thread that was auto-attached at clone (PTRACE_O_TRACECLONE): waits for its first stop.
+  struct Adopt {};
+  SeizedTask(pid_t tid, Adopt);
   ~SeizedTask();
   SeizedTask(const SeizedTask&) = delete;
   SeizedTask& operator=(const SeizedTask&) = delete;
@@ -54,6 +58,8 @@ class SeizedTask {
 
   // Kill the task while it is still stopped (it never runs again) and wait until it is gone.
   void kill_and_reap();
+  // After the thread group was SIGKILLed: collect this thread's exit (a tracer must).
+  void reap_after_kill();
   // Put back registers and signal mask (if changed) and detach: the task runs on.
   void detach();
   // Like detach(), but the task is left in a group stop (SIGSTOP queued before it runs a single

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <ctime>
 
 #include "errors.h"
 
@@ -26,7 +27,14 @@ bool read_full(int fd, void* buf, size_t len) {
 }
 }  // namespace
 
-StubProcess::StubProcess(const std::string& stub_path, long uid, long gid) {
+namespace {
+// struct clone_args (include/uapi/linux/sched.h), the fields up to set_tid_size.
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size;
+};
+}  // namespace
+
+StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int want_pid, bool pid_required) {
   if (access(stub_path.c_str(), X_OK) != 0) throw_errno("restore stub " + stub_path);
   int ready[2];
   if (pipe2(ready, O_CLOEXEC) != 0) throw_errno("pipe2");
@@ -44,7 +52,32 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid) {
   if (mid == 0) {
     // Only async-signal-safe calls from here on: the parent is multi-threaded.
     setsid();
-    pid_t stub = fork();
+    pid_t stub = -1;
+    if (want_pid > 0) {
+      pid_t tid = want_pid;
+      CloneArgs ca{};
+      ca.exit_signal = SIGCHLD;
+      ca.set_tid = (uint64_t)(uintptr_t)&tid;
+      ca.set_tid_size = 1;
+      stub = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+      // A task killed by the dump may still be a zombie its parent has not reaped: wait a little.
+      for (int i = 0; stub < 0 && errno == EEXIST && pid_required && i < 300; ++i) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, nullptr);
+        stub = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+      }
+      if (stub < 0) {
+        pid_t err = -errno;
+        if (pid_required) {
+          ssize_t w = write(ready[1], &err, sizeof err);
+          (void)w;
+          _exit(1);
+        }
+        stub = fork();
+      }
+    } else {
+      stub = fork();
+    }
     if (stub == 0) {
       int nul = open("/dev/null", O_RDWR);
       if (nul < 0) _exit(126);
@@ -69,6 +102,13 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid) {
   pid_t stub = -1;
   char byte = 0;
   bool got_pid = read_full(ready[0], &stub, sizeof stub) && stub > 0;
+  if (!got_pid && stub < 0 && stub > -4096) {
+    close(ready[0]);
+    if (stub == -EEXIST)
+      throw CoreError("EPIDTAKEN", "PID " + std::to_string(want_pid) + " is in use (is the checkpointed process still "
+                                   "running?): a multi-threaded process is restored only with its own PID and TIDs");
+    throw_errno("clone3 with PID " + std::to_string(want_pid) + " for the restore stub", (int)-stub);
+  }
   bool started = got_pid && read_full(ready[0], &byte, 1) && byte == 'R';
   close(ready[0]);
   if (!started) {

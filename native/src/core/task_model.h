@@ -60,16 +60,12 @@ struct Creds {
   uint32_t gid = 0, egid = 0, sgid = 0, fsgid = 0;
 };
 
-struct TaskImage {
-  int pid = 0, ppid = 0, pgid = 0, sid = 0;
-  std::string comm, exe, cwd, root;
-  uint32_t umask = 022;
-  uint32_t personality = 0;
-  Creds creds;
-  std::vector<uint8_t> regs;   // struct user_regs_struct
+// What each thread has of its own. The main thread's is TaskImage::main, the others' TaskImage::threads.
+struct ThreadState {
+  int tid = 0;
+  std::vector<uint8_t> regs;   // struct user_regs_struct, adjusted so an interrupted syscall restarts
   std::vector<uint8_t> xsave;  // NT_X86_XSTATE
   uint64_t sigmask = 0;
-  std::vector<SigAction> sigactions;
   uint64_t altstack_sp = 0, altstack_size = 0;
   int altstack_flags = 0;
   bool has_rseq = false;
@@ -77,6 +73,17 @@ struct TaskImage {
   uint32_t rseq_size = 0, rseq_sig = 0;
   uint64_t robust_head = 0, robust_len = 0;
   uint64_t clear_child_tid = 0;
+};
+
+struct TaskImage {
+  int pid = 0, ppid = 0, pgid = 0, sid = 0;
+  std::string comm, exe, cwd, root;
+  uint32_t umask = 022;
+  uint32_t personality = 0;
+  Creds creds;
+  ThreadState main;
+  std::vector<ThreadState> threads;  // the other threads, ascending by tid
+  std::vector<SigAction> sigactions;
   MmFields mm;
   std::vector<Vma> vmas;
   std::vector<PageRun> pages;
