@@ -9,7 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { dumpTask } from '../native/lib';
-import type { DumpMethod } from '../native/lib';
+import type { DumpMethod, FreezerSpec } from '../native/lib';
 import { PAGES_FILE, writeCheckpoint } from '../images';
 import { CliError } from './errors';
 import { checkWritableDir } from './image-dir';
@@ -30,6 +30,8 @@ export async function dumpProcess(opts: {
   dir: string;
   leaveRunning?: boolean;
   method?: DumpMethod;
+  /** Freeze this cgroup for the snapshot (the node agent passes the container's cgroup). */
+  freezer?: FreezerSpec;
 }): Promise<DumpSummary> {
   const started = process.hrtime.bigint();
   if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CliError('EINVAL', `--pid must be a positive integer, got ${opts.pid}`);
@@ -39,7 +41,7 @@ export async function dumpProcess(opts: {
 
   let task;
   try {
-    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning, method: opts.method });
+    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning, method: opts.method, freezer: opts.freezer });
   } catch (err) {
     fs.rmSync(pagesPath, { force: true });
     throw err;

@@ -5,6 +5,7 @@
       "sources": [
         "src/addon/addon.cc",
         "src/addon/convert.cc",
+        "src/core/cgroup_freezer.cc",
         "src/core/dump.cc",
         "src/core/errors.cc",
         "src/core/page_bitmap.cc",

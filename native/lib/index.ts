@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { DumpedTask, DumpOptions, RestoreOptions } from './types';
+import type { DumpedTask, DumpOptions, FreezerSpec, RestoreOptions } from './types';
 
 export * from './types';
 
@@ -17,6 +17,7 @@ interface Addon {
     stopAfter: boolean;
     parasitePath?: string;
     pipes?: number;
+    freezer?: FreezerSpec;
   }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
@@ -70,6 +71,13 @@ function checkPid(pid: unknown): asserts pid is number {
   }
 }
 
+function checkFreezer(f: FreezerSpec): FreezerSpec {
+  if (f.kind !== 'v1' && f.kind !== 'v2') throw new TypeError(`freezer.kind must be 'v1' or 'v2', got ${String(f.kind)}`);
+  const control = path.join(f.path, f.kind === 'v1' ? 'freezer.state' : 'cgroup.freeze');
+  if (!path.isAbsolute(f.path) || !fs.existsSync(control)) throw new TypeError(`freezer.path ${f.path} is not a ${f.kind} cgroup (no ${control})`);
+  return { kind: f.kind, path: f.path };
+}
+
 export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
   checkPid(opts.pid);
   if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
@@ -90,6 +98,7 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
     stopAfter: !!opts.stopAfter,
     ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
     ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
+    ...(opts.freezer ? { freezer: checkFreezer(opts.freezer) } : {}),
   });
 }
 

@@ -163,6 +163,19 @@ export interface DumpOptions {
   method?: DumpMethod;
   /** Pipes between parasite and dumper (1..16, default 4); each holds up to 1 MiB. */
   pipes?: number;
+  /**
+   * The task's cgroup (a container's): frozen first so that all its threads stop at one instant, seized
+   * while frozen, then thawed into the ptrace stops; always thawed when anything fails. frozenSeconds
+   * then counts from the freeze.
+   */
+  freezer?: FreezerSpec;
+}
+
+export interface FreezerSpec {
+  /** v1: <path>/freezer.state (FROZEN/THAWED); v2: <path>/cgroup.freeze (1/0). */
+  kind: 'v1' | 'v2';
+  /** The cgroup directory, e.g. /sys/fs/cgroup/freezer/kubepods/pod<uid>/<container id>. */
+  path: string;
 }
 
 export type DumpMethod = 'parasite' | 'vm_readv';

@@ -2,7 +2,7 @@
  * Bad input gives a clear error, with the right code, and harms nothing.
  *
  * Dump: a missing pid (ESRCH), a zombie (EZOMBIE), a read-only dir (EROFS/EACCES), a missing dir (ENOENT),
- * a multi-threaded process (EMULTITHREAD), a process holding a pipe (EUNSUPPORTED). After each failed dump
+ * a process holding a pipe (EUNSUPPORTED). (Multi-threaded processes are dumped now: victims.test.ts.) After each failed dump
  * of a live victim: it is still running, not frozen or stopped, not traced (every thread), it makes
  * progress, and its own check passes.
  *
@@ -99,15 +99,6 @@ describe('dump of bad input', () => {
     await waitForProgress(v.workdir, 0, 'the sleeper', 1);
     await expectFailure(dumpProcess({ pid: v.pid, dir }), 'ENOENT', [dir]);
     expect(fs.existsSync(dir)).toBe(false);
-    await expectUnharmed(v);
-  });
-
-  test('a multi-threaded process: EMULTITHREAD, never half-dumped', async () => {
-    const v = await startVictim('multithread');
-    expect(fs.readdirSync(`/proc/${v.pid}/task`).length).toBe(2);
-    const dir = makeTempDir('img-mt');
-    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EMULTITHREAD', [/thread/i]);
-    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
     await expectUnharmed(v);
   });
 

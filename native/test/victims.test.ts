@@ -174,6 +174,27 @@ describe('victims: dump, kill, restore, verify', () => {
     expect(readFileOrUndefined(path.join(v.workdir, 'stats'))).toBe('rseq=1\n');
   });
 
+  test('multithread: both threads come back, with their stacks and TLS, and both run on', async () => {
+    const v = await startVictim('multithread');
+    await waitForProgress(v.workdir, 0, 'the multithread victim', 5);
+    const tids = fs.readdirSync(`/proc/${v.pid}/task`).map(Number).sort();
+    expect(tids.length).toBe(2);
+    const before = snapshot(v.pid);
+    const { restored, result } = await dumpRestoreCheck(v, {
+      beforeCheck: async (r) => {
+        expectSameProcessState(snapshot(r.pid), before);
+        const now = fs.readdirSync(`/proc/${r.pid}/task`).map(Number).sort();
+        // With the PID kept, the thread IDs are kept too (clone3 set_tid).
+        if (r.pid === v.pid) expect(now).toEqual(tids);
+        else expect(now.length).toBe(2);
+        assertRunningUntraced(r.pid, 'the restored multithread victim');
+        await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the restored multithread victim', 5);
+      },
+    });
+    expect(restored.pid).toBeGreaterThan(0);
+    expect(result).toBe('PASS');
+  });
+
   test('a restored process can be dumped and restored again, and is still the same process', async () => {
     const v = await startVictim('memory');
     const before = snapshot(v.pid);

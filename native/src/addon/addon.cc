@@ -1,5 +1,5 @@
 // N-API glue: two async functions, each a Napi::AsyncWorker returning a Promise.
-//   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes? })            → Promise<DumpedTask>
+//   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes?, freezer?: { kind, path } })            → Promise<DumpedTask>
 //   restore({ task, pagesPath, stubPath, uid?, gid? }) → Promise<number>  (the new PID)
 // Inputs are copied onto the worker before Execute() (which runs on a pool thread and must not touch JS);
 // nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
@@ -128,6 +128,14 @@ Napi::Value Dump(const Napi::CallbackInfo& info) {
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  Napi::Value fz = o.Get("freezer");
+  if (fz.IsObject()) {
+    Napi::Object f = fz.As<Napi::Object>();
+    std::string kind = str_opt(f, "kind");
+    if (kind != "v1" && kind != "v2") throw Napi::TypeError::New(info.Env(), "freezer.kind must be v1 or v2");
+    req.freezer_kind = kind == "v1" ? FreezerKind::V1 : FreezerKind::V2;
+    req.freezer_dir = str_opt(f, "path");
+  }
   auto* w = new DumpWorker(info.Env(), std::move(req));
   Napi::Promise p = w->Promise();
   w->Queue();

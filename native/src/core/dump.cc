@@ -267,6 +267,43 @@ std::vector<std::unique_ptr<SeizedTask>> seize_other_threads(int pid) {
   return out;
 }
 
+// Seizes every thread of a task whose cgroup is frozen: nothing can clone, so one listing is complete.
+// The interrupts are queued while frozen and taken once thawed. On failure: thaw, then detach all.
+std::unique_ptr<SeizedTask> seize_frozen(int pid, CgroupFreezer& freezer, std::vector<std::unique_ptr<SeizedTask>>& others) {
+  std::vector<int> tids = list_tasks(pid);
+  std::sort(tids.begin(), tids.end(), [pid](int a, int b) { return a == pid ? true : b == pid ? false : a < b; });
+  std::vector<int> seized;
+  try {
+    for (int tid : tids) {
+      SeizedTask::seize_and_interrupt(tid);
+      seized.push_back(tid);
+    }
+  } catch (...) {
+    freezer.thaw();
+    for (int tid : seized) {
+      try {
+        SeizedTask undo(tid, SeizedTask::Interrupted{});  // waits for its stop; the destructor detaches
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+  freezer.thaw();
+  std::unique_ptr<SeizedTask> main;
+  for (int tid : seized) {
+    try {
+      auto t = std::make_unique<SeizedTask>(tid, SeizedTask::Interrupted{});
+      if (tid == pid)
+        main = std::move(t);
+      else
+        others.push_back(std::move(t));
+    } catch (const CoreError& e) {
+      if (tid == pid || e.code() != "ESRCH") throw;  // a thread that exited meanwhile has nothing to dump
+    }
+  }
+  return main;
+}
+
 // Kill while every thread is still stopped; the tracer must collect each thread's exit.
 void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others) {
   kill(main.pid(), SIGKILL);
@@ -289,8 +326,18 @@ TaskImage dump_task(const DumpRequest& req) {
   } closer{out};
 
   // From here on, any exception detaches every thread and the task runs on (destructors, in reverse).
-  SeizedTask main(req.pid);
-  std::vector<std::unique_ptr<SeizedTask>> others = seize_other_threads(req.pid);
+  auto freeze_started = std::chrono::steady_clock::now();
+  std::unique_ptr<CgroupFreezer> freezer;
+  std::unique_ptr<SeizedTask> main_ptr;
+  std::vector<std::unique_ptr<SeizedTask>> others;
+  if (!req.freezer_dir.empty()) {
+    freezer = std::make_unique<CgroupFreezer>(req.freezer_kind, req.freezer_dir);
+    main_ptr = seize_frozen(req.pid, *freezer, others);
+  } else {
+    main_ptr = std::make_unique<SeizedTask>(req.pid);
+    others = seize_other_threads(req.pid);
+  }
+  SeizedTask& main = *main_ptr;
   if (others.size() > kMaxThreads)
     throw CoreError("EUNSUPPORTED", task_name(req.pid) + " has more than " + std::to_string(kMaxThreads) + " threads");
 
@@ -330,7 +377,8 @@ TaskImage dump_task(const DumpRequest& req) {
   } else {
     kill_all(main, others);
   }
-  t.frozen_seconds = main.frozen_seconds();
+  t.frozen_seconds = freezer ? std::chrono::duration<double>(std::chrono::steady_clock::now() - freeze_started).count()
+                             : main.frozen_seconds();
   return t;
 }
 

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "cgroup_freezer.h"
 #include "task_model.h"
 
 namespace cryopod {
@@ -24,6 +25,10 @@ struct DumpRequest {
   // Empty: copy them with process_vm_readv instead (the fallback and the benchmark baseline).
   std::string parasite_path;
   unsigned nr_pipes = 4;
+  // When set: the task's cgroup (a container's), frozen first so every thread stops at one instant,
+  // seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
+  std::string freezer_dir;
+  FreezerKind freezer_kind = FreezerKind::V2;
 };
 
 TaskImage dump_task(const DumpRequest& req);

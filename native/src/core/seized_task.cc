@@ -27,6 +27,17 @@ constexpr size_t kXsaveMax = 16384;
 std::string who(pid_t pid) { return "pid " + std::to_string(pid); }
 }  // namespace
 
+void SeizedTask::seize_and_interrupt(pid_t pid) {
+  if (ptrace(PTRACE_SEIZE, pid, nullptr, (void*)(long)PTRACE_O_TRACESYSGOOD) != 0) throw_errno("PTRACE_SEIZE " + who(pid));
+  if (ptrace(PTRACE_INTERRUPT, pid, nullptr, nullptr) != 0) {
+    int e = errno;
+    ptrace(PTRACE_DETACH, pid, nullptr, nullptr);
+    throw_errno("PTRACE_INTERRUPT " + who(pid), e);
+  }
+}
+
+SeizedTask::SeizedTask(pid_t pid, Interrupted) : SeizedTask(pid, Adopt{}) {}
+
 SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid) {
   attached_ = true;
   try {

@@ -23,6 +23,11 @@ class SeizedTask {
  public:
   // options: extra PTRACE_O_* flags besides TRACESYSGOOD (a restore adds TRACECLONE).
   explicit SeizedTask(pid_t pid, unsigned options = 0);
+  // Two steps, for tasks in a frozen cgroup: seize_and_interrupt() while frozen (it cannot stop yet),
+  // thaw, then construct with Interrupted to wait for the stop.
+  static void seize_and_interrupt(pid_t pid);
+  struct Interrupted {};
+  SeizedTask(pid_t pid, Interrupted);
   // Adopts a thread that was auto-attached at clone (PTRACE_O_TRACECLONE): waits for its first stop.
   struct Adopt {};
   SeizedTask(pid_t tid, Adopt);
