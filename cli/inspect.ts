@@ -8,6 +8,8 @@ export interface InspectReport {
   pid: number;
   comm: string;
   exe: string;
+  /** Threads, the main one included. */
+  threads: number;
   vmas: VmaRow[];
   files: Array<{ fd: number; kind: string; path: string; pos: number }>;
   totalPages: number;
@@ -24,6 +26,7 @@ export async function inspectImages(dir: string): Promise<InspectReport> {
     pid: task.pid,
     comm: task.comm,
     exe: task.exe,
+    threads: 1 + task.threads.length,
     vmas: s.rows,
     files: task.files.map((f) => ({ fd: f.fd, kind: f.kind, path: f.path, pos: f.pos })),
     totalPages: s.totals.pages,
@@ -39,6 +42,7 @@ export function formatInspect(r: InspectReport): string {
       pid: r.pid,
       comm: r.comm,
       rows: r.vmas,
+      threads: r.threads,
       totals: { vmas: r.vmas.length, mappedBytes: r.vmas.reduce((n, v) => n + v.size, 0), pages: r.totalPages, bytes: r.totalBytes },
     }),
   );

@@ -8,6 +8,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
 import { PAGES_FILE } from './index';
+import { makeThreadedTask } from './test-fixture';
 import { makeCheckpoint, removeDir } from './test-dir';
 
 const run = promisify(execFile);
@@ -99,5 +100,61 @@ describe('crit reads the images', () => {
     expect((await crit('x', dir, 'ps')).replace(/\s+/g, ' ').trim()).toBe('PID PGID SID COMM 4242 4242 4100 victim');
     const fds = (await crit('x', dir, 'fds')).split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
     expect(fds).toEqual(['4242', '0: /dev/null', '1: /dev/pts/3', '2: /var/log/victim.log', '3: /srv/app', 'cwd: /srv/app', 'root: /', '']);
+  });
+});
+
+describe('crit reads the images of a multi-threaded task', () => {
+  let dir = '';
+  const task = makeThreadedTask();
+  beforeAll(async () => {
+    dir = (await makeCheckpoint(task)).dir;
+  });
+  afterAll(async () => removeDir(dir));
+
+  // crit prints thread_core.blk_sigset as a plain JSON number; integers of 16 digits and more become
+  // strings so that JSON.parse does not round them to a double.
+  const decode = async (name: string): Promise<Decoded> =>
+    JSON.parse((await crit('decode', '-i', path.join(dir, name), '--pretty')).replace(/(": )(\d{16,})\b/g, '$1"$2"')) as Decoded;
+
+  it('pstree.img lists every thread, the main one first', async () => {
+    const ps = await decode('pstree.img');
+    expect(ps.entries).toEqual([{ pid: 4242, ppid: 0, pgid: 4242, sid: 4100, threads: [4242, 4243, 4250, 4251] }]);
+  });
+
+  it('decodes every core-<tid>.img: registers, FPU, signals, rseq of that thread, no task-wide parts', async () => {
+    const files = (await fsp.readdir(dir)).filter((f) => /^core-\d+\.img$/.test(f)).sort();
+    expect(files).toEqual(['core-4242.img', 'core-4243.img', 'core-4250.img', 'core-4251.img']);
+    for (const t of task.threads) {
+      const out = await decode(`core-${t.tid}.img`);
+      expect(out.magic).toBe('CORE');
+      expect(out.entries).toHaveLength(1);
+      const c = out.entries[0] as any;
+      expect(Object.keys(c).sort()).toEqual(['mtype', 'thread_core', 'thread_info']);
+      expect(c.mtype).toBe('X86_64');
+      const hex = (off: number): string => `0x${t.regs.readBigUInt64LE(off * 8).toString(16)}`;
+      expect(c.thread_info.gpregs.ip).toBe(hex(16));
+      expect(c.thread_info.gpregs.sp).toBe(hex(19));
+      expect(c.thread_info.gpregs.orig_ax).toBe(hex(15));
+      expect(c.thread_info.clear_tid_addr).toBe(`0x${t.clearChildTid.toString(16)}`);
+      expect(c.thread_info.fpregs.mxcsr).toBe(0x1f80);
+      expect(c.thread_info.fpregs.xsave.xstate_bv).toBe(Number(t.xsave.readBigUInt64LE(512)));
+      expect(BigInt(c.thread_core.blk_sigset)).toBe(t.sigmask);
+      expect(c.thread_core.futex_rla).toBe(t.robustList.head);
+      expect(c.thread_core.futex_rla_len).toBe(t.robustList.len);
+      expect(c.thread_core.sas).toEqual({ ss_sp: t.altstack.sp, ss_size: t.altstack.size, ss_flags: t.altstack.flags });
+      if (t.rseq === null) {
+        expect(c.thread_core).not.toHaveProperty('rseq_entry');
+      } else {
+        expect(c.thread_core.rseq_entry).toEqual({ rseq_abi_pointer: t.rseq.ptr, rseq_abi_size: t.rseq.size, signature: t.rseq.signature });
+      }
+    }
+    // PKRU (bit 9) of thread 4251 reaches CRIU's field too.
+    const pkru = ((await decode('core-4251.img')).entries[0] as any).thread_info.fpregs.xsave.pkru;
+    expect(pkru).toEqual([task.threads[2].xsave.readUInt32LE(2688)]);
+  });
+
+  it('crit x ps shows the process once: crit lists tasks, not threads', async () => {
+    // pycriu's explore_ps reads pstree entries and core-<pid>.img only; threads have no row there.
+    expect((await crit('x', dir, 'ps')).replace(/\s+/g, ' ').trim()).toBe('PID PGID SID COMM 4242 4242 4100 victim');
   });
 });

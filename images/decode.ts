@@ -2,19 +2,19 @@
  * CRIU image files -> the parts of a task, one function per image. Pure: the caller hands in each
  * file's bytes (already verified against the manifest) and its name for error messages. Every
  * function checks counts against the caps and rejects what Cryopod cannot restore faithfully
- * (several tasks or threads, other fd types, incremental pagemaps...) with a message that says so.
+ * (several tasks, other fd types, incremental pagemaps...) with a message that says so.
  */
 
-import { MmFields, OpenFile, PageRun, SigAction, Vma } from '../native/lib/types';
+import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
 import { unframeImage } from './codec';
 import { ImageError } from './errors';
-import { MAX_AUXV_WORDS, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_SIGACTIONS, MAX_VMAS, MAX_XSAVE_BYTES } from './limits';
+import { MAX_AUXV_WORDS, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_SIGACTIONS, MAX_THREADS, MAX_VMAS, MAX_XSAVE_BYTES } from './limits';
 import { CRIU_IMAGES_VERSION, ImageKind, PAGES_ID } from './magic';
 import { decodeEntry, messages } from './proto';
 import { bigintOf, numberOf } from './u64';
 import { kindOfStatus } from './vma-status';
 import {
-  CoreMsg, FD_CLOEXEC, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg, MARCH_X86_64,
+  CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg, MARCH_X86_64,
   MmMsg, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapEntryMsg, PagemapHeadMsg, PstreeMsg, RegFileMsg,
 } from './wire';
 import { bufferFromGpregs } from './x86';
@@ -25,7 +25,7 @@ type Type = ReturnType<typeof messages>[keyof ReturnType<typeof messages>];
 function single<T>(file: string, kind: ImageKind, buf: Uint8Array, type: Type, what: string): T {
   const entries = unframeImage(file, kind, buf);
   if (entries.length !== 1) {
-    throw new ImageError('EDECODE', file, `holds ${entries.length} ${what} entries, expected exactly 1${entries.length > 1 ? ' (Cryopod restores one single-threaded task)' : ''}`);
+    throw new ImageError('EDECODE', file, `holds ${entries.length} ${what} entries, expected exactly 1${entries.length > 1 ? ' (Cryopod restores one task)' : ''}`);
   }
   return decodeEntry<T>(file, what, type, entries[0]);
 }
@@ -43,13 +43,22 @@ export function decodeInventory(file: string, buf: Uint8Array): InventoryMsg {
   return inv;
 }
 
-export function decodePstree(file: string, buf: Uint8Array): PstreeMsg {
+/**
+ * pstree.img: one task, and its threads. Returns the entry and the tids of the threads other than the
+ * main one, ascending (CRIU lists them in /proc/PID/task order, Cryopod main first then ascending).
+ */
+export function decodePstree(file: string, buf: Uint8Array): { ps: PstreeMsg; otherTids: number[] } {
   const p = single<PstreeMsg>(file, 'PSTREE', buf, messages().pstree, 'pstree_entry');
   if (p.pid === 0) throw new ImageError('EDECODE', file, 'pid is 0');
-  if (p.threads.length > 1 || (p.threads.length === 1 && p.threads[0] !== p.pid)) {
-    throw new ImageError('EDECODE', file, `task ${p.pid} has threads [${p.threads.slice(0, 8).join(', ')}${p.threads.length > 8 ? ', ...' : ''}]; Cryopod restores single-threaded tasks`);
+  if (p.threads.length > MAX_THREADS) throw new ImageError('ETOOBIG', file, `task ${p.pid} has ${p.threads.length} threads, over the cap of ${MAX_THREADS}`);
+  const seen = new Set<number>();
+  for (const tid of p.threads) {
+    if (tid === 0) throw new ImageError('EDECODE', file, `task ${p.pid} has a thread with tid 0`);
+    if (seen.has(tid)) throw new ImageError('EDECODE', file, `task ${p.pid} lists thread ${tid} twice`);
+    seen.add(tid);
   }
-  return p;
+  if (!seen.has(p.pid)) throw new ImageError('EDECODE', file, `task ${p.pid} does not list its main thread (tid ${p.pid}) among its threads`);
+  return { ps: p, otherTids: p.threads.filter((t) => t !== p.pid).sort((a, b) => a - b) };
 }
 
 export function decodeIds(file: string, buf: Uint8Array): IdsMsg {
@@ -124,20 +133,50 @@ export interface DecodedCore {
   robustList: { head: number; len: number };
   altstack: { sp: number; size: number; flags: number };
   rseq: { ptr: number; size: number; signature: number } | null;
-  creds: { uid: number; euid: number; suid: number; fsuid: number; gid: number; egid: number; sgid: number; fsgid: number };
+  creds: Creds;
 }
 
-export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
+type ThreadInfoMsg = NonNullable<CoreMsg['thread_info']>;
+type ThreadCoreMsg = NonNullable<CoreMsg['thread_core']>;
+
+function coreEntry(file: string, buf: Uint8Array): CoreMsg {
   const core = single<CoreMsg>(file, 'CORE', buf, messages().core, 'core_entry');
   if (core.mtype !== MARCH_X86_64) throw new ImageError('EDECODE', file, `machine type ${core.mtype} is not x86_64`);
+  return core;
+}
+
+/** The state every thread has, from its thread_info and thread_core (sigmask read by the caller). */
+function threadStateOf(file: string, ti: ThreadInfoMsg, th: ThreadCoreMsg, sigmask: bigint): Omit<ThreadState, 'tid'> {
+  if (th.sas === undefined) throw new ImageError('EDECODE', file, 'thread_core lacks sas');
+  const xsave = ti.fpregs.cryopod_xsave;
+  if (xsave === undefined) throw new ImageError('EDECODE', file, 'has no cryopod_xsave (the raw XSAVE area Cryopod restores from): not a Cryopod image');
+  if (xsave.length > MAX_XSAVE_BYTES) throw new ImageError('ETOOBIG', file, `cryopod_xsave is ${xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
+  const r = th.rseq_entry;
+  return {
+    regs: bufferFromGpregs(ti.gpregs, file),
+    // A copy: the decoded Buffer is a view into the whole image file.
+    xsave: Buffer.from(xsave),
+    sigmask,
+    altstack: { sp: numberOf(th.sas.ss_sp, file, 'sas.ss_sp'), size: numberOf(th.sas.ss_size, file, 'sas.ss_size'), flags: th.sas.ss_flags },
+    rseq: r === undefined ? null : { ptr: numberOf(r.rseq_abi_pointer, file, 'rseq_abi_pointer'), size: r.rseq_abi_size, signature: r.signature },
+    robustList: { head: numberOf(th.futex_rla, file, 'futex_rla'), len: th.futex_rla_len },
+    clearChildTid: numberOf(ti.clear_tid_addr, file, 'clear_tid_addr'),
+  };
+}
+
+function credsOf(c: CredsMsg): Creds {
+  return { uid: c.uid, euid: c.euid, suid: c.suid, fsuid: c.fsuid, gid: c.gid, egid: c.egid, sgid: c.sgid, fsgid: c.fsgid };
+}
+
+/** The main thread's core-<pid>.img: its own state and the task-wide parts. */
+export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
+  const core = coreEntry(file, buf);
   const { thread_info: ti, tc, thread_core: th } = core;
   if (ti === undefined || tc === undefined || th === undefined) {
     throw new ImageError('EDECODE', file, 'lacks thread_info, tc or thread_core');
   }
   if (th.creds === undefined || th.sas === undefined) throw new ImageError('EDECODE', file, 'thread_core lacks creds or sas');
-  const xsave = ti.fpregs.cryopod_xsave;
-  if (xsave === undefined) throw new ImageError('EDECODE', file, 'has no cryopod_xsave (the raw XSAVE area Cryopod restores from): not a Cryopod image');
-  if (xsave.length > MAX_XSAVE_BYTES) throw new ImageError('ETOOBIG', file, `cryopod_xsave is ${xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
+  const state = threadStateOf(file, ti, th, bigintOf(tc.blk_sigset));
   if (tc.sigactions.length > MAX_SIGACTIONS) throw new ImageError('ETOOBIG', file, `${tc.sigactions.length} sigactions, over the cap of ${MAX_SIGACTIONS}`);
   const sigactions = tc.sigactions.map((sa, i): SigAction => {
     if (sa.cryopod_signo === undefined) throw new ImageError('EDECODE', file, `sigaction ${i} has no cryopod_signo`);
@@ -149,22 +188,30 @@ export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
       mask: bigintOf(sa.mask),
     };
   });
-  const c = th.creds;
-  const r = th.rseq_entry;
-  return {
-    comm: tc.comm,
-    personality: tc.personality,
-    sigmask: bigintOf(tc.blk_sigset),
-    sigactions,
-    regs: bufferFromGpregs(ti.gpregs, file),
-    // A copy: the decoded Buffer is a view into the whole image file.
-    xsave: Buffer.from(xsave),
-    clearChildTid: numberOf(ti.clear_tid_addr, file, 'clear_tid_addr'),
-    robustList: { head: numberOf(th.futex_rla, file, 'futex_rla'), len: th.futex_rla_len },
-    altstack: { sp: numberOf(th.sas.ss_sp, file, 'sas.ss_sp'), size: numberOf(th.sas.ss_size, file, 'sas.ss_size'), flags: th.sas.ss_flags },
-    rseq: r === undefined ? null : { ptr: numberOf(r.rseq_abi_pointer, file, 'rseq_abi_pointer'), size: r.rseq_abi_size, signature: r.signature },
-    creds: { uid: c.uid, euid: c.euid, suid: c.suid, fsuid: c.fsuid, gid: c.gid, egid: c.egid, sgid: c.sgid, fsgid: c.fsgid },
-  };
+  return { ...state, comm: tc.comm, personality: tc.personality, sigactions, creds: credsOf(th.creds) };
+}
+
+/**
+ * Another thread's core-<tid>.img: thread_info and thread_core, no task-wide parts. CRIU also writes
+ * per-thread creds there; Cryopod restores every thread with the task's creds, so creds that differ
+ * from the main thread's are refused rather than silently dropped (per-thread comm is not kept).
+ */
+export function decodeThreadCore(file: string, buf: Uint8Array, tid: number, taskCreds: Creds): ThreadState {
+  const core = coreEntry(file, buf);
+  const { thread_info: ti, thread_core: th } = core;
+  if (ti === undefined || th === undefined) throw new ImageError('EDECODE', file, 'lacks thread_info or thread_core');
+  if (core.tc !== undefined || core.ids !== undefined) {
+    throw new ImageError('EDECODE', file, `thread ${tid} has task-wide parts (tc or ids), which only the main thread's core carries`);
+  }
+  if (th.blk_sigset === undefined) throw new ImageError('EDECODE', file, 'thread_core lacks blk_sigset');
+  if (th.creds !== undefined) {
+    const c = credsOf(th.creds);
+    const differs = (Object.keys(c) as Array<keyof Creds>).filter((k) => c[k] !== taskCreds[k]);
+    if (differs.length > 0) {
+      throw new ImageError('EDECODE', file, `thread ${tid} has other creds than the main thread (${differs.join(', ')}); Cryopod restores all threads with the task's creds`);
+    }
+  }
+  return { tid, ...threadStateOf(file, ti, th, bigintOf(th.blk_sigset)) };
 }
 
 /** The default /proc/PID/maps name of a VMA when the image does not carry it (images not from Cryopod). */

@@ -1,15 +1,19 @@
 /**
  * DumpedTask -> CRIU image files, in memory (no I/O here; write.ts puts them on disk).
  *
+ * Threads: the main thread's core-<pid>.img carries the task-wide state (tc, ids, creds, comm) and
+ * its own registers; every other thread has a core-<tid>.img with registers and thread_core only,
+ * in DumpedTask.threads order (ascending tid), right after the main one.
+ *
  * Ids: the task shares nothing, so every task_kobj_ids_entry id is 1 and the fd table is
  * fdinfo-1.img. file_entry ids in files.img are numbered from 1 in this order: fds (in DumpedTask
  * order), exe, cwd, root, then one per file-backed VMA (in VMA order).
  */
 
-import { DumpedTask, OpenFile, Vma } from '../native/lib/types';
+import { DumpedTask, OpenFile, ThreadState, Vma } from '../native/lib/types';
 import { frameImage } from './codec';
 import { ImageError } from './errors';
-import { MAX_AUXV_WORDS, MAX_SIGACTIONS, MAX_XSAVE_BYTES } from './limits';
+import { MAX_AUXV_WORDS, MAX_SIGACTIONS, MAX_THREADS, MAX_XSAVE_BYTES } from './limits';
 import { CRIU_IMAGES_VERSION, FILES_ID, ImageKind, PAGES_ID, imageName } from './magic';
 import { encodeEntry, messages, U64 } from './proto';
 import { requireSafe, s64FromNumber, u64FromBigInt, u64FromNumber } from './u64';
@@ -119,41 +123,50 @@ function encodeSigactions(task: DumpedTask): object[] {
   });
 }
 
-function encodeCore(task: DumpedTask, ids: object): Uint8Array {
-  if (task.xsave.length > MAX_XSAVE_BYTES) throw new ImageError('EINVAL', undefined, `xsave is ${task.xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
-  const c = task.creds;
-  const threadCore: Record<string, unknown> = {
-    futex_rla: u64FromNumber(task.robustList.head, 'robustList.head'),
-    futex_rla_len: u32(task.robustList.len, 'robustList.len'),
-    blk_sigset: u64FromBigInt(task.sigmask, 'sigmask'),
-    sas: {
-      ss_sp: u64FromNumber(task.altstack.sp, 'altstack.sp'),
-      ss_size: u64FromNumber(task.altstack.size, 'altstack.size'),
-      ss_flags: u32(task.altstack.flags, 'altstack.flags'),
-    },
-    creds: {
-      uid: u32(c.uid, 'creds.uid'), gid: u32(c.gid, 'creds.gid'),
-      euid: u32(c.euid, 'creds.euid'), egid: u32(c.egid, 'creds.egid'),
-      suid: u32(c.suid, 'creds.suid'), sgid: u32(c.sgid, 'creds.sgid'),
-      fsuid: u32(c.fsuid, 'creds.fsuid'), fsgid: u32(c.fsgid, 'creds.fsgid'),
-      secbits: 0,
-    },
-    comm: task.comm,
+/**
+ * The per-thread state of the main thread (top level of the DumpedTask) or of another thread.
+ * `what` prefixes field names in error messages: '' for the main thread, 'threads[i] (tid N).' else.
+ */
+function encodeThreadInfo(t: ThreadState, what: string): object {
+  if (t.xsave.length > MAX_XSAVE_BYTES) throw new ImageError('EINVAL', undefined, `${what}xsave is ${t.xsave.length} bytes, over the cap of ${MAX_XSAVE_BYTES}`);
+  return {
+    clear_tid_addr: u64FromNumber(t.clearChildTid, `${what}clearChildTid`),
+    gpregs: gpregsFromBuffer(t.regs, `${what}regs`),
+    fpregs: fpregsFromXsave(t.xsave, `${what}xsave`),
   };
-  if (task.rseq !== null) {
-    threadCore.rseq_entry = {
-      rseq_abi_pointer: u64FromNumber(task.rseq.ptr, 'rseq.ptr'),
-      rseq_abi_size: u32(task.rseq.size, 'rseq.size'),
-      signature: u32(task.rseq.signature, 'rseq.signature'),
+}
+
+function encodeThreadCore(t: ThreadState, what: string): Record<string, unknown> {
+  const th: Record<string, unknown> = {
+    futex_rla: u64FromNumber(t.robustList.head, `${what}robustList.head`),
+    futex_rla_len: u32(t.robustList.len, `${what}robustList.len`),
+    blk_sigset: u64FromBigInt(t.sigmask, `${what}sigmask`),
+    sas: {
+      ss_sp: u64FromNumber(t.altstack.sp, `${what}altstack.sp`),
+      ss_size: u64FromNumber(t.altstack.size, `${what}altstack.size`),
+      ss_flags: u32(t.altstack.flags, `${what}altstack.flags`),
+    },
+  };
+  if (t.rseq !== null) {
+    th.rseq_entry = {
+      rseq_abi_pointer: u64FromNumber(t.rseq.ptr, `${what}rseq.ptr`),
+      rseq_abi_size: u32(t.rseq.size, `${what}rseq.size`),
+      signature: u32(t.rseq.signature, `${what}rseq.signature`),
     };
   }
+  return th;
+}
+
+/** The main thread's core: its thread state plus the task-wide parts (tc, ids, creds, comm). */
+function encodeCore(task: DumpedTask, ids: object): Uint8Array {
+  const c = task.creds;
+  const main: ThreadState = {
+    tid: task.pid, regs: task.regs, xsave: task.xsave, sigmask: task.sigmask, altstack: task.altstack, rseq: task.rseq,
+    robustList: task.robustList, clearChildTid: task.clearChildTid,
+  };
   return encodeEntry(messages().core, {
     mtype: MARCH_X86_64,
-    thread_info: {
-      clear_tid_addr: u64FromNumber(task.clearChildTid, 'clearChildTid'),
-      gpregs: gpregsFromBuffer(task.regs),
-      fpregs: fpregsFromXsave(task.xsave),
-    },
+    thread_info: encodeThreadInfo(main, ''),
     tc: {
       task_state: TASK_ALIVE,
       exit_code: 0,
@@ -164,7 +177,46 @@ function encodeCore(task: DumpedTask, ids: object): Uint8Array {
       sigactions: encodeSigactions(task),
     },
     ids,
-    thread_core: threadCore,
+    thread_core: {
+      ...encodeThreadCore(main, ''),
+      creds: {
+        uid: u32(c.uid, 'creds.uid'), gid: u32(c.gid, 'creds.gid'),
+        euid: u32(c.euid, 'creds.euid'), egid: u32(c.egid, 'creds.egid'),
+        suid: u32(c.suid, 'creds.suid'), sgid: u32(c.sgid, 'creds.sgid'),
+        fsuid: u32(c.fsuid, 'creds.fsuid'), fsgid: u32(c.fsgid, 'creds.fsgid'),
+        secbits: 0,
+      },
+      comm: task.comm,
+    },
+  });
+}
+
+/**
+ * Another thread's core, as CRIU writes it (core_entry_alloc(1, 0) in criu/pstree.c): thread_info
+ * and thread_core only; tc and ids are task-wide and live in the main thread's core alone. Creds
+ * are task-wide for Cryopod (threads share the main thread's), so they are not repeated here.
+ */
+function encodeThreadCoreImage(t: ThreadState, what: string): Uint8Array {
+  return encodeEntry(messages().core, {
+    mtype: MARCH_X86_64,
+    thread_info: encodeThreadInfo(t, what),
+    thread_core: encodeThreadCore(t, what),
+  });
+}
+
+/** Checks DumpedTask.threads: at most MAX_THREADS - 1, ascending by tid, none of them the main thread. */
+function checkThreads(task: DumpedTask): void {
+  const threads = task.threads;
+  if (threads.length + 1 > MAX_THREADS) {
+    throw new ImageError('EINVAL', undefined, `${threads.length + 1} threads, over the cap of ${MAX_THREADS}`);
+  }
+  threads.forEach((t, i) => {
+    const what = `threads[${i}] (tid ${t.tid})`;
+    if (requireSafe(u32(t.tid, `threads[${i}].tid`), `threads[${i}].tid`) === 0) throw new ImageError('EINVAL', undefined, `${what}: tid is 0`);
+    if (t.tid === task.pid) throw new ImageError('EINVAL', undefined, `${what} is the main thread, whose state is at the top level of the task`);
+    if (i > 0 && t.tid <= threads[i - 1].tid) {
+      throw new ImageError('EINVAL', undefined, `${what} is not ascending by tid (the one before is tid ${threads[i - 1].tid})`);
+    }
   });
 }
 
@@ -211,6 +263,7 @@ export function encodeTask(task: DumpedTask): EncodedImage[] {
   files.forEach((f, i) => {
     if (i > 0 && f.fd <= files[i - 1].fd) throw new ImageError('EINVAL', undefined, `files[${i}] (fd ${f.fd}) is not ascending by fd (the one before is fd ${files[i - 1].fd})`);
   });
+  checkThreads(task);
 
   const table = new FileTable();
   const fdinfos = files.map((f, i) => encodeEntry(msg.fdinfo, encodeOpenFile(f, i, table)));
@@ -235,10 +288,12 @@ export function encodeTask(task: DumpedTask): EncodedImage[] {
       ppid: 0,
       pgid: u32(task.pgid, 'pgid'),
       sid: u32(task.sid, 'sid'),
-      threads: [pid],
+      // Every thread, the main one first (CRIU's item->threads); each has its core-<tid>.img.
+      threads: [pid, ...task.threads.map((t) => t.tid)],
       cryopod_ppid: u32(task.ppid, 'ppid'),
     })),
     one('CORE', imageName.core(pid), encodeCore(task, ids)),
+    ...task.threads.map((t, i) => one('CORE', imageName.core(t.tid), encodeThreadCoreImage(t, `threads[${i}] (tid ${t.tid}).`))),
     one('IDS', imageName.ids(pid), encodeEntry(msg.ids, ids)),
     one('MM', imageName.mm(pid), encodeMm(task, exeId, vmas)),
     { name: imageName.pagemap(pid), data: frameImage('PAGEMAP', encodePagemap(task)) },

@@ -5,12 +5,13 @@
 
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { frameImage } from './codec';
+import { frameImage, unframeImage } from './codec';
 import { encodeTask } from './encode';
 import { ImageError, MANIFEST_FILE, PAGES_FILE, readCheckpoint, verifyManifest } from './index';
-import { MAX_ENTRY_BYTES } from './limits';
+import { MAX_ENTRY_BYTES, MAX_THREADS } from './limits';
 import { encodeEntry, messages } from './proto';
 import { DumpedTask } from '../native/lib/types';
+import { makeThreadedTask } from './test-fixture';
 import { editManifest, makeCheckpoint, recomputeManifest, removeDir } from './test-dir';
 
 async function failure(dir: string): Promise<ImageError> {
@@ -194,5 +195,96 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
       m.files = (m.files as Array<{ name: string }>).filter((f) => f.name !== 'ids-4242.img');
     });
     expect(await failure(dir)).toMatchObject({ code: 'EMISSING', file: 'ids-4242.img' });
+  });
+});
+
+describe('readCheckpoint refuses threads that do not add up', () => {
+  let dir = '';
+  let task: DumpedTask;
+  beforeEach(async () => {
+    ({ dir, task } = await makeCheckpoint(makeThreadedTask()));
+  });
+  afterEach(async () => removeDir(dir));
+  const file = (name: string): string => path.join(dir, name);
+
+  /** A pstree.img of the fixture task with this thread list. */
+  async function writePstree(threads: number[]): Promise<void> {
+    const entry = encodeEntry(messages().pstree, { pid: 4242, ppid: 0, pgid: 4242, sid: 4100, threads, cryopod_ppid: 4100 });
+    await fsp.writeFile(file('pstree.img'), frameImage('PSTREE', [entry]));
+    await recomputeManifest(dir);
+  }
+
+  it('EMISSING: a thread of pstree.img whose core image the manifest does not list', async () => {
+    await fsp.rm(file('core-4250.img'));
+    await editManifest(dir, (m) => {
+      m.files = (m.files as Array<{ name: string }>).filter((f) => f.name !== 'core-4250.img');
+    });
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EMISSING', file: 'core-4250.img' });
+    expect(err.message).toBe('core-4250.img: thread 4250 of task 4242 in pstree.img has no core image in the manifest');
+  });
+
+  it('EDECODE: a core image of no thread in pstree.img (the thread list does not match the cores)', async () => {
+    await replaceImage(dir, 'pstree.img', { ...task, threads: task.threads.slice(0, 2) });
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EDECODE', file: 'core-4251.img' });
+    expect(err.message).toBe('core-4251.img: is listed in the manifest but is not the core of a thread of task 4242 in pstree.img');
+  });
+
+  it('EDECODE: a tid listed twice', async () => {
+    await writePstree([4242, 4243, 4250, 4250, 4251]);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EDECODE', file: 'pstree.img' });
+    expect(err.message).toBe('pstree.img: task 4242 lists thread 4250 twice');
+  });
+
+  it('EDECODE: a thread list without the main thread, or with tid 0', async () => {
+    await writePstree([4243, 4250, 4251]);
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: 'pstree.img', message: expect.stringContaining('does not list its main thread (tid 4242)') });
+    await writePstree([4242, 0, 4243, 4250, 4251]);
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: 'pstree.img', message: expect.stringContaining('tid 0') });
+  });
+
+  it('accepts the threads in another order (CRIU lists them as /proc/PID/task does) and gives them back ascending', async () => {
+    await writePstree([4250, 4242, 4251, 4243]);
+    expect((await readCheckpoint(dir)).task).toStrictEqual(task);
+  });
+
+  it('ETOOBIG: more threads than the cap', async () => {
+    await writePstree(Array.from({ length: MAX_THREADS + 1 }, (_, i) => 4242 + i));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ETOOBIG', file: 'pstree.img' });
+    expect(err.message).toBe(`pstree.img: task 4242 has ${MAX_THREADS + 1} threads, over the cap of ${MAX_THREADS}`);
+  });
+
+  it('EDECODE: a thread core carrying task-wide parts (the main core copied in its place)', async () => {
+    await fsp.copyFile(file('core-4242.img'), file('core-4243.img'));
+    await recomputeManifest(dir);
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EDECODE', file: 'core-4243.img' });
+    expect(err.message).toContain('task-wide parts (tc or ids)');
+  });
+
+  it('EDECODE: a thread core with creds other than the main thread\'s, or without its sigmask', async () => {
+    const withCore = async (threadCore: Record<string, unknown>): Promise<void> => {
+      const [bytes] = unframeImage('core-4243.img', 'CORE', await fsp.readFile(file('core-4243.img')));
+      const core = messages().core.toObject(messages().core.decode(bytes));
+      const entry = encodeEntry(messages().core, { ...core, thread_core: { ...core.thread_core, ...threadCore } });
+      await fsp.writeFile(file('core-4243.img'), frameImage('CORE', [entry]));
+      await recomputeManifest(dir);
+    };
+    const creds = { uid: 1000, gid: 1000, euid: 0, egid: 1000, suid: 1000, sgid: 1000, fsuid: 1000, fsgid: 1000, secbits: 0 };
+    await withCore({ creds });
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'EDECODE', file: 'core-4243.img' });
+    expect(err.message).toBe("core-4243.img: thread 4243 has other creds than the main thread (euid); Cryopod restores all threads with the task's creds");
+
+    // The same creds as the main thread, as CRIU writes them for every thread, are accepted.
+    await withCore({ creds: { ...creds, euid: 1000 } });
+    expect((await readCheckpoint(dir)).task).toStrictEqual(task);
+
+    await withCore({ blk_sigset: undefined });
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: 'core-4243.img', message: 'core-4243.img: thread_core lacks blk_sigset' });
   });
 });

@@ -1,11 +1,17 @@
 /**
  * images/: Cryopod checkpoints in CRIU's image format.
  *
- * A checkpoint directory (one task):
+ * A checkpoint directory (one task, one or more threads):
  *
  *   inventory.img       IMG_SERVICE  inventory_entry   img_version 2, root ids
- *   pstree.img          IMG_COMMON   pstree_entry      pid (ppid 0, as CRIU's root task), pgid, sid
- *   core-<pid>.img                   core_entry        registers, XSAVE, signals, creds, rseq, comm
+ *   pstree.img          IMG_COMMON   pstree_entry      pid (ppid 0, as CRIU's root task), pgid, sid,
+ *                                                      threads: every tid, the main one (= pid) first
+ *   core-<pid>.img                   core_entry        main thread: registers, XSAVE, sigmask, altstack,
+ *                                                      rseq, robust list; task-wide (tc, ids): signal
+ *                                                      actions, personality, creds, comm
+ *   core-<tid>.img                   core_entry        each other thread: thread_info + thread_core only
+ *                                                      (registers, XSAVE, sigmask, altstack, rseq, robust
+ *                                                      list, clear_tid), no tc or ids, as CRIU writes them
  *   ids-<pid>.img                    task_kobj_ids_entry  files_id names fdinfo-<files_id>.img
  *   mm-<pid>.img                     mm_entry          mm_struct fields, auxv, every VMA
  *   pagemap-<pid>.img                pagemap_head + one pagemap_entry per run of dumped pages
@@ -36,10 +42,10 @@
  * has no field for is in optional fields numbered >= 1000 (named cryopod_*).
  *
  * Caps the reader enforces against hostile or corrupt images (limits.ts): entry 16 MiB, image file
- * 64 MiB, manifest 1 MiB and 4096 files, 4 Mi entries per image, 1 Mi VMAs, 4 Mi page runs, 1 Mi fds,
- * 64 sigactions, 1024 auxv words, 64 KiB XSAVE, 4096-byte paths. Page runs must be page-aligned,
- * ascending, non-overlapping, inside one anon or file-private VMA, and add up to exactly the size of
- * pages-1.img.
+ * 64 MiB, manifest 1 MiB and 4160 files, 4096 threads (no tid twice, exactly one core image per tid),
+ * 4 Mi entries per image, 1 Mi VMAs, 4 Mi page runs, 1 Mi fds, 64 sigactions, 1024 auxv words,
+ * 64 KiB XSAVE, 4096-byte paths. Page runs must be page-aligned, ascending, non-overlapping, inside
+ * one anon or file-private VMA, and add up to exactly the size of pages-1.img.
  */
 
 export { PAGES_FILE, MANIFEST_FILE } from './magic';

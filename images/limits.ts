@@ -10,8 +10,10 @@ export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
 /** The manifest JSON. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
-/** Files listed in a manifest. */
-export const MAX_MANIFEST_FILES = 4096;
+/** Threads of one task, the main thread included (each has a core-<tid>.img). */
+export const MAX_THREADS = 4096;
+/** Files listed in a manifest: one core image per thread plus the few task-wide images. */
+export const MAX_MANIFEST_FILES = MAX_THREADS + 64;
 /** Entries in one image file, checked while framing, before any protobuf decoding. */
 export const MAX_ENTRIES = 4 * 1024 * 1024;
 /** VMAs of one task (the kernel's default vm.max_map_count is 65530). */

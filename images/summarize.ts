@@ -1,6 +1,6 @@
 /**
- * summarize: what `cryopod inspect` prints about a task's memory, as data (pure; no I/O). One row per
- * VMA with the pages the checkpoint holds for it, and totals.
+ * summarize: what `cryopod inspect` prints about a task's memory, as data (pure; no I/O). The thread
+ * count, one row per VMA with the pages the checkpoint holds for it, and totals.
  */
 
 import { DumpedTask, Vma, VmaKind } from '../native/lib/types';
@@ -25,6 +25,12 @@ export interface VmaRow {
 export interface Summary {
   pid: number;
   comm: string;
+  /**
+   * Threads of the task, the main one included (1 for a single-threaded process), as
+   * /proc/PID/status counts them. summarize() always sets it; it is optional so that a Summary put
+   * together by hand without it still formats (without the threads line).
+   */
+  threads?: number;
   rows: VmaRow[];
   totals: { vmas: number; mappedBytes: number; pages: number; bytes: number };
 }
@@ -65,6 +71,7 @@ export function summarize(task: DumpedTask): Summary {
   return {
     pid: task.pid,
     comm: task.comm,
+    threads: 1 + task.threads.length,
     rows,
     totals: {
       vmas: rows.length,
@@ -78,7 +85,9 @@ export function summarize(task: DumpedTask): Summary {
 /** The summary as a text table, for the CLI. */
 export function formatSummary(s: Summary): string {
   const hex = (n: number): string => n.toString(16).padStart(12, '0');
-  const lines = [`pid ${s.pid} (${s.comm})`, `${'start'.padEnd(12)}-${'end'.padEnd(12)} prot  ${'kind'.padEnd(12)} ${'pages'.padStart(8)} ${'bytes'.padStart(12)}  name`];
+  const lines = [`pid ${s.pid} (${s.comm})`];
+  if (s.threads !== undefined) lines.push(`threads ${s.threads}`);
+  lines.push(`${'start'.padEnd(12)}-${'end'.padEnd(12)} prot  ${'kind'.padEnd(12)} ${'pages'.padStart(8)} ${'bytes'.padStart(12)}  name`);
   for (const r of s.rows) {
     lines.push(`${hex(r.start)}-${hex(r.end)} ${r.prot}  ${r.kind.padEnd(12)} ${String(r.pages).padStart(8)} ${String(r.bytes).padStart(12)}  ${r.name}`);
   }

@@ -32,22 +32,22 @@ export function patternBytes(length: number, seed: number): Buffer {
   return b;
 }
 
-function regs(): Buffer {
-  const b = patternBytes(27 * 8, 7);
-  b.writeBigUInt64LE(0xffff_ffff_ffff_ffffn, 15 * 8); // orig_ax = -1: not in a syscall
-  b.writeBigUInt64LE(0x5555_5555_5a3cn, 16 * 8); // ip
+function regs(seed = 7, ip = 0x5555_5555_5a3cn, sp = 0x7fff_ffff_e3a8n, origAx = 0xffff_ffff_ffff_ffffn): Buffer {
+  const b = patternBytes(27 * 8, seed);
+  b.writeBigUInt64LE(origAx, 15 * 8); // orig_ax = -1: not in a syscall
+  b.writeBigUInt64LE(ip, 16 * 8); // ip
   b.writeBigUInt64LE(0x33n, 17 * 8); // cs
-  b.writeBigUInt64LE(0x7fff_ffff_e3a8n, 19 * 8); // sp
+  b.writeBigUInt64LE(sp, 19 * 8); // sp
   return b;
 }
 
-function xsave(): Buffer {
-  const b = patternBytes(2688, 11);
+function xsave(seed = 11, xstateBv = 0xe7n, bytes = 2688): Buffer {
+  const b = patternBytes(bytes, seed);
   b.writeUInt16LE(0x037f, 0); // fcw
   b.writeUInt32LE(0x1f80, 24); // mxcsr
   b.writeUInt32LE(0xffff, 28); // mxcsr_mask
   b.fill(0, 512, 576); // XSAVE header
-  b.writeBigUInt64LE(0xe7n, 512); // x87, SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
+  b.writeBigUInt64LE(xstateBv, 512); // 0xe7: x87, SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM
   return b;
 }
 
@@ -133,8 +133,52 @@ export function makeTask(): DumpedTask {
       { fd: 2, kind: 'reg', path: '/var/log/victim.log', flags: 0o102001, cloexec: false, pos: 73_421, size: 73_421, mode: 0o100644 },
       { fd: 3, kind: 'dir', path: '/srv/app', flags: 0o300000, cloexec: true, pos: 0, size: 4096, mode: 0o40755 },
     ],
+    threads: [],
     frozenSeconds: 0.0421,
   };
+}
+
+/**
+ * The fixture task with three more threads (tids 4243, 4250, 4251), each different from the main
+ * thread and from each other in every field: registers, XSAVE area (4250 has AVX only), sigmask,
+ * alternate signal stack (4243 has one), rseq (4251 never registered one), robust list, clear_tid.
+ */
+export function makeThreadedTask(): DumpedTask {
+  const task = makeTask();
+  const threadArea = (n: number): number => 0x7fff_f6f0_0000 + n * 0x80_0000; // glibc's struct pthread of thread n
+  task.threads = [
+    {
+      tid: 4243,
+      regs: regs(21, 0x7fff_f7c9_1117n, 0x7fff_f77f_fd80n, 202n), // in futex(2), to be restarted
+      xsave: xsave(23),
+      sigmask: 0n,
+      altstack: { sp: 0x7fff_f000_0000, size: 0x2000, flags: 0 },
+      rseq: { ptr: threadArea(1) + 0x9e0, size: 32, signature: 0x53053053 },
+      robustList: { head: threadArea(1) + 0x6a0, len: 24 },
+      clearChildTid: threadArea(1) + 0x690,
+    },
+    {
+      tid: 4250,
+      regs: regs(31, 0x5555_5555_5b10n, 0x7fff_f6ff_fe10n),
+      xsave: xsave(33, 0x7n),
+      sigmask: 0xffff_ffff_ffff_ffffn & ~((1n << 8n) | (1n << 18n)), // all but SIGKILL, SIGSTOP (unblockable anyway)
+      altstack: { sp: 0, size: 0, flags: 2 },
+      rseq: { ptr: threadArea(2) + 0x9e0, size: 32, signature: 0x53053053 },
+      robustList: { head: threadArea(2) + 0x6a0, len: 24 },
+      clearChildTid: threadArea(2) + 0x690,
+    },
+    {
+      tid: 4251,
+      regs: regs(41, 0x7fff_f7c9_2222n, 0x7fff_f5ff_fd40n, 230n), // in clock_nanosleep(2)
+      xsave: xsave(43, 0x2e7n, 2696), // with PKRU at 2688
+      sigmask: 1n << 9n, // SIGUSR1
+      altstack: { sp: 0, size: 0, flags: 2 },
+      rseq: null,
+      robustList: { head: 0, len: 0 },
+      clearChildTid: threadArea(3) + 0x690,
+    },
+  ];
+  return task;
 }
 
 export function pagesCount(task: DumpedTask): number {

@@ -79,9 +79,11 @@ export interface CoreMsg {
     comm: string;
     sigactions: SaMsg[];
   };
+  ids?: IdsMsg;
   thread_core?: {
     futex_rla: WireU64;
     futex_rla_len: number;
+    blk_sigset?: WireU64;
     sas?: { ss_sp: WireU64; ss_size: WireU64; ss_flags: number };
     creds?: CredsMsg;
     rseq_entry?: { rseq_abi_pointer: WireU64; rseq_abi_size: number; signature: number };

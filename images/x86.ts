@@ -30,13 +30,13 @@ export const FXSAVE_BYTES = 512;
 const XSAVE_HEADER_END = 576;
 const USER_X86_REGS_MODE_NATIVE = 1;
 
-export function gpregsFromBuffer(regs: Buffer): Record<string, U64 | number> {
+export function gpregsFromBuffer(regs: Buffer, what = 'regs'): Record<string, U64 | number> {
   if (regs.length !== USER_REGS_BYTES) {
-    throw new ImageError('EINVAL', undefined, `regs is ${regs.length} bytes, expected struct user_regs_struct (${USER_REGS_BYTES} bytes)`);
+    throw new ImageError('EINVAL', undefined, `${what} is ${regs.length} bytes, expected struct user_regs_struct (${USER_REGS_BYTES} bytes)`);
   }
   const out: Record<string, U64 | number> = { mode: USER_X86_REGS_MODE_NATIVE };
   GPREG_NAMES.forEach((name, i) => {
-    out[name] = u64FromBigInt(regs.readBigUInt64LE(i * 8), `regs.${name}`);
+    out[name] = u64FromBigInt(regs.readBigUInt64LE(i * 8), `${what}.${name}`);
   });
   return out;
 }
@@ -83,17 +83,17 @@ const COMPONENTS: readonly Component[] = [
 ];
 
 /** user_x86_fpregs_entry for an XSAVE area (must hold at least the FXSAVE region). */
-export function fpregsFromXsave(xsave: Buffer): Record<string, unknown> {
+export function fpregsFromXsave(xsave: Buffer, what = 'xsave'): Record<string, unknown> {
   if (xsave.length < FXSAVE_BYTES) {
-    throw new ImageError('EINVAL', undefined, `xsave is ${xsave.length} bytes, shorter than the ${FXSAVE_BYTES}-byte FXSAVE region`);
+    throw new ImageError('EINVAL', undefined, `${what} is ${xsave.length} bytes, shorter than the ${FXSAVE_BYTES}-byte FXSAVE region`);
   }
   const fpregs: Record<string, unknown> = {
     cwd: xsave.readUInt16LE(0),
     swd: xsave.readUInt16LE(2),
     twd: xsave.readUInt16LE(4),
     fop: xsave.readUInt16LE(6),
-    rip: u64FromBigInt(xsave.readBigUInt64LE(8), 'xsave.rip'),
-    rdp: u64FromBigInt(xsave.readBigUInt64LE(16), 'xsave.rdp'),
+    rip: u64FromBigInt(xsave.readBigUInt64LE(8), `${what}.rip`),
+    rdp: u64FromBigInt(xsave.readBigUInt64LE(16), `${what}.rdp`),
     mxcsr: xsave.readUInt32LE(24),
     mxcsr_mask: xsave.readUInt32LE(28),
     st_space: u32s(xsave, 32, 128),
@@ -103,11 +103,11 @@ export function fpregsFromXsave(xsave: Buffer): Record<string, unknown> {
   };
   if (xsave.length >= XSAVE_HEADER_END) {
     const xstateBv = xsave.readBigUInt64LE(512);
-    const ext: Record<string, unknown> = { xstate_bv: u64FromBigInt(xstateBv, 'xsave.xstate_bv') };
+    const ext: Record<string, unknown> = { xstate_bv: u64FromBigInt(xstateBv, `${what}.xstate_bv`) };
     for (const c of COMPONENTS) {
       const present = (xstateBv >> BigInt(c.bit)) & 1n;
       if (present === 0n || c.offset + c.bytes > xsave.length) continue;
-      ext[c.field] = c.words === 32 ? u32s(xsave, c.offset, c.bytes) : u64s(xsave, c.offset, c.bytes, `xsave.${c.field}`);
+      ext[c.field] = c.words === 32 ? u32s(xsave, c.offset, c.bytes) : u64s(xsave, c.offset, c.bytes, `${what}.${c.field}`);
     }
     fpregs.xsave = ext;
   }
