@@ -2,7 +2,8 @@
  * `cryopod dump`: checkpoint one local process into an image directory.
  *
  * The native core stops the task, writes pages-1.img and returns the rest of its state; the image module
- * writes the CRIU images and, last, the manifest. Without --leave-running the task is left stopped
+ * writes the CRIU images and, last, the manifest. With --leave-running the task is frozen only while a
+ * copy-on-write snapshot is taken (the parasite forks inside it); its pages are written afterwards. Without --leave-running the task is left stopped
  * (SIGSTOP) until the images are complete, then killed; if writing them fails it is resumed (SIGCONT)
  * and the partial images are removed, so a failed checkpoint loses nothing.
  */
@@ -23,6 +24,8 @@ export interface DumpSummary {
   vmas: number;
   frozenSeconds: number;
   totalSeconds: number;
+  /** With a short freeze: snapshot pages the task rewrote while they were written (extra memory). */
+  snapshotPrivateBytes?: number;
 }
 
 export async function dumpProcess(opts: {
@@ -32,6 +35,11 @@ export async function dumpProcess(opts: {
   method?: DumpMethod;
   /** Freeze this cgroup for the snapshot (the node agent passes the container's cgroup). */
   freezer?: FreezerSpec;
+  /**
+   * With leaveRunning: freeze the task only for a copy-on-write snapshot and write the pages after it
+   * runs again (default true; false keeps it frozen until every page is written).
+   */
+  shortFreeze?: boolean;
 }): Promise<DumpSummary> {
   const started = process.hrtime.bigint();
   if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CliError('EINVAL', `--pid must be a positive integer, got ${opts.pid}`);
@@ -41,7 +49,15 @@ export async function dumpProcess(opts: {
 
   let task;
   try {
-    task = await dumpTask({ pid: opts.pid, pagesPath, leaveRunning, stopAfter: !leaveRunning, method: opts.method, freezer: opts.freezer });
+    task = await dumpTask({
+      pid: opts.pid,
+      pagesPath,
+      leaveRunning,
+      stopAfter: !leaveRunning,
+      method: opts.method,
+      freezer: opts.freezer,
+      snapshot: leaveRunning && (opts.shortFreeze ?? true) && (opts.method ?? 'parasite') === 'parasite',
+    });
   } catch (err) {
     fs.rmSync(pagesPath, { force: true });
     throw err;
@@ -69,5 +85,6 @@ export async function dumpProcess(opts: {
     vmas: task.vmas.length,
     frozenSeconds: task.frozenSeconds,
     totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    ...(task.snapshot ? { snapshotPrivateBytes: task.snapshot.privateBytes } : {}),
   };
 }

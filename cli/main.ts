@@ -1,7 +1,7 @@
 /**
  * The `cryopod` command: dump, restore and inspect local processes (no cluster needed).
  *
- *   cryopod dump --pid N --dir D [--leave-running] [--method parasite|vm_readv]
+ *   cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
  *                                                    checkpoint a process (killed afterwards unless told)
  *   cryopod restore --dir D                           restore it; prints the new PID
  *   cryopod inspect D [--json]                        what a checkpoint holds
@@ -13,7 +13,7 @@ import { parseArgs, requireString } from './args';
 import { CliError } from './errors';
 
 const USAGE = `usage:
-  cryopod dump --pid N --dir D [--leave-running] [--method parasite|vm_readv]
+  cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
   cryopod restore --dir D
   cryopod inspect D [--json]`;
 
@@ -26,12 +26,18 @@ export async function main(argv: string[], out = process.stdout, err = process.s
   try {
     switch (command) {
       case 'dump': {
-        const p = parseArgs(rest, { pid: true, dir: true, 'leave-running': false, method: true });
+        const p = parseArgs(rest, { pid: true, dir: true, 'leave-running': false, 'full-freeze': false, method: true });
         const pid = Number(requireString(p, 'pid'));
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
         const method = p.flags.get('method') ?? 'parasite';
         if (method !== 'parasite' && method !== 'vm_readv') throw new CliError('EUSAGE', `--method must be parasite or vm_readv`);
-        const s = await dumpProcess({ pid, dir: requireString(p, 'dir'), leaveRunning: p.flags.has('leave-running'), method });
+        const s = await dumpProcess({
+          pid,
+          dir: requireString(p, 'dir'),
+          leaveRunning: p.flags.has('leave-running'),
+          method,
+          shortFreeze: !p.flags.has('full-freeze'),
+        });
         out.write(
           `dumped pid ${s.pid} to ${s.dir}: ${s.vmas} VMAs, ${s.pages} pages, ${s.bytes} bytes; ` +
             `frozen ${ms(s.frozenSeconds)}, total ${ms(s.totalSeconds)}\n`,

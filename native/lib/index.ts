@@ -18,6 +18,7 @@ interface Addon {
     parasitePath?: string;
     pipes?: number;
     freezer?: FreezerSpec;
+    snapshot?: boolean;
   }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
@@ -99,6 +100,7 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
     ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
     ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
     ...(opts.freezer ? { freezer: checkFreezer(opts.freezer) } : {}),
+    ...(opts.snapshot ? { snapshot: true } : {}),
   });
 }
 

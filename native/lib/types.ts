@@ -142,6 +142,11 @@ export interface DumpedTask {
   frozenSeconds: number;
   /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
   pagesSeconds?: number;
+  /** Set when the pages came from a copy-on-write snapshot (short freeze); not stored in images. */
+  snapshot?: {
+    /** Snapshot pages the task rewrote while they were drained (the kernel copied them): the extra memory. */
+    privateBytes: number;
+  };
 }
 
 export interface DumpOptions {
@@ -169,6 +174,12 @@ export interface DumpOptions {
    * then counts from the freeze.
    */
   freezer?: FreezerSpec;
+  /**
+   * Short freeze (leaveRunning with the parasite): the parasite forks inside the frozen task, the task
+   * is resumed at once, and the pages are drained from the child's copy-on-write snapshot, so the task
+   * is frozen for about the time of a fork, not of writing the images.
+   */
+  snapshot?: boolean;
 }
 
 export interface FreezerSpec {

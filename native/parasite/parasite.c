@@ -16,6 +16,9 @@
 #define SYS_recvmsg 47
 #define SYS_getpid 39
 #define SYS_vmsplice 278
+#define SYS_dup2 33
+#define SYS_exit_group 231
+#define SYS_close_range 436
 
 #define AF_UNIX 1
 #define SOCK_SEQPACKET 5
@@ -94,7 +97,7 @@ static long receive(int sk, struct parasite_msg* m) {
 }
 
 /* vmsplice every segment into its pipe, resuming after short counts; the total must match exactly. */
-static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs) {
+static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs, const int* pipes, unsigned nr_pipes) {
   if (nr_pipes == 0 || nr_segs > a->nr_segs || a->nr_iovs > PARASITE_MAX_IOVS) return -EPROTO;
   int64_t total = 0;
   for (uint32_t s = 0; s < nr_segs; ++s) {
@@ -119,7 +122,7 @@ static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs) {
   return total;
 }
 
-long parasite_main(struct parasite_args* a) {
+static long connect_dumper(const struct parasite_args* a) {
   int sk = (int)sys3(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
   if (sk < 0) return sk;
   struct sockaddr_un sa;
@@ -130,6 +133,55 @@ long parasite_main(struct parasite_args* a) {
     sys3(SYS_close, sk, 0, 0);
     return r;
   }
+  return sk;
+}
+
+long snapshot_clone(void* child_stack, struct parasite_args* a);
+
+/*
+ * The snapshot child: a fork of the frozen task, so its memory is that instant's, copy-on-write. It keeps
+ * only its pipes and its own socket (moved to high fds; every other fd of the task is closed, so it holds
+ * none of the task's files open), serves DUMP_PAGES and exits on FINI. It touches no static: the blob's
+ * data is in the shared area, which the parent parasite still uses.
+ */
+__attribute__((noreturn, used)) void snapshot_child_main(struct parasite_args* a) {
+  int mine[PARASITE_MAX_PIPES];
+  unsigned n = nr_pipes;
+  for (unsigned i = 0; i < n; ++i) mine[i] = pipes[i];
+  long sk = connect_dumper(a);
+  if (sk < 0) sys3(SYS_exit_group, 1, 0, 0);
+  /* Keep fds 1000.. (pipes, socket); the rest are the task's and must not be held open by us. */
+  const int base = 1000;
+  int moved = 1;
+  for (unsigned i = 0; i < n; ++i)
+    if (sys3(SYS_dup2, mine[i], base + (int)i, 0) != base + (long)i) moved = 0;
+  if (moved && sys3(SYS_dup2, sk, base + (int)n, 0) == base + (long)n) {
+    for (unsigned i = 0; i < n; ++i) mine[i] = base + (int)i;
+    sk = base + (long)n;
+    sys3(SYS_close_range, 0, base - 1, 0);
+    sys3(SYS_close_range, base + n + 1, ~0U, 0);
+  }
+  for (;;) {
+    struct parasite_msg m;
+    struct iovec iov = {&m, sizeof m};
+    struct msghdr h = {0, 0, &iov, 1, 0, 0, 0};
+    if (sys3(SYS_recvmsg, sk, &h, 0) != (long)sizeof m) break;
+    if (m.cmd == PARASITE_CMD_DUMP_PAGES) {
+      reply((int)sk, m.cmd, dump_pages(a, m.nr, mine, n));
+    } else if (m.cmd == PARASITE_CMD_FINI) {
+      reply((int)sk, m.cmd, 0);
+      break;
+    } else {
+      reply((int)sk, m.cmd, -EPROTO);
+    }
+  }
+  sys3(SYS_exit_group, 0, 0, 0);
+  __builtin_unreachable();
+}
+
+long parasite_main(struct parasite_args* a) {
+  long sk = connect_dumper(a);
+  if (sk < 0) return sk;
   for (;;) {
     struct parasite_msg m;
     if (receive(sk, &m) < 0) break; /* the dumper went away: clean up and trap */
@@ -138,7 +190,10 @@ long parasite_main(struct parasite_args* a) {
         reply(sk, m.cmd, nr_pipes == m.nr ? 0 : -EPROTO);
         break;
       case PARASITE_CMD_DUMP_PAGES:
-        reply(sk, m.cmd, dump_pages(a, m.nr));
+        reply(sk, m.cmd, dump_pages(a, m.nr, pipes, nr_pipes));
+        break;
+      case PARASITE_CMD_SNAPSHOT:
+        reply(sk, m.cmd, snapshot_clone((char*)a - PARASITE_ARGS_OFF + PARASITE_CHILD_STACK_TOP, a));
         break;
       case PARASITE_CMD_GETPID:
         reply(sk, m.cmd, sys3(SYS_getpid, 0, 0, 0));
@@ -158,6 +213,33 @@ long parasite_main(struct parasite_args* a) {
   sys3(SYS_close, sk, 0, 0);
   return -EPROTO;
 }
+
+/*
+ * clone() with exit signal 0 (the task gets no SIGCHLD for it and plain wait() does not see it; the
+ * dumper reaps it through the task afterwards) and a stack of its own; the child jumps straight to
+ * snapshot_child_main(args) and never returns here. rdi = child stack top, rsi = args.
+ */
+__asm__(
+    ".text\n"
+    ".globl snapshot_clone\n"
+    "snapshot_clone:\n"
+    "  push %r12\n"
+    "  mov %rsi, %r12\n"
+    "  mov %rdi, %rsi\n"
+    "  xor %edi, %edi\n"
+    "  xor %edx, %edx\n"
+    "  xor %r10d, %r10d\n"
+    "  xor %r8d, %r8d\n"
+    "  mov $56, %eax\n"
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jnz 1f\n"
+    "  mov %r12, %rdi\n"
+    "  call snapshot_child_main\n"
+    "  ud2\n"
+    "1:\n"
+    "  pop %r12\n"
+    "  ret\n");
 
 /* Entry at offset 0: rdi = args, rsp = stack top (16-byte aligned). Traps when done; never returns. */
 __asm__(

@@ -26,6 +26,9 @@
 #define PARASITE_AREA_SIZE (1024 * 1024)
 #define PARASITE_ARGS_OFF (64 * 1024)
 #define PARASITE_STACK_OFF (768 * 1024)
+/* The snapshot child runs on its own stack: the area is MAP_SHARED, so after fork both processes see
+ * the same pages, and the parent's stack (top of the area) must not be the child's. */
+#define PARASITE_CHILD_STACK_TOP (896 * 1024)
 #define PARASITE_MAX_PIPES 16
 #define PARASITE_MAX_IOVS 16384
 #define PARASITE_MAX_SEGS 4096
@@ -34,7 +37,9 @@ enum parasite_cmd {
   PARASITE_CMD_INIT = 1,    /* receive the pipes (SCM_RIGHTS) */
   PARASITE_CMD_DUMP_PAGES,  /* vmsplice the batch in the args into the pipes */
   PARASITE_CMD_GETPID,      /* reply with the task's pid: a liveness check */
-  PARASITE_CMD_FINI,        /* close everything, reply, then trap back to the dumper */
+  PARASITE_CMD_FINI,        /* close everything, reply, then trap back to the dumper (a snapshot child exits) */
+  PARASITE_CMD_SNAPSHOT,    /* fork: the child holds a copy-on-write snapshot of the task's memory, connects
+                               to the dumper on its own socket and serves DUMP_PAGES/FINI; reply: its pid */
 };
 
 struct parasite_msg {

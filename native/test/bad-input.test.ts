@@ -9,7 +9,8 @@
  * Restore: a missing dir (ENOENT), a truncated pages-1.img (ECHECKSUM: the manifest catches it), a bad
  * magic in core-<pid>.img with the manifest re-hashed (EMAGIC), pages-1.img cut short with the manifest
  * re-hashed so the pagemap points past its end (EBOUNDS), an image listed in the manifest but missing
- * (ECHECKSUM), no manifest at all (EMISSING). After each: no stub and no new child process is left.
+ * (ECHECKSUM), no manifest at all (EMISSING), a multi-threaded checkpoint whose PID is taken (EPIDTAKEN).
+ * After each: no stub and no new child process is left.
  */
 import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
@@ -31,6 +32,7 @@ import {
   isAlive,
   makeTempDir,
   procState,
+  procStatus,
   processesRunning,
   readFileOrUndefined,
   readProgress,
@@ -99,6 +101,21 @@ describe('dump of bad input', () => {
     await waitForProgress(v.workdir, 0, 'the sleeper', 1);
     await expectFailure(dumpProcess({ pid: v.pid, dir }), 'ENOENT', [dir]);
     expect(fs.existsSync(dir)).toBe(false);
+    await expectUnharmed(v);
+  });
+
+  test('a process already traced (by strace): EBUSY, and strace keeps it', async () => {
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+    const strace = spawn('strace', ['-qq', '-o', '/dev/null', '-p', String(v.pid)], { stdio: 'ignore' });
+    trackPid(strace.pid as number);
+    await waitFor(() => procStatus(v.pid)?.TracerPid === String(strace.pid), 10_000, `strace to attach to ${v.pid}`);
+    await expectFailure(dumpProcess({ pid: v.pid, dir: makeTempDir('img-traced') }), 'EBUSY', [String(strace.pid)]);
+    expect(procStatus(v.pid)?.TracerPid).toBe(String(strace.pid));
+    expect('ZXtT').not.toContain(procState(v.pid));
+    await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the traced sleeper after the failed dump', 2);
+    strace.kill('SIGTERM');
+    await waitFor(() => procStatus(v.pid)?.TracerPid === '0', 10_000, 'strace to detach');
     await expectUnharmed(v);
   });
 
@@ -220,6 +237,15 @@ describe('restore of bad input', () => {
     const dir = copy();
     fs.rmSync(path.join(dir, `mm-${good.pid}.img`));
     await expectRestoreFailure(dir, 'ECHECKSUM', [`mm-${good.pid}.img`]);
+  });
+
+  test('a multi-threaded checkpoint whose PID is still in use: EPIDTAKEN, the running original untouched', async () => {
+    const v = await startVictim('multithread');
+    await waitForProgress(v.workdir, 0, 'the multithread victim', 2);
+    const cp = await checkpoint(v, { leaveRunning: true });
+    await expectRestoreFailure(cp.dir, 'EPIDTAKEN', [String(v.pid)]);
+    assertRunningUntraced(v.pid, 'the original multithread victim');
+    await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the original multithread victim', 2);
   });
 
   test('no manifest (an incomplete checkpoint): EMISSING', async () => {

@@ -128,6 +128,7 @@ Napi::Value Dump(const Napi::CallbackInfo& info) {
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  req.snapshot = o.Get("snapshot").ToBoolean().Value();
   Napi::Value fz = o.Get("freezer");
   if (fz.IsObject()) {
     Napi::Object f = fz.As<Napi::Object>();

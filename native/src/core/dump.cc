@@ -311,6 +311,71 @@ void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others
   main.kill_and_reap();
 }
 
+// fork() leaves out MADV_DONTFORK memory and zeroes MADV_WIPEONFORK memory: a task with pages there
+// cannot be snapshotted by fork and is dumped fully frozen instead.
+bool snapshot_possible(const std::vector<Vma>& vmas) {
+  for (const Vma& v : vmas)
+    if (v.madv & ((1ULL << MADV_DONTFORK) | (1ULL << MADV_WIPEONFORK))) return false;
+  return true;
+}
+
+void fsync_if_file(int fd, const std::string& path) {
+  struct stat st {};
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno("fsync " + path);
+}
+
+// The snapshot child is a zombie child of the task once drained; only the task can reap it.
+void reap_through_task(int pid, int child, uint64_t gadget) {
+  try {
+    SeizedTask again(pid);
+    RemoteSyscalls rs(again, gadget);
+    rs.call(SYS_wait4, (uint64_t)child, 0, __WALL, 0);
+    again.detach();
+  } catch (const CoreError&) {
+    // the task exited meanwhile: its children went to init, which reaps them
+  }
+}
+
+// Short freeze: everything but the pages is read while frozen, the parasite forks a copy-on-write
+// snapshot, the task is cured and resumed, and the pages are drained from the snapshot.
+void dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, RemoteSyscalls& rs,
+                        std::vector<std::unique_ptr<SeizedTask>>& others, uint64_t gadget, int out,
+                        std::chrono::steady_clock::time_point freeze_started) {
+  auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+  int child = parasite->fork_snapshot();
+  try {
+    parasite->cure();  // the task is stopped again (the child serves the pages from now on)
+    read_identity(req.pid, t);
+    t.files = collect_files(req.pid);
+    collect_in_task_state(main, rs, others, gadget, t);
+    for (auto& th : others) th->detach();
+    main.detach();
+    bool frozen_by_cgroup = freeze_started.time_since_epoch().count() != 0;
+    t.frozen_seconds = frozen_by_cgroup
+                           ? std::chrono::duration<double>(std::chrono::steady_clock::now() - freeze_started).count()
+                           : main.frozen_seconds();
+    auto pages_started = std::chrono::steady_clock::now();
+    uint64_t need = 0;
+    for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
+    if (parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
+    t.snapshot_private_bytes = parasite->snapshot_private_bytes();
+    parasite->finish_snapshot();
+    t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
+  } catch (...) {
+    // The Parasite's destructor cures the task (if still stopped) and kills the child; then the task,
+    // running again, reaps the child.
+    parasite.reset();
+    for (auto& th : others) th->detach();
+    main.detach();
+    reap_through_task(req.pid, child, gadget);
+    throw;
+  }
+  parasite.reset();
+  reap_through_task(req.pid, child, gadget);
+  fsync_if_file(out, req.pages_path);
+  t.snapshot = true;
+}
+
 }  // namespace
 
 TaskImage dump_task(const DumpRequest& req) {
@@ -348,6 +413,10 @@ TaskImage dump_task(const DumpRequest& req) {
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
   uint64_t gadget = find_vdso_syscall(req.pid, t.vmas);
   RemoteSyscalls rs(main, gadget);
+  if (req.snapshot && req.leave_running && !req.parasite_path.empty() && !t.pages.empty() && snapshot_possible(t.vmas)) {
+    dump_from_snapshot(req, t, main, rs, others, gadget, out, freezer ? freeze_started : std::chrono::steady_clock::time_point{});
+    return t;
+  }
   auto pages_started = std::chrono::steady_clock::now();
   if (req.parasite_path.empty() || t.pages.empty()) {
     dump_pages(req.pid, t.vmas, t.pages, out);

@@ -28,6 +28,9 @@ struct DumpRequest {
   // When set: the task's cgroup (a container's), frozen first so every thread stops at one instant,
   // seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
   std::string freezer_dir;
+  // Short freeze (with leave_running and the parasite): the parasite forks inside the frozen task, the
+  // task is resumed, and the pages are drained from the child's copy-on-write snapshot.
+  bool snapshot = false;
   FreezerKind freezer_kind = FreezerKind::V2;
 };
 

@@ -82,9 +82,10 @@ Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob
       wr.push_back(p[1]);
       if (fcntl(p[1], F_SETPIPE_SZ, (int)pipe_size_) < 0) pipe_size_ = kPageSize * 16;
     }
-    send(PARASITE_CMD_INIT, nr_pipes, wr.data(), (unsigned)wr.size());
+    start_blob();
+    send(sock_fd_, PARASITE_CMD_INIT, nr_pipes, wr.data(), (unsigned)wr.size());
     for (int fd : wr) close(fd);
-    if (receive(PARASITE_CMD_INIT) != 0) throw CoreError("EPROTO", "parasite refused its pipes");
+    if (receive(sock_fd_, PARASITE_CMD_INIT) != 0) throw CoreError("EPROTO", "parasite refused its pipes");
   } catch (...) {
     cure();
     throw;
@@ -97,6 +98,21 @@ Parasite::~Parasite() {
   } catch (...) {
     // The SeizedTask destructor still detaches; nothing may escape a destructor.
   }
+  if (child_pid_ > 0 && !child_done_) kill(child_pid_, SIGKILL);  // a failed drain: the snapshot goes
+  release_local();
+}
+
+// The dumper's side: pipes, sockets, its view of the shared area.
+void Parasite::release_local() {
+  for (int fd : pipe_rd_) close(fd);
+  pipe_rd_.clear();
+  for (int* fd : {&sock_fd_, &listen_fd_, &child_sock_})
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+  if (local_area_) munmap(local_area_, PARASITE_AREA_SIZE);
+  local_area_ = nullptr;
 }
 
 // Maps the shared area in the task and in the dumper, copies nothing yet, and starts the blob.
@@ -153,7 +169,17 @@ void Parasite::wait_readable(int fd, const char* what) {
     if (r > 0) return;
     if (r < 0 && errno != EINTR) throw_errno(std::string("poll (") + what + ")");
     int sig = 0;
-    if (task_.poll_stop(&sig))
+    if (child_sock_ >= 0 && fd != listen_fd_) {
+      // Draining the snapshot child: the task runs on, untraced; the child must be alive.
+      std::string st;
+      try {
+        st = read_text("/proc/" + std::to_string(child_pid_) + "/stat");
+      } catch (...) {
+      }
+      auto rp = st.rfind(')');
+      if (rp == std::string::npos || rp + 2 >= st.size() || st[rp + 2] == 'Z')
+        throw CoreError("EPARASITE", "the snapshot child " + std::to_string(child_pid_) + " died while the dumper waited for " + what);
+    } else if (task_.poll_stop(&sig))
       throw CoreError("EPARASITE", "the parasite in " + who(task_.pid()) + " stopped with signal " +
                                        std::to_string(sig) + " while the dumper waited for " + what);
     if (std::chrono::steady_clock::now() > deadline)
@@ -161,8 +187,8 @@ void Parasite::wait_readable(int fd, const char* what) {
   }
 }
 
-void Parasite::send(uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
-  if (sock_fd_ < 0) {
+void Parasite::start_blob() {
+  {
     // First command: start the blob and take its connection.
     pid_t pid = task_.pid();
     user_regs_struct r = task_.original_regs();
@@ -182,6 +208,9 @@ void Parasite::send(uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
       throw CoreError("EPERM", "parasite socket connected from pid " + std::to_string(cred.pid) + ", expected " +
                                    std::to_string(pid));
   }
+}
+
+void Parasite::send(int sock, uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
   parasite_msg m{cmd, nr, 0};
   iovec iov{&m, sizeof m};
   msghdr h{};
@@ -197,21 +226,58 @@ void Parasite::send(uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
     c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
     std::memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
   }
-  if (sendmsg(sock_fd_, &h, MSG_NOSIGNAL) != (ssize_t)sizeof m) throw_errno("send parasite command");
+  if (sendmsg(sock, &h, MSG_NOSIGNAL) != (ssize_t)sizeof m) throw_errno("send parasite command");
 }
 
-int64_t Parasite::receive(uint32_t cmd) {
-  wait_readable(sock_fd_, "a reply");
+int64_t Parasite::receive(int sock, uint32_t cmd) {
+  wait_readable(sock, "a reply");
   parasite_msg m{};
-  ssize_t n = recv(sock_fd_, &m, sizeof m, 0);
+  ssize_t n = recv(sock, &m, sizeof m, 0);
   if (n != (ssize_t)sizeof m) throw CoreError("EPROTO", "short reply from the parasite");
   if (m.cmd != cmd) throw CoreError("EPROTO", "parasite replied to command " + std::to_string(m.cmd));
   return m.value;
 }
 
 long Parasite::getpid() {
-  send(PARASITE_CMD_GETPID, 0);
-  return (long)receive(PARASITE_CMD_GETPID);
+  send(sock_fd_, PARASITE_CMD_GETPID, 0);
+  return (long)receive(sock_fd_, PARASITE_CMD_GETPID);
+}
+
+int Parasite::fork_snapshot() {
+  send(sock_fd_, PARASITE_CMD_SNAPSHOT, 0);
+  int64_t child = receive(sock_fd_, PARASITE_CMD_SNAPSHOT);
+  if (child <= 0) throw_errno("in " + who(task_.pid()) + ": parasite fork", child < 0 ? (int)-child : EIO);
+  child_pid_ = (int)child;
+  wait_readable(listen_fd_, "the snapshot's connection");
+  child_sock_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (child_sock_ < 0) throw_errno("accept snapshot connection");
+  ucred cred{};
+  socklen_t cl = sizeof cred;
+  if (getsockopt(child_sock_, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != child_pid_)
+    throw CoreError("EPERM", "snapshot socket connected from pid " + std::to_string(cred.pid) + ", expected " +
+                                 std::to_string(child_pid_));
+  return child_pid_;
+}
+
+void Parasite::finish_snapshot() {
+  if (child_sock_ < 0 || child_done_) return;
+  send(child_sock_, PARASITE_CMD_FINI, 0);
+  receive(child_sock_, PARASITE_CMD_FINI);
+  child_done_ = true;
+}
+
+uint64_t Parasite::snapshot_private_bytes() const {
+  if (child_pid_ <= 0) return 0;
+  uint64_t kib = 0;
+  try {
+    std::string text = read_text("/proc/" + std::to_string(child_pid_) + "/smaps_rollup");
+    for (const char* key : {"Private_Clean:", "Private_Dirty:"}) {
+      auto at = text.find(key);
+      if (at != std::string::npos) kib += std::stoull(text.substr(at + std::strlen(key)));
+    }
+  } catch (...) {
+  }
+  return kib * 1024;
 }
 
 uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
@@ -233,7 +299,7 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
     }
     args->nr_iovs = niov;
     args->nr_segs = nseg;
-    send(PARASITE_CMD_DUMP_PAGES, nseg);
+    send(page_socket(), PARASITE_CMD_DUMP_PAGES, nseg);
     for (uint32_t i = 0; i < nseg; ++i) {
       int rd = pipe_rd_[i % pipe_rd_.size()];
       uint64_t left = segs[next + i].bytes;
@@ -251,7 +317,7 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
         if (errno != EINTR) throw_errno("splice pages image");
       }
     }
-    int64_t done = receive(PARASITE_CMD_DUMP_PAGES);
+    int64_t done = receive(page_socket(), PARASITE_CMD_DUMP_PAGES);
     if (done < 0) throw_errno("in " + who(task_.pid()) + ": parasite vmsplice", (int)-done);
     if ((uint64_t)done != batch_bytes)
       throw CoreError("EIO", "parasite moved " + std::to_string(done) + " of " + std::to_string(batch_bytes) + " bytes");
@@ -270,27 +336,23 @@ void Parasite::cure() {
     bool trapped = false;
     if (sock_fd_ >= 0) {
       try {
-        send(PARASITE_CMD_FINI, 0);
-        receive(PARASITE_CMD_FINI);
+        send(sock_fd_, PARASITE_CMD_FINI, 0);
+        receive(sock_fd_, PARASITE_CMD_FINI);
         trapped = task_.wait_stop() == SIGTRAP;
       } catch (const CoreError&) {
       }
     }
     if (!trapped) task_.interrupt();
   }
-  for (int fd : pipe_rd_) close(fd);
-  pipe_rd_.clear();
   if (sock_fd_ >= 0) close(sock_fd_);
-  if (listen_fd_ >= 0) close(listen_fd_);
-  sock_fd_ = listen_fd_ = -1;
+  sock_fd_ = -1;
+  if (child_pid_ < 0) release_local();
   // 2. Remove every trace from the task: fds the blob left open, the shared area.
   std::vector<int> now = list_fds(pid);
   for (int fd : now)
     if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
   remote_area_ = 0;
-  if (local_area_) munmap(local_area_, PARASITE_AREA_SIZE);
-  local_area_ = nullptr;
   // 3. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
   if (!xsave_.empty()) task_.set_xsave(xsave_);
 }

@@ -14,6 +14,9 @@
 //   DUMP_PAGES(batch in args)           ───► vmsplice(pipe s % P, segment s)
 //   splice(pipe, pages image)           ◄─── (concurrently)
 //   FINI                                ───► closes, replies, int3 → SIGTRAP stop
+//
+// Short freeze: SNAPSHOT makes the blob fork(); the child (a copy-on-write image of the frozen task)
+// connects on its own socket and serves DUMP_PAGES, while the task itself is cured and resumed.
 #pragma once
 
 #include <cstdint>
@@ -37,14 +40,26 @@ class Parasite {
   uint64_t dump_pages(const std::vector<PageRun>& runs, int out_fd);
   // A round trip through the parasite: its getpid().
   long getpid();
+  // Forks the blob inside the (stopped) task: the child holds a copy-on-write snapshot of the task's
+  // memory at this instant and serves dump_pages() from now on, so the task can be cured and resumed
+  // while its pages are drained. Returns the child's pid (a child of the task, exit signal 0).
+  int fork_snapshot();
+  // Tells the snapshot child to exit; it is then a zombie of the task, to be reaped through the task.
+  void finish_snapshot();
+  // Bytes of the snapshot no longer shared with the task (pages the task rewrote since the fork, which
+  // the kernel copied for it): the memory the short freeze costs.
+  uint64_t snapshot_private_bytes() const;
   // Stops the parasite and removes every trace of it from the task (also done by the destructor).
   void cure();
 
  private:
   void start();
-  void send(uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
-  int64_t receive(uint32_t cmd);
+  void send(int sock, uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
+  int64_t receive(int sock, uint32_t cmd);
   void wait_readable(int fd, const char* what);
+  int page_socket() const { return child_sock_ >= 0 ? child_sock_ : sock_fd_; }
+  void start_blob();
+  void release_local();
 
   SeizedTask& task_;
   RemoteSyscalls& rs_;
@@ -56,6 +71,8 @@ class Parasite {
   std::vector<int> pipe_rd_;
   size_t pipe_size_ = 0;
   bool cured_ = false;
+  int child_pid_ = -1, child_sock_ = -1;
+  bool child_done_ = false;
 };
 
 // Splits page runs into segments of at most `seg_bytes` (one pipe's capacity), each a list of iovecs.

@@ -89,7 +89,9 @@ struct TaskImage {
   std::vector<PageRun> pages;
   std::vector<OpenFile> files;
   double frozen_seconds = 0;
-  double pages_seconds = 0;  // time spent moving page data (part of the frozen time)
+  double pages_seconds = 0;  // time spent moving page data (part of the frozen time, unless snapshot)
+  bool snapshot = false;     // pages drained from a copy-on-write snapshot after the task was resumed
+  uint64_t snapshot_private_bytes = 0;  // snapshot pages the task rewrote during the drain (copied)
 };
 
 }  // namespace cryopod
