@@ -12,4 +12,5 @@ fi
 make -s -C native/stub
 make -s -C native/parasite
 make -s -C native/test/victims
+make -s -C native/test/snapshot
 make -s -C demo

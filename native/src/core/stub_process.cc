@@ -79,16 +79,25 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       stub = fork();
     }
     if (stub == 0) {
-      int nul = open("/dev/null", O_RDWR);
+      int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);
       if (nul < 0) _exit(126);
       dup2(nul, 0);
       dup2(nul, 1);
       dup2(nul, 2);
       if (dup2(ready[1], 3) != 3) _exit(126);
       syscall(SYS_close_range, 4, ~0U, 0);
-      if (gid >= 0 && (setgroups(0, nullptr) != 0 || setgid((gid_t)gid) != 0)) _exit(126);
-      if (uid >= 0 && setuid((uid_t)uid) != 0) _exit(126);
+      // Raw syscalls: after a raw clone3 glibc still believes the parent's threads exist, and its
+      // setuid()/setgid() would try to broadcast the change to them.
+      const char creds_failed = 'C', exec_failed = 'E';
+      if ((gid >= 0 && (syscall(SYS_setgroups, 0, nullptr) != 0 || syscall(SYS_setresgid, gid, gid, gid) != 0)) ||
+          (uid >= 0 && syscall(SYS_setresuid, uid, uid, uid) != 0)) {
+        ssize_t w = write(3, &creds_failed, 1);
+        (void)w;
+        _exit(126);
+      }
       execve(path, argv, envp);
+      ssize_t w = write(3, &exec_failed, 1);
+      (void)w;
       _exit(127);
     }
     ssize_t w = write(ready[1], &stub, sizeof stub);
@@ -113,7 +122,10 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
   close(ready[0]);
   if (!started) {
     if (got_pid) kill(stub, SIGKILL);
-    throw CoreError("ESTUB", "the restore stub " + stub_path + " did not start (exec failed or credentials refused)");
+    std::string why = byte == 'C'   ? "the saved uid/gid " + std::to_string(uid) + "/" + std::to_string(gid) + " were refused"
+                      : byte == 'E' ? "exec failed"
+                                    : "it exited before it was ready";
+    throw CoreError("ESTUB", "the restore stub " + stub_path + " did not start: " + why);
   }
   pid_ = stub;
 }
