@@ -1,6 +1,6 @@
 /**
  * One dump in a fresh process, so its peak RSS is the dumper's alone:
- *   node dist/bench/dump-once.js <pid> <method> <pagesPath>
+ *   node dist/bench/dump-once.js <pid> <method> <pagesPath> [short]   (short: leave-running short freeze)
  * Prints JSON: frozen and page-moving seconds, page bytes, RSS before and peak (VmHWM).
  */
 import * as fs from 'fs';
@@ -12,12 +12,22 @@ function statusKiB(field: string): number {
 }
 
 async function main(): Promise<void> {
-  const [pid, method, pagesPath] = process.argv.slice(2);
+  const [pid, method, pagesPath, short] = process.argv.slice(2);
   const rssBefore = statusKiB('VmRSS');
-  const task = await dumpTask({ pid: Number(pid), pagesPath, leaveRunning: true, method: method as DumpMethod });
+  const t0 = process.hrtime.bigint();
+  const task = await dumpTask({ pid: Number(pid), pagesPath, leaveRunning: true, method: method as DumpMethod, snapshot: short === 'short' });
+  const totalSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const bytes = task.pages.reduce((n, r) => n + r.nrPages, 0) * 4096;
   process.stdout.write(
-    JSON.stringify({ frozenSeconds: task.frozenSeconds, pagesSeconds: task.pagesSeconds, bytes, rssBeforeKiB: rssBefore, peakKiB: statusKiB('VmHWM') }) + '\n',
+    JSON.stringify({
+      frozenSeconds: task.frozenSeconds,
+      pagesSeconds: task.pagesSeconds,
+      totalSeconds,
+      bytes,
+      snapshotPrivateBytes: task.snapshot?.privateBytes,
+      rssBeforeKiB: rssBefore,
+      peakKiB: statusKiB('VmHWM'),
+    }) + '\n',
   );
 }
 

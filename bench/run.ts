@@ -8,6 +8,9 @@
  *                 disk: page bytes / seconds spent moving pages (the task is frozen for this), the whole
  *                 frozen time, and the dumper's peak RSS growth (each dump runs in a fresh process)
  *     restore     from /dev/shm and from disk (page cache dropped first): bytes / seconds
+ *     downtime    frozen time and total time of a leave-running dump to /dev/shm, full freeze against
+ *                 short freeze (copy-on-write snapshot), and the snapshot's extra memory for an idle
+ *                 victim and for one that rewrites all its memory during the drain (gen-writer)
  */
 import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -17,11 +20,14 @@ import { dumpProcess } from '../cli/dump';
 
 const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const bin = (name: string): string => path.join(root, 'bench', 'bin', name);
+const GEN_WRITER = path.join(root, 'native', 'test', 'snapshot', 'bin', 'gen-writer');
 const MiB = 1 << 20;
 
 interface DumpResult {
   frozenSeconds: number;
   pagesSeconds: number;
+  totalSeconds: number;
+  snapshotPrivateBytes?: number;
   bytes: number;
   rssBeforeKiB: number;
   peakKiB: number;
@@ -35,6 +41,27 @@ function parseSizes(): number[] {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`bad size ${s} (MiB)`);
     return n;
   });
+}
+
+function ms(seconds: number): string {
+  return `${(seconds * 1000).toFixed(1)} ms`;
+}
+
+function mibOf(bytes: number | undefined): string {
+  return `${((bytes ?? 0) / MiB).toFixed(1)} MiB`;
+}
+
+/** gen-writer rewrites all its memory continuously: the worst case for a copy-on-write snapshot. */
+async function startWriter(mib: number, dir: string): Promise<number> {
+  const wdir = fs.mkdtempSync(path.join(dir, 'writer-'));
+  execFileSync('/bin/sh', ['-c', `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`, GEN_WRITER, wdir, String(mib), '1']);
+  const ready = path.join(wdir, 'ready');
+  const deadline = Date.now() + 120_000;
+  while (!fs.existsSync(ready)) {
+    if (Date.now() > deadline) throw new Error('gen-writer did not get ready');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Number(fs.readFileSync(ready, 'utf8').trim());
 }
 
 function rate(bytes: number, seconds: number): string {
@@ -64,8 +91,9 @@ function ddSeconds(mib: number, target: string): number {
   return s;
 }
 
-function dumpOnce(pid: number, method: string, pagesPath: string): DumpResult {
-  const out = execFileSync(process.execPath, [path.join(__dirname, 'dump-once.js'), String(pid), method, pagesPath], { encoding: 'utf8' });
+function dumpOnce(pid: number, method: string, pagesPath: string, short = false): DumpResult {
+  const args = [path.join(__dirname, 'dump-once.js'), String(pid), method, pagesPath, ...(short ? ['short'] : [])];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8' });
   if (pagesPath !== '/dev/null') fs.rmSync(pagesPath, { force: true });
   return JSON.parse(out) as DumpResult;
 }
@@ -136,6 +164,23 @@ async function main(): Promise<void> {
               `${(r.verifySeconds * 1000).toFixed(0)} ms reading + sha256 of the images, ${(r.morphSeconds * 1000).toFixed(0)} ms morphing the stub (${rate(bytes, r.morphSeconds).trim()})`,
           );
         }
+        const target = path.join(work.shm, 'pages-1.img');
+        const full = dumpOnce(pid, 'parasite', target, false);
+        const short = dumpOnce(pid, 'parasite', target, true);
+        const writer = await startWriter(mib, work.shm);
+        let busy: DumpResult;
+        try {
+          busy = dumpOnce(writer, 'parasite', target, true);
+        } finally {
+          process.kill(writer, 'SIGKILL');
+        }
+        console.log(
+          `  downtime     full freeze: frozen ${ms(full.frozenSeconds)} of ${ms(full.totalSeconds)};` +
+            `  short freeze: frozen ${ms(short.frozenSeconds)} of ${ms(short.totalSeconds)}` +
+            ` (${(full.frozenSeconds / short.frozenSeconds).toFixed(1)}x less); extra memory ${mibOf(short.snapshotPrivateBytes)} idle,` +
+            ` ${mibOf(busy.snapshotPrivateBytes)} (${(((busy.snapshotPrivateBytes ?? 0) / bytes) * 100).toFixed(0)}% of the victim) when it rewrites everything` +
+            ` (frozen ${ms(busy.frozenSeconds)}, total ${ms(busy.totalSeconds)})`,
+        );
       } finally {
         process.kill(pid, 'SIGKILL');
       }
