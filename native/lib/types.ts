@@ -43,7 +43,7 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket';
 
 export interface OpenFile {
   fd: number;
@@ -56,6 +56,29 @@ export interface OpenFile {
   /** File size and mode at dump time (regular files), to warn or fail when the file changed. */
   size: number;
   mode: number;
+  /** kind 'socket': an IPv4/IPv6 socket that is listening (TCP) or bound and unconnected (UDP). */
+  socket?: InetSocket;
+}
+
+/**
+ * A socket the restore re-creates: same family, type, protocol, address, port and options, bound again
+ * (and listening again). Connections (accepted, pending in the backlog, or established) are not saved.
+ */
+export interface InetSocket {
+  /** AF_INET (2) or AF_INET6 (10). */
+  family: number;
+  /** SOCK_STREAM (1) or SOCK_DGRAM (2). */
+  type: number;
+  protocol: number;
+  state: 'listen' | 'bound';
+  /** Bound address, textual (0.0.0.0, ::, 127.0.0.1, ...). */
+  address: string;
+  port: number;
+  backlog: number;
+  reuseaddr: boolean;
+  reuseport: boolean;
+  /** IPV6_V6ONLY (AF_INET6 only). */
+  v6only: boolean;
 }
 
 export interface SigAction {

@@ -227,6 +227,20 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
     fo.Set("pos", num(env, f.pos));
     fo.Set("size", num(env, f.size));
     fo.Set("mode", num(env, f.mode));
+    if (f.has_socket) {
+      Napi::Object so = Napi::Object::New(env);
+      so.Set("family", num(env, f.socket.family));
+      so.Set("type", num(env, f.socket.type));
+      so.Set("protocol", num(env, f.socket.protocol));
+      so.Set("state", f.socket.listening ? "listen" : "bound");
+      so.Set("address", f.socket.address);
+      so.Set("port", num(env, f.socket.port));
+      so.Set("backlog", num(env, f.socket.backlog));
+      so.Set("reuseaddr", Napi::Boolean::New(env, f.socket.reuseaddr));
+      so.Set("reuseport", Napi::Boolean::New(env, f.socket.reuseport));
+      so.Set("v6only", Napi::Boolean::New(env, f.socket.v6only));
+      fo.Set("socket", so);
+    }
     files.Set(i, fo);
   }
   o.Set("files", files);
@@ -309,6 +323,24 @@ TaskImage task_from_js(const Napi::Object& o) {
     f.flags = (int)get_num(fo, "flags");
     f.cloexec = field(fo, "cloexec").ToBoolean().Value();
     f.pos = get_num(fo, "pos");
+    Napi::Value sv = fo.Get("socket");
+    if (f.kind == "socket") {
+      if (!sv.IsObject()) throw Napi::TypeError::New(env, "a socket file needs its socket description");
+      Napi::Object so = sv.As<Napi::Object>();
+      f.has_socket = true;
+      f.socket.family = (int)get_num(so, "family");
+      f.socket.type = (int)get_num(so, "type");
+      f.socket.protocol = (int)get_num(so, "protocol");
+      std::string state = get_str(so, "state");
+      if (state != "listen" && state != "bound") throw Napi::TypeError::New(env, "socket.state must be listen or bound");
+      f.socket.listening = state == "listen";
+      f.socket.address = get_str(so, "address");
+      f.socket.port = (int)get_num(so, "port");
+      f.socket.backlog = (int)get_num(so, "backlog");
+      f.socket.reuseaddr = field(so, "reuseaddr").ToBoolean().Value();
+      f.socket.reuseport = field(so, "reuseport").ToBoolean().Value();
+      f.socket.v6only = field(so, "v6only").ToBoolean().Value();
+    }
     t.files.push_back(f);
   }
   return t;

@@ -7,6 +7,9 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstring>
@@ -176,9 +179,57 @@ void finish_vmas(Morph& m, const TaskImage& img) {
   }
 }
 
+// Re-creates a listening or bound IPv4/IPv6 socket inside the task (so in its network namespace).
+long restore_socket(Morph& m, const OpenFile& f) {
+  const InetSocket& s = f.socket;
+  auto& rs = m.rs();
+  long fd = rs.call(SYS_socket, s.family, s.type, s.protocol);
+  if (fd < 0) throw_errno("in the restored task: socket for fd " + std::to_string(f.fd), (int)-fd);
+  int one = 1, zero = 0;
+  auto setopt = [&](int level, int opt, bool on) {
+    rs.must("setsockopt", SYS_setsockopt, (uint64_t)fd, level, opt, m.put(0, on ? &one : &zero, sizeof(int)), sizeof(int));
+  };
+  setopt(SOL_SOCKET, SO_REUSEADDR, true);  // while binding: old connections of this port may linger
+  if (s.reuseport) setopt(SOL_SOCKET, SO_REUSEPORT, true);
+  if (s.family == AF_INET6) setopt(IPPROTO_IPV6, IPV6_V6ONLY, s.v6only);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (s.family == AF_INET) {
+    auto* in = (sockaddr_in*)&ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)s.port);
+    if (inet_pton(AF_INET, s.address.c_str(), &in->sin_addr) != 1) throw CoreError("EIMAGE", "bad IPv4 address " + s.address);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* in6 = (sockaddr_in6*)&ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)s.port);
+    if (inet_pton(AF_INET6, s.address.c_str(), &in6->sin6_addr) != 1) throw CoreError("EIMAGE", "bad IPv6 address " + s.address);
+    len = sizeof(sockaddr_in6);
+  }
+  long r = rs.call(SYS_bind, (uint64_t)fd, m.put(0, &ss, len), len);
+  if (r == -EADDRINUSE)
+    throw CoreError("EADDRINUSE", "fd " + std::to_string(f.fd) + ": " + s.address + " port " + std::to_string(s.port) +
+                                      " is in use (is the checkpointed process still running?)");
+  if (r < 0) throw_errno("in the restored task: bind " + s.address + ":" + std::to_string(s.port), (int)-r);
+  if (s.listening) rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
+  if (!s.reuseaddr) setopt(SOL_SOCKET, SO_REUSEADDR, false);
+  return fd;
+}
+
 void restore_files(Morph& m, const TaskImage& img) {
   for (int fd : list_fds(m.task().pid())) m.rs().call(SYS_close, fd);
   for (const OpenFile& f : img.files) {
+    if (f.has_socket) {
+      long fd = restore_socket(m, f);
+      if (fd != f.fd) {
+        m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
+        m.rs().call(SYS_close, (uint64_t)fd);
+      }
+      m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
+      if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+      continue;
+    }
     int flags = f.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
     if (f.kind == "dir") flags |= O_DIRECTORY;
     uint64_t path = m.put_string(0, f.path);

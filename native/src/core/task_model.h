@@ -32,6 +32,17 @@ struct PageRun {
   uint64_t nr_pages = 0;
 };
 
+// An IPv4/IPv6 socket that is listening (TCP) or bound and unconnected: re-created, bound and listening
+// again on restore. Connections are not saved.
+struct InetSocket {
+  int family = 0, type = 0, protocol = 0;
+  bool listening = false;
+  std::string address;  // textual
+  int port = 0;
+  int backlog = 128;
+  bool reuseaddr = false, reuseport = false, v6only = false;
+};
+
 struct OpenFile {
   int fd = -1;
   std::string kind;  // "reg", "dir", "devnull", "chr"
@@ -41,6 +52,8 @@ struct OpenFile {
   uint64_t pos = 0;
   uint64_t size = 0;
   uint32_t mode = 0;
+  bool has_socket = false;  // kind "socket"
+  InetSocket socket;
 };
 
 struct SigAction {
