@@ -222,4 +222,10 @@ export interface RestoreOptions {
   /** Credentials the stub is started with (root only can choose; default: the caller's). */
   uid?: number;
   gid?: number;
+  /**
+   * Morph this running restore stub instead of spawning one: a restore pod's container, started by the
+   * container runtime with the stub as its command (so with the pod's namespaces, cgroups and
+   * credentials). It must be a waiting cryopod-stub; it is killed if the restore fails.
+   */
+  stubPid?: number;
 }

@@ -153,6 +153,7 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   req.stub_path = str_opt(o, "stubPath");
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
   auto* w = new RestoreWorker(info.Env(), std::move(image), std::move(req));
   Napi::Promise p = w->Promise();
   w->Queue();

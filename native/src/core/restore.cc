@@ -328,6 +328,21 @@ void restore_task_state(Morph& m, const TaskImage& img) {
 
 }  // namespace
 
+namespace {
+// Only a waiting restore stub may be morphed: never an arbitrary process someone names.
+void check_is_stub(int pid) {
+  std::string exe;
+  try {
+    exe = read_link("/proc/" + std::to_string(pid) + "/exe");
+  } catch (const CoreError&) {
+    throw CoreError("ESRCH", "no stub process " + std::to_string(pid));
+  }
+  if (exe.size() < 12 || exe.compare(exe.size() - 12, 12, "cryopod-stub") != 0)
+    throw CoreError("EPERM", "pid " + std::to_string(pid) + " runs " + exe + ", not the cryopod restore stub");
+  if (read_status(pid).threads != 1) throw CoreError("EPERM", "pid " + std::to_string(pid) + " is not a waiting stub");
+}
+}  // namespace
+
 void validate_image(const TaskImage& img) {
   std::vector<const ThreadState*> all{&img.main};
   for (const ThreadState& th : img.threads) all.push_back(&th);
@@ -364,7 +379,9 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   validate_image(img);
   // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
   // a new PID when its own is in use.
-  StubProcess stub(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
+  if (req.stub_pid > 0) check_is_stub(req.stub_pid);
+  StubProcess stub = req.stub_pid > 0 ? StubProcess(req.stub_pid)
+                                      : StubProcess(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
   SeizedTask task(stub.pid(), PTRACE_O_TRACECLONE);
   std::vector<Vma> stub_vmas = collect_vmas(stub.pid());
   RemoteSyscalls rs(task, find_vdso_syscall(stub.pid(), stub_vmas));

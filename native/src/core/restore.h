@@ -19,6 +19,9 @@ struct RestoreRequest {
   std::string stub_path;
   long uid = -1;  // credentials for the stub; -1 keeps the caller's
   long gid = -1;
+  // Morph this already running stub (a restore pod's container, started by the container runtime)
+  // instead of spawning one: it keeps its PID, namespaces, cgroups and credentials.
+  int stub_pid = 0;
 };
 
 // Returns the PID of the restored task.

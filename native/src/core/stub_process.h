@@ -21,6 +21,9 @@ class StubProcess {
   StubProcess(const StubProcess&) = delete;
   StubProcess& operator=(const StubProcess&) = delete;
 
+  // Takes over a stub someone else started (a container's). It is killed on failure too: the pod then
+  // fails visibly rather than running a half-restored process.
+  explicit StubProcess(pid_t existing) : pid_(existing) {}
   pid_t pid() const { return pid_; }
   void release() { released_ = true; }
 
