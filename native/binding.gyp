@@ -7,6 +7,7 @@
         "src/addon/convert.cc",
         "src/core/cgroup_freezer.cc",
         "src/core/dump.cc",
+        "src/core/dump_steps.cc",
         "src/core/errors.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
