@@ -81,6 +81,11 @@ export interface PhaseDurations {
 export interface CheckpointStatus {
   phase?: CheckpointPhase;
   nodeName?: string;
+  /**
+   * UID of the pod the operator resolved spec.podName to (added by the operator engineer): the agent
+   * checkpoints only a pod with this UID, so a pod deleted and re-created under the same name is never dumped.
+   */
+  podUID?: string;
   /** Agent identity (node name + pod name of the agent) that claimed the work. */
   claimedBy?: string;
   dispatchedAt?: string;
@@ -118,6 +123,10 @@ export interface RestoreStatus {
   podName?: string;
   nodeName?: string;
   claimedBy?: string;
+  /** Added by the operator engineer, same meaning as on CheckpointStatus: the claim timeout counts from dispatchedAt. */
+  dispatchedAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
   durations?: { downloadSeconds?: number; restoreSeconds?: number };
   conditions?: Condition[];
   observedGeneration?: number;

@@ -1,0 +1,88 @@
+/**
+ * The chart, checked with the real helm binary: lint and template must pass, its CRDs must be exactly
+ * crds/ (STYLE 18: run helm/sync-crds.sh after changing them), and the RBAC it renders must stay least
+ * privilege (the integration tests in operator/test/ prove the same rules against a real API server).
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import * as yaml from 'js-yaml';
+import { ensureTools } from '../testenv';
+
+const run = promisify(execFile);
+const chart = path.join(__dirname, 'cryopod');
+const crdSrc = path.join(__dirname, '..', 'crds');
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+async function template(...args: string[]): Promise<any[]> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const { helm } = await ensureTools();
+  const { stdout } = await run(helm, ['template', 'cryopod', chart, '--namespace', 'cryopod-system', ...args], { maxBuffer: 16 << 20 });
+  return (yaml.loadAll(stdout) as any[]).filter(Boolean); // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+describe('helm/cryopod', () => {
+  test('helm lint passes', async () => {
+    const { helm } = await ensureTools();
+    const { stdout } = await run(helm, ['lint', '--strict', chart]);
+    expect(stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+  });
+
+  test('the chart CRDs are a copy of crds/ (run helm/sync-crds.sh)', () => {
+    const yamls = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+    expect(yamls(path.join(chart, 'crds'))).toEqual(yamls(crdSrc));
+    for (const f of yamls(crdSrc)) {
+      expect({ file: f, text: fs.readFileSync(path.join(chart, 'crds', f), 'utf8') }).toEqual({ file: f, text: fs.readFileSync(path.join(crdSrc, f), 'utf8') });
+    }
+  });
+
+  test('helm template renders the CRDs, the operator, the agent and their RBAC', async () => {
+    const docs = await template('--include-crds');
+    const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();
+    expect(kinds).toEqual([
+      'ClusterRole/cryopod-node-agent',
+      'ClusterRole/cryopod-operator',
+      'ClusterRoleBinding/cryopod-node-agent',
+      'ClusterRoleBinding/cryopod-operator',
+      'CustomResourceDefinition/checkpoints.cryopod.io',
+      'CustomResourceDefinition/restores.cryopod.io',
+      'DaemonSet/cryopod-node-agent',
+      'Deployment/cryopod-operator',
+      'Service/cryopod-node-agent-metrics',
+      'Service/cryopod-operator-metrics',
+      'ServiceAccount/cryopod-node-agent',
+      'ServiceAccount/cryopod-operator',
+    ]);
+    const ds = docs.find((d) => d.kind === 'DaemonSet');
+    const pod = ds.spec.template.spec;
+    expect(pod.hostPID).toBe(true);
+    expect(pod.containers[0].securityContext.privileged).toBe(true);
+    expect(pod.containers[0].env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+    expect(pod.volumes.map((v: { hostPath?: { path: string } }) => v.hostPath?.path).sort()).toEqual(['/proc', '/sys/fs/cgroup', '/var/lib/cryopod/images']);
+    const dep = docs.find((d) => d.kind === 'Deployment');
+    expect(dep.spec.template.spec.serviceAccountName).toBe('cryopod-operator');
+    expect(dep.spec.template.spec.containers[0].securityContext.privileged).toBeUndefined();
+  });
+
+  test.each([
+    ['cryopod-operator', ['pods/exec', 'secrets', 'nodes', 'pods/attach', 'serviceaccounts/token', '*']],
+    ['cryopod-node-agent', ['secrets', 'pods/exec', '*']],
+  ])('ClusterRole %s grants none of %j, and no wildcard verb', async (name, forbidden) => {
+    const role = (await template()).find((d) => d.kind === 'ClusterRole' && d.metadata.name === name);
+    const rules: Rule[] = role.rules;
+    for (const r of rules) {
+      expect(r.resources.filter((x) => forbidden.includes(x))).toEqual([]);
+      expect(r.verbs).not.toContain('*');
+      expect(r.apiGroups).not.toContain('*');
+    }
+    if (name === 'cryopod-node-agent') {
+      const podVerbs = rules.filter((r) => r.resources.includes('pods')).flatMap((r) => r.verbs);
+      expect(podVerbs.sort()).toEqual(['get', 'list', 'watch']);
+    }
+  });
+});

@@ -1,0 +1,36 @@
+/** What every reconciler needs, passed in (no globals), so a test can run two operators in one process. */
+import type { OperatorConfig } from './config';
+import type { EventRecorder } from './events';
+import type { KubeClient } from './kube/client';
+import type { OperatorMetrics } from './metrics';
+import type { ImageStore } from './storage';
+
+export interface TestHooks {
+  /**
+   * Runs between the node label patch and the status write of a dispatch: the one place where a crash leaves
+   * half-done work. Tests use it to stop the operator there and check the next one finishes the job once.
+   */
+  afterDispatchLabel?(kind: 'Checkpoint' | 'Restore', key: string): Promise<void>;
+}
+
+export interface Ctx {
+  client: KubeClient;
+  cfg: OperatorConfig;
+  store: ImageStore;
+  events: EventRecorder;
+  metrics: OperatorMetrics;
+  log(msg: string): void;
+  now(): Date;
+  hooks?: TestHooks;
+}
+
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+/** Milliseconds from now until an ISO time plus some seconds (negative when past). */
+export function msUntil(now: Date, iso: string | undefined, plusSeconds: number): number {
+  if (!iso) return 0;
+  return Date.parse(iso) + plusSeconds * 1000 - now.getTime();
+}

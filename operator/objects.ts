@@ -1,0 +1,64 @@
+/**
+ * Object-level steps shared by both reconcilers: GET-or-undefined, the finalizer and node label merge
+ * patches, and the status write. Every write carries the resourceVersion it was computed from, so it fails
+ * with 409 instead of overwriting a change made meanwhile (by the agent, usually): the queue retries and
+ * the next reconcile starts again from the current state.
+ */
+import type { ObjectMeta } from '../crds/types';
+import { jsonEqual } from './conditions';
+import { isNotFound, type KubeClient } from './kube/client';
+import { crPath, type Resource } from './kube/paths';
+
+export interface Obj<S> {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  status?: S;
+}
+
+export async function getOrUndefined<T>(client: KubeClient, path: string): Promise<T | undefined> {
+  try {
+    return await client.get<T>(path);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+function meta(o: Obj<unknown>): { ns: string; name: string } {
+  return { ns: o.metadata.namespace!, name: o.metadata.name! };
+}
+
+export async function addFinalizer<T extends Obj<unknown>>(client: KubeClient, r: Resource, o: T, finalizer: string): Promise<T> {
+  if (o.metadata.finalizers?.includes(finalizer)) return o;
+  const { ns, name } = meta(o);
+  const finalizers = [...(o.metadata.finalizers ?? []), finalizer];
+  return client.patch<T>(crPath(r, ns, name), { metadata: { finalizers, resourceVersion: o.metadata.resourceVersion } });
+}
+
+export async function removeFinalizer<T extends Obj<unknown>>(client: KubeClient, r: Resource, o: T, finalizer: string): Promise<void> {
+  if (!o.metadata.finalizers?.includes(finalizer)) return;
+  const { ns, name } = meta(o);
+  const finalizers = o.metadata.finalizers.filter((f) => f !== finalizer);
+  try {
+    await client.patch(crPath(r, ns, name), { metadata: { finalizers, resourceVersion: o.metadata.resourceVersion } });
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+export async function setLabel<T extends Obj<unknown>>(client: KubeClient, r: Resource, o: T, key: string, value: string): Promise<T> {
+  if (o.metadata.labels?.[key] === value) return o;
+  const { ns, name } = meta(o);
+  return client.patch<T>(crPath(r, ns, name), { metadata: { labels: { [key]: value }, resourceVersion: o.metadata.resourceVersion } });
+}
+
+/** Writes status only when it changed; returns whether it wrote. */
+export async function writeStatus<S>(client: KubeClient, r: Resource, o: Obj<S>, status: S): Promise<boolean> {
+  if (jsonEqual(o.status ?? {}, status)) return false;
+  const { ns, name } = meta(o);
+  const updated = await client.patch<Obj<S>>(crPath(r, ns, name, 'status'), { metadata: { resourceVersion: o.metadata.resourceVersion }, status });
+  o.metadata.resourceVersion = updated.metadata.resourceVersion;
+  o.status = updated.status;
+  return true;
+}

@@ -1,0 +1,143 @@
+/**
+ * The Restore reconciler, level-based like the Checkpoint one:
+ *
+ *   Pending    Checkpoint missing → Failed/CheckpointNotFound; Failed → Failed/CheckpointNotReady; not yet
+ *              Succeeded → wait (CheckpointNotReady, until the timeout); else read pod.json from its images,
+ *              create the new Pod (owned by this Restore, pinned to the target node), label
+ *              cryopod.io/node=NODE, status Dispatched + podName + nodeName + dispatchedAt
+ *   Dispatched no agent claimed it within the agent-claim timeout → Failed/AgentUnavailable
+ *   Running    spec.timeoutSeconds after creation → Failed/Timeout (in every open phase)
+ *
+ * No finalizer: the Pod is owned by the Restore, so the garbage collector deletes it with the Restore.
+ * Creating the Pod is idempotent across restarts: an existing pod of that name owned by this Restore
+ * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
+ */
+import { ConditionType, NODE_LABEL, Reason, type Checkpoint, type Restore, type RestoreStatus } from '../crds/types';
+import { setCondition } from './conditions';
+import { msUntil, splitKey, type Ctx } from './context';
+import { isAlreadyExists } from './kube/client';
+import { crPath, podPath } from './kube/paths';
+import { getOrUndefined, setLabel, writeStatus } from './objects';
+import type { ReconcileResult } from './queue';
+import { buildRestorePod } from './restore-pod';
+import { StorageError } from './storage';
+
+interface PodMeta {
+  metadata: { name: string; ownerReferences?: Array<{ uid: string }> };
+}
+
+export class RestoreReconciler {
+  constructor(private readonly ctx: Ctx) {}
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [ns, name] = splitKey(key);
+    const r = await getOrUndefined<Restore>(this.ctx.client, crPath('restores', ns, name));
+    if (!r || r.metadata.deletionTimestamp) return;
+
+    const phase = r.status?.phase ?? 'Pending';
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      this.ctx.metrics.finished('restore', r.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed');
+      return;
+    }
+    const deadlineMs = msUntil(this.ctx.now(), r.metadata.creationTimestamp, r.spec.timeoutSeconds ?? 300);
+    if (deadlineMs <= 0) return this.fail(r, Reason.Timeout, `not finished within spec.timeoutSeconds=${r.spec.timeoutSeconds ?? 300} (phase was ${phase})`);
+
+    let next: ReconcileResult | void;
+    if (phase === 'Pending') next = await this.dispatch(r);
+    else if (phase === 'Dispatched') {
+      const t = this.ctx.cfg.agentClaimTimeoutSeconds;
+      const left = msUntil(this.ctx.now(), r.status?.dispatchedAt, t);
+      if (left <= 0) return this.fail(r, Reason.AgentUnavailable, `no agent on node ${r.status?.nodeName} claimed the restore within ${t}s`);
+      next = { requeueAfterMs: left };
+    } else next = { requeueAfterMs: deadlineMs };
+    if (next?.requeueAfterMs !== undefined) next.requeueAfterMs = Math.min(next.requeueAfterMs, deadlineMs);
+    return next;
+  }
+
+  private async dispatch(r: Restore): Promise<ReconcileResult | void> {
+    const { client, cfg, store } = this.ctx;
+    const ns = r.metadata.namespace!;
+    // Same namespace only, by construction: the path is built from the Restore's own namespace.
+    const cp = await getOrUndefined<Checkpoint>(client, crPath('checkpoints', ns, r.spec.checkpointName));
+    if (!cp || cp.metadata.deletionTimestamp) {
+      return this.fail(r, Reason.CheckpointNotFound, `checkpoint ${ns}/${r.spec.checkpointName} ${cp ? 'is being deleted' : 'does not exist'}`);
+    }
+    const cpPhase = cp.status?.phase ?? 'Pending';
+    if (cpPhase === 'Failed') return this.fail(r, Reason.CheckpointNotReady, `checkpoint ${r.spec.checkpointName} failed`);
+    if (cpPhase !== 'Succeeded') {
+      await this.write(r, {
+        ...r.status,
+        phase: 'Pending',
+        observedGeneration: r.metadata.generation,
+        conditions: this.cond(r, ConditionType.Dispatched, 'False', Reason.CheckpointNotReady, `waiting for checkpoint ${r.spec.checkpointName} (phase ${cpPhase})`),
+      }, 'Normal', Reason.CheckpointNotReady);
+      return { requeueAfterMs: cfg.pollSeconds * 1000 };
+    }
+
+    const node = r.spec.targetNode ?? cp.status?.nodeName;
+    if (!node) return this.fail(r, Reason.RestoreFailed, `no spec.targetNode and checkpoint ${cp.metadata.name} has no status.nodeName`);
+    if (!cp.status?.imageLocation) return this.fail(r, Reason.ImageCorrupt, `checkpoint ${cp.metadata.name} has no status.imageLocation`);
+    let pod;
+    try {
+      const saved = await store.readPod(cp.status.imageLocation, ns);
+      pod = buildRestorePod({
+        saved,
+        namespace: ns,
+        podName: r.spec.newPodName ?? `${r.spec.checkpointName}-restored`,
+        nodeName: node,
+        restore: { name: r.metadata.name!, uid: r.metadata.uid! },
+        checkpointName: cp.metadata.name!,
+        stubImage: cfg.stubImage,
+        stubSourcePath: cfg.stubPath,
+      });
+    } catch (err) {
+      if (err instanceof StorageError || (err instanceof Error && /pod\.json/.test(err.message))) {
+        return this.fail(r, Reason.ImageCorrupt, err.message);
+      }
+      throw err;
+    }
+
+    const podName = pod.metadata.name as string;
+    try {
+      await client.create(podPath(ns), pod);
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      const existing = await getOrUndefined<PodMeta>(client, podPath(ns, podName));
+      if (existing && !existing.metadata.ownerReferences?.some((o) => o.uid === r.metadata.uid)) {
+        return this.fail(r, Reason.RestoreFailed, `pod ${ns}/${podName} already exists and does not belong to this Restore`);
+      }
+      if (!existing) throw new Error(`pod ${ns}/${podName} exists but cannot be read`, { cause: err });
+    }
+
+    r = await setLabel(client, 'restores', r, NODE_LABEL, node);
+    await this.ctx.hooks?.afterDispatchLabel?.('Restore', `${ns}/${r.metadata.name}`);
+    await this.write(r, {
+      ...r.status,
+      phase: 'Dispatched',
+      podName,
+      nodeName: node,
+      dispatchedAt: this.ctx.now().toISOString(),
+      observedGeneration: r.metadata.generation,
+      conditions: this.cond(r, ConditionType.Dispatched, 'True', Reason.Dispatched, `pod ${podName} created on node ${node}; dispatched to its agent`),
+    }, 'Normal', Reason.Dispatched);
+    return { requeueAfterMs: cfg.agentClaimTimeoutSeconds * 1000 };
+  }
+
+  private async fail(r: Restore, reason: string, message: string): Promise<void> {
+    let conditions = this.cond(r, ConditionType.Ready, 'False', reason, message);
+    if (r.status?.phase !== 'Running' && r.status?.phase !== 'Dispatched') {
+      conditions = setCondition(conditions, { type: ConditionType.Dispatched, status: 'False', reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
+    }
+    await this.write(r, { ...r.status, phase: 'Failed', finishedAt: this.ctx.now().toISOString(), observedGeneration: r.metadata.generation, conditions }, 'Warning', reason);
+    this.ctx.metrics.finished('restore', r.metadata.uid!, 'failed');
+  }
+
+  private cond(r: Restore, type: string, status: 'True' | 'False', reason: string, message: string) {
+    return setCondition(r.status?.conditions, { type, status, reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
+  }
+
+  private async write(r: Restore, status: RestoreStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
+    const message = status.conditions?.find((c) => c.reason === reason)?.message ?? reason;
+    if (await writeStatus(this.ctx.client, 'restores', r, status)) await this.ctx.events.record(r, type, reason, message);
+  }
+}

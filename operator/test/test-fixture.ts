@@ -1,0 +1,170 @@
+/**
+ * One real control plane per test file, prepared as the chart would leave it: the CRDs applied from crds/
+ * with kubectl, the namespace cryopod-system, and the ServiceAccounts, ClusterRoles and bindings exactly as
+ * `helm template` renders them. The operator runs in-process with a client certificate for its
+ * ServiceAccount identity, so every request it makes is held to the chart's RBAC.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { startControlPlane, ensureTools, type ControlPlane, type Tools } from '../../testenv';
+import type { Checkpoint } from '../../crds/types';
+import { DEFAULTS, type OperatorConfig } from '../config';
+import type { TestHooks } from '../context';
+import { KubeClient } from '../kube/client';
+import { crPath, eventsPath, podPath } from '../kube/paths';
+import { Operator, loadKubeConfig } from '../operator';
+
+const run = promisify(execFile);
+const REPO = path.join(__dirname, '..', '..');
+export const SYSTEM_NS = 'cryopod-system';
+export const OPERATOR_USER = `system:serviceaccount:${SYSTEM_NS}:cryopod-operator`;
+export const AGENT_USER = `system:serviceaccount:${SYSTEM_NS}:cryopod-node-agent`;
+const SA_GROUPS = ['system:serviceaccounts', `system:serviceaccounts:${SYSTEM_NS}`];
+
+export interface Env {
+  cp: ControlPlane;
+  tools: Tools;
+  admin: KubeClient;
+  agent: KubeClient;
+  operatorKubeconfig: string;
+  agentKubeconfig: string;
+  /** The image storage root, inside tmpDir (which env.stop() removes, with anything else a test puts there). */
+  storageRoot: string;
+  tmpDir: string;
+  operators: Operator[];
+  startOperator(cfg?: Partial<OperatorConfig>, hooks?: TestHooks): Promise<Operator>;
+  kubectl(args: string[], input?: string, kubeconfig?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function setup(): Promise<Env> {
+  const [cp, tools] = await Promise.all([startControlPlane(), ensureTools()]);
+  const tmpDir = await fs.mkdtemp(path.join(os.tmpdir(), 'cryopod-optest-'));
+  const storageRoot = path.join(tmpDir, 'images');
+  await fs.mkdir(storageRoot);
+  const kubectl = async (args: string[], input?: string, kubeconfig = cp.adminKubeconfig): Promise<string> => {
+    const p = run(tools.kubectl, ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+    if (input !== undefined) p.child.stdin!.end(input);
+    return (await p).stdout;
+  };
+  const operators: Operator[] = [];
+  try {
+    await kubectl(['apply', '-f', path.join(REPO, 'crds')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd/checkpoints.cryopod.io', 'crd/restores.cryopod.io']);
+    await kubectl(['create', 'namespace', SYSTEM_NS]);
+    const { stdout: rendered } = await run(tools.helm, ['template', 'cryopod', path.join(REPO, 'helm', 'cryopod'), '--namespace', SYSTEM_NS, '--show-only', 'templates/operator-rbac.yaml', '--show-only', 'templates/node-agent-rbac.yaml']);
+    await kubectl(['apply', '-f', '-'], rendered);
+    const [operatorKubeconfig, agentKubeconfig] = await Promise.all([cp.kubeconfigFor(OPERATOR_USER, SA_GROUPS), cp.kubeconfigFor(AGENT_USER, SA_GROUPS)]);
+    const env: Env = {
+      cp,
+      tools,
+      admin: new KubeClient(loadKubeConfig(cp.adminKubeconfig)),
+      agent: new KubeClient(loadKubeConfig(agentKubeconfig)),
+      operatorKubeconfig,
+      agentKubeconfig,
+      storageRoot,
+      tmpDir,
+      operators,
+      kubectl,
+      async startOperator(cfg = {}, hooks) {
+        const op = new Operator(
+          { ...DEFAULTS, kubeconfig: operatorKubeconfig, storageRoot, metricsPort: 0, agentClaimTimeoutSeconds: 3, pollSeconds: 1, ...cfg },
+          { hooks, log: (m) => process.env.CRYOPOD_TEST_LOG && console.log(m) },
+        );
+        operators.push(op);
+        await op.start();
+        return op;
+      },
+      async stop() {
+        await Promise.all(operators.map((o) => o.stop(false)));
+        await cp.stop();
+        await fs.rm(tmpDir, { recursive: true, force: true });
+      },
+    };
+    return env;
+  } catch (err) {
+    await cp.stop();
+    await fs.rm(tmpDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+export async function createNamespace(c: KubeClient, name: string): Promise<void> {
+  await c.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+}
+
+/** A pod as the scheduler would leave it (spec.nodeName set); no kubelet runs, so it stays Pending. */
+export async function createPod(c: KubeClient, ns: string, name: string, nodeName?: string): Promise<{ metadata: { uid: string } }> {
+  return c.create(podPath(ns), {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, labels: { app: name } },
+    spec: { ...(nodeName ? { nodeName } : {}), containers: [{ name: 'app', image: 'busybox:1.36', command: ['sleep', '3600'] }] },
+  });
+}
+
+export async function createCheckpoint(c: KubeClient, ns: string, name: string, spec: Partial<Checkpoint['spec']> & { podName: string }): Promise<Checkpoint> {
+  return c.create(crPath('checkpoints', ns), { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: ns }, spec });
+}
+
+export async function getCheckpoint(c: KubeClient, ns: string, name: string): Promise<Checkpoint> {
+  return c.get(crPath('checkpoints', ns, name));
+}
+
+export interface Event {
+  reason: string;
+  type: string;
+  message: string;
+  involvedObject: { kind: string; name: string; uid: string };
+}
+
+export async function eventsFor(c: KubeClient, ns: string, name: string, reason?: string): Promise<Event[]> {
+  const sel = [`involvedObject.name=${name}`, ...(reason ? [`reason=${reason}`] : [])].join(',');
+  const list = await c.get<{ items: Event[] }>(`${eventsPath(ns)}?fieldSelector=${encodeURIComponent(sel)}`);
+  return list.items;
+}
+
+/** Polls until fn returns a value other than undefined/false, or fails with the last value seen. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** What the node agent does, as the agent identity: claim with optimistic concurrency, then report. */
+export async function agentClaim(agent: KubeClient, ck: Checkpoint, node: string): Promise<Checkpoint> {
+  return agent.patch(crPath('checkpoints', ck.metadata.namespace, ck.metadata.name, 'status'), {
+    metadata: { resourceVersion: ck.metadata.resourceVersion },
+    status: { ...ck.status, phase: 'Running', claimedBy: `${node}/cryopod-node-agent-test`, startedAt: new Date().toISOString() },
+  });
+}
+
+export async function agentSucceed(agent: KubeClient, ck: Checkpoint, imageLocation: string, finishedAt = new Date()): Promise<Checkpoint> {
+  const now = finishedAt.toISOString();
+  return agent.patch(crPath('checkpoints', ck.metadata.namespace, ck.metadata.name, 'status'), {
+    metadata: { resourceVersion: ck.metadata.resourceVersion },
+    status: {
+      ...ck.status,
+      phase: 'Succeeded',
+      finishedAt: now,
+      imageLocation,
+      imageSizeBytes: 4096,
+      containers: [{ name: 'app', pids: [4242], pages: 1, bytes: 4096 }],
+      durations: { freezeSeconds: 0.01, dumpSeconds: 0.02, uploadSeconds: 0 },
+      conditions: [...(ck.status?.conditions ?? []), { type: 'Ready', status: 'True', reason: 'Succeeded', message: 'images written', lastTransitionTime: now }],
+    },
+  });
+}
