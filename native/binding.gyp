@@ -8,6 +8,7 @@
         "src/core/cgroup_freezer.cc",
         "src/core/dump.cc",
         "src/core/dump_steps.cc",
+        "src/core/dump_tree.cc",
         "src/core/errors.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
@@ -16,6 +17,7 @@
         "src/core/proc.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",
+        "src/core/restore_tree.cc",
         "src/core/seized_task.cc",
         "src/core/stub_process.cc",
         "src/core/vmas.cc"

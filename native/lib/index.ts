@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { DumpedTask, DumpOptions, FreezerSpec, RestoreOptions } from './types';
+import type { DumpedTask, DumpedTree, DumpOptions, FreezerSpec, RestoreOptions, TreeDumpOptions, TreeRestoreOptions } from './types';
 
 export * from './types';
 
@@ -22,6 +22,39 @@ interface Addon {
   }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
+  dumpTree(opts: { pid: number; pagesDir: string; leaveRunning: boolean; stopAfter: boolean; parasitePath?: string; pipes?: number }): Promise<DumpedTree>;
+  restoreTree(opts: { tree: DumpedTree; pagesPaths: string[]; stubPath: string; uid?: number; gid?: number }): Promise<number>;
+}
+
+/**
+ * Dumps a process and all its descendants, frozen together; pipes among them are saved with their
+ * contents. A pipe shared with a process outside the tree is refused (EUNSUPPORTED).
+ */
+export async function dumpTree(opts: TreeDumpOptions): Promise<DumpedTree> {
+  checkPid(opts.pid);
+  if (typeof opts.pagesDir !== 'string' || !path.isAbsolute(opts.pagesDir)) {
+    throw new TypeError(`pagesDir must be an absolute path, got ${String(opts.pagesDir)}`);
+  }
+  const method = opts.method ?? 'parasite';
+  if (method !== 'parasite' && method !== 'vm_readv') throw new TypeError(`method must be 'parasite' or 'vm_readv', got ${String(method)}`);
+  return load().dumpTree({
+    pid: opts.pid,
+    pagesDir: opts.pagesDir,
+    leaveRunning: !!opts.leaveRunning,
+    stopAfter: !!opts.stopAfter,
+    ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
+    ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
+  });
+}
+
+/** Restores a process tree with its own PIDs; resolves to the root's PID. */
+export async function restoreTree(opts: TreeRestoreOptions): Promise<number> {
+  if (!Array.isArray(opts.pagesPaths) || opts.pagesPaths.length !== opts.tree.tasks.length) {
+    throw new TypeError(`pagesPaths must hold one path per task (${opts.tree.tasks.length})`);
+  }
+  const stubPath = opts.stubPath ?? STUB_PATH;
+  if (!fs.existsSync(stubPath)) throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
+  return load().restoreTree({ ...opts, stubPath });
 }
 
 /** What parasiteRoundTrips found: counts of iterations that left a trace (all 0 when the cure is exact). */

@@ -43,7 +43,7 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe';
 
 export interface OpenFile {
   fd: number;
@@ -58,6 +58,8 @@ export interface OpenFile {
   mode: number;
   /** kind 'socket': an IPv4/IPv6 socket that is listening (TCP) or bound and unconnected (UDP). */
   socket?: InetSocket;
+  /** kind 'pipe': which pipe (its inode, the same for every end and holder in the tree) and which end. */
+  pipe?: { id: number; write: boolean };
 }
 
 /**
@@ -170,6 +172,36 @@ export interface DumpedTask {
     /** Snapshot pages the task rewrote while they were drained (the kernel copied them): the extra memory. */
     privateBytes: number;
   };
+}
+
+/**
+ * A process tree: the root first, then every descendant, each parent before its children. Each task's
+ * pages are in its own pages image (pages-<i+1>.img for task i). Pipes among the tasks are saved with
+ * the bytes they held.
+ */
+export interface DumpedTree {
+  tasks: DumpedTask[];
+  pipes: Array<{ id: number; data: Buffer }>;
+  frozenSeconds: number;
+}
+
+export interface TreeDumpOptions {
+  pid: number;
+  /** Directory for the pages images (pages-1.img … pages-N.img). */
+  pagesDir: string;
+  leaveRunning: boolean;
+  stopAfter?: boolean;
+  method?: DumpMethod;
+  pipes?: number;
+}
+
+export interface TreeRestoreOptions {
+  tree: DumpedTree;
+  /** One pages image per task, in tree order. */
+  pagesPaths: string[];
+  stubPath?: string;
+  uid?: number;
+  gid?: number;
 }
 
 export interface DumpOptions {

@@ -9,6 +9,8 @@
 #include "../core/errors.h"
 #include "../core/parasite_check.h"
 #include "../core/restore.h"
+#include "../core/dump_tree.h"
+#include "../core/restore_tree.h"
 #include "convert.h"
 
 namespace cryopod {
@@ -106,6 +108,45 @@ class ParasiteCheckWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
 };
 
+class DumpTreeWorker : public Napi::AsyncWorker {
+ public:
+  DumpTreeWorker(Napi::Env env, TreeDumpRequest req)
+      : Napi::AsyncWorker(env), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { run_guarded(failure_, [&] { result_ = dump_tree(req_); }); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
+    deferred_.Resolve(tree_to_js(env, result_));
+  }
+
+ private:
+  TreeDumpRequest req_;
+  TreeImage result_;
+  Failure failure_;
+  Napi::Promise::Deferred deferred_;
+};
+
+class RestoreTreeWorker : public Napi::AsyncWorker {
+ public:
+  RestoreTreeWorker(Napi::Env env, TreeImage tree, TreeRestoreRequest req)
+      : Napi::AsyncWorker(env), tree_(std::move(tree)), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { run_guarded(failure_, [&] { pid_ = restore_tree(tree_, req_); }); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
+    deferred_.Resolve(Napi::Number::New(env, pid_));
+  }
+
+ private:
+  TreeImage tree_;
+  TreeRestoreRequest req_;
+  Failure failure_;
+  int pid_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
 Napi::Object options(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
   return info[0].As<Napi::Object>();
@@ -172,7 +213,50 @@ Napi::Value ParasiteRoundTrips(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes? }) → Promise<DumpedTree>
+Napi::Value DumpTree(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  TreeDumpRequest req;
+  Napi::Value pid = o.Get("pid");
+  if (!pid.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
+  req.root_pid = pid.As<Napi::Number>().Int32Value();
+  req.pages_dir = str_opt(o, "pagesDir");
+  req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
+  req.stop_after = o.Get("stopAfter").ToBoolean().Value();
+  if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
+  if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  auto* w = new DumpTreeWorker(info.Env(), std::move(req));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// restoreTree({ tree, pagesPaths, stubPath, uid?, gid? }) → Promise<number> (the root's pid)
+Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  Napi::Value tree = o.Get("tree");
+  if (!tree.IsObject()) throw Napi::TypeError::New(info.Env(), "tree must be an object");
+  TreeImage image = tree_from_js(tree.As<Napi::Object>());
+  TreeRestoreRequest req;
+  Napi::Value paths = o.Get("pagesPaths");
+  if (!paths.IsArray()) throw Napi::TypeError::New(info.Env(), "pagesPaths must be an array");
+  Napi::Array arr = paths.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    if (!arr.Get(i).IsString()) throw Napi::TypeError::New(info.Env(), "pagesPaths must hold strings");
+    req.pages_paths.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
+  }
+  req.stub_path = str_opt(o, "stubPath");
+  if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
+  if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  auto* w = new RestoreTreeWorker(info.Env(), std::move(image), std::move(req));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("dumpTree", Napi::Function::New(env, DumpTree, "dumpTree"));
+  exports.Set("restoreTree", Napi::Function::New(env, RestoreTree, "restoreTree"));
   exports.Set("parasiteRoundTrips", Napi::Function::New(env, ParasiteRoundTrips, "parasiteRoundTrips"));
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
   exports.Set("restore", Napi::Function::New(env, Restore, "restore"));

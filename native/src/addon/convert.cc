@@ -227,6 +227,12 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
     fo.Set("pos", num(env, f.pos));
     fo.Set("size", num(env, f.size));
     fo.Set("mode", num(env, f.mode));
+    if (f.kind == "pipe") {
+      Napi::Object po = Napi::Object::New(env);
+      po.Set("id", num(env, f.pipe_id));
+      po.Set("write", Napi::Boolean::New(env, f.pipe_write));
+      fo.Set("pipe", po);
+    }
     if (f.has_socket) {
       Napi::Object so = Napi::Object::New(env);
       so.Set("family", num(env, f.socket.family));
@@ -258,6 +264,9 @@ TaskImage task_from_js(const Napi::Object& o) {
   Napi::Env env = o.Env();
   TaskImage t;
   t.pid = (int)get_num(o, "pid");
+  t.ppid = (int)get_num(o, "ppid");
+  t.pgid = (int)get_num(o, "pgid");
+  t.sid = (int)get_num(o, "sid");
   t.comm = get_str(o, "comm");
   t.exe = get_str(o, "exe");
   t.cwd = get_str(o, "cwd");
@@ -323,6 +332,11 @@ TaskImage task_from_js(const Napi::Object& o) {
     f.flags = (int)get_num(fo, "flags");
     f.cloexec = field(fo, "cloexec").ToBoolean().Value();
     f.pos = get_num(fo, "pos");
+    if (f.kind == "pipe") {
+      Napi::Object po = get_obj(fo, "pipe");
+      f.pipe_id = get_num(po, "id");
+      f.pipe_write = field(po, "write").ToBoolean().Value();
+    }
     Napi::Value sv = fo.Get("socket");
     if (f.kind == "socket") {
       if (!sv.IsObject()) throw Napi::TypeError::New(env, "a socket file needs its socket description");
@@ -342,6 +356,41 @@ TaskImage task_from_js(const Napi::Object& o) {
       f.socket.v6only = field(so, "v6only").ToBoolean().Value();
     }
     t.files.push_back(f);
+  }
+  return t;
+}
+
+Napi::Object tree_to_js(Napi::Env env, const TreeImage& t) {
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array tasks = Napi::Array::New(env, t.tasks.size());
+  for (size_t i = 0; i < t.tasks.size(); ++i) tasks.Set(i, task_to_js(env, t.tasks[i]));
+  o.Set("tasks", tasks);
+  Napi::Array pipes = Napi::Array::New(env, t.pipes.size());
+  for (size_t i = 0; i < t.pipes.size(); ++i) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("id", num(env, t.pipes[i].id));
+    p.Set("data", buf(env, t.pipes[i].data));
+    pipes.Set(i, p);
+  }
+  o.Set("pipes", pipes);
+  o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
+  return o;
+}
+
+TreeImage tree_from_js(const Napi::Object& o) {
+  TreeImage t;
+  Napi::Array tasks = get_arr(o, "tasks");
+  for (uint32_t i = 0; i < tasks.Length(); ++i) {
+    Napi::Value v = tasks.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), "tasks must be objects");
+    t.tasks.push_back(task_from_js(v.As<Napi::Object>()));
+  }
+  Napi::Array pipes = get_arr(o, "pipes");
+  for (uint32_t i = 0; i < pipes.Length(); ++i) {
+    Napi::Value v = pipes.Get(i);
+    if (!v.IsObject()) throw Napi::TypeError::New(o.Env(), "pipes must be objects");
+    Napi::Object p = v.As<Napi::Object>();
+    t.pipes.push_back(PipeImage{get_num(p, "id"), get_buf(p, "data")});
   }
   return t;
 }

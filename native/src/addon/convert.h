@@ -10,5 +10,7 @@ namespace cryopod {
 
 Napi::Object task_to_js(Napi::Env env, const TaskImage& t);
 TaskImage task_from_js(const Napi::Object& o);
+Napi::Object tree_to_js(Napi::Env env, const TreeImage& t);
+TreeImage tree_from_js(const Napi::Object& o);
 
 }  // namespace cryopod

@@ -38,6 +38,15 @@ namespace cryopod {
 
 namespace {
 
+// A single-task dump saves no pipe contents and cannot check who else holds a pipe: pipes are dumped
+// with the process tree (dump_tree), which does both.
+void refuse_pipes(const TaskImage& t) {
+  for (const OpenFile& f : t.files)
+    if (f.kind == "pipe")
+      throw CoreError("EUNSUPPORTED", task_name(t.pid) + ": fd " + std::to_string(f.fd) + " (" + f.path +
+                                          "): pipes are dumped only with the whole process tree");
+}
+
 // Short freeze: everything but the pages is read while frozen, the parasite forks a copy-on-write
 // snapshot, the task is cured and resumed, and the pages are drained from the snapshot.
 void dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, RemoteSyscalls& rs,
@@ -49,6 +58,7 @@ void dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite->cure();  // the task is stopped again (the child serves the pages from now on)
     read_identity(req.pid, t);
     t.files = collect_files(req.pid);
+    refuse_pipes(t);
     collect_in_task_state(main, rs, others, gadget, t);
     for (auto& th : others) th->detach();
     main.detach();
@@ -135,6 +145,7 @@ TaskImage dump_task(const DumpRequest& req) {
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);
+  refuse_pipes(t);
   collect_in_task_state(main, rs, others, gadget, t);
 
   if (req.leave_running) {

@@ -166,7 +166,18 @@ std::vector<OpenFile> collect_files(int pid) {
       out.push_back(f);
       continue;
     }
-    if (f.path.empty() || f.path[0] != '/') refuse("pipes and anonymous inodes are not supported yet");
+    if (f.path.rfind("pipe:[", 0) == 0) {
+      FdInfo fi = read_fdinfo(pid, fd);
+      f.kind = "pipe";
+      f.pipe_id = std::strtoull(f.path.c_str() + 6, nullptr, 10);
+      f.pipe_write = (fi.flags & O_ACCMODE) == O_WRONLY;
+      f.flags = fi.flags & ~O_CLOEXEC;
+      f.cloexec = (fi.flags & O_CLOEXEC) != 0;
+      f.mode = st.st_mode;
+      out.push_back(f);
+      continue;
+    }
+    if (f.path.empty() || f.path[0] != '/') refuse("anonymous inodes (eventfd, epoll, ...) are not supported yet");
     if (f.path.size() > 10 && f.path.compare(f.path.size() - 10, 10, " (deleted)") == 0)
       refuse("the open file was deleted");
     if (S_ISREG(st.st_mode)) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <sched.h>
 
 #include "errors.h"
@@ -217,9 +218,30 @@ long restore_socket(Morph& m, const OpenFile& f) {
   return fd;
 }
 
-void restore_files(Morph& m, const TaskImage& img) {
-  for (int fd : list_fds(m.task().pid())) m.rs().call(SYS_close, fd);
+void restore_files(Morph& m, const TaskImage& img, const PipeSources& pipes) {
+  std::set<int> keep;
+  for (const auto& [id, src] : pipes)
+    if (src.creator_pid == m.task().pid()) keep.insert({src.read_fd, src.write_fd});
+  for (int fd : list_fds(m.task().pid()))
+    if (!keep.count(fd)) m.rs().call(SYS_close, fd);
   for (const OpenFile& f : img.files) {
+    if (f.kind == "pipe") {
+      // Every holder opens the pipe through its creator's fd: /proc/<creator>/fd/<n> of a pipe opens
+      // that very pipe (no reader/writer wait: the creator holds both ends until all are open).
+      auto it = pipes.find(f.pipe_id);
+      if (it == pipes.end()) throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + ": pipe " + std::to_string(f.pipe_id) + " has no source");
+      const PipeSource& src = it->second;
+      std::string path = "/proc/" + std::to_string(src.creator_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
+      long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, path), f.pipe_write ? O_WRONLY : O_RDONLY, 0);
+      if (fd < 0) throw_errno("in the restored task: open pipe end " + path, (int)-fd);
+      if (fd != f.fd) {
+        m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
+        m.rs().call(SYS_close, (uint64_t)fd);
+      }
+      m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
+      if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+      continue;
+    }
     if (f.has_socket) {
       long fd = restore_socket(m, f);
       if (fd != f.fd) {
@@ -375,16 +397,9 @@ void validate_image(const TaskImage& img) {
   }
 }
 
-int restore_task(const TaskImage& img, const RestoreRequest& req) {
-  validate_image(img);
-  // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
-  // a new PID when its own is in use.
-  if (req.stub_pid > 0) check_is_stub(req.stub_pid);
-  StubProcess stub = req.stub_pid > 0 ? StubProcess(req.stub_pid)
-                                      : StubProcess(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
-  SeizedTask task(stub.pid(), PTRACE_O_TRACECLONE);
-  std::vector<Vma> stub_vmas = collect_vmas(stub.pid());
-  RemoteSyscalls rs(task, find_vdso_syscall(stub.pid(), stub_vmas));
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes) {
+  std::vector<Vma> stub_vmas = collect_vmas(task.pid());
+  RemoteSyscalls rs(task, find_vdso_syscall(task.pid(), stub_vmas));
   Morph m(task, rs);
 
   unmap_stub(rs, stub_vmas);
@@ -398,16 +413,34 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   m.set_scratch((uint64_t)scratch);
 
   map_vmas(m, img);
-  fill_pages(stub.pid(), img.pages, req.pages_path);
+  fill_pages(task.pid(), img.pages, pages_path);
   finish_vmas(m, img);
-  restore_files(m, img);
+  restore_files(m, img, pipes);
   restore_task_state(m, img);
-  std::vector<std::unique_ptr<SeizedTask>> threads;  // stopped until all is done; killed with the stub on failure
-  for (const ThreadState& th : img.threads) threads.push_back(create_thread(m, th, rs.gadget()));
+  MorphedTask out;
+  out.gadget = rs.gadget();
+  for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, rs.gadget()));
   rs.must("munmap scratch", SYS_munmap, (uint64_t)scratch, kScratchSize);
+  return out;
+}
 
-  for (size_t i = 0; i < threads.size(); ++i) release_thread(*threads[i], img.threads[i]);
+void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed) {
+  for (size_t i = 0; i < morphed.threads.size(); ++i) release_thread(*morphed.threads[i], img.threads[i]);
   release_thread(task, img.main);
+}
+
+int restore_task(const TaskImage& img, const RestoreRequest& req) {
+  validate_image(img);
+  for (const OpenFile& f : img.files)
+    if (f.kind == "pipe") throw CoreError("EIMAGE", "a single-task image with a pipe: pipes are restored with their process tree");
+  // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
+  // a new PID when its own is in use.
+  if (req.stub_pid > 0) check_is_stub(req.stub_pid);
+  StubProcess stub = req.stub_pid > 0 ? StubProcess(req.stub_pid)
+                                      : StubProcess(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
+  SeizedTask task(stub.pid(), PTRACE_O_TRACECLONE);
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, {});
+  release_morphed(task, img, morphed);
   stub.release();
   return stub.pid();
 }

@@ -8,7 +8,12 @@
 //   → unmap scratch → XSAVE, registers, signal mask → detach: the task runs on.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
+#include <vector>
+
+#include "seized_task.h"
 
 #include "task_model.h"
 
@@ -26,6 +31,21 @@ struct RestoreRequest {
 
 // Returns the PID of the restored task.
 int restore_task(const TaskImage& image, const RestoreRequest& req);
+
+// For the tree restore: where each pipe can be opened from (the creator's fds holding both ends).
+struct PipeSource {
+  int creator_pid = 0;
+  int read_fd = -1, write_fd = -1;
+};
+using PipeSources = std::map<uint64_t, PipeSource>;
+
+// A stub turned into the task, not yet let go: the re-created threads wait stopped.
+struct MorphedTask {
+  uint64_t gadget = 0;
+  std::vector<std::unique_ptr<SeizedTask>> threads;
+};
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes);
+void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed);
 
 // Checks an image for what restore_task relies on (pure; exposed for tests). Throws CoreError.
 void validate_image(const TaskImage& image);

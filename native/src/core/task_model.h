@@ -54,6 +54,14 @@ struct OpenFile {
   uint32_t mode = 0;
   bool has_socket = false;  // kind "socket"
   InetSocket socket;
+  uint64_t pipe_id = 0;     // kind "pipe": the pipe's inode, the same for both ends and every holder
+  bool pipe_write = false;  // kind "pipe": the write end
+};
+
+// The bytes sitting in a pipe at dump time (read without consuming them, with tee()).
+struct PipeImage {
+  uint64_t id = 0;
+  std::vector<uint8_t> data;
 };
 
 struct SigAction {
@@ -105,6 +113,13 @@ struct TaskImage {
   double pages_seconds = 0;  // time spent moving page data (part of the frozen time, unless snapshot)
   bool snapshot = false;     // pages drained from a copy-on-write snapshot after the task was resumed
   uint64_t snapshot_private_bytes = 0;  // snapshot pages the task rewrote during the drain (copied)
+};
+
+// A process tree: the root first, then every descendant, each parent before its children.
+struct TreeImage {
+  std::vector<TaskImage> tasks;
+  std::vector<PipeImage> pipes;
+  double frozen_seconds = 0;
 };
 
 }  // namespace cryopod

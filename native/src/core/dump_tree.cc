@@ -1,0 +1,229 @@
+#include "dump_tree.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "dump_steps.h"
+#include "errors.h"
+#include "page_bitmap.h"
+#include "page_copy.h"
+#include "parasite.h"
+#include "proc.h"
+#include "remote_syscall.h"
+#include "seized_task.h"
+#include "vmas.h"
+
+namespace cryopod {
+
+namespace {
+
+constexpr size_t kMaxProcesses = 1024;
+constexpr size_t kMaxPipeBytes = 1 << 20;
+
+struct FrozenProcess {
+  int pid = 0;
+  std::unique_ptr<SeizedTask> main;
+  std::vector<std::unique_ptr<SeizedTask>> others;
+};
+
+std::vector<int> children_of(int pid) {
+  std::vector<int> out;
+  for (int tid : list_tasks(pid)) {
+    std::string text;
+    try {
+      text = read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/children");
+    } catch (const CoreError&) {
+      continue;  // the thread exited
+    }
+    std::istringstream in(text);
+    int child;
+    while (in >> child) out.push_back(child);
+  }
+  return out;
+}
+
+// Stops every process of the tree, root first, each fully (all threads) before its children are looked
+// up: a stopped process forks no more, so when a pass finds no new child the tree is complete.
+std::vector<FrozenProcess> freeze_tree(int root) {
+  std::vector<FrozenProcess> tree;
+  std::set<int> known{root};
+  std::deque<int> todo{root};
+  while (!todo.empty()) {
+    int pid = todo.front();
+    todo.pop_front();
+    FrozenProcess p;
+    p.pid = pid;
+    p.main = std::make_unique<SeizedTask>(pid);
+    p.others = seize_other_threads(pid);
+    tree.push_back(std::move(p));
+    if (tree.size() > kMaxProcesses) throw CoreError("EUNSUPPORTED", "process tree larger than 1024 processes");
+    for (int child : children_of(pid)) {
+      if (known.count(child)) continue;
+      if (read_status(child).state == 'Z')
+        throw CoreError("EUNSUPPORTED", task_name(child) + ", a child of " + task_name(pid) +
+                                            ", is a zombie its parent has not reaped: a restore cannot re-create it");
+      known.insert(child);
+      todo.push_back(child);
+    }
+  }
+  return tree;
+}
+
+// Every process on this machine holding one of these pipes, by pipe inode.
+std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
+  std::map<uint64_t, std::set<int>> holders;
+  DIR* proc = opendir("/proc");
+  if (!proc) throw_errno("opendir /proc");
+  while (dirent* de = readdir(proc)) {
+    int pid = std::atoi(de->d_name);
+    if (pid <= 0) continue;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* fds = opendir(dir.c_str());
+    if (!fds) continue;
+    while (dirent* fe = readdir(fds)) {
+      if (fe->d_name[0] == '.') continue;
+      char buf[64];
+      ssize_t n = readlinkat(dirfd(fds), fe->d_name, buf, sizeof buf - 1);
+      if (n <= 6 || std::string(buf, 6) != "pipe:[") continue;
+      buf[n] = 0;
+      uint64_t ino = std::strtoull(buf + 6, nullptr, 10);
+      if (pipes.count(ino)) holders[ino].insert(pid);
+    }
+    closedir(fds);
+  }
+  closedir(proc);
+  return holders;
+}
+
+// The bytes in a pipe, without taking them: tee() from a new read end (opened through /proc) into a
+// scratch pipe, then read the scratch pipe.
+std::vector<uint8_t> peek_pipe(int pid, int fd) {
+  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  int rd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (rd < 0) throw_errno("open " + path);
+  int tmp[2];
+  if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) != 0) {
+    int e = errno;
+    close(rd);
+    throw_errno("pipe2", e);
+  }
+  fcntl(tmp[1], F_SETPIPE_SZ, (int)kMaxPipeBytes);
+  std::vector<uint8_t> data;
+  ssize_t n = tee(rd, tmp[1], kMaxPipeBytes, SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    data.resize((size_t)n);
+    size_t got = 0;
+    while (got < data.size()) {
+      ssize_t r = read(tmp[0], data.data() + got, data.size() - got);
+      if (r <= 0) break;
+      got += (size_t)r;
+    }
+    data.resize(got);
+  }
+  int tee_err = errno;
+  close(rd);
+  close(tmp[0]);
+  close(tmp[1]);
+  if (n < 0 && tee_err != EAGAIN) throw_errno("tee " + path, tee_err);
+  return data;
+}
+
+// One process of the frozen tree, as dump_task does it (full freeze).
+TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, uint64_t zero_pfn) {
+  TaskImage t;
+  t.main = thread_registers(*p.main);
+  for (auto& th : p.others) t.threads.push_back(thread_registers(*th));
+  t.vmas = collect_vmas(p.pid);
+  t.pages = collect_page_runs(p.pid, t.vmas, zero_pfn);
+  std::string pages_path = pages_file_of(req.pages_dir, index);
+  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) throw_errno("create " + pages_path);
+  try {
+    uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
+    RemoteSyscalls rs(*p.main, gadget);
+    if (req.parasite_path.empty() || t.pages.empty()) {
+      dump_pages(p.pid, t.vmas, t.pages, out);
+    } else {
+      Parasite parasite(*p.main, rs, req.parasite_path, req.nr_pipes);
+      uint64_t need = 0;
+      for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
+      if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image of " + task_name(p.pid));
+      parasite.cure();
+    }
+    fsync_if_file(out, pages_path);
+    read_identity(p.pid, t);
+    t.files = collect_files(p.pid);
+    collect_in_task_state(*p.main, rs, p.others, gadget, t);
+  } catch (...) {
+    close(out);
+    throw;
+  }
+  close(out);
+  return t;
+}
+
+}  // namespace
+
+std::string pages_file_of(const std::string& dir, size_t index) { return dir + "/pages-" + std::to_string(index + 1) + ".img"; }
+
+TreeImage dump_tree(const TreeDumpRequest& req) {
+  check_dumpable(req.root_pid);
+  uint64_t zero_pfn = zero_page_pfn();
+  auto started = std::chrono::steady_clock::now();
+  // From here on any exception detaches every thread of every process (destructors): all run on.
+  std::vector<FrozenProcess> tree = freeze_tree(req.root_pid);
+
+  TreeImage img;
+  for (size_t i = 0; i < tree.size(); ++i) img.tasks.push_back(dump_one(tree[i], req, i, zero_pfn));
+
+  // Pipes: every holder must be in the tree; the bytes in each are saved once.
+  std::set<int> members;
+  for (const FrozenProcess& p : tree) members.insert(p.pid);
+  std::map<uint64_t, std::pair<int, int>> any_end;  // pipe → (pid, fd) of one end
+  std::set<uint64_t> ids;
+  for (const TaskImage& t : img.tasks)
+    for (const OpenFile& f : t.files)
+      if (f.kind == "pipe") {
+        ids.insert(f.pipe_id);
+        if (!any_end.count(f.pipe_id)) any_end[f.pipe_id] = {t.pid, f.fd};
+      }
+  if (!ids.empty()) {
+    for (const auto& [id, holders] : pipe_holders(ids))
+      for (int holder : holders)
+        if (!members.count(holder))
+          throw CoreError("EUNSUPPORTED", "pipe:[" + std::to_string(id) + "] is shared with " + task_name(holder) +
+                                              ", outside the checkpointed tree: it could not be reconnected on restore");
+    for (uint64_t id : ids) img.pipes.push_back(PipeImage{id, peek_pipe(any_end[id].first, any_end[id].second)});
+  }
+
+  // Let go of everything together.
+  if (req.leave_running) {
+    for (auto& p : tree) {
+      for (auto& th : p.others) th->detach();
+      p.main->detach();
+    }
+  } else if (req.stop_after) {
+    for (auto& p : tree) {
+      p.main->detach_stopped();
+      for (auto& th : p.others) th->detach();
+    }
+  } else {
+    // Children first, so that no parent sees a child's death while it still runs.
+    for (auto it = tree.rbegin(); it != tree.rend(); ++it) kill_all(*it->main, it->others);
+  }
+  img.frozen_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (TaskImage& t : img.tasks) t.frozen_seconds = img.frozen_seconds;
+  return img;
+}
+
+}  // namespace cryopod
