@@ -1,0 +1,283 @@
+/**
+ * The node agent against a real kube-apiserver + etcd (testenv), with the agent's ServiceAccount identity
+ * held to its RBAC rules, and real processes in cgroups named like a pod's (test-cgroup-pod.ts):
+ *
+ *   - a dispatched Checkpoint ends Succeeded with images on disk; the process still runs, thawed and
+ *     untraced; status has the per-phase durations; an Event was recorded (cgroup v1 freezer and v2);
+ *   - a missing pod ends Failed/PodNotFound with an Event;
+ *   - an agent SIGKILLed while it holds the pod frozen, then restarted: the work ends Failed/AgentRestarted,
+ *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice.
+ */
+import { ChildProcess, execFileSync, spawn } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { Agent } from './agent';
+import { freezerState } from './freezer';
+import { tracedThreads } from './procfs';
+import { FakeContainer, startFakeContainer } from './test-cgroup-pod';
+import {
+  TestCluster,
+  createDispatchedCheckpoint,
+  createNamespace,
+  createPod,
+  eventsFor,
+  getCheckpoint,
+  setContainerRunning,
+  startTestCluster,
+  waitForPhase,
+} from './test-cluster';
+import { apiRequest } from '../testenv';
+
+jest.setTimeout(180000);
+
+const ROOT = path.join(__dirname, '..');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+/** The process runs (its counter moves), its memory is intact, its cgroup is thawed and nothing traces it. */
+async function expectRunningThawedUntraced(ctr: FakeContainer): Promise<void> {
+  expect(freezerState(ctr.freezer)).toBe('thawed');
+  expect(freezerState(ctr.podFreezer)).toBe('thawed');
+  if (ctr.freezer.kind === 'v1') expect(fs.readFileSync(path.join(ctr.freezer.path, 'freezer.state'), 'utf8').trim()).toBe('THAWED');
+  else expect(fs.readFileSync(path.join(ctr.freezer.path, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
+  expect(tracedThreads(ctr.pid)).toEqual([]);
+  expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+  const a = ctr.state();
+  await sleep(300);
+  const b = ctr.state();
+  expect(b.counter).toBeGreaterThan(a.counter);
+  expect(b.ok).toBe(true);
+}
+
+let cluster: TestCluster;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+}, 600000);
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+  await cluster?.stop();
+});
+
+describe('an agent running in-process', () => {
+  const NODE = 'node-a';
+  let agent: Agent;
+  let storageRoot: string;
+  const ns = 'team-a';
+
+  beforeAll(async () => {
+    storageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-images-'));
+    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-state-'));
+    cleanups.push(() => fs.rmSync(storageRoot, { recursive: true, force: true }), () => fs.rmSync(stateDir, { recursive: true, force: true }));
+    await createNamespace(cluster.admin, ns);
+    agent = new Agent(
+      { nodeName: NODE, podName: 'agent-in-process', storageRoot, stateDir, port: 0, bind: '127.0.0.1', kubeconfig: cluster.agentKubeconfig, freezeMode: 'native', concurrency: 1 },
+      { log: () => undefined },
+    );
+    await agent.start();
+    for (let i = 0; i < 200 && !agent.ready(); i++) await sleep(50);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+  });
+
+  test('is held to its RBAC rules (the chart\'s, rendered by helm): it cannot create pods or read secrets', async () => {
+    expect(cluster.rbacSource).toBe(fs.existsSync(path.join(ROOT, 'helm', 'cryopod', 'Chart.yaml')) ? 'helm' : 'test');
+    const pods = await apiRequest(cluster.agentKubeconfig, 'POST', `/api/v1/namespaces/${ns}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' }, spec: { containers: [{ name: 'x', image: 'x' }] } });
+    expect(pods.status).toBe(403);
+    expect((await apiRequest(cluster.agentKubeconfig, 'GET', `/api/v1/namespaces/${ns}/secrets`)).status).toBe(403);
+    expect((await apiRequest(cluster.agentKubeconfig, 'GET', `/api/v1/namespaces/${ns}/pods`)).status).toBe(200);
+  });
+
+  test('/healthz is ready after the first list', async () => {
+    expect(agent.ready()).toBe(true);
+    expect((await httpGet(agent.port as number, '/healthz')).status).toBe(200);
+  });
+
+  test.each(['v1', 'v2'] as const)('checkpoints a pod whose process is in a cgroup %s: Succeeded, images on disk, process running', async (kind) => {
+    const podName = `web-${kind}`;
+    const pod = await createPod(cluster.admin, ns, podName, NODE);
+    const uid = pod.metadata?.uid as string;
+    const ctr = await startFakeContainer(kind, uid);
+    cleanups.push(() => ctr.destroy());
+    await setContainerRunning(cluster.admin, pod, ctr.containerID);
+    const before = ctr.state().counter;
+
+    const name = `ckpt-${kind}`;
+    await createDispatchedCheckpoint(cluster.admin, ns, name, podName, NODE, uid);
+    const cp = await waitForPhase(cluster.admin, ns, name, ['Succeeded', 'Failed']);
+
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    // (the message is in the comparison so that a failure shows why)
+    expect({ phase: cp.status?.phase, reason: ready?.reason, status: ready?.status, failure: ready?.status === 'True' ? undefined : ready?.message }).toEqual({
+      phase: 'Succeeded',
+      reason: 'Succeeded',
+      status: 'True',
+      failure: undefined,
+    });
+    expect(cp.status?.claimedBy).toBe(agent.identity.id);
+    expect(cp.status?.startedAt).toBeDefined();
+    expect(cp.status?.finishedAt).toBeDefined();
+    // The per-phase durations.
+    const d = cp.status?.durations ?? {};
+    expect(d.freezeSeconds).toBeGreaterThan(0);
+    expect(d.dumpSeconds).toBeGreaterThan(0);
+    expect(d.dumpSeconds).toBeGreaterThanOrEqual(d.freezeSeconds as number);
+    expect(d.uploadSeconds).toBe(0);
+    // Per-container results.
+    expect(cp.status?.containers).toHaveLength(1);
+    const c = cp.status!.containers![0];
+    expect({ name: c.name, containerID: c.containerID, pids: c.pids }).toEqual({ name: 'app', containerID: ctr.containerID, pids: [ctr.pid] });
+    expect(c.pages).toBeGreaterThanOrEqual(1024); // the 4 MiB pattern, at least
+    expect(c.bytes).toBeGreaterThanOrEqual(c.pages * 4096);
+    // Images on disk where imageLocation says, inside the storage root.
+    const dir = new URL(cp.status!.imageLocation as string).pathname;
+    expect(dir).toBe(path.join(fs.realpathSync(storageRoot), ns, `${name}-${cp.metadata.uid}`));
+    expect(fs.statSync(path.join(dir, 'app', 'pages-1.img')).size).toBe(c.pages * 4096);
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'app', 'cryopod-manifest.json'), 'utf8'));
+    expect(manifest).toBeTruthy();
+    const saved = JSON.parse(fs.readFileSync(path.join(dir, 'pod.json'), 'utf8'));
+    expect(saved.metadata.uid).toBe(uid);
+    expect(saved.spec.containers[0].name).toBe('app');
+    expect(saved.metadata.managedFields).toBeUndefined();
+    const sum = (p: string): number => fs.readdirSync(p, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? sum(path.join(p, e.name)) : fs.statSync(path.join(p, e.name)).size), 0);
+    expect(cp.status?.imageSizeBytes).toBe(sum(dir));
+    // The process still runs, was not left frozen or traced.
+    expect(ctr.state().counter).toBeGreaterThan(before);
+    await expectRunningThawedUntraced(ctr);
+    // An Event with the same reason.
+    const events = await eventsFor(cluster.admin, ns, name);
+    expect(events.map((e) => [e.reason, e.type])).toEqual([['Succeeded', 'Normal']]);
+    // Metrics.
+    const metrics = (await httpGet(agent.port as number, '/metrics')).body;
+    expect(metrics).toMatch(/^cryopod_checkpoints_total\{result="succeeded",node="node-a"\} [1-9]/m);
+    expect(metrics).toMatch(/^cryopod_freeze_seconds_count\{node="node-a"\} [1-9]/m);
+    expect(metrics).toMatch(/^cryopod_checkpoint_bytes_total\{node="node-a"\} [1-9]/m);
+  });
+
+  test('a missing pod ends Failed/PodNotFound with an Event, and no images', async () => {
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-nopod', 'no-such-pod', NODE);
+    const cp = await waitForPhase(cluster.admin, ns, 'ckpt-nopod', ['Succeeded', 'Failed']);
+    expect(cp.status?.phase).toBe('Failed');
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect(ready).toMatchObject({ status: 'False', reason: 'PodNotFound' });
+    expect(ready?.message).toMatch(/no-such-pod/);
+    expect(cp.status?.imageLocation).toBeUndefined();
+    expect(fs.existsSync(path.join(storageRoot, ns, `ckpt-nopod-${cp.metadata.uid}`))).toBe(false);
+    const events = await eventsFor(cluster.admin, ns, 'ckpt-nopod');
+    expect(events.map((e) => [e.reason, e.type])).toEqual([['PodNotFound', 'Warning']]);
+  });
+
+  test('work labelled for another node is left alone', async () => {
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-other-node', 'no-such-pod', 'node-z');
+    await sleep(1500);
+    const cp = await getCheckpoint(cluster.admin, ns, 'ckpt-other-node');
+    expect(cp.status?.phase).toBe('Dispatched');
+    expect(cp.status?.claimedBy).toBeUndefined();
+  });
+});
+
+describe('an agent killed while it holds the pod frozen, then restarted', () => {
+  const NODE = 'node-b';
+  const ns = 'team-b';
+  const children: ChildProcess[] = [];
+
+  afterAll(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+
+  function startAgentChild(storageRoot: string, stateDir: string, extraEnv: Record<string, string>, logFile: string): ChildProcess {
+    const out = fs.openSync(logFile, 'a');
+    const child = spawn(
+      process.execPath,
+      [path.join(ROOT, 'dist', 'node-agent', 'main.js'), '--node-name', NODE, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
+      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig, ...extraEnv }, stdio: ['ignore', out, out] },
+    );
+    fs.closeSync(out);
+    children.push(child);
+    return child;
+  }
+
+  test('the work ends Failed/AgentRestarted; the process runs thawed and untraced; it is not done twice', async () => {
+    // The agent runs as a child: build it (tsc emits dist/ even when some other file has type errors).
+    try {
+      execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'ignore' });
+    } catch {
+      // checked below
+    }
+    expect(fs.existsSync(path.join(ROOT, 'dist', 'node-agent', 'main.js'))).toBe(true);
+
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-restart-'));
+    cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const storageRoot = path.join(tmp, 'images');
+    const stateDir = path.join(tmp, 'state');
+    const marker = path.join(tmp, 'frozen');
+    const log = path.join(tmp, 'agent.log');
+
+    await createNamespace(cluster.admin, ns);
+    const pod = await createPod(cluster.admin, ns, 'db', NODE);
+    const uid = pod.metadata?.uid as string;
+    const ctr = await startFakeContainer('v1', uid);
+    cleanups.push(() => ctr.destroy());
+    await setContainerRunning(cluster.admin, pod, ctr.containerID);
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-db', 'db', NODE, uid);
+
+    // First agent: claims, freezes the pod's container cgroup, and pauses there (the test hook).
+    const first = startAgentChild(storageRoot, stateDir, { CRYOPOD_AGENT_TEST_PAUSE_AFTER_FREEZE: marker }, log);
+    for (let i = 0; i < 600 && !fs.existsSync(marker); i++) await sleep(50);
+    expect(fs.existsSync(marker)).toBe(true);
+    const running = await getCheckpoint(cluster.admin, ns, 'ckpt-db');
+    expect(running.status?.phase).toBe('Running');
+    const firstClaim = running.status?.claimedBy as string;
+    expect(firstClaim).toMatch(/^node-b\/cryopod-agent-x7k2p\/[0-9a-f]+$/);
+    expect(freezerState(ctr.freezer)).toBe('frozen'); // the dead agent will leave it frozen
+    expect(fs.readdirSync(path.join(stateDir, NODE, 'freezes'))).toHaveLength(1);
+    fs.mkdirSync(path.join(storageRoot, ns, `ckpt-db-${running.metadata.uid}`, 'app'), { recursive: true }); // a partial image dir
+    fs.writeFileSync(path.join(storageRoot, ns, `ckpt-db-${running.metadata.uid}`, 'app', 'pages-1.img'), 'partial');
+
+    first.kill('SIGKILL');
+    await new Promise((r) => (first.exitCode !== null || first.signalCode !== null ? r(null) : first.once('exit', r)));
+    await sleep(500);
+    expect(freezerState(ctr.freezer)).toBe('frozen'); // still frozen: nobody thawed it yet
+
+    // Second agent, same node and pod name, a new boot: recovers the work.
+    const second = startAgentChild(storageRoot, stateDir, {}, log);
+    const cp = await waitForPhase(cluster.admin, ns, 'ckpt-db', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'AgentRestarted' });
+    expect(ready?.message).toContain(firstClaim);
+    expect(cp.status?.claimedBy).toBe(firstClaim); // never claimed (and done) a second time
+    expect(cp.status?.imageLocation).toBeUndefined();
+    expect(fs.existsSync(path.join(storageRoot, ns, `ckpt-db-${cp.metadata.uid}`))).toBe(false);
+    await expectRunningThawedUntraced(ctr);
+    expect(fs.readdirSync(path.join(stateDir, NODE, 'freezes'))).toEqual([]);
+
+    // Not done twice: exactly one Event, the failure; and it stays Failed.
+    await sleep(1500);
+    const events = await eventsFor(cluster.admin, ns, 'ckpt-db');
+    expect(events.map((e) => [e.reason, e.type])).toEqual([['AgentRestarted', 'Warning']]);
+    const later = await getCheckpoint(cluster.admin, ns, 'ckpt-db');
+    expect(later.status?.phase).toBe('Failed');
+    expect(later.metadata.resourceVersion).toBe(cp.metadata.resourceVersion);
+
+    // Graceful shutdown: SIGTERM, exit 0.
+    second.kill('SIGTERM');
+    const code = await new Promise((r) => (second.exitCode !== null ? r(second.exitCode) : second.once('exit', (c) => r(c))));
+    expect(code).toBe(0);
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * The node agent, wired: freeze journal recovery first (no pod stays frozen because an earlier agent
+ * died), then list+watch of the work labelled for this node into a keyed queue, the checkpoint worker, and
+ * the /metrics + /healthz server. stop() stops taking work and lets the work in flight finish (its cgroup
+ * thawed, its status written); anything cut shorter than that is recovered by the next start.
+ */
+import * as http from 'http';
+import * as path from 'path';
+import { CHECKPOINT_PLURAL, NODE_LABEL } from '../crds/types';
+import { CgroupMounts, readCgroupMounts } from './cgroup-mounts';
+import { CheckpointWorker } from './checkpoint-worker';
+import { AgentConfig } from './config';
+import { DumpFn, Dumper } from './dumper';
+import { FreezeJournal } from './freeze-journal';
+import { startHttpServer } from './http-server';
+import { AgentIdentity, makeIdentity } from './identity';
+import { AgentApi, KubeAgentApi, loadKubeConfig } from './kube';
+import { AgentMetrics } from './metrics';
+import { WorkQueue } from './queue';
+import { ImageStore } from './storage';
+import { ListWatcher } from './watcher';
+
+export interface AgentOverrides {
+  api?: AgentApi;
+  dump?: DumpFn;
+  mounts?: CgroupMounts;
+  log?: (msg: string) => void;
+}
+
+/** One watched kind of work: its plural and the handler of one key. Restores plug in here. */
+interface WorkKind {
+  plural: string;
+  handle(key: string): Promise<void>;
+}
+
+export class Agent {
+  readonly identity: AgentIdentity;
+  readonly metrics: AgentMetrics;
+  private readonly log: (msg: string) => void;
+  private readonly watchers: ListWatcher[] = [];
+  private readonly queues: WorkQueue[] = [];
+  private server?: http.Server & { port: number };
+
+  constructor(private readonly cfg: AgentConfig, private readonly overrides: AgentOverrides = {}) {
+    this.identity = makeIdentity(cfg.nodeName, cfg.podName);
+    this.metrics = new AgentMetrics(cfg.nodeName);
+    this.log = overrides.log ?? ((m) => console.log(`${new Date().toISOString()} agent ${this.identity.id}: ${m}`));
+  }
+
+  get port(): number | undefined {
+    return this.server?.port;
+  }
+
+  /** True once every watcher has listed its work once. */
+  ready(): boolean {
+    return this.watchers.length > 0 && this.watchers.every((w) => w.synced);
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.cfg;
+    const mounts = this.overrides.mounts ?? readCgroupMounts();
+    const journal = new FreezeJournal(path.join(cfg.stateDir, cfg.nodeName), mounts);
+    await journal.recover(this.log);
+
+    const api = this.overrides.api ?? new KubeAgentApi(loadKubeConfig(cfg.kubeconfig), { component: 'cryopod-agent', host: cfg.nodeName, instance: this.identity.id });
+    const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, { pauseAfterFreezeFile: cfg.pauseAfterFreezeFile });
+    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store: new ImageStore(cfg.storageRoot), dumper, mounts, metrics: this.metrics, log: this.log });
+    const kinds: WorkKind[] = [{ plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) }];
+
+    this.server = await startHttpServer(cfg.port, cfg.bind, this.metrics.registry, () => this.ready());
+    for (const kind of kinds) {
+      const queue = new WorkQueue((k) => kind.handle(k), {
+        concurrency: cfg.concurrency,
+        onError: (key, err, ms) => this.log(`${kind.plural} ${key}: ${(err as Error).message?.split('\n')[0]}; retrying in ${ms} ms`),
+      });
+      const watcher = new ListWatcher(api, { plural: kind.plural, labelSelector: `${NODE_LABEL}=${cfg.nodeName}`, onKey: (k) => queue.add(k), log: this.log });
+      this.queues.push(queue);
+      this.watchers.push(watcher);
+      watcher.start();
+    }
+    this.log(`started: node ${cfg.nodeName}, storage ${cfg.storageRoot}, freeze mode ${cfg.freezeMode}, metrics on :${this.server.port}`);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.watchers.map((w) => w.stop()));
+    await Promise.all(this.queues.map((q) => q.stop()));
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.log('stopped');
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Reconciles one Checkpoint dispatched to this node (the queue calls handle(key) for "namespace/name"):
+ *
+ *   get ─► not ours / finished ─► done
+ *       ─► Dispatched ─► claim (PUT status, resourceVersion; 409 = someone else won: drop)
+ *                         ─► pod ─► containers ─► PIDs ─► pod.json ─► dump each ─► Succeeded | Failed
+ *       ─► Running, claimed by an earlier instance of this agent ─► recovery.ts ─► Failed AgentRestarted
+ *
+ * Final statuses are written with retry-on-conflict, but only while the object is still Running under
+ * our claim (the operator may have failed it meanwhile, e.g. on a timeout: then our result is dropped and
+ * its images removed). A result whose status write failed for another reason is kept in memory and
+ * written on the next attempt, so a finished dump is never done twice by this instance.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, Checkpoint, ContainerResult, NODE_LABEL, Reason } from '../crds/types';
+import { CgroupMounts } from './cgroup-mounts';
+import { Dumper } from './dumper';
+import { AgentIdentity, isThisNodesClaim } from './identity';
+import { AgentApi, ConflictError } from './kube';
+import { AgentMetrics } from './metrics';
+import { savedPod, selectContainers } from './pod-containers';
+import { PROC } from './procfs';
+import { makePodSafe, recoveryMessage } from './recovery';
+import { recheckMembership, resolveContainers } from './resolve';
+import { claimed, failed, succeeded, SuccessResult } from './status';
+import { ImageStore, refOf } from './storage';
+import { WorkError, describeError } from './work-error';
+
+export interface WorkerDeps {
+  api: AgentApi;
+  identity: AgentIdentity;
+  store: ImageStore;
+  dumper: Dumper;
+  mounts: CgroupMounts;
+  metrics: AgentMetrics;
+  log: (msg: string) => void;
+  proc?: string;
+  now?: () => Date;
+}
+
+type Outcome = { kind: 'succeeded'; result: SuccessResult } | { kind: 'failed'; reason: string; message: string };
+
+export class CheckpointWorker {
+  /** Finished work whose final status is not written yet. */
+  private readonly unwritten = new Map<string, Outcome>();
+  private readonly now: () => Date;
+
+  constructor(private readonly d: WorkerDeps) {
+    this.now = d.now ?? (() => new Date());
+  }
+
+  async handle(key: string): Promise<void> {
+    const [namespace, name] = key.split('/');
+    const cp = await this.d.api.getCheckpoint(namespace, name);
+    if (!cp) {
+      this.unwritten.delete(key);
+      return;
+    }
+    if (cp.metadata.labels?.[NODE_LABEL] !== this.d.identity.nodeName) return;
+    const st = cp.status ?? {};
+
+    const pending = this.unwritten.get(key);
+    if (pending && st.phase === 'Running' && st.claimedBy === this.d.identity.id) {
+      await this.finish(cp, pending);
+      return;
+    }
+    if (st.phase === 'Dispatched') {
+      await this.claimAndRun(key, cp);
+    } else if (st.phase === 'Running' && isThisNodesClaim(st.claimedBy, this.d.identity.nodeName)) {
+      // An earlier instance's claim, or our own whose claim response was lost before the work started
+      // (the queue runs one handler per key, so it is not in flight here).
+      await this.recover(cp);
+    }
+  }
+
+  private async claimAndRun(key: string, cp: Checkpoint): Promise<void> {
+    let mine: Checkpoint;
+    try {
+      mine = await this.d.api.replaceCheckpointStatus(claimed(cp, this.d.identity.id, this.now()));
+    } catch (err) {
+      if (err instanceof ConflictError) {
+        this.d.log(`${key}: claim lost (409): someone else changed it first; dropping`);
+        return;
+      }
+      throw err;
+    }
+    this.d.log(`${key}: claimed as ${this.d.identity.id}`);
+    const outcome = await this.run(mine);
+    this.unwritten.set(key, outcome);
+    await this.finish(mine, outcome);
+  }
+
+  /** Does the work. Never throws: every failure becomes a Failed outcome, and the images are removed. */
+  private async run(cp: Checkpoint): Promise<Outcome> {
+    const ns = cp.metadata.namespace as string;
+    try {
+      const pod = await this.d.api.getPod(ns, cp.spec.podName);
+      if (!pod) return { kind: 'failed', reason: Reason.PodNotFound, message: `pod ${ns}/${cp.spec.podName} not found` };
+      const want = cp.status?.podUID;
+      if (want && pod.metadata?.uid !== want) {
+        return { kind: 'failed', reason: Reason.PodNotFound, message: `pod ${ns}/${cp.spec.podName} with UID ${want} not found (a pod of that name has UID ${pod.metadata?.uid})` };
+      }
+      if (pod.spec?.nodeName !== this.d.identity.nodeName) {
+        return { kind: 'failed', reason: Reason.PodNotScheduled, message: `pod ${ns}/${cp.spec.podName} runs on node ${pod.spec?.nodeName ?? '(none)'}, not ${this.d.identity.nodeName}` };
+      }
+      return { kind: 'succeeded', result: await this.dumpPod(cp, pod) };
+    } catch (err) {
+      this.d.store.remove(refOf(cp.metadata));
+      if (err instanceof WorkError) return { kind: 'failed', reason: err.reason, message: err.message };
+      const e = describeError(err);
+      return { kind: 'failed', reason: Reason.DumpFailed, message: e.code ? `${e.code}: ${e.message}` : e.message };
+    }
+  }
+
+  private async dumpPod(cp: Checkpoint, pod: V1Pod): Promise<SuccessResult> {
+    const ref = refOf(cp.metadata);
+    const uid = pod.metadata?.uid as string;
+    const containers = resolveContainers(uid, selectContainers(pod, cp.spec.containers), this.d.mounts, this.d.proc ?? PROC);
+    // A directory left by an earlier attempt is ours to replace: the claim made this work ours alone.
+    this.d.store.remove(ref);
+    this.d.store.writePodJson(ref, savedPod(pod));
+    const results: ContainerResult[] = [];
+    let frozen = 0;
+    let dumping = 0;
+    for (const c of containers) {
+      const dir = this.d.store.mkdir(this.d.store.containerDir(ref, c.name));
+      const out = await this.d.dumper.run({
+        pid: c.mainPid,
+        dir,
+        leaveRunning: cp.spec.leaveRunning ?? true,
+        freezer: c.freezer,
+        recheck: () => recheckMembership(c, uid, this.d.proc ?? PROC),
+      });
+      results.push({ name: c.name, containerID: c.containerID, pids: [c.mainPid], pages: out.pages, bytes: out.bytes });
+      frozen += out.frozenSeconds;
+      dumping += out.dumpSeconds;
+    }
+    const dir = this.d.store.checkpointDir(ref);
+    return {
+      containers: results,
+      durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: 0 },
+      imageLocation: `file://${dir}`,
+      imageSizeBytes: this.d.store.sizeOf(dir),
+    };
+  }
+
+  private async recover(cp: Checkpoint): Promise<void> {
+    const ns = cp.metadata.namespace as string;
+    const previous = cp.status?.claimedBy as string;
+    const found = await this.d.api.getPod(ns, cp.spec.podName);
+    const pod = cp.status?.podUID && found?.metadata?.uid !== cp.status.podUID ? undefined : found;
+    const safe = await makePodSafe(pod, cp.spec.containers, this.d.mounts, this.d.proc ?? PROC);
+    this.d.store.remove(refOf(cp.metadata));
+    const outcome: Outcome = { kind: 'failed', reason: Reason.AgentRestarted, message: recoveryMessage(previous, safe) };
+    this.d.log(`${ns}/${cp.metadata.name}: recovered work of ${previous}: ${outcome.message}`);
+    // Writing under the earlier claim: conditional on the resourceVersion we read, like a claim.
+    await this.finish(cp, outcome, previous);
+  }
+
+  /** Writes the final status while the object is still Running under `claim`; records metrics and an Event. */
+  private async finish(cp: Checkpoint, outcome: Outcome, claim = this.d.identity.id): Promise<void> {
+    const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
+    let current = cp;
+    for (let attempt = 0; ; attempt++) {
+      if (current.status?.phase !== 'Running' || current.status.claimedBy !== claim) {
+        this.d.log(`${key}: no longer Running under our claim (phase ${current.status?.phase}); result dropped`);
+        if (outcome.kind === 'succeeded') this.d.store.remove(refOf(current.metadata));
+        this.unwritten.delete(key);
+        return;
+      }
+      const next = outcome.kind === 'succeeded' ? succeeded(current, outcome.result, this.now()) : failed(current, outcome.reason, outcome.message, this.now());
+      try {
+        current = await this.d.api.replaceCheckpointStatus(next);
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+        const again = await this.d.api.getCheckpoint(current.metadata.namespace as string, current.metadata.name as string);
+        if (!again) {
+          this.unwritten.delete(key);
+          return;
+        }
+        current = again;
+      }
+    }
+    this.unwritten.delete(key);
+    this.record(current, outcome);
+  }
+
+  private record(cp: Checkpoint, outcome: Outcome): void {
+    const m = this.d.metrics;
+    const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
+    if (outcome.kind === 'succeeded') {
+      const r = outcome.result;
+      m.freezeSeconds.observe(r.durations.freezeSeconds ?? 0);
+      m.dumpSeconds.observe(r.durations.dumpSeconds ?? 0);
+      m.uploadSeconds.observe(r.durations.uploadSeconds ?? 0);
+      m.checkpointBytes.inc(r.imageSizeBytes);
+      m.checkpointPages.inc(r.containers.reduce((n, c) => n + c.pages, 0));
+      m.checkpoints.inc({ result: 'succeeded' });
+    } else {
+      m.checkpoints.inc({ result: 'failed' });
+    }
+    const reason = outcome.kind === 'succeeded' ? Reason.Succeeded : outcome.reason;
+    const message = outcome.kind === 'succeeded' ? (cp.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'checkpointed') : outcome.message;
+    this.d.log(`${key}: ${outcome.kind} (${reason}): ${message}`);
+    this.d.api
+      .createEvent({
+        object: { apiVersion: API_VERSION, kind: 'Checkpoint', metadata: cp.metadata },
+        type: outcome.kind === 'succeeded' ? 'Normal' : 'Warning',
+        reason,
+        message,
+      })
+      .catch((err: Error) => this.d.log(`${key}: could not record the Event: ${err.message.split('\n')[0]}`));
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 1e6) / 1e6;
+}

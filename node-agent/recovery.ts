@@ -1,0 +1,71 @@
+/**
+ * Work found in Running, claimed by an earlier instance of this agent on this node (it was killed or
+ * restarted in the middle). The choice: do not retry; make the pod safe and fail the work clearly.
+ *
+ *   1. thaw: every cgroup of the pod's containers (and the pod's own) that reads frozen is thawed (the
+ *      freeze journal has already thawed what the earlier instance recorded; this also covers a journal
+ *      on a lost disk);
+ *   2. untrace: a tracer that died detached its tracees (the kernel does that); we wait until TracerPid
+ *      reads 0 for every thread, and say so in the message if one stays traced;
+ *   3. remove the partial image directory: half-written images are never reported as a checkpoint;
+ *   4. mark the Checkpoint Failed, reason AgentRestarted, with an Event.
+ *
+ * Why not retry once: the earlier instance may have got as far as killing the task (leaveRunning: false)
+ * or may have written part of the images; a second attempt would double the downtime the user accepted,
+ * and the operator owns deadlines. Creating a new Checkpoint is the retry; this one ends visibly.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { CgroupMounts } from './cgroup-mounts';
+import { FreezerRef, isFrozenOrFreezing, thaw } from './freezer';
+import { selectContainers } from './pod-containers';
+import { PROC, tracedThreads } from './procfs';
+import { resolveContainers } from './resolve';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface MadeSafe {
+  thawed: string[];
+  stillTraced: Array<{ pid: number; tid: number; tracerPid: number }>;
+  /** Why the pod's processes could not be examined (pod gone, container gone), if so. */
+  note?: string;
+}
+
+export async function makePodSafe(pod: V1Pod | undefined, wanted: string[] | undefined, mounts: CgroupMounts, proc = PROC): Promise<MadeSafe> {
+  const out: MadeSafe = { thawed: [], stillTraced: [] };
+  if (!pod?.metadata?.uid) return { ...out, note: 'the pod no longer exists' };
+  let containers;
+  try {
+    containers = resolveContainers(pod.metadata.uid, selectContainers(pod, wanted), mounts, proc);
+  } catch (err) {
+    return { ...out, note: `its processes could not be found (${(err as Error).message})` };
+  }
+  const refs = new Map<string, FreezerRef>();
+  for (const c of containers) {
+    refs.set(c.podFreezer.path, c.podFreezer);
+    refs.set(c.freezer.path, c.freezer);
+  }
+  // Parents first: a v1 child cannot thaw while its parent is frozen.
+  for (const ref of [...refs.values()].sort((a, b) => a.path.length - b.path.length)) {
+    if (isFrozenOrFreezing(ref)) {
+      await thaw(ref);
+      out.thawed.push(ref.path);
+    }
+  }
+  const pids = containers.flatMap((c) => c.pids);
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    out.stillTraced = pids.flatMap((pid) => tracedThreads(pid, proc).map((t) => ({ pid, ...t })));
+    if (out.stillTraced.length === 0 || Date.now() > deadline) break;
+    await sleep(50);
+  }
+  return out;
+}
+
+export function recoveryMessage(previous: string, safe: MadeSafe): string {
+  const parts = [`the agent restarted while this checkpoint was running (claimed by ${previous}); it was not retried: create a new Checkpoint`];
+  if (safe.note) parts.push(`pod not examined: ${safe.note}`);
+  else parts.push(safe.thawed.length ? `thawed ${safe.thawed.join(', ')}` : 'the pod was not frozen');
+  if (safe.stillTraced.length) parts.push(`still traced: ${safe.stillTraced.map((t) => `${t.tid} by ${t.tracerPid}`).join(', ')}`);
+  parts.push('partial images removed');
+  return parts.join('; ');
+}
