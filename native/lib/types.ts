@@ -14,7 +14,8 @@ export type VmaKind =
   | 'file-shared' // MAP_SHARED of a file: the file itself holds the data, no pages dumped
   | 'vdso' // [vdso]: moved into place on restore, never dumped
   | 'vvar' // [vvar] and [vvar_vclock]: moved with the vDSO
-  | 'vsyscall'; // [vsyscall]: fixed by the kernel, neither dumped nor restored
+  | 'vsyscall' // [vsyscall]: fixed by the kernel, neither dumped nor restored
+  | 'shmem'; // MAP_SHARED anonymous memory or a memfd: a shmem object, its pages dumped once per object
 
 export interface Vma {
   start: number;
@@ -35,6 +36,10 @@ export interface Vma {
   inode?: number;
   /** Bit n set means madvise advice n is in effect (MADV_HUGEPAGE=14, NOHUGEPAGE=15, DONTFORK=10, ...). */
   madv: number;
+  /** kind 'shmem': the object (its inode at dump time), the same in every VMA and task that maps it. */
+  shmid?: number;
+  /** kind 'shmem': the object's size in bytes. */
+  shmSize?: number;
 }
 
 /** A run of pages, in the order they sit in the pages image. */
@@ -159,6 +164,12 @@ export interface DumpedTask {
   vmas: Vma[];
   /** Pages in the pages image, in file order (each run is contiguous in the file). */
   pages: PageRun[];
+  /**
+   * Pages still shared copy-on-write with the parent task at dump time (same address, same physical
+   * page): not in this task's pages image; a tree restore forks the task from its restored parent so they
+   * are shared again. Empty outside trees.
+   */
+  inherited?: PageRun[];
   /** The other threads of the process, ascending by tid (empty for a single-threaded process). */
   threads: ThreadState[];
   /** Open file descriptors, ascending by fd. */

@@ -12,6 +12,7 @@ const char* kind_name(VmaKind k) {
     case VmaKind::Vdso: return "vdso";
     case VmaKind::Vvar: return "vvar";
     case VmaKind::Vsyscall: return "vsyscall";
+    case VmaKind::Shmem: return "shmem";
   }
   return "anon";
 }
@@ -23,6 +24,7 @@ VmaKind kind_from(const std::string& s, Napi::Env env) {
   if (s == "vdso") return VmaKind::Vdso;
   if (s == "vvar") return VmaKind::Vvar;
   if (s == "vsyscall") return VmaKind::Vsyscall;
+  if (s == "shmem") return VmaKind::Shmem;
   throw Napi::TypeError::New(env, "unknown VMA kind: " + s);
 }
 
@@ -204,6 +206,10 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
       vo.Set("inode", num(env, v.inode));
     }
     vo.Set("madv", num(env, v.madv));
+    if (v.kind == VmaKind::Shmem) {
+      vo.Set("shmid", num(env, v.shmid));
+      vo.Set("shmSize", num(env, v.shm_size));
+    }
     vmas.Set(i, vo);
   }
   o.Set("vmas", vmas);
@@ -215,6 +221,14 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
     pages.Set(i, p);
   }
   o.Set("pages", pages);
+  Napi::Array inherited = Napi::Array::New(env, t.inherited.size());
+  for (size_t i = 0; i < t.inherited.size(); ++i) {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("vaddr", num(env, t.inherited[i].vaddr));
+    p.Set("nrPages", num(env, t.inherited[i].nr_pages));
+    inherited.Set(i, p);
+  }
+  o.Set("inherited", inherited);
   Napi::Array files = Napi::Array::New(env, t.files.size());
   for (size_t i = 0; i < t.files.size(); ++i) {
     const OpenFile& f = t.files[i];
@@ -315,12 +329,23 @@ TaskImage task_from_js(const Napi::Object& o) {
     v.name = get_str(vo, "name");
     if (vo.Has("path") && !vo.Get("path").IsUndefined()) v.path = get_str(vo, "path");
     v.madv = get_num(vo, "madv");
+    if (v.kind == VmaKind::Shmem) {
+      v.shmid = get_num(vo, "shmid");
+      v.shm_size = get_num(vo, "shmSize");
+    }
     t.vmas.push_back(v);
   }
   Napi::Array pages = get_arr(o, "pages");
   for (uint32_t i = 0; i < pages.Length(); ++i) {
     Napi::Object p = pages.Get(i).As<Napi::Object>();
     t.pages.push_back(PageRun{get_num(p, "vaddr"), get_num(p, "nrPages")});
+  }
+  if (!o.Get("inherited").IsUndefined()) {
+    Napi::Array inh = get_arr(o, "inherited");
+    for (uint32_t i = 0; i < inh.Length(); ++i) {
+      Napi::Object p = inh.Get(i).As<Napi::Object>();
+      t.inherited.push_back(PageRun{get_num(p, "vaddr"), get_num(p, "nrPages")});
+    }
   }
   Napi::Array files = get_arr(o, "files");
   for (uint32_t i = 0; i < files.Length(); ++i) {

@@ -139,12 +139,40 @@ std::vector<uint8_t> peek_pipe(int pid, int fd) {
 }
 
 // One process of the frozen tree, as dump_task does it (full freeze).
-TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, uint64_t zero_pfn) {
+// Shared memory is dumped once per object, by the first task (tree order) that maps it; any other holder
+// must have inherited it from its parent (same range, same object), which is how the restore shares it.
+void dedupe_shmem(TaskImage& t, const TaskImage* parent, std::set<uint64_t>& dumped) {
+  std::set<uint64_t> here;
+  for (const Vma& v : t.vmas) {
+    if (v.kind != VmaKind::Shmem) continue;
+    here.insert(v.shmid);
+    if (!dumped.count(v.shmid)) continue;
+    bool inherited = false;
+    if (parent)
+      for (const Vma& pv : parent->vmas)
+        if (pv.kind == VmaKind::Shmem && pv.shmid == v.shmid && pv.start == v.start && pv.end == v.end && pv.pgoff == v.pgoff)
+          inherited = true;
+    if (!inherited)
+      throw CoreError("EUNSUPPORTED", task_name(t.pid) + ": shared memory " + v.path + " at " + std::to_string(v.start) +
+                                          " is mapped in another task but was not inherited from its parent: not supported yet");
+    std::vector<PageRun> keep;
+    for (const PageRun& r : t.pages)
+      if (r.vaddr < v.start || r.vaddr >= v.end) keep.push_back(r);
+    t.pages.swap(keep);
+  }
+  dumped.insert(here.begin(), here.end());
+}
+
+TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, uint64_t zero_pfn, const TaskImage* parent,
+                   std::set<uint64_t>& dumped_shmem) {
   TaskImage t;
+  t.pid = p.pid;
   t.main = thread_registers(*p.main);
   for (auto& th : p.others) t.threads.push_back(thread_registers(*th));
   t.vmas = collect_vmas(p.pid);
   t.pages = collect_page_runs(p.pid, t.vmas, zero_pfn);
+  if (parent) split_inherited(p.pid, parent->pid, t.vmas, parent->vmas, t.pages, t.inherited);
+  dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
   int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (out < 0) throw_errno("create " + pages_path);
@@ -184,7 +212,14 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
   std::vector<FrozenProcess> tree = freeze_tree(req.root_pid);
 
   TreeImage img;
-  for (size_t i = 0; i < tree.size(); ++i) img.tasks.push_back(dump_one(tree[i], req, i, zero_pfn));
+  std::set<uint64_t> dumped_shmem;
+  std::map<int, size_t> index_of;
+  for (size_t i = 0; i < tree.size(); ++i) {
+    int ppid = read_stat(tree[i].pid).ppid;
+    const TaskImage* parent = i > 0 && index_of.count(ppid) ? &img.tasks[index_of[ppid]] : nullptr;
+    img.tasks.push_back(dump_one(tree[i], req, i, zero_pfn, parent, dumped_shmem));
+    index_of[tree[i].pid] = i;
+  }
 
   // Pipes: every holder must be in the tree; the bytes in each are saved once.
   std::set<int> members;

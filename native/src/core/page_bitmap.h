@@ -24,6 +24,15 @@ uint64_t zero_page_pfn();
 
 std::vector<PageRun> collect_page_runs(int pid, const std::vector<Vma>& vmas, uint64_t zero_pfn);
 
+// Pages of a shmem VMA that hold data (SEEK_DATA over the object through /proc/PID/map_files): shared
+// pages written only by another task are not in this task's page tables, but are in the object.
+void append_shmem_runs(int pid, const Vma& v, std::vector<PageRun>& runs);
+
+// Splits a child's runs: pages mapped at the same address in the parent with the same PFN are still
+// copy-on-write shared and go to `inherited`; the rest stay in `runs`.
+void split_inherited(int child, int parent, const std::vector<Vma>& child_vmas, const std::vector<Vma>& parent_vmas,
+                     std::vector<PageRun>& runs, std::vector<PageRun>& inherited);
+
 // Pure decision for one pagemap entry (exposed for unit tests).
 bool page_must_be_dumped(const Vma& vma, uint64_t entry, uint64_t zero_pfn);
 

@@ -29,9 +29,38 @@
 
 namespace cryopod {
 
+constexpr uint64_t kScratchSize = 64 * 1024;
+
+// The state of one restore: the task, its remote syscalls and a scratch page for arguments.
+class Morph {
+ public:
+  Morph(SeizedTask& task, RemoteSyscalls& rs) : task_(task), rs_(rs) {}
+
+  void set_scratch(uint64_t addr) { scratch_ = addr; }
+  uint64_t scratch() const { return scratch_; }
+
+  // Puts bytes at scratch+off in the task and returns their remote address.
+  uint64_t put(uint64_t off, const void* data, size_t len) {
+    if (off + len > kScratchSize) throw CoreError("E2BIG", "scratch area overflow");
+    remote_write(task_.pid(), scratch_ + off, data, len);
+    return scratch_ + off;
+  }
+  uint64_t put_string(uint64_t off, const std::string& s) { return put(off, s.c_str(), s.size() + 1); }
+
+  SeizedTask& task() { return task_; }
+  RemoteSyscalls& rs() { return rs_; }
+
+ private:
+  SeizedTask& task_;
+  RemoteSyscalls& rs_;
+  uint64_t scratch_ = 0;
+};
+
+MorphContext::MorphContext() = default;
+MorphContext::~MorphContext() = default;
+
 namespace {
 
-constexpr uint64_t kScratchSize = 64 * 1024;
 
 // struct prctl_mm_map (include/uapi/linux/prctl.h)
 struct MmMap {
@@ -59,35 +88,6 @@ uint64_t find_free_range(uint64_t len, const std::vector<std::pair<uint64_t, uin
   throw CoreError("ENOMEM", "no free address range for " + std::to_string(len) + " bytes");
 }
 
-// The state of one restore: the task, its remote syscalls and a scratch page for arguments.
-class Morph {
- public:
-  Morph(SeizedTask& task, RemoteSyscalls& rs) : task_(task), rs_(rs) {}
-
-  void set_scratch(uint64_t addr) { scratch_ = addr; }
-  uint64_t scratch() const { return scratch_; }
-
-  // Puts bytes at scratch+off in the task and returns their remote address.
-  uint64_t put(uint64_t off, const void* data, size_t len) {
-    if (off + len > kScratchSize) throw CoreError("E2BIG", "scratch area overflow");
-    remote_write(task_.pid(), scratch_ + off, data, len);
-    return scratch_ + off;
-  }
-  uint64_t put_string(uint64_t off, const std::string& s) { return put(off, s.c_str(), s.size() + 1); }
-
-  SeizedTask& task() { return task_; }
-  RemoteSyscalls& rs() { return rs_; }
-
- private:
-  SeizedTask& task_;
-  RemoteSyscalls& rs_;
-  uint64_t scratch_ = 0;
-};
-
-void unmap_stub(RemoteSyscalls& rs, const std::vector<Vma>& stub_vmas) {
-  for (const Vma& v : stub_vmas)
-    if (!v.is_special()) rs.must("munmap stub " + v.name, SYS_munmap, v.start, v.length());
-}
 
 // Moves the stub's [vvar], [vvar_vclock] and [vdso] to the saved addresses, through a free area first
 // so a target that overlaps the current place is never clobbered. Returns the gadget's new address.
@@ -149,11 +149,76 @@ uint64_t move_vdso(RemoteSyscalls& rs, const std::vector<Vma>& stub_vmas, const 
   return vdso_want->start + off;
 }
 
-void map_vmas(Morph& m, const TaskImage& img) {
-  for (const Vma& v : img.vmas) {
+// A mapping the task inherited from its restored parent that is the image's very VMA: kept, so the
+// pages it shares with the parent (copy-on-write, or shared memory) stay shared.
+bool same_vma(const Vma& now, const Vma& want) {
+  if (now.start != want.start || now.end != want.end || now.kind != want.kind) return false;
+  switch (want.kind) {
+    case VmaKind::Anon: return true;
+    case VmaKind::FilePrivate:
+    case VmaKind::FileShared: return now.path == want.path && now.pgoff == want.pgoff;
+    case VmaKind::Shmem: return now.pgoff == want.pgoff;  // the parent's object: the shmid is the parent's new one
+    default: return false;
+  }
+}
+
+// Unmaps what the task must not keep: for a fresh stub, all of it but the vDSO area; for a task forked
+// from its restored parent, what is not the image's (returns the image VMAs it keeps).
+std::set<uint64_t> clear_address_space(RemoteSyscalls& rs, const std::vector<Vma>& now, const TaskImage& img, bool inherit) {
+  std::set<uint64_t> kept;
+  for (const Vma& v : now) {
     if (v.is_special()) continue;
+    bool keep = false;
+    if (inherit)
+      for (const Vma& w : img.vmas)
+        if (same_vma(v, w)) keep = true;
+    if (keep)
+      kept.insert(v.start);
+    else
+      rs.must("munmap " + v.name, SYS_munmap, v.start, v.length());
+  }
+  return kept;
+}
+
+// Creates the shared memory objects this task maps first: a memfd per object (named as saved), or plain
+// MAP_SHARED|MAP_ANONYMOUS for a /dev/zero object mapped once from offset 0 (so maps reads the same).
+void map_shmem(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
+  std::map<uint64_t, std::vector<const Vma*>> objects;
+  for (const Vma& v : img.vmas)
+    if (v.kind == VmaKind::Shmem && !kept.count(v.start)) objects[v.shmid].push_back(&v);
+  for (const auto& [shmid, vmas] : objects) {
+    const Vma& first = *vmas.front();
+    int prot_all = PROT_READ | PROT_WRITE;
+    if (vmas.size() == 1 && first.pgoff == 0 && first.path == "/dev/zero") {
+      m.rs().must("mmap shared anonymous", SYS_mmap, first.start, first.length(), prot_all | first.prot,
+                  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0);
+      continue;
+    }
+    std::string name = first.path.rfind("/memfd:", 0) == 0 ? first.path.substr(7) : "shmem";
+    long fd = m.rs().must("memfd_create " + name, SYS_memfd_create, m.put_string(0, name), 0);
+    try {
+      m.rs().must("ftruncate memfd", SYS_ftruncate, (uint64_t)fd, first.shm_size);
+      for (const Vma* v : vmas)
+        m.rs().must("mmap memfd " + name, SYS_mmap, v->start, v->length(), prot_all | v->prot, MAP_SHARED | MAP_FIXED,
+                    (uint64_t)fd, v->pgoff);
+    } catch (...) {
+      m.rs().call(SYS_close, (uint64_t)fd);
+      throw;
+    }
+    m.rs().call(SYS_close, (uint64_t)fd);
+  }
+}
+
+void map_vmas(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
+  map_shmem(m, img, kept);
+  for (const Vma& v : img.vmas) {
+    if (v.is_special() || v.kind == VmaKind::Shmem) continue;
     // Pages are written after mapping: private mappings start writable and get their final prot later.
     int prot = v.prot | ((v.kind == VmaKind::FileShared) ? 0 : PROT_READ | PROT_WRITE);
+    if (kept.count(v.start)) {
+      if (v.kind != VmaKind::FileShared) m.rs().must("mprotect " + v.name, SYS_mprotect, v.start, v.length(), prot);
+      continue;
+    }
     if (v.kind == VmaKind::Anon) {
       int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | (v.flags & MAP_GROWSDOWN);
       m.rs().must("mmap anonymous " + v.name, SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)-1, 0);
@@ -167,6 +232,27 @@ void map_vmas(Morph& m, const TaskImage& img) {
     long r = m.rs().call(SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)fd, v.pgoff);
     m.rs().call(SYS_close, (uint64_t)fd);
     if (r < 0 && r > -4096) throw_errno("in the restored task: mmap " + v.path, (int)-r);
+  }
+}
+
+// In a private VMA kept from the parent, a page that is neither still shared with the parent
+// (inherited) nor the task's own (dumped) was empty in the task: drop the parent's copy.
+void drop_foreign_pages(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
+  std::set<uint64_t> present;
+  for (const auto* runs : {&img.pages, &img.inherited})
+    for (const PageRun& r : *runs)
+      for (uint64_t i = 0; i < r.nr_pages; ++i) present.insert(r.vaddr + i * kPageSize);
+  for (const Vma& v : img.vmas) {
+    if (!kept.count(v.start) || (v.kind != VmaKind::Anon && v.kind != VmaKind::FilePrivate)) continue;
+    uint64_t run = 0;
+    for (uint64_t a = v.start; a <= v.end; a += kPageSize) {
+      bool foreign = a < v.end && !present.count(a);
+      if (foreign && !run) run = a;
+      if (!foreign && run) {
+        m.rs().must("madvise(DONTNEED)", SYS_madvise, run, a - run, MADV_DONTNEED);
+        run = 0;
+      }
+    }
   }
 }
 
@@ -391,19 +477,21 @@ void validate_image(const TaskImage& img) {
     uint64_t end = r.vaddr + r.nr_pages * kPageSize;
     while (vi < img.vmas.size() && img.vmas[vi].end <= r.vaddr) ++vi;
     if (vi == img.vmas.size() || img.vmas[vi].start > r.vaddr || img.vmas[vi].end < end ||
-        (img.vmas[vi].kind != VmaKind::Anon && img.vmas[vi].kind != VmaKind::FilePrivate))
-      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not inside a private VMA");
+        (img.vmas[vi].kind != VmaKind::Anon && img.vmas[vi].kind != VmaKind::FilePrivate && img.vmas[vi].kind != VmaKind::Shmem))
+      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not inside a private or shared-memory VMA");
     last = end;
   }
 }
 
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes) {
-  std::vector<Vma> stub_vmas = collect_vmas(task.pid());
-  RemoteSyscalls rs(task, find_vdso_syscall(task.pid(), stub_vmas));
-  Morph m(task, rs);
+void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path, bool inherit) {
+  std::vector<Vma> now = collect_vmas(task.pid());
+  c.rs = std::make_unique<RemoteSyscalls>(task, find_vdso_syscall(task.pid(), now));
+  c.morph = std::make_unique<Morph>(task, *c.rs);
+  Morph& m = *c.morph;
+  RemoteSyscalls& rs = *c.rs;
 
-  unmap_stub(rs, stub_vmas);
-  rs.set_gadget(move_vdso(rs, stub_vmas, img, rs.gadget()));
+  std::set<uint64_t> kept = clear_address_space(rs, now, img, inherit);
+  rs.set_gadget(move_vdso(rs, now, img, rs.gadget()));
 
   std::vector<std::pair<uint64_t, uint64_t>> taken;
   for (const Vma& v : img.vmas) taken.push_back({v.start, v.end});
@@ -411,17 +499,29 @@ MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string
   long scratch = rs.must("mmap scratch", SYS_mmap, want, kScratchSize, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, (uint64_t)-1, 0);
   m.set_scratch((uint64_t)scratch);
+  c.scratch = (uint64_t)scratch;
 
-  map_vmas(m, img);
+  map_vmas(m, img, kept);
+  if (inherit) drop_foreign_pages(m, img, kept);
   fill_pages(task.pid(), img.pages, pages_path);
   finish_vmas(m, img);
+}
+
+MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources& pipes) {
+  Morph& m = *c.morph;
   restore_files(m, img, pipes);
   restore_task_state(m, img);
   MorphedTask out;
-  out.gadget = rs.gadget();
-  for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, rs.gadget()));
-  rs.must("munmap scratch", SYS_munmap, (uint64_t)scratch, kScratchSize);
+  out.gadget = c.rs->gadget();
+  for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, c.rs->gadget()));
+  c.rs->must("munmap scratch", SYS_munmap, c.scratch, kScratchSize);
   return out;
+}
+
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes) {
+  MorphContext c;
+  morph_memory(c, task, img, pages_path, /*inherit=*/false);
+  return morph_rest(c, img, pipes);
 }
 
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "remote_syscall.h"
 #include "seized_task.h"
 
 #include "task_model.h"
@@ -45,6 +46,19 @@ struct MorphedTask {
   std::vector<std::unique_ptr<SeizedTask>> threads;
 };
 MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes);
+
+// The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
+// parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
+class Morph;
+struct MorphContext {
+  std::unique_ptr<RemoteSyscalls> rs;
+  std::unique_ptr<Morph> morph;
+  uint64_t scratch = 0;
+  MorphContext();
+  ~MorphContext();
+};
+void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path, bool inherit);
+MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources& pipes);
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed);
 
 // Checks an image for what restore_task relies on (pure; exposed for tests). Throws CoreError.

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 
 #include "errors.h"
 #include "page_bitmap.h"
@@ -28,63 +29,51 @@ struct CloneArgs {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
-// A stub of the tree, not morphed yet, with a page of scratch memory for syscall arguments.
-struct TreeStub {
+// One process of the tree during its restore.
+struct TreeTask {
   int pid = 0;
   std::unique_ptr<SeizedTask> task;
-  std::unique_ptr<RemoteSyscalls> rs;
-  uint64_t scratch = 0;
+  MorphContext ctx;  // its remote syscalls and scratch page while it is being morphed
 };
 
-void open_scratch(TreeStub& s) {
-  s.rs = std::make_unique<RemoteSyscalls>(*s.task, find_vdso_syscall(s.pid, collect_vmas(s.pid)));
-  s.scratch = (uint64_t)s.rs->must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
-}
-
-// Forks a child stub out of its parent's stub with the saved PID; it starts stopped (PTRACE_O_TRACEFORK).
-TreeStub fork_stub(TreeStub& parent, int pid) {
+// Forks a child out of its parent once the parent's memory is restored: the child inherits it, so pages
+// still shared copy-on-write at dump time and shared memory are shared again. Saved PID (set_tid); the
+// child starts stopped (PTRACE_O_TRACEFORK).
+std::unique_ptr<SeizedTask> fork_child(TreeTask& parent, int pid) {
   pid_t want = pid;
-  remote_write(parent.pid, parent.scratch, &want, sizeof want);
+  remote_write(parent.pid, parent.ctx.scratch, &want, sizeof want);
   CloneArgs ca{};
   ca.exit_signal = SIGCHLD;
-  ca.set_tid = parent.scratch;
+  ca.set_tid = parent.ctx.scratch;
   ca.set_tid_size = 1;
-  remote_write(parent.pid, parent.scratch + 64, &ca, sizeof ca);
-  long child = parent.rs->call(SYS_clone3, parent.scratch + 64, sizeof ca);
+  remote_write(parent.pid, parent.ctx.scratch + 64, &ca, sizeof ca);
+  long child = parent.ctx.rs->call(SYS_clone3, parent.ctx.scratch + 64, sizeof ca);
   if (child == -EEXIST)
     throw CoreError("EPIDTAKEN", "PID " + std::to_string(pid) + " is in use: a process tree is restored only with its own PIDs");
-  if (child < 0) throw_errno("clone3 of the stub for pid " + std::to_string(pid), (int)-child);
-  TreeStub s;
-  s.pid = (int)child;
-  s.task = std::make_unique<SeizedTask>((pid_t)child, SeizedTask::Adopt{});
-  s.scratch = parent.scratch;  // inherited with the parent's memory
-  s.rs = std::make_unique<RemoteSyscalls>(*s.task, parent.rs->gadget());
-  return s;
+  if (child < 0) throw_errno("clone3 of pid " + std::to_string(pid), (int)-child);
+  return std::make_unique<SeizedTask>((pid_t)child, SeizedTask::Adopt{});
 }
 
-// Sessions and process groups as saved, where their leaders are in the tree (the root already started a
-// session of its own before its children were forked: a root whose session led outside the tree, a
-// shell's, gets one too).
-void restore_sessions(const TreeImage& tree, std::map<int, TreeStub>& stubs) {
-  std::map<int, int> index;
-  for (size_t i = 0; i < tree.tasks.size(); ++i) index[tree.tasks[i].pid] = (int)i;
-  for (size_t i = 0; i < tree.tasks.size(); ++i) {
-    const TaskImage& t = tree.tasks[i];
-    if (i > 0 && t.sid == t.pid) stubs[t.pid].rs->call(SYS_setsid);
-  }
-  for (size_t pass = 0; pass < 2; ++pass)  // group leaders first, then their members
+// Sessions and process groups as saved, where their leaders are in the tree (the root started a session
+// of its own before its children were forked: a root whose session led outside the tree, a shell's,
+// gets one too).
+void restore_sessions(const TreeImage& tree, std::map<int, TreeTask*>& tasks) {
+  std::set<int> members;
+  for (const TaskImage& t : tree.tasks) members.insert(t.pid);
+  for (size_t i = 1; i < tree.tasks.size(); ++i)
+    if (tree.tasks[i].sid == tree.tasks[i].pid) tasks[tree.tasks[i].pid]->ctx.rs->call(SYS_setsid);
+  for (int pass = 0; pass < 2; ++pass)  // group leaders first, then their members
     for (const TaskImage& t : tree.tasks) {
       bool leader = t.pgid == t.pid;
-      if ((pass == 0) != leader || !index.count(t.pgid)) continue;
-      long r = stubs[t.pid].rs->call(SYS_setpgid, 0, leader ? 0 : t.pgid);
+      if ((pass == 0) != leader || !members.count(t.pgid)) continue;
+      long r = tasks[t.pid]->ctx.rs->call(SYS_setpgid, 0, leader ? 0 : t.pgid);
       if (r < 0 && r != -EPERM) throw_errno("setpgid of pid " + std::to_string(t.pid), (int)-r);
     }
 }
 
 // Each pipe is created once, in the first task that holds it, its ends kept at high fds until every
 // holder has opened its own; the bytes it held are written back through /proc from here.
-PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeStub>& stubs) {
+PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks) {
   PipeSources sources;
   std::map<uint64_t, const PipeImage*> data;
   for (const PipeImage& p : tree.pipes) data[p.id] = &p;
@@ -92,16 +81,17 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeStub>& stubs) 
   for (const TaskImage& t : tree.tasks)
     for (const OpenFile& f : t.files) {
       if (f.kind != "pipe" || sources.count(f.pipe_id)) continue;
-      TreeStub& s = stubs[t.pid];
-      s.rs->must("pipe2", SYS_pipe2, s.scratch, 0);
+      TreeTask& s = *tasks[t.pid];
+      RemoteSyscalls& rs = *s.ctx.rs;
+      rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
       int fds[2];
-      remote_read(s.pid, s.scratch, fds, sizeof fds);
+      remote_read(s.pid, s.ctx.scratch, fds, sizeof fds);
       PipeSource src{t.pid, next, next + 1};
       next += 2;
-      s.rs->must("dup2", SYS_dup2, fds[0], src.read_fd);
-      s.rs->must("dup2", SYS_dup2, fds[1], src.write_fd);
-      s.rs->call(SYS_close, fds[0]);
-      s.rs->call(SYS_close, fds[1]);
+      rs.must("dup2", SYS_dup2, fds[0], src.read_fd);
+      rs.must("dup2", SYS_dup2, fds[1], src.write_fd);
+      rs.call(SYS_close, fds[0]);
+      rs.call(SYS_close, fds[1]);
       auto d = data.find(f.pipe_id);
       if (d != data.end() && !d->second->data.empty()) {
         std::string path = "/proc/" + std::to_string(s.pid) + "/fd/" + std::to_string(src.write_fd);
@@ -136,40 +126,45 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   const TaskImage& root = tree.tasks[0];
   bool need_pid = tree.tasks.size() > 1 || !root.threads.empty();
   StubProcess root_stub(req.stub_path, req.uid, req.gid, root.pid, need_pid);
-  std::map<int, TreeStub> stubs;  // saved pid → stub (every stub is the saved pid, except a lone root)
+  std::vector<std::unique_ptr<TreeTask>> procs(tree.tasks.size());
+  std::map<int, TreeTask*> by_pid;  // saved pid → process (the same pid, except a lone root's)
   std::vector<std::unique_ptr<StubProcess>> owned;  // killed on failure: init reaps them
+
+  procs[0] = std::make_unique<TreeTask>();
+  procs[0]->pid = root_stub.pid();
+  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub.pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
   {
-    TreeStub r;
-    r.pid = root_stub.pid();
-    r.task = std::make_unique<SeizedTask>((pid_t)r.pid, PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
-    open_scratch(r);
-    r.rs->call(SYS_setsid);  // before any child is forked, so that they are born into it
-    stubs[root.pid] = std::move(r);
+    RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub.pid(), collect_vmas(root_stub.pid())));
+    rs.call(SYS_setsid);  // before any child is forked, so that they are born into it
   }
+  by_pid[root.pid] = procs[0].get();
+  morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], /*inherit=*/false);
+
   for (size_t i = 1; i < tree.tasks.size(); ++i) {
     const TaskImage& t = tree.tasks[i];
-    stubs[t.pid] = fork_stub(stubs[t.ppid], t.pid);
+    TreeTask& parent = *by_pid.at(t.ppid);
+    procs[i] = std::make_unique<TreeTask>();
+    procs[i]->task = fork_child(parent, t.pid);
+    procs[i]->pid = t.pid;
     owned.push_back(std::make_unique<StubProcess>((pid_t)t.pid));
+    by_pid[t.pid] = procs[i].get();
+    morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], /*inherit=*/true);
   }
-  restore_sessions(tree, stubs);
-  PipeSources pipes = create_pipes(tree, stubs);
+  restore_sessions(tree, by_pid);
+  PipeSources pipes = create_pipes(tree, by_pid);
 
   std::vector<MorphedTask> morphed;
-  for (size_t i = 0; i < tree.tasks.size(); ++i) {
-    TreeStub& s = stubs[tree.tasks[i].pid];
-    s.rs.reset();  // the morph brings its own remote syscalls (and unmaps the scratch page)
-    morphed.push_back(morph_stub(*s.task, tree.tasks[i], req.pages_paths[i], pipes));
-  }
+  for (size_t i = 0; i < tree.tasks.size(); ++i) morphed.push_back(morph_rest(procs[i]->ctx, tree.tasks[i], pipes));
   // Every holder has its pipe ends now: the creators drop the ones they kept.
   for (const auto& [id, src] : pipes) {
+    TreeTask& s = *by_pid.at(src.creator_pid);
     size_t i = position[src.creator_pid];
-    TreeStub& s = stubs[tree.tasks[i].pid];
     RemoteSyscalls rs(*s.task, morphed[i].gadget);
     rs.call(SYS_close, src.read_fd);
     rs.call(SYS_close, src.write_fd);
   }
-  // Children first: a parent never runs while a child it may wait for is still a stopped stub.
-  for (size_t i = tree.tasks.size(); i-- > 0;) release_morphed(*stubs[tree.tasks[i].pid].task, tree.tasks[i], morphed[i]);
+  // Children first: a parent never runs while a child it may wait for is still stopped.
+  for (size_t i = tree.tasks.size(); i-- > 0;) release_morphed(*procs[i]->task, tree.tasks[i], morphed[i]);
   for (auto& o : owned) o->release();
   root_stub.release();
   return root_stub.pid();

@@ -8,7 +8,8 @@
 
 namespace cryopod {
 
-enum class VmaKind { Anon, FilePrivate, FileShared, Vdso, Vvar, Vsyscall };
+// Shmem: MAP_SHARED anonymous memory or a memfd (a shmem object with no path), dumped once per object.
+enum class VmaKind { Anon, FilePrivate, FileShared, Vdso, Vvar, Vsyscall, Shmem };
 
 struct Vma {
   uint64_t start = 0, end = 0;
@@ -20,6 +21,8 @@ struct Vma {
   std::string path;    // backing file, for file kinds
   uint64_t dev = 0, inode = 0;
   uint64_t madv = 0;   // bit n = madvise advice n in effect
+  uint64_t shmid = 0;  // Shmem: the object's inode, the same in every VMA and task that maps it
+  uint64_t shm_size = 0;  // Shmem: the object's size
 
   uint64_t length() const { return end - start; }
   bool is_special() const {
@@ -108,6 +111,9 @@ struct TaskImage {
   MmFields mm;
   std::vector<Vma> vmas;
   std::vector<PageRun> pages;
+  // Pages still shared copy-on-write with the parent task at the same address (same PFN): not in this
+  // task's pages image; the restore forks it from its restored parent so they are shared again.
+  std::vector<PageRun> inherited;
   std::vector<OpenFile> files;
   double frozen_seconds = 0;
   double pages_seconds = 0;  // time spent moving page data (part of the frozen time, unless snapshot)

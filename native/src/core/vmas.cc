@@ -83,8 +83,25 @@ std::vector<Vma> collect_vmas(int pid) {
     std::string link = "/proc/" + std::to_string(pid) + "/map_files/" + range_name(e);
     std::string path = read_link(link);
     const std::string deleted = " (deleted)";
-    if (path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0)
-      unsupported(pid, e, shared ? "shared memory (memfd, SysV shm or an unlinked file) is not supported yet"
+    bool gone = path.size() > deleted.size() && path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0;
+    if (gone && shared && (path.rfind("/memfd:", 0) == 0 || path.rfind("/dev/zero", 0) == 0)) {
+      // MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)") or a memfd: a shmem object with no name to
+      // reopen. Its pages are dumped once per object (shmid = its inode), from its own page cache.
+      struct stat st {};
+      if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+      v.kind = VmaKind::Shmem;
+      v.pgoff = e.offset;
+      v.path = path.substr(0, path.size() - deleted.size());
+      v.dev = st.st_dev;
+      v.inode = st.st_ino;
+      v.shmid = st.st_ino;
+      v.shm_size = st.st_size;
+      out.push_back(v);
+      continue;
+    }
+    if (gone)
+      unsupported(pid, e, shared ? (path.rfind("/SYSV", 0) == 0 ? "SysV shared memory is not supported yet"
+                                                               : "shared mapping of a deleted file")
                                  : "the mapped file was deleted");
     struct stat st {};
     if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
