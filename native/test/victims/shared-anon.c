@@ -1,7 +1,7 @@
 /*
- * shared-anon: a process with shared anonymous memory (mmap MAP_SHARED|MAP_ANONYMOUS, 1 MiB of pattern),
- * for the negative test: Cryopod refuses it (EUNSUPPORTED) and must leave the process running; it writes
- * <workdir>/progress every 50 ms and on check verifies the shared memory still holds its pattern.
+ * shared-anon: shared anonymous memory (mmap MAP_SHARED|MAP_ANONYMOUS, 1 MiB of pattern) survives dump and
+ * restore: on check it must still hold its pattern, still be a shared (rw-s) mapping at the same address,
+ * and take writes. Writes <workdir>/progress every 50 ms.
  */
 #include "victim.h"
 #include <sys/mman.h>
@@ -11,7 +11,7 @@
 int main(int argc, char **argv)
 {
 	victim_init(argc, argv);
-	void *shm = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned char *shm = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shm == MAP_FAILED)
 		exit(4);
 	pattern_fill(shm, SIZE, 0x5a5a);
@@ -21,7 +21,18 @@ int main(int argc, char **argv)
 		victim_progress(++n);
 		victim_sleep_ms(50);
 	}
-	if (pattern_verify(shm, SIZE, 0x5a5a) >= 0)
-		fail("the shared memory lost its pattern");
+	long bad = pattern_verify(shm, SIZE, 0x5a5a);
+	if (bad >= 0)
+		fail("the shared memory differs from its pattern at offset %ld", bad);
+	char perms[5];
+	uintptr_t start, end;
+	if (maps_find((uintptr_t)shm, SIZE, perms, NULL, 0, &start, &end) != 0)
+		fail("no mapping covers %p-%p any more", (void *)shm, (void *)(shm + SIZE));
+	else if (strcmp(perms, "rw-s") != 0 || start != (uintptr_t)shm || end != (uintptr_t)shm + SIZE)
+		fail("the shared memory is now %#lx-%#lx %s, expected %p-%p rw-s", (unsigned long)start, (unsigned long)end,
+		     perms, (void *)shm, (void *)(shm + SIZE));
+	memset(shm, 0x11, SIZE);
+	if (shm[SIZE - 1] != 0x11)
+		fail("a write to the shared memory did not stick");
 	victim_finish();
 }
