@@ -63,7 +63,15 @@ describe('helm/cryopod', () => {
     expect(pod.hostPID).toBe(true);
     expect(pod.containers[0].securityContext.privileged).toBe(true);
     expect(pod.containers[0].env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
-    expect(pod.volumes.map((v: { hostPath?: { path: string } }) => v.hostPath?.path).sort()).toEqual(['/proc', '/sys/fs/cgroup', '/var/lib/cryopod/images']);
+    expect(pod.volumes.map((v: { hostPath?: { path: string } }) => v.hostPath?.path).sort()).toEqual(['/sys/fs/cgroup', '/var/lib/cryopod/agent', '/var/lib/cryopod/images']);
+    // The freeze journal survives container restarts: the state dir is the hostPath, at the same path.
+    const env = pod.containers[0].env as Array<{ name: string; value?: string }>;
+    expect(env).toContainEqual({ name: 'CRYOPOD_STATE_DIR', value: '/var/lib/cryopod/agent' });
+    expect(env.map((e) => e.name)).not.toContain('CRYOPOD_HOST_PROC');
+    const state = pod.volumes.find((v: { hostPath?: { path: string } }) => v.hostPath?.path === '/var/lib/cryopod/agent');
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: state.name, mountPath: '/var/lib/cryopod/agent' });
+    // One agent per node at a time (claims are told apart by boot ID on one node).
+    expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
     const dep = docs.find((d) => d.kind === 'Deployment');
     expect(dep.spec.template.spec.serviceAccountName).toBe('cryopod-operator');
     expect(dep.spec.template.spec.containers[0].securityContext.privileged).toBeUndefined();

@@ -1,12 +1,12 @@
 /**
  * The node agent, wired: freeze journal recovery first (no pod stays frozen because an earlier agent
  * died), then list+watch of the work labelled for this node into a keyed queue, the checkpoint worker, and
- * the /metrics + /healthz server. stop() stops taking work and lets the work in flight finish (its cgroup
+ * the restore worker, and the /metrics + /healthz server. stop() stops taking work and lets the work in flight finish (its cgroup
  * thawed, its status written); anything cut shorter than that is recovered by the next start.
  */
 import * as http from 'http';
 import * as path from 'path';
-import { CHECKPOINT_PLURAL, NODE_LABEL } from '../crds/types';
+import { CHECKPOINT_PLURAL, NODE_LABEL, RESTORE_PLURAL } from '../crds/types';
 import { CgroupMounts, readCgroupMounts } from './cgroup-mounts';
 import { CheckpointWorker } from './checkpoint-worker';
 import { AgentConfig } from './config';
@@ -17,17 +17,20 @@ import { AgentIdentity, makeIdentity } from './identity';
 import { AgentApi, KubeAgentApi, loadKubeConfig } from './kube';
 import { AgentMetrics } from './metrics';
 import { WorkQueue } from './queue';
+import { ReadImagesFn, RestoreFn, RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
 import { ListWatcher } from './watcher';
 
 export interface AgentOverrides {
   api?: AgentApi;
   dump?: DumpFn;
+  restore?: RestoreFn;
+  readImages?: ReadImagesFn;
   mounts?: CgroupMounts;
   log?: (msg: string) => void;
 }
 
-/** One watched kind of work: its plural and the handler of one key. Restores plug in here. */
+/** One watched kind of work: its plural and the handler of one key (each kind has its own queue). */
 interface WorkKind {
   plural: string;
   handle(key: string): Promise<void>;
@@ -64,8 +67,13 @@ export class Agent {
 
     const api = this.overrides.api ?? new KubeAgentApi(loadKubeConfig(cfg.kubeconfig), { component: 'cryopod-agent', host: cfg.nodeName, instance: this.identity.id });
     const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, { pauseAfterFreezeFile: cfg.pauseAfterFreezeFile });
-    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store: new ImageStore(cfg.storageRoot), dumper, mounts, metrics: this.metrics, log: this.log });
-    const kinds: WorkKind[] = [{ plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) }];
+    const store = new ImageStore(cfg.storageRoot);
+    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, dumper, mounts, metrics: this.metrics, log: this.log });
+    const restores = new RestoreWorker({ api, identity: this.identity, store, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
+    const kinds: WorkKind[] = [
+      { plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) },
+      { plural: RESTORE_PLURAL, handle: (k) => restores.handle(k) },
+    ];
 
     this.server = await startHttpServer(cfg.port, cfg.bind, this.metrics.registry, () => this.ready());
     for (const kind of kinds) {

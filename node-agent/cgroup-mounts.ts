@@ -3,9 +3,9 @@
  * v1 freezer hierarchy. Nodes differ: pure v2 mounts cgroup2 at /sys/fs/cgroup, hybrid hosts mount it at
  * /sys/fs/cgroup/unified next to the v1 controllers, older nodes have v1 only.
  *
- * The agent must see the host's cgroup tree: it runs in the host cgroup namespace (a privileged, hostPID
- * DaemonSet; see README.md). A mount whose root is not "/" (a namespaced or bind-mounted subtree) is
- * honoured: paths outside it cannot be reached and are refused.
+ * The agent must see the host's cgroup tree (the chart mounts it at /sys/fs/cgroup; see README.md). A mount
+ * whose root is not "/" (a namespaced or bind-mounted subtree) is honoured by cgroupDir: paths outside it
+ * are refused, and resolve.ts then finds the pod's directory by its name below the mount point.
  */
 import * as fs from 'fs';
 import * as path from 'path';

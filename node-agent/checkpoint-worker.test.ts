@@ -41,6 +41,12 @@ class FakeApi implements AgentApi {
     this.cp = { ...cp, metadata: { ...cp.metadata, resourceVersion: String(Number(cp.metadata.resourceVersion) + 1) } };
     return this.cp;
   }
+  async getRestore(): Promise<undefined> {
+    return undefined;
+  }
+  async replaceRestoreStatus(): Promise<never> {
+    throw new Error('not used');
+  }
   async getPod(): Promise<undefined> {
     return undefined;
   }

@@ -4,7 +4,7 @@
  * is a ConflictError (someone else changed the object: the caller drops or re-reads it).
  */
 import * as k8s from '@kubernetes/client-node';
-import { CHECKPOINT_PLURAL, Checkpoint, GROUP, VERSION } from '../crds/types';
+import { CHECKPOINT_PLURAL, Checkpoint, GROUP, RESTORE_PLURAL, Restore, VERSION } from '../crds/types';
 
 export class ConflictError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -35,6 +35,9 @@ export interface AgentApi {
   getCheckpoint(namespace: string, name: string): Promise<Checkpoint | undefined>;
   /** PUT …/status with the object's resourceVersion; throws ConflictError on 409. */
   replaceCheckpointStatus(cp: Checkpoint): Promise<Checkpoint>;
+  getRestore(namespace: string, name: string): Promise<Restore | undefined>;
+  /** PUT …/status with the object's resourceVersion; throws ConflictError on 409. */
+  replaceRestoreStatus(r: Restore): Promise<Restore>;
   getPod(namespace: string, name: string): Promise<k8s.V1Pod | undefined>;
   createEvent(e: EventInput): Promise<void>;
 }
@@ -87,28 +90,44 @@ export class KubeAgentApi implements AgentApi {
   }
 
   async getCheckpoint(namespace: string, name: string): Promise<Checkpoint | undefined> {
+    return this.getCustom<Checkpoint>(CHECKPOINT_PLURAL, namespace, name);
+  }
+
+  async replaceCheckpointStatus(cp: Checkpoint): Promise<Checkpoint> {
+    return this.replaceStatus(CHECKPOINT_PLURAL, 'checkpoint', cp);
+  }
+
+  async getRestore(namespace: string, name: string): Promise<Restore | undefined> {
+    return this.getCustom<Restore>(RESTORE_PLURAL, namespace, name);
+  }
+
+  async replaceRestoreStatus(r: Restore): Promise<Restore> {
+    return this.replaceStatus(RESTORE_PLURAL, 'restore', r);
+  }
+
+  private async getCustom<T>(plural: string, namespace: string, name: string): Promise<T | undefined> {
     try {
-      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: CHECKPOINT_PLURAL, name })) as Checkpoint;
+      return (await this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name })) as T;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
 
-  async replaceCheckpointStatus(cp: Checkpoint): Promise<Checkpoint> {
-    const { namespace, name } = cp.metadata;
+  private async replaceStatus<T extends { metadata: { namespace?: string; name?: string; resourceVersion?: string } }>(plural: string, kind: string, obj: T): Promise<T> {
+    const { namespace, name } = obj.metadata;
     try {
       return (await this.custom.replaceNamespacedCustomObjectStatus({
         group: GROUP,
         version: VERSION,
         namespace: namespace as string,
-        plural: CHECKPOINT_PLURAL,
+        plural,
         name: name as string,
-        body: cp,
+        body: obj,
         fieldManager: 'cryopod-agent',
-      })) as Checkpoint;
+      })) as T;
     } catch (err) {
-      if (statusCode(err) === 409) throw new ConflictError(`checkpoint ${namespace}/${name} changed (resourceVersion ${cp.metadata.resourceVersion} is stale)`, { cause: err });
+      if (statusCode(err) === 409) throw new ConflictError(`${kind} ${namespace}/${name} changed (resourceVersion ${obj.metadata.resourceVersion} is stale)`, { cause: err });
       throw err;
     }
   }

@@ -14,6 +14,9 @@ export class AgentMetrics {
   readonly checkpointBytes: client.Counter;
   readonly checkpointPages: client.Counter;
   readonly checkpoints: client.Counter<'result'>;
+  readonly downloadSeconds: client.Histogram;
+  readonly restoreSeconds: client.Histogram;
+  readonly restores: client.Counter<'result'>;
 
   constructor(node: string) {
     this.registry.setDefaultLabels({ node });
@@ -24,6 +27,9 @@ export class AgentMetrics {
     this.checkpointBytes = new client.Counter({ name: 'cryopod_checkpoint_bytes_total', help: 'Bytes of checkpoint images written', registers });
     this.checkpointPages = new client.Counter({ name: 'cryopod_checkpoint_pages_total', help: 'Memory pages written into checkpoint images', registers });
     this.checkpoints = new client.Counter({ name: 'cryopod_checkpoints_total', help: 'Checkpoints finished by this agent, by result', labelNames: ['result'], registers });
+    this.downloadSeconds = new client.Histogram({ name: 'cryopod_download_seconds', help: 'Time to fetch a checkpoint\'s images from the store for a restore (0 for a shared directory)', buckets: SECONDS_BUCKETS, registers });
+    this.restoreSeconds = new client.Histogram({ name: 'cryopod_restore_seconds', help: 'Time to verify a checkpoint\'s images and morph the restore pod\'s stubs into its processes', buckets: SECONDS_BUCKETS, registers });
+    this.restores = new client.Counter({ name: 'cryopod_restores_total', help: 'Restores finished by this agent, by result', labelNames: ['result'], registers });
     client.collectDefaultMetrics({ register: this.registry, prefix: 'cryopod_agent_' });
   }
 }

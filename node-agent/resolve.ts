@@ -5,8 +5,17 @@
  *
  * Freezer choice per container: the v1 freezer hierarchy when the process's freezer cgroup is the pod's
  * (kubelet with cgroup v1), else the v2 hierarchy when its unified path is (cgroup v2 nodes).
+ *
+ * The cgroup directory: /proc/PID/cgroup paths are relative to the reader's cgroup namespace, and a
+ * Kubernetes pod cannot ask for the host cgroup namespace, so an agent in a private one sees paths like
+ * /../../kubepods/… and a mount root that is not the host's. So the path is used as it is only when the
+ * process is listed in that directory's cgroup.procs; otherwise the pod's directory is found by its name
+ * (pod<uid>, or …-pod<uid_>.slice) below the mounted hierarchy, and the rest of the path below it. Either
+ * way the process must be in the cgroup.procs of the directory found.
  */
-import { CgroupMounts, cgroupDir } from './cgroup-mounts';
+import * as fs from 'fs';
+import * as path from 'path';
+import { CgroupMount, CgroupMounts, cgroupDir } from './cgroup-mounts';
 import { CgroupLine, matchContainerPath, parseContainerID, parseProcCgroup } from './cgroup-path';
 import { FreezerRef } from './freezer';
 import { PROC, listPids, readStartTime, readStatus, readText } from './procfs';
@@ -79,6 +88,11 @@ export function resolveContainers(podUid: string, containers: ContainerRef[], mo
     if (mainStartTime === undefined) throw new WorkError(Reason.DumpFailed, `container ${c.name}: main process ${mainPid} exited`, { code: 'ESRCH' });
     const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
     if (!mount) throw new WorkError(Reason.DumpFailed, `container ${c.name}: no cgroup ${kind} ${kind === 'v1' ? 'freezer ' : ''}hierarchy is mounted`, { code: 'ENOCGROUP' });
+    const at = mine.find((p) => p.pid === mainPid)?.at ?? procs[0].at;
+    const podDir = locatePodDir(mount, at, mainPid);
+    if (!podDir) {
+      throw new WorkError(Reason.DumpFailed, `container ${c.name}: the cgroup ${at.cgPath} of process ${mainPid} was not found below ${mount.mountPoint} (is the host's cgroup tree mounted there?)`, { code: 'ENOCGROUP' });
+    }
     return {
       name: c.name,
       containerID: c.containerID,
@@ -86,8 +100,8 @@ export function resolveContainers(podUid: string, containers: ContainerRef[], mo
       mainPid,
       mainStartTime,
       cgroupPath: containerPath,
-      freezer: { kind, path: cgroupDir(mount, containerPath) },
-      podFreezer: { kind, path: cgroupDir(mount, procs[0].at.podPath) },
+      freezer: { kind, path: path.join(podDir, containerPath.slice(at.podPath.length)) },
+      podFreezer: { kind, path: podDir },
     };
   });
 }
@@ -106,4 +120,54 @@ export function recheckMembership(c: ResolvedContainer, podUid: string, proc = P
   if (!at || at.kind !== c.freezer.kind || at.containerPath !== c.cgroupPath) {
     throw new WorkError(Reason.DumpFailed, `container ${c.name}: process ${c.mainPid} left cgroup ${c.cgroupPath}; refusing to dump it`, { code: 'EPERM' });
   }
+}
+
+/** True when pid is listed in <dir>/cgroup.procs. */
+function listsPid(dir: string, pid: number): boolean {
+  const text = readText(path.join(dir, 'cgroup.procs'));
+  return !!text && text.split('\n').includes(String(pid));
+}
+
+/**
+ * Directories below `root` named `name`, shallowest first, at most maxDepth levels down (a match is not
+ * searched below); symlinks are not followed (the agent never leaves the mounted hierarchy).
+ */
+export function findDirsNamed(root: string, name: string, maxDepth = 6): string[] {
+  const out: string[] = [];
+  let level = [root];
+  for (let depth = 0; depth < maxDepth && level.length > 0; depth++) {
+    const next: string[] = [];
+    for (const dir of level) {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const p = path.join(dir, e.name);
+        if (e.name === name) out.push(p);
+        else next.push(p);
+      }
+    }
+    level = next;
+  }
+  return out;
+}
+
+/**
+ * The pod's cgroup directory in this hierarchy: by the path as /proc shows it when that directory (with the
+ * process's own sub-path) lists the process, else by the pod directory's name. Undefined when neither does.
+ */
+export function locatePodDir(mount: CgroupMount, at: { podPath: string; cgPath: string }, pid: number): string | undefined {
+  const below = at.cgPath.slice(at.podPath.length);
+  try {
+    const direct = cgroupDir(mount, at.podPath);
+    if (!at.podPath.split('/').includes('..') && listsPid(path.join(direct, below), pid)) return direct;
+  } catch {
+    // outside the mounted root as /proc shows it: a private cgroup namespace; search below
+  }
+  const name = path.posix.basename(at.podPath);
+  return findDirsNamed(mount.mountPoint, name).find((d) => listsPid(path.join(d, below), pid));
 }

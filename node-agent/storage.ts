@@ -82,6 +82,45 @@ export class ImageStore {
     return file;
   }
 
+  /**
+   * An existing directory given by a file:// image location, after resolving symlinks: only inside the
+   * storage root, and only exactly the directory of the Checkpoint `expected` (so a status pointing at
+   * another namespace's or another checkpoint's images is refused). Throws with the reason.
+   */
+  checkpointDirAt(location: string, expected: CheckpointRef): string {
+    let url: URL;
+    try {
+      url = new URL(location);
+    } catch {
+      throw new Error(`image location ${JSON.stringify(location)} is not a URI`);
+    }
+    if (url.protocol !== 'file:') throw new Error(`image location ${location}: only file:// (a shared directory) is supported by this agent`);
+    const want = this.checkpointDir(expected);
+    let real: string;
+    try {
+      real = fs.realpathSync(decodeURIComponent(url.pathname));
+    } catch (err) {
+      throw new Error(`image location ${location} does not exist on this node (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    this.inside(real);
+    if (real !== want) throw new Error(`image location ${location} is not the directory of checkpoint ${expected.namespace}/${expected.name} (${want})`);
+    if (!fs.statSync(real).isDirectory()) throw new Error(`image location ${location} is not a directory`);
+    return real;
+  }
+
+  /** An existing container directory below a checkpoint directory, symlinks refused. */
+  existingContainerDir(cp: CheckpointRef, container: string): string {
+    const dir = this.containerDir(cp, container);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(dir);
+    } catch {
+      throw new Error(`the checkpoint has no images for container ${container} (${dir} is missing)`);
+    }
+    if (st.isSymbolicLink() || !st.isDirectory()) throw new Error(`${dir} is a symlink or not a directory`);
+    return dir;
+  }
+
   /** Removes a checkpoint's directory (a partial or failed one). */
   remove(cp: CheckpointRef): void {
     fs.rmSync(this.checkpointDir(cp), { recursive: true, force: true });

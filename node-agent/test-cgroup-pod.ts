@@ -110,3 +110,69 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string): Pro
     },
   };
 }
+
+export interface StubContainer {
+  /** The stub's PID (after a successful restore: the restored process's). */
+  pid: number;
+  containerID: string;
+  dir: string;
+  destroy(): Promise<void>;
+}
+
+/**
+ * A restore pod's app container without a runtime: a real cryopod-stub started as a container runtime
+ * would start the stub command, in a cgroup named like the restore pod's container. The stub is detached
+ * (setsid -f: not a child of the test process, so nothing here waits on it or its ptrace stops) and has
+ * no fd 3, so it pauses until it is morphed. Its PID is read from the cgroup.
+ */
+export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stubPath: string): Promise<StubContainer> {
+  const mounts = readCgroupMounts();
+  const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
+  if (!mount) throw new Error(`no cgroup ${kind} freezer hierarchy on this machine`);
+  const id = crypto.randomBytes(32).toString('hex');
+  const podDir = path.join(mount.mountPoint, 'kubepods', 'besteffort', `pod${podUid}`);
+  const dir = path.join(podDir, id);
+  fs.mkdirSync(dir, { recursive: true });
+  // The shell enters the cgroup, closes fd 3, and setsid -f forks the stub away (the shell exits).
+  const r = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec 3>&- && exec setsid -f "$0" </dev/null >/dev/null 2>&1', stubPath, dir], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`could not start the stub: sh exited ${r.status}`);
+  const procsFile = path.join(dir, 'cgroup.procs');
+  let pid = 0;
+  for (let i = 0; i < 300 && !pid; i++) {
+    const pids = fs.readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+    const exe = pids.length === 1 ? (() => { try { return fs.readlinkSync(`/proc/${pids[0]}/exe`); } catch { return ''; } })() : '';
+    if (exe.endsWith('/cryopod-stub')) pid = pids[0];
+    else await sleep(10);
+  }
+  if (!pid) throw new Error(`the stub did not appear alone in ${procsFile}`);
+  return {
+    pid,
+    containerID: `containerd://${id}`,
+    dir,
+    destroy: async () => {
+      const ref: FreezerRef = { kind, path: dir };
+      if (fs.existsSync(dir)) await thaw(ref).catch(() => undefined);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      for (let i = 0; i < 200 && readStatus(pid) && readStatus(pid)?.state !== 'Z'; i++) await sleep(10);
+      for (let i = 0; i < 100; i++) {
+        try {
+          for (const d of [dir, podDir]) if (fs.existsSync(d)) fs.rmdirSync(d);
+          break;
+        } catch {
+          await sleep(20);
+        }
+      }
+      for (const d of [path.dirname(podDir), path.dirname(path.dirname(podDir))]) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          // in use or gone
+        }
+      }
+    },
+  };
+}

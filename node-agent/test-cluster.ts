@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as k8s from '@kubernetes/client-node';
 import { apiRequest, ensureTools, startControlPlane, type ControlPlane } from '../testenv';
-import { API_VERSION, Checkpoint, NODE_LABEL } from '../crds/types';
+import { API_VERSION, Checkpoint, CheckpointSpec, NODE_LABEL, Restore } from '../crds/types';
 
 export const AGENT_USER = 'system:serviceaccount:cryopod-system:cryopod-agent';
 export const AGENT_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:cryopod-system'];
@@ -56,7 +56,8 @@ export async function startTestCluster(): Promise<TestCluster> {
       await sleep(1000);
     }
     kubectl(['apply', '-f', path.join(ROOT, 'crds', 'cryopod.io_checkpoints.yaml')]);
-    kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/checkpoints.cryopod.io']);
+    kubectl(['apply', '-f', path.join(ROOT, 'crds', 'cryopod.io_restores.yaml')]);
+    kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd/checkpoints.cryopod.io', 'crd/restores.cryopod.io']);
     kubectl(['create', 'namespace', 'cryopod-system']);
 
     const fromHelm = helmAgentRole(tools.helm);
@@ -101,7 +102,7 @@ export async function createPod(admin: string, ns: string, name: string, node: s
   return pod as k8s.V1Pod;
 }
 
-export async function setContainerRunning(admin: string, pod: k8s.V1Pod, containerID: string): Promise<k8s.V1Pod> {
+export async function setContainerRunning(admin: string, pod: k8s.V1Pod, containerID: string, image = 'cryopod-test/counter:1'): Promise<k8s.V1Pod> {
   const now = new Date().toISOString();
   const body = {
     ...pod,
@@ -109,7 +110,7 @@ export async function setContainerRunning(admin: string, pod: k8s.V1Pod, contain
       phase: 'Running',
       conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
       containerStatuses: [
-        { name: 'app', containerID, image: 'cryopod-test/counter:1', imageID: 'cryopod-test/counter@sha256:' + '0'.repeat(64), ready: true, restartCount: 0, started: true, state: { running: { startedAt: now } } },
+        { name: 'app', containerID, image, imageID: image.replace(/:[^:/]*$/, '') + '@sha256:' + '0'.repeat(64), ready: true, restartCount: 0, started: true, state: { running: { startedAt: now } } },
       ],
     },
   };
@@ -117,10 +118,10 @@ export async function setContainerRunning(admin: string, pod: k8s.V1Pod, contain
 }
 
 /** A Checkpoint as the operator leaves it after dispatch: label for the node, status Dispatched. */
-export async function createDispatchedCheckpoint(admin: string, ns: string, name: string, podName: string, node: string, podUID?: string): Promise<Checkpoint> {
+export async function createDispatchedCheckpoint(admin: string, ns: string, name: string, podName: string, node: string, podUID?: string, spec: Partial<CheckpointSpec> = {}): Promise<Checkpoint> {
   const base = `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints`;
   const created = (await ok(
-    apiRequest(admin, 'POST', base, { apiVersion: API_VERSION, kind: 'Checkpoint', metadata: { name, namespace: ns, labels: { [NODE_LABEL]: node } }, spec: { podName } }),
+    apiRequest(admin, 'POST', base, { apiVersion: API_VERSION, kind: 'Checkpoint', metadata: { name, namespace: ns, labels: { [NODE_LABEL]: node } }, spec: { ...spec, podName } }),
     'create checkpoint',
   )) as Checkpoint;
   const now = new Date().toISOString();
@@ -151,4 +152,52 @@ export async function waitForPhase(admin: string, ns: string, name: string, phas
 export async function eventsFor(admin: string, ns: string, name: string): Promise<k8s.CoreV1Event[]> {
   const list = await ok(apiRequest(admin, 'GET', `/api/v1/namespaces/${ns}/events?fieldSelector=involvedObject.name=${name}`), 'list events');
   return (list as { items: k8s.CoreV1Event[] }).items;
+}
+
+/** A Restore as the user creates it (the operator's dispatch is dispatchRestore). */
+export async function createRestore(admin: string, ns: string, name: string, checkpointName: string, timeoutSeconds?: number): Promise<Restore> {
+  return (await ok(
+    apiRequest(admin, 'POST', `/apis/cryopod.io/v1alpha1/namespaces/${ns}/restores`, {
+      apiVersion: API_VERSION,
+      kind: 'Restore',
+      metadata: { name, namespace: ns },
+      spec: { checkpointName, ...(timeoutSeconds ? { timeoutSeconds } : {}) },
+    }),
+    'create restore',
+  )) as Restore;
+}
+
+/** What the operator does once it made the restore pod: label for the node, status Dispatched + podName. */
+export async function dispatchRestore(admin: string, r: Restore, podName: string, node: string): Promise<Restore> {
+  const base = `/apis/cryopod.io/v1alpha1/namespaces/${r.metadata.namespace}/restores/${r.metadata.name}`;
+  const labelled = (await ok(apiRequest(admin, 'PUT', base, { ...r, metadata: { ...r.metadata, labels: { ...r.metadata.labels, [NODE_LABEL]: node } } }), 'label restore')) as Restore;
+  const now = new Date().toISOString();
+  labelled.status = {
+    phase: 'Dispatched',
+    podName,
+    nodeName: node,
+    dispatchedAt: now,
+    conditions: [{ type: 'Dispatched', status: 'True', reason: 'Dispatched', message: `pod ${podName} created on node ${node}; dispatched to its agent`, lastTransitionTime: now }],
+  };
+  return (await ok(apiRequest(admin, 'PUT', `${base}/status`, labelled), 'dispatch restore')) as Restore;
+}
+
+export async function getRestore(admin: string, ns: string, name: string): Promise<Restore> {
+  return (await ok(apiRequest(admin, 'GET', `/apis/cryopod.io/v1alpha1/namespaces/${ns}/restores/${name}`), 'get restore')) as Restore;
+}
+
+export async function waitForRestorePhase(admin: string, ns: string, name: string, phases: string[], timeoutMs = 60000): Promise<Restore> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await getRestore(admin, ns, name);
+    if (phases.includes(r.status?.phase ?? '')) return r;
+    if (Date.now() > deadline) throw new Error(`restore ${ns}/${name} is ${r.status?.phase}, not ${phases.join('|')}, after ${timeoutMs} ms: ${JSON.stringify(r.status)}`);
+    await sleep(100);
+  }
+}
+
+/** Creates a Pod object as given (e.g. operator/restore-pod.ts's restore pod) and returns it. */
+export async function createPodObject(admin: string, pod: Record<string, unknown>): Promise<k8s.V1Pod> {
+  const ns = (pod.metadata as { namespace: string }).namespace;
+  return (await ok(apiRequest(admin, 'POST', `/api/v1/namespaces/${ns}/pods`, pod), 'create pod')) as k8s.V1Pod;
 }

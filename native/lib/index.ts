@@ -142,6 +142,9 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stu
     throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
   }
   const stubPath = opts.stubPath ?? STUB_PATH;
-  if (!fs.existsSync(stubPath)) throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
+  // Morphing a running stub (a restore pod's container) needs no stub binary here.
+  if (opts.stubPid === undefined && !fs.existsSync(stubPath)) {
+    throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
+  }
   return load().restore({ ...opts, stubPath });
 }

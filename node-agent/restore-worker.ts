@@ -1,0 +1,303 @@
+/**
+ * Reconciles one Restore dispatched to this node (the queue calls handle(key) for "namespace/name"):
+ *
+ *   get ─► not ours / finished ─► done
+ *       ─► Dispatched ─► claim (PUT status Running + claimedBy, resourceVersion; 409: someone else won: drop)
+ *            ─► Checkpoint (same namespace, Succeeded, images in this checkpoint's directory of the store)
+ *            ─► restore pod (status.podName, owned by this Restore, on this node)
+ *            ─► wait for every app container to run a waiting cryopod-stub (until the Restore's deadline)
+ *            ─► read + verify every container's images (readCheckpoint: sha256 of every file), all of them
+ *               before any stub is touched: a corrupt image fails the Restore (ImageCorrupt), stubs intact
+ *            ─► per container: re-check the stub, restoreTask({ task, pagesPath, stubPid }) — no uid/gid:
+ *               the morphed process keeps the stub's credentials, namespaces and cgroup (its container's)
+ *            ─► Succeeded (durations, Ready, Event) | Failed + reason (Event)
+ *       ─► Running, claimed by an earlier instance on this node ─► Failed AgentRestarted (not retried)
+ *
+ * Final statuses are written only while the Restore is still Running under our claim (the operator may
+ * have failed it on its timeout), with retry on conflict; a result whose write failed is kept and written
+ * on the next attempt, so no stub is morphed twice by this instance.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, NODE_LABEL, Reason, Restore } from '../crds/types';
+import { readCheckpoint } from '../images';
+import type { DumpedTask } from '../native/lib/types';
+import { CgroupMounts } from './cgroup-mounts';
+import { AgentIdentity, isThisNodesClaim } from './identity';
+import { AgentApi, ConflictError } from './kube';
+import { AgentMetrics } from './metrics';
+import { PROC, readStartTime } from './procfs';
+import { recheckMembership } from './resolve';
+import { restoreClaimed, restoreFailed, RestoreResult, restoreSucceeded } from './restore-status';
+import { ImageStore, refOf } from './storage';
+import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
+import { WorkError, describeError } from './work-error';
+
+/** What the agent calls to morph a stub: native/lib restoreTask, or a fake in unit tests. */
+export type RestoreFn = (opts: { task: DumpedTask; pagesPath: string; stubPid: number }) => Promise<number>;
+export type ReadImagesFn = (dir: string) => Promise<{ task: DumpedTask; pagesPath: string }>;
+
+export interface RestoreWorkerDeps {
+  api: AgentApi;
+  identity: AgentIdentity;
+  store: ImageStore;
+  mounts: CgroupMounts;
+  metrics: AgentMetrics;
+  log: (msg: string) => void;
+  restore?: RestoreFn;
+  readImages?: ReadImagesFn;
+  proc?: string;
+  now?: () => Date;
+  /** How often the restore pod is looked at while its stubs start (default 250 ms). */
+  pollMs?: number;
+}
+
+type Outcome = { kind: 'succeeded'; result: RestoreResult } | { kind: 'failed'; reason: string; message: string };
+
+const DEFAULT_TIMEOUT_SECONDS = 300;
+/** Stop waiting this long before the operator's deadline, so the agent's clearer reason is the one written. */
+const DEADLINE_MARGIN_MS = 2000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function nativeRestore(opts: { task: DumpedTask; pagesPath: string; stubPid: number }): Promise<number> {
+  // Loaded lazily: the addon is needed only when a stub is morphed.
+  const { restoreTask } = await import('../native/lib');
+  return restoreTask({ task: opts.task, pagesPath: opts.pagesPath, stubPid: opts.stubPid });
+}
+
+export class RestoreWorker {
+  private readonly unwritten = new Map<string, Outcome>();
+  private readonly now: () => Date;
+  private readonly proc: string;
+
+  constructor(private readonly d: RestoreWorkerDeps) {
+    this.now = d.now ?? (() => new Date());
+    this.proc = d.proc ?? PROC;
+  }
+
+  async handle(key: string): Promise<void> {
+    const [namespace, name] = key.split('/');
+    const r = await this.d.api.getRestore(namespace, name);
+    if (!r) {
+      this.unwritten.delete(key);
+      return;
+    }
+    if (r.metadata.labels?.[NODE_LABEL] !== this.d.identity.nodeName) return;
+    const st = r.status ?? {};
+    const pending = this.unwritten.get(key);
+    if (pending && st.phase === 'Running' && st.claimedBy === this.d.identity.id) {
+      await this.finish(r, pending);
+      return;
+    }
+    if (st.phase === 'Dispatched') {
+      await this.claimAndRun(key, r);
+    } else if (st.phase === 'Running' && isThisNodesClaim(st.claimedBy, this.d.identity.nodeName)) {
+      await this.recover(r);
+    }
+  }
+
+  private async claimAndRun(key: string, r: Restore): Promise<void> {
+    let mine: Restore;
+    try {
+      mine = await this.d.api.replaceRestoreStatus(restoreClaimed(r, this.d.identity.id, this.now()));
+    } catch (err) {
+      if (err instanceof ConflictError) {
+        this.d.log(`restore ${key}: claim lost (409): someone else changed it first; dropping`);
+        return;
+      }
+      throw err;
+    }
+    this.d.log(`restore ${key}: claimed as ${this.d.identity.id}`);
+    const outcome = await this.run(mine);
+    this.unwritten.set(key, outcome);
+    await this.finish(mine, outcome);
+  }
+
+  /** Does the work. Never throws: every failure becomes a Failed outcome. */
+  private async run(r: Restore): Promise<Outcome> {
+    try {
+      return { kind: 'succeeded', result: await this.restorePod(r) };
+    } catch (err) {
+      if (err instanceof WorkError) return { kind: 'failed', reason: err.reason, message: err.message };
+      const e = describeError(err);
+      return { kind: 'failed', reason: Reason.RestoreFailed, message: e.code ? `${e.code}: ${e.message}` : e.message };
+    }
+  }
+
+  private deadline(r: Restore): number {
+    const created = Date.parse(r.metadata.creationTimestamp ?? '') || this.now().getTime();
+    return created + (r.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 - DEADLINE_MARGIN_MS;
+  }
+
+  private async restorePod(r: Restore): Promise<RestoreResult> {
+    const ns = r.metadata.namespace as string;
+    const node = this.d.identity.nodeName;
+
+    // The Checkpoint: in the Restore's own namespace (the path is built from it), finished, and its images
+    // exactly in its own directory of this node's store.
+    const cp = await this.d.api.getCheckpoint(ns, r.spec.checkpointName);
+    if (!cp) throw new WorkError(Reason.CheckpointNotFound, `checkpoint ${ns}/${r.spec.checkpointName} does not exist`);
+    if (cp.status?.phase !== 'Succeeded') throw new WorkError(Reason.CheckpointNotReady, `checkpoint ${ns}/${cp.metadata.name} is ${cp.status?.phase ?? 'Pending'}, not Succeeded`);
+    const ref = refOf(cp.metadata);
+    let imageDir: string;
+    try {
+      if (!cp.status.imageLocation) throw new Error('the checkpoint has no status.imageLocation');
+      imageDir = this.d.store.checkpointDirAt(cp.status.imageLocation, ref);
+    } catch (err) {
+      throw new WorkError(Reason.CheckpointNotFound, `checkpoint ${ns}/${cp.metadata.name}: ${(err as Error).message}`);
+    }
+
+    // The restore pod: the one the operator made for this Restore, on this node.
+    const podName = r.status?.podName ?? r.spec.newPodName ?? `${r.spec.checkpointName}-restored`;
+    const deadline = this.deadline(r);
+    let pod = await this.restorePodObject(r, ns, podName);
+
+    // Every app container must have images (checked before waiting: waiting would not help).
+    const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+    const dirs = new Map<string, string>();
+    for (const c of containers) {
+      try {
+        dirs.set(c, this.d.store.existingContainerDir(ref, c));
+      } catch (err) {
+        throw new WorkError(Reason.RestoreFailed, `pod ${ns}/${podName}: ${(err as Error).message}`);
+      }
+    }
+
+    // Wait for the stubs.
+    let stubs: ReadyStub[];
+    const waitStart = Date.now();
+    for (;;) {
+      const look = findStubs(pod, this.d.mounts, this.proc);
+      if ('stubs' in look) {
+        stubs = look.stubs;
+        break;
+      }
+      if (Date.now() >= deadline) {
+        throw new WorkError(
+          Reason.Timeout,
+          `pod ${ns}/${podName}: the restore stubs were not all running within spec.timeoutSeconds=${r.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} (waited ${((Date.now() - waitStart) / 1000).toFixed(1)}s): ${look.notReady}`,
+        );
+      }
+      await sleep(Math.min(this.d.pollMs ?? 250, Math.max(0, deadline - Date.now())));
+      pod = await this.restorePodObject(r, ns, podName);
+    }
+    this.d.log(`restore ${ns}/${r.metadata.name}: stubs ready in pod ${podName}: ${stubs.map((s) => `${s.container.name}=${s.pid}`).join(', ')}`);
+
+    // Read and verify every image first: a corrupt image must not leave some stubs morphed.
+    const t0 = process.hrtime.bigint();
+    const read = this.d.readImages ?? readCheckpoint;
+    const images = new Map<string, { task: DumpedTask; pagesPath: string }>();
+    for (const s of stubs) {
+      const dir = dirs.get(s.container.name) as string;
+      try {
+        images.set(s.container.name, await read(dir));
+      } catch (err) {
+        const e = describeError(err);
+        throw new WorkError(Reason.ImageCorrupt, `container ${s.container.name}: images in ${dir} failed verification (${e.code ?? 'error'}): ${e.message}`, { cause: err, code: e.code });
+      }
+    }
+
+    // Morph each stub.
+    const restore = this.d.restore ?? nativeRestore;
+    const done: Array<{ name: string; pid: number }> = [];
+    for (const s of stubs) {
+      const name = s.container.name;
+      this.recheckStub(s, pod.metadata?.uid as string);
+      const img = images.get(name) as { task: DumpedTask; pagesPath: string };
+      try {
+        const pid = await restore({ task: img.task, pagesPath: img.pagesPath, stubPid: s.pid });
+        done.push({ name, pid });
+      } catch (err) {
+        const e = describeError(err);
+        const before = done.length ? `; already restored: ${done.map((x) => `${x.name} (pid ${x.pid})`).join(', ')}` : '';
+        throw new WorkError(Reason.RestoreFailed, `container ${name}: morphing stub ${s.pid} failed (the stub was killed): ${e.code ? `${e.code}: ` : ''}${e.message}${before}`, { cause: err, code: e.code });
+      }
+    }
+    const restoreSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return { podName, nodeName: node, containers: done, durations: { downloadSeconds: 0, restoreSeconds: round(restoreSeconds) } };
+  }
+
+  /** The restore pod, checked to belong to this Restore and to run on this node. */
+  private async restorePodObject(r: Restore, ns: string, podName: string): Promise<V1Pod> {
+    const pod = await this.d.api.getPod(ns, podName);
+    if (!pod) throw new WorkError(Reason.RestoreFailed, `restore pod ${ns}/${podName} not found`);
+    if (!pod.metadata?.ownerReferences?.some((o) => o.uid === r.metadata.uid && o.kind === 'Restore')) {
+      throw new WorkError(Reason.RestoreFailed, `pod ${ns}/${podName} is not owned by Restore ${r.metadata.name} (uid ${r.metadata.uid}); refusing to touch it`);
+    }
+    if (pod.spec?.nodeName !== this.d.identity.nodeName) {
+      throw new WorkError(Reason.RestoreFailed, `restore pod ${ns}/${podName} is on node ${pod.spec?.nodeName ?? '(none)'}, not ${this.d.identity.nodeName}`);
+    }
+    if (pod.metadata.deletionTimestamp) throw new WorkError(Reason.RestoreFailed, `restore pod ${ns}/${podName} is being deleted`);
+    return pod;
+  }
+
+  /** Right before morphing: the same process (start time), still in its container's cgroup, still the stub. */
+  private recheckStub(s: ReadyStub, podUid: string): void {
+    const name = s.container.name;
+    try {
+      recheckMembership(s.container, podUid, this.proc);
+    } catch (err) {
+      throw new WorkError(Reason.RestoreFailed, `container ${name}: stub ${s.pid}: ${(err as Error).message}`);
+    }
+    if (readStartTime(s.pid, this.proc) !== s.startTime || !isStubExe(exeOf(s.pid, this.proc))) {
+      throw new WorkError(Reason.RestoreFailed, `container ${name}: process ${s.pid} is no longer the waiting restore stub`);
+    }
+  }
+
+  private async recover(r: Restore): Promise<void> {
+    const previous = r.status?.claimedBy as string;
+    const message =
+      `the agent restarted while this restore was running (claimed by ${previous}); it was not retried: ` +
+      `delete this Restore (its pod goes with it) and create a new one`;
+    this.d.log(`restore ${r.metadata.namespace}/${r.metadata.name}: recovered work of ${previous}`);
+    await this.finish(r, { kind: 'failed', reason: Reason.AgentRestarted, message }, previous);
+  }
+
+  private async finish(r: Restore, outcome: Outcome, claim = this.d.identity.id): Promise<void> {
+    const key = `${r.metadata.namespace}/${r.metadata.name}`;
+    let current = r;
+    for (let attempt = 0; ; attempt++) {
+      if (current.status?.phase !== 'Running' || current.status.claimedBy !== claim) {
+        this.d.log(`restore ${key}: no longer Running under our claim (phase ${current.status?.phase}); result (${outcome.kind}) dropped`);
+        this.unwritten.delete(key);
+        return;
+      }
+      const next = outcome.kind === 'succeeded' ? restoreSucceeded(current, outcome.result, this.now()) : restoreFailed(current, outcome.reason, outcome.message, this.now());
+      try {
+        current = await this.d.api.replaceRestoreStatus(next);
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
+        const again = await this.d.api.getRestore(current.metadata.namespace as string, current.metadata.name as string);
+        if (!again) {
+          this.unwritten.delete(key);
+          return;
+        }
+        current = again;
+      }
+    }
+    this.unwritten.delete(key);
+    this.record(current, outcome);
+  }
+
+  private record(r: Restore, outcome: Outcome): void {
+    const m = this.d.metrics;
+    const key = `${r.metadata.namespace}/${r.metadata.name}`;
+    if (outcome.kind === 'succeeded') {
+      m.downloadSeconds.observe(outcome.result.durations.downloadSeconds);
+      m.restoreSeconds.observe(outcome.result.durations.restoreSeconds);
+      m.restores.inc({ result: 'succeeded' });
+    } else {
+      m.restores.inc({ result: 'failed' });
+    }
+    const reason = outcome.kind === 'succeeded' ? Reason.Succeeded : outcome.reason;
+    const message = outcome.kind === 'succeeded' ? (r.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'restored') : outcome.message;
+    this.d.log(`restore ${key}: ${outcome.kind} (${reason}): ${message}`);
+    this.d.api
+      .createEvent({ object: { apiVersion: API_VERSION, kind: 'Restore', metadata: r.metadata }, type: outcome.kind === 'succeeded' ? 'Normal' : 'Warning', reason, message })
+      .catch((err: Error) => this.d.log(`restore ${key}: could not record the Event: ${err.message.split('\n')[0]}`));
+  }
+}
+
+function round(s: number): number {
+  return Math.round(s * 1e6) / 1e6;
+}

@@ -1,0 +1,235 @@
+/**
+ * The agent's restore path against a real kube-apiserver + etcd (testenv), the agent held to the chart's
+ * RBAC, real processes and the real native core:
+ *
+ *   1. a real counter process (testdata/counter.c) in a cgroup named like a pod's container is checkpointed
+ *      by the agent (leaveRunning: false, a migration: the dump kills it); the restore pod is made from the
+ *      saved pod.json with the operator's own buildRestorePod; a real cryopod-stub (detached, no fd 3: it
+ *      waits) runs in a cgroup named like the restore pod's container; the Restore is dispatched before the
+ *      stub exists, so the agent claims it and waits. It ends Succeeded; the stub's PID now runs the counter
+ *      binary, untraced, still in its container's cgroup, its counter going on from the checkpointed value
+ *      with its memory intact; an Event and metrics;
+ *   2. a tampered image (one byte of pages-1.img flipped) ends Failed/ImageCorrupt, naming the file, and
+ *      the stub is not morphed: it is still the waiting cryopod-stub (the agent leaves it alone);
+ *   3. a restore pod whose stub never starts ends Failed/Timeout after the Restore's timeout, with the reason.
+ */
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { Checkpoint, Restore } from '../crds/types';
+import { STUB_PATH } from '../native/lib';
+import { buildRestorePod } from '../operator/restore-pod';
+import { Agent } from './agent';
+import { readStatus, tracedThreads } from './procfs';
+import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer } from './test-cgroup-pod';
+import {
+  TestCluster,
+  createDispatchedCheckpoint,
+  createNamespace,
+  createPod,
+  createPodObject,
+  createRestore,
+  dispatchRestore,
+  eventsFor,
+  getRestore,
+  setContainerRunning,
+  startTestCluster,
+  waitForPhase,
+  waitForRestorePhase,
+} from './test-cluster';
+
+jest.setTimeout(180000);
+
+const NODE = 'node-r';
+const ns = 'team-r';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function httpGet(port: number, p: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: p }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => (body += c.toString()));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+let cluster: TestCluster;
+let agent: Agent;
+const cleanups: Array<() => Promise<void> | void> = [];
+
+beforeAll(async () => {
+  cluster = await startTestCluster();
+  const storageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-images-'));
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-state-'));
+  cleanups.push(() => fs.rmSync(storageRoot, { recursive: true, force: true }), () => fs.rmSync(stateDir, { recursive: true, force: true }));
+  await createNamespace(cluster.admin, ns);
+  agent = new Agent(
+    { nodeName: NODE, podName: 'agent-restore', storageRoot, stateDir, port: 0, bind: '127.0.0.1', kubeconfig: cluster.agentKubeconfig, freezeMode: 'native', concurrency: 1 },
+    { log: () => undefined },
+  );
+  await agent.start();
+  for (let i = 0; i < 200 && !agent.ready(); i++) await sleep(50);
+}, 600000);
+
+afterAll(async () => {
+  await agent?.stop();
+  for (const c of cleanups.reverse()) await c();
+  await cluster?.stop();
+});
+
+function gone(pid: number): boolean {
+  const st = readStatus(pid);
+  return !st || st.state === 'Z';
+}
+
+/** A counter "container", checkpointed by the agent with leaveRunning: false (the dump kills it). */
+async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: string): Promise<{ ctr: FakeContainer; cp: Checkpoint; lastCounter: number }> {
+  const pod = await createPod(cluster.admin, ns, podName, NODE);
+  const uid = pod.metadata?.uid as string;
+  const ctr = await startFakeContainer(kind, uid);
+  cleanups.push(() => ctr.destroy());
+  await setContainerRunning(cluster.admin, pod, ctr.containerID);
+  await sleep(200); // let the counter count
+  await createDispatchedCheckpoint(cluster.admin, ns, name, podName, NODE, uid, { leaveRunning: false });
+  const cp = await waitForPhase(cluster.admin, ns, name, ['Succeeded', 'Failed']);
+  expect({ phase: cp.status?.phase, message: cp.status?.conditions?.find((c) => c.type === 'Ready')?.message }).toMatchObject({ phase: 'Succeeded' });
+  // The original is gone (the migration dump killed it; the test makes sure it is dead either way).
+  for (let i = 0; i < 100 && !gone(ctr.pid); i++) await sleep(20);
+  if (!gone(ctr.pid)) process.kill(ctr.pid, 'SIGKILL');
+  await sleep(100);
+  const lastCounter = ctr.state().counter;
+  await sleep(200);
+  expect(ctr.state().counter).toBe(lastCounter); // nothing counts any more
+  return { ctr, cp, lastCounter };
+}
+
+/** The restore pod as the operator makes it (operator/restore-pod.ts), from the saved pod.json. */
+async function makeRestorePod(cp: Checkpoint, r: Restore, podName: string) {
+  const dir = new URL(cp.status?.imageLocation as string).pathname;
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'pod.json'), 'utf8'));
+  const obj = buildRestorePod({
+    saved,
+    namespace: ns,
+    podName,
+    nodeName: NODE,
+    restore: { name: r.metadata.name as string, uid: r.metadata.uid as string },
+    checkpointName: cp.metadata.name as string,
+    stubImage: 'cryopod-test/cryopod:1',
+    stubSourcePath: '/opt/cryopod/cryopod-stub',
+  });
+  return createPodObject(cluster.admin, obj);
+}
+
+async function startStub(kind: 'v1' | 'v2', podUid: string): Promise<StubContainer> {
+  const stub = await startStubContainer(kind, podUid, STUB_PATH);
+  cleanups.push(() => stub.destroy());
+  return stub;
+}
+
+test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting stub (cgroup %s): Succeeded, the stub is the counter, going on', async (kind) => {
+  const { cp, lastCounter, ctr } = await checkpointCounter(kind, `web-${kind}`, `ckpt-${kind}`);
+  expect(lastCounter).toBeGreaterThan(0);
+
+  const rName = `restore-${kind}`;
+  const podName = `web-${kind}-restored`;
+  const r = await createRestore(cluster.admin, ns, rName, cp.metadata.name as string);
+  const rpod = await makeRestorePod(cp, r, podName);
+  await dispatchRestore(cluster.admin, r, podName, NODE);
+
+  // Claimed, and waiting: the pod's container has not started its stub yet.
+  for (let i = 0; i < 100 && (await getRestore(cluster.admin, ns, rName)).status?.phase !== 'Running'; i++) await sleep(50);
+  await sleep(500);
+  const waiting = await getRestore(cluster.admin, ns, rName);
+  expect({ phase: waiting.status?.phase, claimedBy: waiting.status?.claimedBy }).toEqual({ phase: 'Running', claimedBy: agent.identity.id });
+
+  // The "runtime" starts the container: the stub in the restore pod's container cgroup; kubelet reports it.
+  const stub = await startStub(kind, rpod.metadata?.uid as string);
+  await setContainerRunning(cluster.admin, rpod, stub.containerID, 'cryopod-test/counter:1');
+
+  const done = await waitForRestorePhase(cluster.admin, ns, rName, ['Succeeded', 'Failed']);
+  const ready = done.status?.conditions?.find((c) => c.type === 'Ready');
+  expect({ phase: done.status?.phase, reason: ready?.reason, status: ready?.status, failure: ready?.status === 'True' ? undefined : ready?.message }).toEqual({
+    phase: 'Succeeded',
+    reason: 'Succeeded',
+    status: 'True',
+    failure: undefined,
+  });
+  expect(done.status?.claimedBy).toBe(agent.identity.id);
+  expect(done.status?.podName).toBe(podName);
+  expect(done.status?.nodeName).toBe(NODE);
+  expect(done.status?.durations?.downloadSeconds).toBe(0);
+  expect(done.status?.durations?.restoreSeconds).toBeGreaterThan(0);
+  expect(ready?.message).toContain(`app (pid ${stub.pid})`);
+
+  // The stub's process is now the counter program, untraced, still in its container's cgroup, alone.
+  expect(fs.readlinkSync(`/proc/${stub.pid}/exe`)).toBe(fs.realpathSync(buildCounter()));
+  expect(tracedThreads(stub.pid)).toEqual([]);
+  expect(fs.readFileSync(`/proc/${stub.pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
+  expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
+  // Its counter goes on from the checkpointed value (not from 0), and its 4 MiB pattern is intact.
+  let first = ctr.state();
+  for (let i = 0; i < 200 && first.counter === lastCounter; i++) {
+    await sleep(20);
+    first = ctr.state();
+  }
+  expect(first.counter).toBeGreaterThan(lastCounter);
+  expect(first.counter).toBeLessThan(lastCounter + 100); // about 50 ticks a second since the restore
+  expect(first.ok).toBe(true);
+  await sleep(300);
+  const later = ctr.state();
+  expect(later.counter).toBeGreaterThan(first.counter);
+  expect(later.ok).toBe(true);
+
+  // Event and metrics.
+  const events = await eventsFor(cluster.admin, ns, rName);
+  expect(events.map((e) => [e.reason, e.type])).toEqual([['Succeeded', 'Normal']]);
+  const metrics = await httpGet(agent.port as number, '/metrics');
+  expect(metrics).toMatch(/^cryopod_restores_total\{result="succeeded",node="node-r"\} [1-9]/m);
+  expect(metrics).toMatch(/^cryopod_restore_seconds_count\{node="node-r"\} [1-9]/m);
+});
+
+test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it still waits)', async () => {
+  const { cp, ctr, lastCounter } = await checkpointCounter('v1', 'db', 'ckpt-db');
+  const dir = new URL(cp.status?.imageLocation as string).pathname;
+  const pages = path.join(dir, 'app', 'pages-1.img');
+  const fd = fs.openSync(pages, 'r+');
+  const b = Buffer.alloc(1);
+  fs.readSync(fd, b, 0, 1, 4096 + 17);
+  b[0] ^= 0xff;
+  fs.writeSync(fd, b, 0, 1, 4096 + 17);
+  fs.closeSync(fd);
+
+  const r = await createRestore(cluster.admin, ns, 'restore-db', 'ckpt-db');
+  const rpod = await makeRestorePod(cp, r, 'db-restored');
+  const stub = await startStub('v1', rpod.metadata?.uid as string);
+  await setContainerRunning(cluster.admin, rpod, stub.containerID);
+  await dispatchRestore(cluster.admin, r, 'db-restored', NODE);
+
+  const done = await waitForRestorePhase(cluster.admin, ns, 'restore-db', ['Succeeded', 'Failed']);
+  const ready = done.status?.conditions?.find((c) => c.type === 'Ready');
+  expect({ phase: done.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'ImageCorrupt' });
+  expect(ready?.message).toMatch(/pages-1\.img/);
+  expect(ready?.message).toMatch(/ECHECKSUM|sha256/);
+  // Not morphed: the same process, still the waiting stub, untraced; nothing counts.
+  expect(fs.readlinkSync(`/proc/${stub.pid}/exe`)).toMatch(/\/cryopod-stub$/);
+  expect(readStatus(stub.pid)?.state).toBe('S');
+  expect(tracedThreads(stub.pid)).toEqual([]);
+  expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
+  expect(ctr.state().counter).toBe(lastCounter);
+  const events = await eventsFor(cluster.admin, ns, 'restore-db');
+  expect(events.map((e) => [e.reason, e.type])).toEqual([['ImageCorrupt', 'Warning']]);
+  expect(await httpGet(agent.port as number, '/metrics')).toMatch(/^cryopod_restores_total\{result="failed",node="node-r"\} [1-9]/m);
+});
+
+test('a restore pod whose stub never starts ends Failed/Timeout with the reason', async () => {
+  const { cp } = await checkpointCounter('v1', 'cache', 'ckpt-cache');
+  const r = await createRestore(cluster.admin, ns, 'restore-cache', 'ckpt-cache', 6);
+  await makeRestorePod(cp, r, 'cache-restored');
+  await dispatchRestore(cluster.admin, r, 'cache-restored', NODE);
+  const done = await waitForRestorePhase(cluster.admin, ns, 'restore-cache', ['Succeeded', 'Failed'], 30000);
+  const ready = done.status?.conditions?.find((c) => c.type === 'Ready');
+  expect({ phase: done.status?.phase, reason: ready?.reason, claimedBy: done.status?.claimedBy }).toEqual({ phase: 'Failed', reason: 'Timeout', claimedBy: agent.identity.id });
+  expect(ready?.message).toMatch(/container app has no containerID yet/);
+});
