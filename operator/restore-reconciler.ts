@@ -22,6 +22,9 @@ import type { ReconcileResult } from './queue';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
 
+/** How long after its deadline a Running (claimed) restore is left to its agent. */
+const RUNNING_GRACE_SECONDS = 30;
+
 interface PodMeta {
   metadata: { name: string; ownerReferences?: Array<{ uid: string }> };
 }
@@ -39,7 +42,11 @@ export class RestoreReconciler {
       this.ctx.metrics.finished('restore', r.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed');
       return;
     }
-    const deadlineMs = msUntil(this.ctx.now(), r.metadata.creationTimestamp, r.spec.timeoutSeconds ?? 300);
+    // A claimed (Running) restore belongs to its agent, which enforces the same deadline itself and may be
+    // mid-morph at that instant: the operator steps in only a grace period later (the agent died), so it
+    // never marks Failed a restore whose process is about to run.
+    const grace = phase === 'Running' ? RUNNING_GRACE_SECONDS : 0;
+    const deadlineMs = msUntil(this.ctx.now(), r.metadata.creationTimestamp, (r.spec.timeoutSeconds ?? 300) + grace);
     if (deadlineMs <= 0) return this.fail(r, Reason.Timeout, `not finished within spec.timeoutSeconds=${r.spec.timeoutSeconds ?? 300} (phase was ${phase})`);
 
     let next: ReconcileResult | void;
