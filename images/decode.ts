@@ -2,7 +2,8 @@
  * CRIU image files -> the parts of a task, one function per image. Pure: the caller hands in each
  * file's bytes (already verified against the manifest) and its name for error messages. Every
  * function checks counts against the caps and rejects what Cryopod cannot restore faithfully
- * (several tasks, other fd types, incremental pagemaps...) with a message that says so.
+ * (several tasks, fd types other than REG and INETSK, connected sockets, incremental pagemaps...) with
+ * a message that says so.
  */
 
 import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
@@ -14,9 +15,10 @@ import { decodeEntry, messages } from './proto';
 import { bigintOf, numberOf } from './u64';
 import { kindOfStatus } from './vma-status';
 import {
-  CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg, MARCH_X86_64,
-  MmMsg, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapEntryMsg, PagemapHeadMsg, PstreeMsg, RegFileMsg,
+  CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg,
+  MARCH_X86_64, MmMsg, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapEntryMsg, PagemapHeadMsg, PstreeMsg, RegFileKind, RegFileMsg,
 } from './wire';
+import { DecodedSocket, decodeInetSk } from './socket';
 import { bufferFromGpregs } from './x86';
 
 type Type = ReturnType<typeof messages>[keyof ReturnType<typeof messages>];
@@ -69,43 +71,73 @@ export function decodeFs(file: string, buf: Uint8Array): FsMsg {
   return single<FsMsg>(file, 'FS', buf, messages().fs, 'fs_entry');
 }
 
-/** files.img as a map from file id to its reg_file_entry (Cryopod writes only REG entries). */
-export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): Map<number, RegFileMsg> {
+/**
+ * files.img: the regular-file entries (REG: fds, exe, cwd, root, mapped files) and the sockets
+ * (INETSK, already validated), each by file id. Ids are unique across both.
+ */
+export interface DecodedFiles {
+  reg: Map<number, RegFileMsg>;
+  sockets: Map<number, DecodedSocket>;
+}
+
+export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): DecodedFiles {
   const entries = unframeImage(file, 'FILES', buf);
   if (entries.length > maxEntries) throw new ImageError('ETOOBIG', file, `${entries.length} file entries, over the cap of ${maxEntries}`);
-  const out = new Map<number, RegFileMsg>();
+  const out: DecodedFiles = { reg: new Map(), sockets: new Map() };
   entries.forEach((bytes, i) => {
     const f = decodeEntry<FileMsg>(file, `entry ${i}`, messages().file, bytes);
-    if (f.type !== FD_TYPE_REG || f.reg === undefined) {
-      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files only`);
+    if (out.reg.has(f.id) || out.sockets.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
+    if (f.type === FD_TYPE_REG && f.reg !== undefined && f.isk === undefined) {
+      checkPath(file, `entry ${i} name`, f.reg.name);
+      out.reg.set(f.id, f.reg);
+    } else if (f.type === FD_TYPE_INETSK && f.isk !== undefined && f.reg === undefined) {
+      if (f.isk.id !== f.id) throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) carries an inet_sk_entry of id ${f.isk.id}`);
+      out.sockets.set(f.id, decodeInetSk(file, `entry ${i} (id ${f.id})`, f.isk));
+    } else if (f.type === FD_TYPE_REG || f.type === FD_TYPE_INETSK) {
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type]} but does not carry ${f.type === FD_TYPE_REG ? 'a reg_file_entry' : 'an inet_sk_entry'} alone`);
+    } else {
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files and IPv4/IPv6 sockets only`);
     }
-    if (out.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
-    checkPath(file, `entry ${i} name`, f.reg.name);
-    out.set(f.id, f.reg);
   });
   return out;
 }
 
-export function fileById(files: Map<number, RegFileMsg>, id: number, filesImg: string, file: string, what: string): RegFileMsg {
-  const f = files.get(id);
-  if (f === undefined) throw new ImageError('EDECODE', file, `${what} refers to file id ${id}, which ${filesImg} does not have`);
+/** The regular file `id` (exe, cwd, root, a mapped file or an fd's). */
+export function fileById(files: DecodedFiles, id: number, filesImg: string, file: string, what: string): RegFileMsg {
+  const f = files.reg.get(id);
+  if (f === undefined) {
+    const why = files.sockets.has(id) ? 'a socket, not a file' : `which ${filesImg} does not have`;
+    throw new ImageError('EDECODE', file, `${what} refers to file id ${id}, ${why}`);
+  }
   return f;
 }
 
-const KIND_BY_NUMBER = new Map<number, OpenFile['kind']>(
-  (Object.keys(FILE_KIND) as OpenFile['kind'][]).map((k) => [FILE_KIND[k], k]),
+const KIND_BY_NUMBER = new Map<number, RegFileKind>(
+  (Object.keys(FILE_KIND) as RegFileKind[]).map((k) => [FILE_KIND[k], k]),
 );
 
-export function decodeFdinfo(file: string, buf: Uint8Array, files: Map<number, RegFileMsg>, filesImg: string): OpenFile[] {
+export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles, filesImg: string): OpenFile[] {
   const entries = unframeImage(file, 'FDINFO', buf);
   if (entries.length > MAX_FDS) throw new ImageError('ETOOBIG', file, `${entries.length} fds, over the cap of ${MAX_FDS}`);
   let prevFd = -1;
   return entries.map((bytes, i) => {
     const e = decodeEntry<FdinfoMsg>(file, `entry ${i}`, messages().fdinfo, bytes);
-    if (e.type !== FD_TYPE_REG) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files only`);
+    if (e.type !== FD_TYPE_REG && e.type !== FD_TYPE_INETSK) {
+      throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files and IPv4/IPv6 sockets only`);
+    }
     // DumpedTask.files is ascending by fd; this also refuses duplicates.
     if (e.fd <= prevFd) throw new ImageError('EDECODE', file, `fd ${e.fd} is not ascending (the entry before is fd ${prevFd})`);
     prevFd = e.fd;
+    const cloexec = (e.flags & FD_CLOEXEC) !== 0;
+    if (e.type === FD_TYPE_INETSK) {
+      const sk = files.sockets.get(e.id);
+      if (sk === undefined) {
+        const why = files.reg.has(e.id) ? 'a regular file (REG), not a socket' : `which ${filesImg} does not have`;
+        throw new ImageError('EDECODE', file, `fd ${e.fd} is of type INETSK but refers to file id ${e.id}, ${why}`);
+      }
+      return { fd: e.fd, kind: sk.kind, path: sk.path, flags: sk.flags, cloexec, pos: sk.pos, size: sk.size, mode: sk.mode, socket: { ...sk.socket } };
+    }
+    if (files.sockets.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type REG but refers to file id ${e.id}, a socket (INETSK)`);
     const reg = fileById(files, e.id, filesImg, file, `fd ${e.fd}`);
     const kind = reg.cryopod_kind === undefined ? 'reg' : KIND_BY_NUMBER.get(reg.cryopod_kind);
     if (kind === undefined) throw new ImageError('EDECODE', filesImg, `file id ${reg.id} has unknown cryopod_kind ${reg.cryopod_kind}`);
@@ -114,7 +146,7 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: Map<number, R
       kind,
       path: reg.name,
       flags: reg.flags,
-      cloexec: (e.flags & FD_CLOEXEC) !== 0,
+      cloexec,
       pos: numberOf(reg.pos, filesImg, `file id ${reg.id} pos`),
       size: reg.size === undefined ? 0 : numberOf(reg.size, filesImg, `file id ${reg.id} size`),
       mode: reg.mode ?? 0,
@@ -221,7 +253,7 @@ function defaultName(kind: Vma['kind'], path: string | undefined): string {
 }
 
 export function decodeMm(
-  file: string, buf: Uint8Array, files: Map<number, RegFileMsg>, filesImg: string,
+  file: string, buf: Uint8Array, files: DecodedFiles, filesImg: string,
 ): { mm: MmFields; vmas: Vma[]; exeId: number } {
   const m = single<MmMsg>(file, 'MM', buf, messages().mm, 'mm_entry');
   if (m.mm_saved_auxv.length > MAX_AUXV_WORDS) throw new ImageError('ETOOBIG', file, `auxv has ${m.mm_saved_auxv.length} words, over the cap of ${MAX_AUXV_WORDS}`);

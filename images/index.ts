@@ -15,8 +15,12 @@
  *   ids-<pid>.img                    task_kobj_ids_entry  files_id names fdinfo-<files_id>.img
  *   mm-<pid>.img                     mm_entry          mm_struct fields, auxv, every VMA
  *   pagemap-<pid>.img                pagemap_head + one pagemap_entry per run of dumped pages
- *   files.img                        file_entry (REG)  per fd, exe, cwd, root, file-backed VMA
- *   fdinfo-1.img                     fdinfo_entry      per fd: fd number -> file id
+ *   files.img                        file_entry        REG (reg_file_entry) per fd, exe, cwd, root,
+ *                                                      file-backed VMA; INETSK (inet_sk_entry) per socket
+ *                                                      fd: family, type, proto, state LISTEN/CLOSE, src
+ *                                                      port and address, backlog, SO_REUSEADDR/PORT,
+ *                                                      v6only (socket.ts)
+ *   fdinfo-1.img                     fdinfo_entry      per fd: fd number -> file id, type REG or INETSK
  *   fs-<pid>.img                     fs_entry          cwd, root (file ids), umask
  *   pages-1.img         raw pages, 4096 bytes each, in pagemap order, no header (native core writes it)
  *   cryopod-manifest.json  written last: format version, pid, comm, time, frozenSeconds,
@@ -56,4 +60,5 @@ export { verifyManifest } from './manifest';
 export { writeCheckpoint } from './write';
 export { readCheckpoint } from './read';
 export { summarize, formatSummary, protString } from './summarize';
+export { socketString } from './socket';
 export type { Summary, VmaRow } from './summarize';

@@ -18,6 +18,8 @@ const PROTO_FILES = [
   'core.proto',
   'mm.proto',
   'pagemap.proto',
+  'sk-opts.proto',
+  'sk-inet.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -181,6 +181,37 @@ export function makeThreadedTask(): DumpedTask {
   return task;
 }
 
+/**
+ * The fixture task with four sockets more: an IPv4 TCP listener on 0.0.0.0:8000 (fd 4), an IPv6
+ * v6only TCP listener on [::]:8443 (fd 5), a UDP socket bound to 127.0.0.1:5353 (fd 7) and a UDP6
+ * one bound to the IPv4-mapped ::ffff:10.1.2.3, port 53 (fd 9), as the native side describes them.
+ */
+export function makeSocketTask(): DumpedTask {
+  const task = makeTask();
+  const SOCK = 0o140777;
+  const O_RDWR = 0o2;
+  const O_NONBLOCK = 0o4000;
+  task.files.push(
+    {
+      fd: 4, kind: 'socket', path: 'socket:[48213]', flags: O_RDWR, cloexec: false, pos: 0, size: 0, mode: SOCK,
+      socket: { family: 2, type: 1, protocol: 6, state: 'listen', address: '0.0.0.0', port: 8000, backlog: 128, reuseaddr: true, reuseport: false, v6only: false },
+    },
+    {
+      fd: 5, kind: 'socket', path: 'socket:[48214]', flags: O_RDWR | O_NONBLOCK, cloexec: true, pos: 0, size: 0, mode: SOCK,
+      socket: { family: 10, type: 1, protocol: 6, state: 'listen', address: '::', port: 8443, backlog: 4096, reuseaddr: true, reuseport: true, v6only: true },
+    },
+    {
+      fd: 7, kind: 'socket', path: 'socket:[4294967295]', flags: O_RDWR, cloexec: true, pos: 0, size: 0, mode: SOCK,
+      socket: { family: 2, type: 2, protocol: 17, state: 'bound', address: '127.0.0.1', port: 5353, backlog: 0, reuseaddr: false, reuseport: true, v6only: false },
+    },
+    {
+      fd: 9, kind: 'socket', path: 'socket:[7]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: SOCK,
+      socket: { family: 10, type: 2, protocol: 17, state: 'bound', address: '::ffff:10.1.2.3', port: 53, backlog: 0, reuseaddr: false, reuseport: false, v6only: false },
+    },
+  );
+  return task;
+}
+
 export function pagesCount(task: DumpedTask): number {
   return task.pages.reduce((n, r) => n + r.nrPages, 0);
 }

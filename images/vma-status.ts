@@ -4,6 +4,7 @@
  */
 
 import { VmaKind } from '../native/lib/types';
+import { ImageError } from './errors';
 
 export const VMA_AREA_REGULAR = 1 << 0;
 export const VMA_AREA_STACK = 1 << 1;
@@ -51,6 +52,9 @@ export function statusOf(kind: VmaKind, mapFlags: number, name: string): number 
       return VMA_AREA_REGULAR | VMA_AREA_VVAR;
     case 'vsyscall':
       return VMA_AREA_VSYSCALL;
+    case 'shmem':
+      // New in the contract; these images do not hold shmem objects (yet): refused, not mislabelled.
+      throw new ImageError('EINVAL', undefined, `a shmem VMA (${name || 'anonymous'}) cannot be written to the images yet`);
   }
 }
 

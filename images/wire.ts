@@ -6,6 +6,7 @@
 import { WireU64 } from './u64';
 
 export const FD_TYPE_REG = 1;
+export const FD_TYPE_INETSK = 4;
 export const FD_TYPE_NAMES: Record<number, string> = {
   0: 'UND', 1: 'REG', 2: 'PIPE', 3: 'FIFO', 4: 'INETSK', 5: 'UNIXSK', 6: 'EVENTFD', 7: 'EVENTPOLL', 8: 'INOTIFY',
   9: 'SIGNALFD', 10: 'PACKETSK', 11: 'TTY', 12: 'FANOTIFY', 13: 'NETLINKSK', 14: 'NS', 15: 'TUNF', 16: 'EXT',
@@ -24,8 +25,23 @@ export const PE_PRESENT = 1 << 2;
 export const MARCH_X86_64 = 1;
 /** task_core_entry.task_state: TASK_ALIVE */
 export const TASK_ALIVE = 1;
-/** cryopod_file_kind in regfile.proto */
+/** cryopod_file_kind in regfile.proto (sockets are INETSK entries, not reg_file_entry). */
 export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4 } as const;
+export type RegFileKind = keyof typeof FILE_KIND;
+/** Socket families, types, protocols and states (inet_sk_entry). */
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+export const IPPROTO_UDPLITE = 136;
+export const TCP_CLOSE = 7;
+export const TCP_LISTEN = 10;
+/** st_mode of a socket: S_IFSOCK, and what sockfs gives every socket (S_IFSOCK | 0777). */
+export const S_IFMT = 0o170000;
+export const S_IFSOCK = 0o140000;
+export const SOCKET_MODE = 0o140777;
 
 export interface InventoryMsg {
   img_version: number;
@@ -142,10 +158,36 @@ export interface RegFileMsg {
   cryopod_kind?: number;
 }
 
+export interface SkOptsMsg {
+  so_sndbuf: number;
+  so_rcvbuf: number;
+  reuseaddr?: boolean;
+  so_reuseport?: boolean;
+}
+
+export interface InetSkMsg {
+  id: number;
+  ino: number;
+  family: number;
+  type: number;
+  proto: number;
+  state: number;
+  src_port: number;
+  dst_port: number;
+  flags: number;
+  backlog: number;
+  src_addr: number[];
+  dst_addr: number[];
+  opts: SkOptsMsg;
+  v6only?: boolean;
+  cryopod_mode?: number;
+}
+
 export interface FileMsg {
   type: number;
   id: number;
   reg?: RegFileMsg;
+  isk?: InetSkMsg;
 }
 
 export interface FdinfoMsg {
