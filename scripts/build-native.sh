@@ -13,4 +13,5 @@ make -s -C native/stub
 make -s -C native/parasite
 make -s -C native/test/victims
 make -s -C native/test/snapshot
+make -s -C native/test/tree
 make -s -C demo
