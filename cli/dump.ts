@@ -1,5 +1,6 @@
 /**
- * `cryopod dump`: checkpoint one local process into an image directory.
+ * `cryopod dump`: checkpoint a local process (and its descendants, if it has any, or pipes: a process
+ * tree is frozen and dumped together) into an image directory.
  *
  * The native core stops the task, writes pages-1.img and returns the rest of its state; the image module
  * writes the CRIU images and, last, the manifest. With --leave-running the task is frozen only while a
@@ -9,8 +10,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpTask } from '../native/lib';
-import type { DumpMethod, FreezerSpec } from '../native/lib';
+import { dumpTask, dumpTree } from '../native/lib';
+import type { DumpedTree, DumpMethod, FreezerSpec } from '../native/lib';
 import { PAGES_FILE, writeCheckpoint } from '../images';
 import { CliError } from './errors';
 import { checkWritableDir } from './image-dir';
@@ -19,6 +20,8 @@ import { waitForExit } from './process-state';
 export interface DumpSummary {
   dir: string;
   pid: number;
+  /** Processes dumped (1, or the whole tree). */
+  tasks: number;
   pages: number;
   bytes: number;
   vmas: number;
@@ -46,6 +49,10 @@ export async function dumpProcess(opts: {
   const dir = checkWritableDir(opts.dir);
   const leaveRunning = !!opts.leaveRunning;
   const pagesPath = path.join(dir, PAGES_FILE);
+  if (needsTree(opts.pid)) {
+    if (opts.freezer) throw new CliError('EUNSUPPORTED', `pid ${opts.pid} has children or pipes: a cgroup-frozen tree dump is not supported yet`);
+    return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, started);
+  }
 
   let task;
   try {
@@ -68,7 +75,7 @@ export async function dumpProcess(opts: {
     written = await writeCheckpoint(dir, task);
   } catch (err) {
     if (!leaveRunning) process.kill(opts.pid, 'SIGCONT');
-    for (const f of fs.readdirSync(dir)) if (f.endsWith('.img') || f.startsWith('cryopod-')) fs.rmSync(path.join(dir, f), { force: true });
+    removeImages(dir);
     throw err;
   }
   if (!leaveRunning) {
@@ -80,6 +87,7 @@ export async function dumpProcess(opts: {
   return {
     dir,
     pid: opts.pid,
+    tasks: 1,
     pages,
     bytes: written.bytes,
     vmas: task.vmas.length,
@@ -87,4 +95,64 @@ export async function dumpProcess(opts: {
     totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
     ...(task.snapshot ? { snapshotPrivateBytes: task.snapshot.privateBytes } : {}),
   };
+}
+
+/** A process with children or pipes is dumped as a tree: pipes are saved only with every holder. */
+function needsTree(pid: number): boolean {
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      if (fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim() !== '') return true;
+    }
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('pipe:[')) return true;
+    }
+  } catch {
+    // the process is gone or not ours to read: the native core reports it clearly
+  }
+  return false;
+}
+
+async function dumpWholeTree(pid: number, dir: string, leaveRunning: boolean, method: DumpMethod | undefined, started: bigint): Promise<DumpSummary> {
+  let tree: DumpedTree;
+  try {
+    tree = await dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method });
+  } catch (err) {
+    removeImages(dir);
+    throw err;
+  }
+  let written: { files: string[]; bytes: number };
+  try {
+    written = await writeCheckpoint(dir, tree);
+  } catch (err) {
+    if (!leaveRunning) for (const t of tree.tasks) signal(t.pid, 'SIGCONT');
+    removeImages(dir);
+    throw err;
+  }
+  if (!leaveRunning) {
+    // Children first: a parent must not see a child die while it could still run.
+    for (const t of [...tree.tasks].reverse()) signal(t.pid, 'SIGKILL');
+    for (const t of tree.tasks) await waitForExit(t.pid);
+  }
+  return {
+    dir,
+    pid,
+    tasks: tree.tasks.length,
+    pages: tree.tasks.reduce((n, t) => n + t.pages.reduce((m, r) => m + r.nrPages, 0), 0),
+    bytes: written.bytes,
+    vmas: tree.tasks.reduce((n, t) => n + t.vmas.length, 0),
+    frozenSeconds: tree.frozenSeconds,
+    totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+  };
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+function removeImages(dir: string): void {
+  for (const f of fs.readdirSync(dir)) if (f.endsWith('.img') || f.startsWith('cryopod-')) fs.rmSync(path.join(dir, f), { force: true });
 }

@@ -39,7 +39,7 @@ export async function main(argv: string[], out = process.stdout, err = process.s
           shortFreeze: !p.flags.has('full-freeze'),
         });
         out.write(
-          `dumped pid ${s.pid} to ${s.dir}: ${s.vmas} VMAs, ${s.pages} pages, ${s.bytes} bytes; ` +
+          `dumped pid ${s.pid}${s.tasks > 1 ? ` and ${s.tasks - 1} descendants` : ''} to ${s.dir}: ${s.vmas} VMAs, ${s.pages} pages, ${s.bytes} bytes; ` +
             `frozen ${ms(s.frozenSeconds)}, total ${ms(s.totalSeconds)}\n`,
         );
         return 0;

@@ -1,9 +1,9 @@
 /**
- * `cryopod restore`: bring a checkpoint back as a new process (local mode: a new PID; the container case
- * keeps the PID, see docs/local-mode.md). Every image file is verified against the manifest's sha256
+ * `cryopod restore`: bring a checkpoint back: one process, or a whole process tree (with its PIDs,
+ * sessions, groups and pipes). See docs/local-mode.md. Every image file is verified against the manifest's sha256
  * before a page is mapped. When root restores, the process gets the saved real uid/gid back, never more.
  */
-import { restoreTask } from '../native/lib';
+import { restoreTask, restoreTree } from '../native/lib';
 import { readCheckpoint } from '../images';
 import { checkReadableDir } from './image-dir';
 
@@ -20,14 +20,15 @@ export interface RestoreSummary {
 export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const dir = checkReadableDir(opts.dir);
-  const { task, pagesPath } = await readCheckpoint(dir);
+  const { tree, pagesPaths, task, pagesPath } = await readCheckpoint(dir);
   const verified = process.hrtime.bigint();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const pid = await restoreTask({
-    task,
-    pagesPath,
-    ...(asRoot ? { uid: task.creds.uid, gid: task.creds.gid } : {}),
-  });
+  const creds = asRoot ? { uid: task.creds.uid, gid: task.creds.gid } : {};
+  // A tree (or a process with pipes) comes back whole, with its PIDs; a lone process may take a new PID.
+  const pid =
+    tree.tasks.length > 1 || tree.pipes.length > 0
+      ? await restoreTree({ tree, pagesPaths, ...creds })
+      : await restoreTask({ task, pagesPath, ...creds });
   const done = process.hrtime.bigint();
   return {
     pid,

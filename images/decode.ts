@@ -2,21 +2,25 @@
  * CRIU image files -> the parts of a task, one function per image. Pure: the caller hands in each
  * file's bytes (already verified against the manifest) and its name for error messages. Every
  * function checks counts against the caps and rejects what Cryopod cannot restore faithfully
- * (several tasks, fd types other than REG and INETSK, connected sockets, incremental pagemaps...) with
- * a message that says so.
+ * (fd types other than REG, INETSK and PIPE, connected sockets, incremental pagemaps, CRIU's memfd
+ * VMAs...) with a message that says so.
  */
 
 import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
 import { unframeImage } from './codec';
 import { ImageError } from './errors';
-import { MAX_AUXV_WORDS, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_SIGACTIONS, MAX_THREADS, MAX_VMAS, MAX_XSAVE_BYTES } from './limits';
-import { CRIU_IMAGES_VERSION, ImageKind, PAGES_ID } from './magic';
+import {
+  MAX_AUXV_WORDS, MAX_ENTRY_BYTES, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_PIPES, MAX_PIPE_BYTES, MAX_SIGACTIONS, MAX_TASKS, MAX_THREADS, MAX_VMAS,
+  MAX_XSAVE_BYTES,
+} from './limits';
+import { CRIU_IMAGES_VERSION, IMG_COMMON, ImageKind, MAGIC } from './magic';
 import { decodeEntry, messages } from './proto';
 import { bigintOf, numberOf } from './u64';
 import { kindOfStatus } from './vma-status';
 import {
-  CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_NAMES, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg, InventoryMsg,
-  MARCH_X86_64, MmMsg, PE_LAZY, PE_PARENT, PE_PRESENT, PagemapEntryMsg, PagemapHeadMsg, PstreeMsg, RegFileKind, RegFileMsg,
+  CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_NAMES, FD_TYPE_PIPE, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg,
+  InventoryMsg, MARCH_X86_64, MmMsg, O_ACCMODE, O_RDONLY, O_WRONLY, PE_LAZY, PE_PARENT, PE_PRESENT, PIPE_MODE, PagemapEntryMsg, PagemapHeadMsg,
+  PipeDataMsg, PipeMsg, PstreeMsg, RegFileKind, RegFileMsg, S_IFIFO, S_IFMT,
 } from './wire';
 import { DecodedSocket, decodeInetSk } from './socket';
 import { bufferFromGpregs } from './x86';
@@ -46,21 +50,32 @@ export function decodeInventory(file: string, buf: Uint8Array): InventoryMsg {
 }
 
 /**
- * pstree.img: one task, and its threads. Returns the entry and the tids of the threads other than the
- * main one, ascending (CRIU lists them in /proc/PID/task order, Cryopod main first then ascending).
+ * pstree.img: the tasks of the tree in its order, each with its threads. Returns each entry and the
+ * tids of its threads other than the main one, ascending (CRIU lists them in /proc/PID/task order,
+ * Cryopod main first then ascending). The tree's shape (root first, parents before children, sessions)
+ * is checked by tree.ts.
  */
-export function decodePstree(file: string, buf: Uint8Array): { ps: PstreeMsg; otherTids: number[] } {
-  const p = single<PstreeMsg>(file, 'PSTREE', buf, messages().pstree, 'pstree_entry');
-  if (p.pid === 0) throw new ImageError('EDECODE', file, 'pid is 0');
-  if (p.threads.length > MAX_THREADS) throw new ImageError('ETOOBIG', file, `task ${p.pid} has ${p.threads.length} threads, over the cap of ${MAX_THREADS}`);
-  const seen = new Set<number>();
-  for (const tid of p.threads) {
-    if (tid === 0) throw new ImageError('EDECODE', file, `task ${p.pid} has a thread with tid 0`);
-    if (seen.has(tid)) throw new ImageError('EDECODE', file, `task ${p.pid} lists thread ${tid} twice`);
-    seen.add(tid);
-  }
-  if (!seen.has(p.pid)) throw new ImageError('EDECODE', file, `task ${p.pid} does not list its main thread (tid ${p.pid}) among its threads`);
-  return { ps: p, otherTids: p.threads.filter((t) => t !== p.pid).sort((a, b) => a - b) };
+export function decodePstree(file: string, buf: Uint8Array): Array<{ ps: PstreeMsg; otherTids: number[] }> {
+  const entries = unframeImage(file, 'PSTREE', buf);
+  if (entries.length === 0) throw new ImageError('EDECODE', file, 'holds no pstree_entry');
+  if (entries.length > MAX_TASKS) throw new ImageError('ETOOBIG', file, `${entries.length} tasks, over the cap of ${MAX_TASKS}`);
+  return entries.map((bytes, i) => {
+    const p = decodeEntry<PstreeMsg>(file, entries.length === 1 ? 'pstree_entry' : `entry ${i}`, messages().pstree, bytes);
+    if (p.pid === 0) throw new ImageError('EDECODE', file, 'pid is 0');
+    if (p.threads.length > MAX_THREADS) throw new ImageError('ETOOBIG', file, `task ${p.pid} has ${p.threads.length} threads, over the cap of ${MAX_THREADS}`);
+    const seen = new Set<number>();
+    for (const tid of p.threads) {
+      if (tid === 0) throw new ImageError('EDECODE', file, `task ${p.pid} has a thread with tid 0`);
+      if (seen.has(tid)) throw new ImageError('EDECODE', file, `task ${p.pid} lists thread ${tid} twice`);
+      seen.add(tid);
+    }
+    if (!seen.has(p.pid)) throw new ImageError('EDECODE', file, `task ${p.pid} does not list its main thread (tid ${p.pid}) among its threads`);
+    if (i === 0 && p.ppid !== 0) throw new ImageError('EDECODE', file, `the root task ${p.pid} (the first entry) has ppid ${p.ppid}, not 0 as CRIU writes a root`);
+    if (i > 0 && p.cryopod_ppid !== undefined && p.cryopod_ppid !== p.ppid) {
+      throw new ImageError('EDECODE', file, `task ${p.pid} has ppid ${p.ppid} but cryopod_ppid ${p.cryopod_ppid}`);
+    }
+    return { ps: p, otherTids: p.threads.filter((t) => t !== p.pid).sort((a, b) => a - b) };
+  });
 }
 
 export function decodeIds(file: string, buf: Uint8Array): IdsMsg {
@@ -78,16 +93,37 @@ export function decodeFs(file: string, buf: Uint8Array): FsMsg {
 export interface DecodedFiles {
   reg: Map<number, RegFileMsg>;
   sockets: Map<number, DecodedSocket>;
+  pipes: Map<number, DecodedPipe>;
+}
+
+/** What files.img says of a pipe end: everything of its OpenFile but fd and cloexec (from fdinfo). */
+export type DecodedPipe = Omit<OpenFile, 'fd' | 'cloexec'> & { pipe: { id: number; write: boolean } };
+
+function decodePipe(file: string, what: string, p: PipeMsg): DecodedPipe {
+  const fail = (why: string): ImageError => new ImageError('EDECODE', file, `${what}, pipe:[${p.pipe_id}]: ${why}`);
+  if (p.pipe_id === 0) throw fail('pipe_id is 0');
+  const acc = p.flags & O_ACCMODE;
+  if (acc !== O_RDONLY && acc !== O_WRONLY) throw fail(`flags 0o${p.flags.toString(8)} open it neither O_RDONLY (read end) nor O_WRONLY (write end)`);
+  const mode = p.cryopod_mode ?? PIPE_MODE;
+  if ((mode & S_IFMT) !== S_IFIFO) throw fail(`mode 0o${mode.toString(8)} is not that of a pipe (S_IFIFO)`);
+  return { kind: 'pipe', path: `pipe:[${p.pipe_id}]`, flags: p.flags, pos: 0, size: 0, mode, pipe: { id: p.pipe_id, write: acc === O_WRONLY } };
 }
 
 export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): DecodedFiles {
   const entries = unframeImage(file, 'FILES', buf);
   if (entries.length > maxEntries) throw new ImageError('ETOOBIG', file, `${entries.length} file entries, over the cap of ${maxEntries}`);
-  const out: DecodedFiles = { reg: new Map(), sockets: new Map() };
+  const out: DecodedFiles = { reg: new Map(), sockets: new Map(), pipes: new Map() };
   entries.forEach((bytes, i) => {
     const f = decodeEntry<FileMsg>(file, `entry ${i}`, messages().file, bytes);
-    if (out.reg.has(f.id) || out.sockets.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
-    if (f.type === FD_TYPE_REG && f.reg !== undefined && f.isk === undefined) {
+    if (out.reg.has(f.id) || out.sockets.has(f.id) || out.pipes.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
+    const carried = [f.reg, f.isk, f.pipe].filter((x) => x !== undefined).length;
+    if (f.type === FD_TYPE_PIPE) {
+      if (f.pipe === undefined || carried !== 1) throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type PIPE but does not carry a pipe_entry alone`);
+      if (f.pipe.id !== f.id) throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) carries a pipe_entry of id ${f.pipe.id}`);
+      out.pipes.set(f.id, decodePipe(file, `entry ${i} (id ${f.id})`, f.pipe));
+    } else if (f.pipe !== undefined) {
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type} but carries a pipe_entry`);
+    } else if (f.type === FD_TYPE_REG && f.reg !== undefined && f.isk === undefined) {
       checkPath(file, `entry ${i} name`, f.reg.name);
       out.reg.set(f.id, f.reg);
     } else if (f.type === FD_TYPE_INETSK && f.isk !== undefined && f.reg === undefined) {
@@ -96,7 +132,7 @@ export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): 
     } else if (f.type === FD_TYPE_REG || f.type === FD_TYPE_INETSK) {
       throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type]} but does not carry ${f.type === FD_TYPE_REG ? 'a reg_file_entry' : 'an inet_sk_entry'} alone`);
     } else {
-      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files and IPv4/IPv6 sockets only`);
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files, pipes and IPv4/IPv6 sockets only`);
     }
   });
   return out;
@@ -106,7 +142,7 @@ export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): 
 export function fileById(files: DecodedFiles, id: number, filesImg: string, file: string, what: string): RegFileMsg {
   const f = files.reg.get(id);
   if (f === undefined) {
-    const why = files.sockets.has(id) ? 'a socket, not a file' : `which ${filesImg} does not have`;
+    const why = files.sockets.has(id) ? 'a socket, not a file' : files.pipes.has(id) ? 'a pipe, not a file' : `which ${filesImg} does not have`;
     throw new ImageError('EDECODE', file, `${what} refers to file id ${id}, ${why}`);
   }
   return f;
@@ -122,8 +158,8 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
   let prevFd = -1;
   return entries.map((bytes, i) => {
     const e = decodeEntry<FdinfoMsg>(file, `entry ${i}`, messages().fdinfo, bytes);
-    if (e.type !== FD_TYPE_REG && e.type !== FD_TYPE_INETSK) {
-      throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files and IPv4/IPv6 sockets only`);
+    if (e.type !== FD_TYPE_REG && e.type !== FD_TYPE_INETSK && e.type !== FD_TYPE_PIPE) {
+      throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files, pipes and IPv4/IPv6 sockets only`);
     }
     // DumpedTask.files is ascending by fd; this also refuses duplicates.
     if (e.fd <= prevFd) throw new ImageError('EDECODE', file, `fd ${e.fd} is not ascending (the entry before is fd ${prevFd})`);
@@ -132,12 +168,21 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
     if (e.type === FD_TYPE_INETSK) {
       const sk = files.sockets.get(e.id);
       if (sk === undefined) {
-        const why = files.reg.has(e.id) ? 'a regular file (REG), not a socket' : `which ${filesImg} does not have`;
+        const why = files.reg.has(e.id) ? 'a regular file (REG), not a socket' : files.pipes.has(e.id) ? 'a pipe (PIPE), not a socket' : `which ${filesImg} does not have`;
         throw new ImageError('EDECODE', file, `fd ${e.fd} is of type INETSK but refers to file id ${e.id}, ${why}`);
       }
       return { fd: e.fd, kind: sk.kind, path: sk.path, flags: sk.flags, cloexec, pos: sk.pos, size: sk.size, mode: sk.mode, socket: { ...sk.socket } };
     }
+    if (e.type === FD_TYPE_PIPE) {
+      const p = files.pipes.get(e.id);
+      if (p === undefined) {
+        const why = files.reg.has(e.id) ? 'a regular file (REG)' : files.sockets.has(e.id) ? 'a socket (INETSK)' : `which ${filesImg} does not have`;
+        throw new ImageError('EDECODE', file, `fd ${e.fd} is of type PIPE but refers to file id ${e.id}, ${why}, not a pipe`);
+      }
+      return { fd: e.fd, kind: 'pipe', path: p.path, flags: p.flags, cloexec, pos: 0, size: 0, mode: p.mode, pipe: { ...p.pipe } };
+    }
     if (files.sockets.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type REG but refers to file id ${e.id}, a socket (INETSK)`);
+    if (files.pipes.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type]} but refers to file id ${e.id}, a pipe (PIPE)`);
     const reg = fileById(files, e.id, filesImg, file, `fd ${e.fd}`);
     const kind = reg.cryopod_kind === undefined ? 'reg' : KIND_BY_NUMBER.get(reg.cryopod_kind);
     if (kind === undefined) throw new ImageError('EDECODE', filesImg, `file id ${reg.id} has unknown cryopod_kind ${reg.cryopod_kind}`);
@@ -268,8 +313,21 @@ export function decodeMm(
       throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) has status 0x${(e.status >>> 0).toString(16)}: ${kind.unsupported}, which Cryopod does not restore`);
     }
     let path: string | undefined;
+    let shm: { shmid: number; shmSize: number } | undefined;
     if (kind === 'file-private' || kind === 'file-shared') {
       path = fileById(files, n(e.shmid, `${what} shmid`), filesImg, file, what).name;
+    } else if (kind === 'shmem') {
+      // CRIU keeps shared anonymous memory in pagemap-shmem-<id>.img and memfds in memfd.img; a
+      // Cryopod image carries size and path in the VMA and the pages in the task's pagemap.
+      if (e.cryopod_shm_size === undefined || e.cryopod_shm_path === undefined) {
+        throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) is shared anonymous memory without cryopod_shm_size and cryopod_shm_path: not a Cryopod image (CRIU's shmem pagemaps are not read)`);
+      }
+      path = checkPath(file, `${what} shm path`, e.cryopod_shm_path);
+      if (path !== '/dev/zero' && !path.startsWith('/memfd:')) throw new ImageError('EDECODE', file, `${what}: shmem path ${JSON.stringify(path)} is neither /dev/zero nor /memfd:<name>`);
+      shm = { shmid: n(e.shmid, `${what} shmid`), shmSize: n(e.cryopod_shm_size, `${what} cryopod_shm_size`) };
+      if (shm.shmid === 0) throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) is shmem with shmid 0`);
+    } else if (e.cryopod_shm_size !== undefined || e.cryopod_shm_path !== undefined) {
+      throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) is ${kind} but has shmem fields`);
     }
     const vma: Vma = {
       start: n(e.start, `${what} start`),
@@ -284,6 +342,10 @@ export function decodeMm(
     if (path !== undefined) vma.path = path;
     if (e.cryopod_dev !== undefined) vma.dev = n(e.cryopod_dev, `${what} dev`);
     if (e.cryopod_inode !== undefined) vma.inode = n(e.cryopod_inode, `${what} inode`);
+    if (shm !== undefined) {
+      vma.shmid = shm.shmid;
+      vma.shmSize = shm.shmSize;
+    }
     return vma;
   });
   return {
@@ -306,18 +368,70 @@ export function decodeMm(
   };
 }
 
-export function decodePagemap(file: string, buf: Uint8Array): PageRun[] {
+/**
+ * pagemap-<pid>.img of task i: the head (pages_id must be `pagesId`, i + 1), then PE_PRESENT runs (in
+ * the pages file) and PE_PARENT runs marked cryopod_inherited (shared with the parent task), apart.
+ */
+export function decodePagemap(file: string, buf: Uint8Array, pagesId = 1): { pages: PageRun[]; inherited: PageRun[] } {
   const entries = unframeImage(file, 'PAGEMAP', buf);
   if (entries.length === 0) throw new ImageError('EDECODE', file, 'has no pagemap_head');
   if (entries.length - 1 > MAX_PAGE_RUNS) throw new ImageError('ETOOBIG', file, `${entries.length - 1} page runs, over the cap of ${MAX_PAGE_RUNS}`);
   const head = decodeEntry<PagemapHeadMsg>(file, 'pagemap_head', messages().pagemapHead, entries[0]);
-  if (head.pages_id !== PAGES_ID) throw new ImageError('EDECODE', file, `pages_id is ${head.pages_id}; Cryopod checkpoints have one pages file, pages-${PAGES_ID}.img`);
-  return entries.slice(1).map((bytes, i) => {
+  if (head.pages_id !== pagesId) throw new ImageError('EDECODE', file, `pages_id is ${head.pages_id}; this task's pages are in pages-${pagesId}.img`);
+  const pages: PageRun[] = [];
+  const inherited: PageRun[] = [];
+  entries.slice(1).forEach((bytes, i) => {
     const e = decodeEntry<PagemapEntryMsg>(file, `run ${i}`, messages().pagemapEntry, bytes);
     const flags = e.flags ?? 0;
-    if (e.in_parent === true || (flags & (PE_PARENT | PE_LAZY)) !== 0 || (flags & PE_PRESENT) === 0) {
-      throw new ImageError('EDECODE', file, `run ${i} has flags 0x${flags.toString(16)}${e.in_parent ? ' (in_parent)' : ''}: only PE_PRESENT runs are supported (no incremental or lazy dumps)`);
+    const run = { vaddr: numberOf(e.vaddr, file, `run ${i} vaddr`), nrPages: e.nr_pages };
+    if (e.cryopod_inherited === true && e.in_parent !== true && flags === PE_PARENT) {
+      inherited.push(run);
+      return;
     }
-    return { vaddr: numberOf(e.vaddr, file, `run ${i} vaddr`), nrPages: e.nr_pages };
+    if (e.cryopod_inherited === true) {
+      throw new ImageError('EDECODE', file, `run ${i} is marked cryopod_inherited but has flags 0x${flags.toString(16)}${e.in_parent ? ' (in_parent)' : ''}, not PE_PARENT alone`);
+    }
+    if (e.in_parent === true || (flags & (PE_PARENT | PE_LAZY)) !== 0 || (flags & PE_PRESENT) === 0) {
+      throw new ImageError('EDECODE', file, `run ${i} has flags 0x${flags.toString(16)}${e.in_parent ? ' (in_parent)' : ''}: only PE_PRESENT runs and runs inherited from the parent task are supported (no incremental or lazy dumps)`);
+    }
+    pages.push(run);
   });
+  return { pages, inherited };
+}
+
+/**
+ * pipes-data.img: pipe_data_entry, then exactly `bytes` raw bytes, again and again. Each pipe at most
+ * once, at most MAX_PIPE_BYTES bytes (and `size`, the buffer size, not below `bytes`).
+ */
+export function decodePipesData(file: string, buf: Uint8Array): Array<{ id: number; data: Buffer }> {
+  if (buf.length < 8) throw new ImageError('ETRUNC', file, `${buf.length} bytes is too short for the image magics (8 bytes)`);
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.readUInt32LE(0) !== IMG_COMMON || b.readUInt32LE(4) !== MAGIC.PIPES_DATA) {
+    throw new ImageError('EMAGIC', file, `magics are 0x${b.readUInt32LE(0).toString(16)} 0x${b.readUInt32LE(4).toString(16)}, expected IMG_COMMON and PIPES_DATA (0x${MAGIC.PIPES_DATA.toString(16)})`);
+  }
+  const out: Array<{ id: number; data: Buffer }> = [];
+  const seen = new Set<number>();
+  let off = 8;
+  while (off < b.length) {
+    const i = out.length;
+    if (i >= MAX_PIPES) throw new ImageError('ETOOBIG', file, `more than ${MAX_PIPES} pipes`);
+    if (b.length - off < 4) throw new ImageError('ETRUNC', file, `entry ${i} at offset ${off}: file ends inside its 4-byte length`);
+    const len = b.readUInt32LE(off);
+    if (len > MAX_ENTRY_BYTES) throw new ImageError('ETOOBIG', file, `entry ${i} at offset ${off}: length ${len} is over the ${MAX_ENTRY_BYTES}-byte cap`);
+    off += 4;
+    if (len > b.length - off) throw new ImageError('ETRUNC', file, `entry ${i} at offset ${off - 4}: length ${len} but only ${b.length - off} bytes left`);
+    const e = decodeEntry<PipeDataMsg>(file, `entry ${i}`, messages().pipeData, b.subarray(off, off + len));
+    off += len;
+    const what = `entry ${i} (pipe ${e.pipe_id})`;
+    if (e.pipe_id === 0) throw new ImageError('EDECODE', file, `${what}: pipe_id is 0`);
+    if (seen.has(e.pipe_id)) throw new ImageError('EDECODE', file, `${what}: pipe ${e.pipe_id} has more than one data entry`);
+    seen.add(e.pipe_id);
+    if (e.bytes > MAX_PIPE_BYTES) throw new ImageError('ETOOBIG', file, `${what} holds ${e.bytes} bytes, over the cap of ${MAX_PIPE_BYTES}`);
+    if (e.size !== undefined && e.size < e.bytes) throw new ImageError('EDECODE', file, `${what} holds ${e.bytes} bytes, more than its buffer size ${e.size}`);
+    if (e.bytes > b.length - off) throw new ImageError('ETRUNC', file, `${what}: ${e.bytes} bytes of data but only ${b.length - off} bytes left`);
+    // A copy: the slice would keep the whole image file alive.
+    out.push({ id: e.pipe_id, data: Buffer.from(b.subarray(off, off + e.bytes)) });
+    off += e.bytes;
+  }
+  return out;
 }

@@ -1,26 +1,38 @@
 /**
- * DumpedTask -> CRIU image files, in memory (no I/O here; write.ts puts them on disk).
+ * DumpedTree (or a single DumpedTask) -> CRIU image files, in memory (no I/O here; write.ts puts them
+ * on disk).
+ *
+ * Tasks: pstree.img has one entry per task, in tree order (root first, each parent before its
+ * children). Task i has its own core/ids/mm/pagemap/fs images named by its pid, every id of its
+ * task_kobj_ids_entry i + 1 (its fds in fdinfo-<i+1>.img), and pagemap_head.pages_id i + 1 (its pages
+ * in pages-<i+1>.img). A single task is a tree of one, written exactly as before trees existed.
  *
  * Threads: the main thread's core-<pid>.img carries the task-wide state (tc, ids, creds, comm) and
  * its own registers; every other thread has a core-<tid>.img with registers and thread_core only,
  * in DumpedTask.threads order (ascending tid), right after the main one.
  *
- * Ids: the task shares nothing, so every task_kobj_ids_entry id is 1 and the fd table is
- * fdinfo-1.img. file_entry ids in files.img are numbered from 1 in this order: fds (in DumpedTask
- * order), exe, cwd, root, then one per file-backed VMA (in VMA order). An fd of kind 'socket' is a
- * file_entry of type INETSK carrying an inet_sk_entry (socket.ts), every other fd a REG entry.
+ * files.img is shared by the tree: file_entry ids are numbered from 1 across all tasks, task by task,
+ * each in this order: fds (in DumpedTask order), exe, cwd, root, then one per file-backed VMA (in VMA
+ * order). An fd of kind 'socket' is a file_entry of type INETSK carrying an inet_sk_entry (socket.ts),
+ * one of kind 'pipe' a file_entry of type PIPE carrying a pipe_entry, every other fd a REG entry.
+ *
+ * Page runs: DumpedTask.pages are PE_PRESENT entries, DumpedTask.inherited PE_PARENT entries with
+ * cryopod_inherited set; both go into pagemap-<pid>.img merged by address, as CRIU orders them.
+ * pipes-data.img (only when the tree has pipes): one pipe_data_entry per DumpedTree.pipes entry, in
+ * order, each followed by its bytes.
  */
 
-import { DumpedTask, OpenFile, ThreadState, Vma } from '../native/lib/types';
+import { DumpedTask, DumpedTree, OpenFile, ThreadState, Vma } from '../native/lib/types';
 import { frameImage } from './codec';
 import { ImageError } from './errors';
-import { MAX_AUXV_WORDS, MAX_SIGACTIONS, MAX_THREADS, MAX_XSAVE_BYTES } from './limits';
-import { CRIU_IMAGES_VERSION, FILES_ID, ImageKind, PAGES_ID, imageName } from './magic';
+import { MAX_AUXV_WORDS, MAX_PIPE_BYTES, MAX_SIGACTIONS, MAX_THREADS, MAX_XSAVE_BYTES } from './limits';
+import { CRIU_IMAGES_VERSION, ImageKind, IMG_COMMON, MAGIC, PAGE_SIZE, imageName } from './magic';
 import { encodeEntry, messages, U64 } from './proto';
 import { requireSafe, s64FromNumber, u64FromBigInt, u64FromNumber } from './u64';
 import { isFileKind, statusOf, MAP_SHARED } from './vma-status';
 import {
-  FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_REG, FILE_KIND, MARCH_X86_64, O_DIRECTORY, O_RDONLY, O_RDWR, PE_PRESENT, PROT_WRITE, TASK_ALIVE,
+  FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_PIPE, FD_TYPE_REG, FILE_KIND, MARCH_X86_64, O_ACCMODE, O_DIRECTORY, O_RDONLY, O_RDWR, O_WRONLY,
+  PE_PARENT, PE_PRESENT, PROT_WRITE, S_IFIFO, S_IFMT, TASK_ALIVE,
 } from './wire';
 import { encodeInetSk } from './socket';
 import { fpregsFromXsave, gpregsFromBuffer } from './x86';
@@ -53,6 +65,14 @@ class FileTable {
     return id;
   }
 
+  /** A PIPE entry; `pipe` makes the pipe_entry for the id handed out. */
+  addPipe(pipe: (id: number) => object): number {
+    const id = this.nextId;
+    this.entries.push(encodeEntry(messages().file, { type: FD_TYPE_PIPE, id, pipe: pipe(id) }));
+    this.nextId++;
+    return id;
+  }
+
   /** An INETSK entry; `isk` makes the inet_sk_entry for the id handed out. */
   addSocket(isk: (id: number) => object): number {
     const id = this.nextId;
@@ -72,6 +92,11 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     return { id, flags: cloexec, type: FD_TYPE_INETSK, fd };
   }
   if (f.socket !== undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${f.kind} but has a socket description`);
+  if (f.kind === 'pipe') {
+    const id = table.addPipe((fileId) => encodePipe(f, fileId, what));
+    return { id, flags: cloexec, type: FD_TYPE_PIPE, fd };
+  }
+  if (f.pipe !== undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${f.kind} but has a pipe description`);
   // Kinds the contract has but these images do not hold (yet) are refused rather than written as REG.
   const kind = (FILE_KIND as Record<string, number | undefined>)[f.kind];
   if (kind === undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${JSON.stringify(f.kind)}, which the images cannot hold`);
@@ -86,11 +111,45 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
   return { id, flags: cloexec, type: FD_TYPE_REG, fd };
 }
 
+/**
+ * The pipe_entry of an OpenFile of kind 'pipe': path "pipe:[<id>]", no position or size, an S_IFIFO
+ * mode, and an access mode that says which end (O_RDONLY read, O_WRONLY write) as `pipe.write` does.
+ */
+function encodePipe(f: OpenFile, fileId: number, what: string): object {
+  const p = f.pipe;
+  if (p === undefined) throw new ImageError('EINVAL', undefined, `${what} is a pipe but has no pipe description`);
+  const pipeId = u32(p.id, `${what}.pipe.id`);
+  if (pipeId === 0) throw new ImageError('EINVAL', undefined, `${what}.pipe.id is 0`);
+  if (typeof p.write !== 'boolean') throw new ImageError('EINVAL', undefined, `${what}.pipe.write is not a boolean`);
+  if (f.path !== `pipe:[${pipeId}]`) throw new ImageError('EINVAL', undefined, `${what}: path ${JSON.stringify(f.path)} is not "pipe:[${pipeId}]"`);
+  if (f.pos !== 0 || f.size !== 0) throw new ImageError('EINVAL', undefined, `${what}: a pipe has no position or size, but pos is ${f.pos} and size ${f.size}`);
+  const mode = u32(f.mode, `${what}.mode`);
+  if ((mode & S_IFMT) !== S_IFIFO) throw new ImageError('EINVAL', undefined, `${what}: mode 0o${mode.toString(8)} is not that of a pipe (S_IFIFO)`);
+  const flags = u32(f.flags, `${what}.flags`);
+  const want = p.write ? O_WRONLY : O_RDONLY;
+  if ((flags & O_ACCMODE) !== want) {
+    throw new ImageError('EINVAL', undefined, `${what}: the ${p.write ? 'write' : 'read'} end of pipe ${pipeId} has flags 0o${flags.toString(8)}, not ${p.write ? 'O_WRONLY' : 'O_RDONLY'}`);
+  }
+  return { id: fileId, pipe_id: pipeId, flags, fown: ZERO_FOWN, cryopod_mode: mode };
+}
+
 function encodeVma(v: Vma, i: number, table: FileTable): object {
   const what = `vmas[${i}]`;
   let shmid = 0;
   let fdflags: number | undefined;
-  if (isFileKind(v.kind)) {
+  let shm: { size: U64; path: string } | undefined;
+  if (v.kind === 'shmem') {
+    if (v.path === undefined || !(v.path === '/dev/zero' || v.path.startsWith('/memfd:'))) {
+      throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but its path ${JSON.stringify(v.path)} is neither /dev/zero nor /memfd:<name>`);
+    }
+    if (v.shmid === undefined || v.shmSize === undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but lacks shmid or shmSize`);
+    shmid = requireSafe(v.shmid, `${what}.shmid`);
+    if (shmid === 0) throw new ImageError('EINVAL', undefined, `${what} (${v.name}): shmid is 0`);
+    if ((v.flags & MAP_SHARED) === 0) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but not MAP_SHARED`);
+    shm = { size: u64FromNumber(v.shmSize, `${what}.shmSize`), path: v.path };
+  } else if (v.shmid !== undefined || v.shmSize !== undefined) {
+    throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a shmid or shmSize`);
+  } else if (isFileKind(v.kind)) {
     if (v.path === undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has no path`);
     // The flags CRIU re-opens a mapped file with: writable shared mappings need O_RDWR.
     fdflags = (v.flags & MAP_SHARED) !== 0 && (v.prot & PROT_WRITE) !== 0 ? O_RDWR : O_RDONLY;
@@ -114,6 +173,10 @@ function encodeVma(v: Vma, i: number, table: FileTable): object {
   if (fdflags !== undefined) entry.fdflags = fdflags;
   if (v.dev !== undefined) entry.cryopod_dev = u64FromNumber(v.dev, `${what}.dev`);
   if (v.inode !== undefined) entry.cryopod_inode = u64FromNumber(v.inode, `${what}.inode`);
+  if (shm !== undefined) {
+    entry.cryopod_shm_size = shm.size;
+    entry.cryopod_shm_path = shm.path;
+  }
   return entry;
 }
 
@@ -262,64 +325,160 @@ function encodeMm(task: DumpedTask, exeId: number, vmas: object[]): Uint8Array {
   });
 }
 
-function encodePagemap(task: DumpedTask): Uint8Array[] {
+/** The head, then the dumped runs (PE_PRESENT) and the inherited ones (PE_PARENT) merged by address. */
+function encodePagemap(task: DumpedTask, pagesId: number): Uint8Array[] {
   const msg = messages();
-  const out = [encodeEntry(msg.pagemapHead, { pages_id: PAGES_ID })];
-  task.pages.forEach((r, i) => {
-    out.push(encodeEntry(msg.pagemapEntry, {
+  const own = task.pages.map((r, i) => ({
+    vaddr: r.vaddr,
+    bytes: encodeEntry(msg.pagemapEntry, {
       vaddr: u64FromNumber(r.vaddr, `pages[${i}].vaddr`),
       nr_pages: u32(r.nrPages, `pages[${i}].nrPages`),
       flags: PE_PRESENT,
-    }));
-  });
+    }),
+  }));
+  const inherited = (task.inherited ?? []).map((r, i) => ({
+    vaddr: r.vaddr,
+    bytes: encodeEntry(msg.pagemapEntry, {
+      vaddr: u64FromNumber(r.vaddr, `inherited[${i}].vaddr`),
+      nr_pages: u32(r.nrPages, `inherited[${i}].nrPages`),
+      flags: PE_PARENT,
+      cryopod_inherited: true,
+    }),
+  }));
+  const out = [encodeEntry(msg.pagemapHead, { pages_id: pagesId })];
+  let a = 0;
+  let b = 0;
+  while (a < own.length || b < inherited.length) {
+    if (b >= inherited.length || (a < own.length && own[a].vaddr <= inherited[b].vaddr)) out.push(own[a++].bytes);
+    else out.push(inherited[b++].bytes);
+  }
   return out;
 }
 
-/** Every image file of the checkpoint except pages-1.img and the manifest, in writing order. */
-export function encodeTask(task: DumpedTask): EncodedImage[] {
-  const msg = messages();
-  const pid = requireSafe(u32(task.pid, 'pid'), 'pid');
-  if (pid === 0) throw new ImageError('EINVAL', undefined, 'pid is 0');
-  const files = task.files;
-  files.forEach((f, i) => {
-    if (i > 0 && f.fd <= files[i - 1].fd) throw new ImageError('EINVAL', undefined, `files[${i}] (fd ${f.fd}) is not ascending by fd (the one before is fd ${files[i - 1].fd})`);
+/** The pipe's buffer size for pipe_data_entry.size: the default 16 pages, or the power of two pages that holds the bytes. */
+export function pipeBufferSize(bytes: number): number {
+  let size = 16 * PAGE_SIZE;
+  while (size < bytes) size *= 2;
+  return size;
+}
+
+/** pipes-data.img: each pipe_data_entry framed as usual and followed by its raw bytes (no padding). */
+function encodePipesData(tree: DumpedTree): Buffer {
+  const parts: Buffer[] = [];
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(IMG_COMMON, 0);
+  header.writeUInt32LE(MAGIC.PIPES_DATA, 4);
+  parts.push(header);
+  tree.pipes.forEach((p, i) => {
+    const what = `pipes[${i}]`;
+    if (!Buffer.isBuffer(p.data)) throw new ImageError('EINVAL', undefined, `${what}.data is not a Buffer`);
+    if (p.data.length > MAX_PIPE_BYTES) throw new ImageError('ETOOBIG', undefined, `${what} (pipe ${p.id}) holds ${p.data.length} bytes, over the cap of ${MAX_PIPE_BYTES}`);
+    const entry = encodeEntry(messages().pipeData, { pipe_id: u32(p.id, `${what}.id`), bytes: p.data.length, size: pipeBufferSize(p.data.length) });
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(entry.length, 0);
+    parts.push(len, Buffer.from(entry), p.data);
   });
-  checkThreads(task);
+  return Buffer.concat(parts);
+}
 
+/** A single task as the tree of one it is (no pipes). */
+export function treeOf(input: DumpedTask | DumpedTree): DumpedTree {
+  if ('tasks' in input) return input;
+  return { tasks: [input], pipes: [], frozenSeconds: input.frozenSeconds };
+}
+
+interface TaskParts {
+  task: DumpedTask;
+  index: number;
+  fdinfos: Uint8Array[];
+  exeId: number;
+  cwdId: number;
+  rootId: number;
+  vmas: object[];
+  ids: { vm_id: number; files_id: number; fs_id: number; sighand_id: number };
+}
+
+/** The per-task checks and the entries it adds to files.img (fds, exe, cwd, root, mapped files). */
+function taskParts(task: DumpedTask, index: number, table: FileTable): TaskParts {
+  const who = index === 0 ? '' : `tasks[${index}] (pid ${task.pid}): `;
+  const wrap = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof ImageError && who !== '' && err.file === undefined) throw new ImageError(err.code, undefined, who + err.message, { cause: err });
+      throw err;
+    }
+  };
+  return wrap(() => {
+    const pid = requireSafe(u32(task.pid, 'pid'), 'pid');
+    if (pid === 0) throw new ImageError('EINVAL', undefined, 'pid is 0');
+    const files = task.files;
+    files.forEach((f, i) => {
+      if (i > 0 && f.fd <= files[i - 1].fd) throw new ImageError('EINVAL', undefined, `files[${i}] (fd ${f.fd}) is not ascending by fd (the one before is fd ${files[i - 1].fd})`);
+    });
+    checkThreads(task);
+    const msg = messages();
+    const fdinfos = files.map((f, i) => encodeEntry(msg.fdinfo, encodeOpenFile(f, i, table)));
+    const exeId = table.add({ flags: O_RDONLY, name: task.exe });
+    const cwdId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.cwd });
+    const rootId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.root });
+    const vmas = task.vmas.map((v, i) => encodeVma(v, i, table));
+    const id = index + 1;
+    return { task, index, fdinfos, exeId, cwdId, rootId, vmas, ids: { vm_id: id, files_id: id, fs_id: id, sighand_id: id } };
+  });
+}
+
+/** Every image file of the checkpoint of a tree (or one task) except the pages files and the manifest, in writing order. */
+export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
+  const tree = treeOf(input);
+  const msg = messages();
+  if (tree.tasks.length === 0) throw new ImageError('EINVAL', undefined, 'the tree has no task');
   const table = new FileTable();
-  const fdinfos = files.map((f, i) => encodeEntry(msg.fdinfo, encodeOpenFile(f, i, table)));
-  const exeId = table.add({ flags: O_RDONLY, name: task.exe });
-  const cwdId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.cwd });
-  const rootId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.root });
-  const vmas = task.vmas.map((v, i) => encodeVma(v, i, table));
-
-  const ids = { vm_id: 1, files_id: FILES_ID, fs_id: 1, sighand_id: 1 };
+  const parts = tree.tasks.map((task, i) => taskParts(task, i, table));
   const one = (kind: ImageKind, name: string, entry: Uint8Array): EncodedImage => ({ name, data: frameImage(kind, [entry]) });
-  return [
+  const pstree = parts.map(({ task, index }) => encodeEntry(msg.pstree, {
+    pid: task.pid,
+    // CRIU's root task has ppid 0; the real parent is kept aside (see pstree.proto).
+    ppid: index === 0 ? 0 : u32(task.ppid, `tasks[${index}].ppid`),
+    pgid: u32(task.pgid, index === 0 ? 'pgid' : `tasks[${index}].pgid`),
+    sid: u32(task.sid, index === 0 ? 'sid' : `tasks[${index}].sid`),
+    // Every thread, the main one first (CRIU's item->threads); each has its core-<tid>.img.
+    threads: [task.pid, ...task.threads.map((t) => t.tid)],
+    cryopod_ppid: u32(task.ppid, index === 0 ? 'ppid' : `tasks[${index}].ppid`),
+  }));
+  const out: EncodedImage[] = [
     one('INVENTORY', imageName.inventory(), encodeEntry(msg.inventory, {
       img_version: CRIU_IMAGES_VERSION,
       fdinfo_per_id: true,
-      root_ids: ids,
+      root_ids: parts[0].ids,
       ns_per_id: false,
       lsmtype: 0,
     })),
-    // CRIU's root task has ppid 0; the real parent is kept aside (see pstree.proto).
-    one('PSTREE', imageName.pstree(), encodeEntry(msg.pstree, {
-      pid,
-      ppid: 0,
-      pgid: u32(task.pgid, 'pgid'),
-      sid: u32(task.sid, 'sid'),
-      // Every thread, the main one first (CRIU's item->threads); each has its core-<tid>.img.
-      threads: [pid, ...task.threads.map((t) => t.tid)],
-      cryopod_ppid: u32(task.ppid, 'ppid'),
-    })),
-    one('CORE', imageName.core(pid), encodeCore(task, ids)),
-    ...task.threads.map((t, i) => one('CORE', imageName.core(t.tid), encodeThreadCoreImage(t, `threads[${i}] (tid ${t.tid}).`))),
-    one('IDS', imageName.ids(pid), encodeEntry(msg.ids, ids)),
-    one('MM', imageName.mm(pid), encodeMm(task, exeId, vmas)),
-    { name: imageName.pagemap(pid), data: frameImage('PAGEMAP', encodePagemap(task)) },
-    { name: imageName.files(), data: frameImage('FILES', table.entries) },
-    { name: imageName.fdinfo(FILES_ID), data: frameImage('FDINFO', fdinfos) },
-    one('FS', imageName.fs(pid), encodeEntry(msg.fs, { cwd_id: cwdId, root_id: rootId, umask: u32(task.umask, 'umask') })),
+    { name: imageName.pstree(), data: frameImage('PSTREE', pstree) },
   ];
+  for (const p of parts) {
+    const { task } = p;
+    const prefix = p.index === 0 ? '' : `tasks[${p.index}] (pid ${task.pid}).`;
+    out.push(
+      one('CORE', imageName.core(task.pid), encodeCore(task, p.ids)),
+      ...task.threads.map((t, i) => one('CORE', imageName.core(t.tid), encodeThreadCoreImage(t, `${prefix}threads[${i}] (tid ${t.tid}).`))),
+      one('IDS', imageName.ids(task.pid), encodeEntry(msg.ids, p.ids)),
+      one('MM', imageName.mm(task.pid), encodeMm(task, p.exeId, p.vmas)),
+      { name: imageName.pagemap(task.pid), data: frameImage('PAGEMAP', encodePagemap(task, p.index + 1)) },
+    );
+  }
+  out.push({ name: imageName.files(), data: frameImage('FILES', table.entries) });
+  for (const p of parts) {
+    out.push(
+      { name: imageName.fdinfo(p.ids.files_id), data: frameImage('FDINFO', p.fdinfos) },
+      one('FS', imageName.fs(p.task.pid), encodeEntry(msg.fs, { cwd_id: p.cwdId, root_id: p.rootId, umask: u32(p.task.umask, 'umask') })),
+    );
+  }
+  if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree) });
+  return out;
+}
+
+/** Every image file of a single task's checkpoint except pages-1.img and the manifest, in writing order. */
+export function encodeTask(task: DumpedTask): EncodedImage[] {
+  return encodeTree(task);
 }

@@ -8,12 +8,23 @@
 export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 /** One metadata image file, read whole into memory. */
 export const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
-/** The manifest JSON. */
-export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** The manifest JSON (a tree at the task and thread caps lists some 13000 files of ~130 bytes). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** Threads of one task, the main thread included (each has a core-<tid>.img). */
 export const MAX_THREADS = 4096;
-/** Files listed in a manifest: one core image per thread plus the few task-wide images. */
-export const MAX_MANIFEST_FILES = MAX_THREADS + 64;
+/** Tasks (processes) of one checkpointed tree (entries of pstree.img). */
+export const MAX_TASKS = 1024;
+/** Threads of all the tasks of a tree together, main threads included. */
+export const MAX_TREE_THREADS = 8192;
+/**
+ * Files listed in a manifest: one core image per thread, five more per task (ids, mm, pagemap, fs,
+ * fdinfo) and its pages file, plus the few tree-wide images.
+ */
+export const MAX_MANIFEST_FILES = MAX_TREE_THREADS + 5 * MAX_TASKS + 64;
+/** Bytes saved of one pipe (the kernel's default pipe-max-size, what a restore can put back unprivileged). */
+export const MAX_PIPE_BYTES = 1024 * 1024;
+/** Pipes of one tree (entries of pipes-data.img). */
+export const MAX_PIPES = 64 * 1024;
 /** Entries in one image file, checked while framing, before any protobuf decoding. */
 export const MAX_ENTRIES = 4 * 1024 * 1024;
 /** VMAs of one task (the kernel's default vm.max_map_count is 65530). */

@@ -19,6 +19,7 @@ export const MAGIC = {
   FILES: 0x56303138,
   FDINFO: 0x56213732,
   FS: 0x51403912,
+  PIPES_DATA: 0x56453709,
 } as const;
 
 export type ImageKind = keyof typeof MAGIC;
@@ -26,13 +27,22 @@ export type ImageKind = keyof typeof MAGIC;
 /** inventory_entry.img_version for CRTOOLS_IMAGES_V1_1, the only version CRIU has written since 2015. */
 export const CRIU_IMAGES_VERSION = 2;
 
-/** pagemap_head.pages_id: the native core writes pages-1.img. */
+/**
+ * pagemap_head.pages_id of task i (tree order) is i + 1: the native core writes task i's pages into
+ * pages-<i+1>.img. A single task's are in pages-1.img.
+ */
 export const PAGES_ID = 1;
 export const PAGES_FILE = `pages-${PAGES_ID}.img`;
+export function pagesFile(index: number): string {
+  return `pages-${index + 1}.img`;
+}
 export const MANIFEST_FILE = 'cryopod-manifest.json';
 export const PAGE_SIZE = 4096;
 
-/** Cryopod uses one id per kernel object kind: a checkpoint holds one task. */
+/**
+ * Task i (tree order) has its own fd table, mm and fs: every id of its task_kobj_ids_entry is i + 1, so
+ * its fds are in fdinfo-<i+1>.img (fdinfo-1.img for a single task).
+ */
 export const FILES_ID = 1;
 
 export function firstMagicOf(kind: ImageKind): number {
@@ -49,4 +59,5 @@ export const imageName = {
   files: (): string => 'files.img',
   fdinfo: (filesId: number): string => `fdinfo-${filesId}.img`,
   fs: (pid: number): string => `fs-${pid}.img`,
+  pipesData: (): string => 'pipes-data.img',
 };

@@ -20,6 +20,8 @@ const PROTO_FILES = [
   'pagemap.proto',
   'sk-opts.proto',
   'sk-inet.proto',
+  'pipe.proto',
+  'pipe-data.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;
@@ -48,6 +50,7 @@ export interface Messages {
   file: protobuf.Type;
   fdinfo: protobuf.Type;
   fs: protobuf.Type;
+  pipeData: protobuf.Type;
 }
 
 let cached: Messages | undefined;
@@ -73,6 +76,7 @@ export function messages(): Messages {
     file: root.lookupType('file_entry'),
     fdinfo: root.lookupType('fdinfo_entry'),
     fs: root.lookupType('fs_entry'),
+    pipeData: root.lookupType('pipe_data_entry'),
   };
   return cached;
 }

@@ -1,9 +1,10 @@
 /**
  * summarize: what `cryopod inspect` prints about a task's memory, as data (pure; no I/O). The thread
- * count, one row per VMA with the pages the checkpoint holds for it, and totals.
+ * count, one row per VMA with the pages the checkpoint holds for it, and totals. For a process tree:
+ * one such summary per task (plus its parent and the pages it shares with it), and tree-wide totals.
  */
 
-import { DumpedTask, Vma, VmaKind } from '../native/lib/types';
+import { DumpedTask, DumpedTree, Vma, VmaKind } from '../native/lib/types';
 import { PAGE_SIZE } from './magic';
 import { MAP_SHARED } from './vma-status';
 
@@ -33,6 +34,18 @@ export interface Summary {
   threads?: number;
   rows: VmaRow[];
   totals: { vmas: number; mappedBytes: number; pages: number; bytes: number };
+  /** In a tree: the parent's pid (absent for the root and for a single task). */
+  ppid?: number;
+  /** In a tree: pages still shared copy-on-write with the parent, not in the pages file (absent when none). */
+  inheritedPages?: number;
+}
+
+export interface TreeSummary {
+  /** One summary per task, in tree order (root first). */
+  tasks: Summary[];
+  /** Bytes held in pipes between the tasks. */
+  pipeBytes: number;
+  totals: { tasks: number; threads: number; vmas: number; mappedBytes: number; pages: number; bytes: number; inheritedPages: number };
 }
 
 export function protString(v: Pick<Vma, 'prot' | 'flags'>): string {
@@ -55,7 +68,7 @@ function pagesPerVma(task: DumpedTask): number[] {
   return counts;
 }
 
-export function summarize(task: DumpedTask): Summary {
+function summarizeTask(task: DumpedTask): Summary {
   const counts = pagesPerVma(task);
   const rows = task.vmas.map((v, i): VmaRow => ({
     start: v.start,
@@ -82,15 +95,69 @@ export function summarize(task: DumpedTask): Summary {
   };
 }
 
-/** The summary as a text table, for the CLI. */
-export function formatSummary(s: Summary): string {
+/**
+ * A task's summary, or a tree's: a DumpedTree of one task without pipes is summarized as that task,
+ * so single-task checkpoints print as they always did.
+ */
+export function summarize(task: DumpedTask): Summary;
+export function summarize(tree: DumpedTree): Summary | TreeSummary;
+export function summarize(input: DumpedTask | DumpedTree): Summary | TreeSummary {
+  if (!('tasks' in input)) return summarizeTask(input);
+  if (input.tasks.length === 1 && input.pipes.length === 0) return summarizeTask(input.tasks[0]);
+  const tasks = input.tasks.map((t, i): Summary => {
+    const s = summarizeTask(t);
+    if (i > 0) s.ppid = t.ppid;
+    const inherited = (t.inherited ?? []).reduce((n, r) => n + r.nrPages, 0);
+    if (inherited > 0) s.inheritedPages = inherited;
+    return s;
+  });
+  const sum = (f: (s: Summary) => number): number => tasks.reduce((n, s) => n + f(s), 0);
+  return {
+    tasks,
+    pipeBytes: input.pipes.reduce((n, p) => n + p.data.length, 0),
+    totals: {
+      tasks: tasks.length,
+      threads: sum((s) => s.threads ?? 1),
+      vmas: sum((s) => s.totals.vmas),
+      mappedBytes: sum((s) => s.totals.mappedBytes),
+      pages: sum((s) => s.totals.pages),
+      bytes: sum((s) => s.totals.bytes),
+      inheritedPages: sum((s) => s.inheritedPages ?? 0),
+    },
+  };
+}
+
+export function isTreeSummary(s: Summary | TreeSummary): s is TreeSummary {
+  return 'tasks' in s;
+}
+
+/**
+ * The summary as a text table, for the CLI. A tree: one block per task (as a single task's, its first
+ * line naming the parent, a line for inherited pages when there are any), a blank line between
+ * blocks, then the tree's totals.
+ */
+export function formatSummary(s: Summary | TreeSummary): string {
+  if (isTreeSummary(s)) {
+    const blocks = s.tasks.map((t) => formatTask(t));
+    const t = s.totals;
+    blocks.push([
+      `tree: ${t.tasks} tasks, ${t.threads} threads, ${t.vmas} VMAs, ${t.mappedBytes} bytes mapped, ${t.pages} pages (${t.bytes} bytes) dumped, ` +
+        `${t.inheritedPages} pages inherited, ${s.pipeBytes} bytes in pipes`,
+    ].join('\n'));
+    return blocks.join('\n\n');
+  }
+  return formatTask(s);
+}
+
+function formatTask(s: Summary): string {
   const hex = (n: number): string => n.toString(16).padStart(12, '0');
-  const lines = [`pid ${s.pid} (${s.comm})`];
+  const lines = [`pid ${s.pid} (${s.comm})${s.ppid === undefined ? '' : `, child of ${s.ppid}`}`];
   if (s.threads !== undefined) lines.push(`threads ${s.threads}`);
   lines.push(`${'start'.padEnd(12)}-${'end'.padEnd(12)} prot  ${'kind'.padEnd(12)} ${'pages'.padStart(8)} ${'bytes'.padStart(12)}  name`);
   for (const r of s.rows) {
     lines.push(`${hex(r.start)}-${hex(r.end)} ${r.prot}  ${r.kind.padEnd(12)} ${String(r.pages).padStart(8)} ${String(r.bytes).padStart(12)}  ${r.name}`);
   }
   lines.push(`${s.totals.vmas} VMAs, ${s.totals.mappedBytes} bytes mapped, ${s.totals.pages} pages (${s.totals.bytes} bytes) dumped`);
+  if (s.inheritedPages !== undefined) lines.push(`${s.inheritedPages} pages (${s.inheritedPages * PAGE_SIZE} bytes) shared with the parent, not dumped`);
   return lines.join('\n');
 }

@@ -8,8 +8,8 @@
 
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { DumpedTask } from '../native/lib/types';
-import { PAGES_FILE, PAGE_SIZE } from './magic';
+import { DumpedTask, DumpedTree, Vma } from '../native/lib/types';
+import { PAGES_FILE, PAGE_SIZE, pagesFile } from './magic';
 
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;
@@ -221,4 +221,82 @@ export async function writePages(dir: string, task: DumpedTask): Promise<Buffer>
   const data = patternBytes(pagesCount(task) * PAGE_SIZE, 99);
   await fsp.writeFile(path.join(dir, PAGES_FILE), data);
   return data;
+}
+
+const SHM_ZERO = { start: 0x7fff_f790_0000, end: 0x7fff_f791_0000 };
+const PIPE_MODE = 0o010600;
+
+/**
+ * A process tree of four: the threaded fixture task 4242 (root) with children 5001 and 5002, and 5003
+ * a child of 5001. Shared anonymous memory (/dev/zero, object 7777) mapped by 4242 (two pages dumped
+ * there), 5001 and 5003 (inherited, no pages); a memfd (object 8888) of 5002 alone, with a page. 5001
+ * and 5003 share heap pages copy-on-write with their parents (inherited). Pipe 90001 from 4242 (fd 5,
+ * write end) to 5001 (fd 0, read end) holds 5000 bytes; pipe 90002, both ends in 5002, is empty. 5002
+ * leads a session of its own.
+ */
+export function makeTree(): DumpedTree {
+  const frozenSeconds = 0.25;
+  const shmZero = (): Vma => ({
+    ...SHM_ZERO, pgoff: 0, prot: R | W, flags: MAP_SHARED, kind: 'shmem', name: '/dev/zero (deleted)', path: '/dev/zero', dev: 1, inode: 7777, madv: 0,
+    shmid: 7777, shmSize: 0x10000,
+  });
+  const withShm = (t: DumpedTask): void => {
+    const at = t.vmas.findIndex((v) => v.start > SHM_ZERO.start);
+    t.vmas.splice(at, 0, shmZero());
+  };
+
+  const root = makeThreadedTask();
+  withShm(root);
+  root.pages.splice(3, 0, { vaddr: SHM_ZERO.start + 0x3000, nrPages: 2 });
+  root.files.push({ fd: 5, kind: 'pipe', path: 'pipe:[90001]', flags: 0o1, cloexec: false, pos: 0, size: 0, mode: PIPE_MODE, pipe: { id: 90001, write: true } });
+  root.frozenSeconds = frozenSeconds;
+
+  const a = makeTask();
+  Object.assign(a, { pid: 5001, ppid: 4242, pgid: 4242, sid: 4100, comm: 'worker-a', frozenSeconds });
+  a.regs = Buffer.from(a.regs);
+  a.regs.writeBigUInt64LE(0x5555_5555_5b00n, 16 * 8);
+  withShm(a);
+  a.files[0] = { fd: 0, kind: 'pipe', path: 'pipe:[90001]', flags: 0o0, cloexec: false, pos: 0, size: 0, mode: PIPE_MODE, pipe: { id: 90001, write: false } };
+  // The heap's first two pages are still the parent's; the rest of the heap and the others are its own.
+  a.inherited = [{ vaddr: 0x5555_5555_a000, nrPages: 2 }];
+  a.pages = a.pages.filter((r) => r.vaddr !== 0x5555_5555_a000);
+
+  const b = makeTask();
+  Object.assign(b, { pid: 5002, ppid: 4242, pgid: 5002, sid: 5002, comm: 'worker-b', frozenSeconds, umask: 0o077 });
+  const memfd: Vma = {
+    start: 0x7fff_f780_0000, end: 0x7fff_f780_2000, pgoff: 0, prot: R, flags: MAP_SHARED, kind: 'shmem', name: '/memfd:cache (deleted)', path: '/memfd:cache',
+    dev: 1, inode: 8888, madv: 0, shmid: 8888, shmSize: 0x2000,
+  };
+  b.vmas.splice(b.vmas.findIndex((v) => v.start > memfd.start), 0, memfd);
+  b.pages.splice(3, 0, { vaddr: memfd.start + 0x1000, nrPages: 1 });
+  b.files.push(
+    { fd: 4, kind: 'pipe', path: 'pipe:[90002]', flags: 0o4000, cloexec: true, pos: 0, size: 0, mode: PIPE_MODE, pipe: { id: 90002, write: false } },
+    { fd: 6, kind: 'pipe', path: 'pipe:[90002]', flags: 0o1, cloexec: false, pos: 0, size: 0, mode: PIPE_MODE, pipe: { id: 90002, write: true } },
+  );
+
+  const c = makeTask();
+  Object.assign(c, { pid: 5003, ppid: 5001, pgid: 4242, sid: 4100, comm: 'worker-a2', frozenSeconds });
+  withShm(c);
+  c.inherited = [{ vaddr: 0x5555_5555_a000, nrPages: 1 }, { vaddr: 0x7fff_f7b0_0000, nrPages: 4 }];
+  c.pages = c.pages.filter((r) => r.vaddr !== 0x5555_5555_a000 && r.vaddr !== 0x7fff_f7b0_0000);
+
+  return {
+    tasks: [root, a, b, c],
+    pipes: [
+      { id: 90001, data: patternBytes(5000, 5) },
+      { id: 90002, data: Buffer.alloc(0) },
+    ],
+    frozenSeconds,
+  };
+}
+
+/** Writes pages-<i+1>.img of every task of `tree`, each with its own recognisable bytes. */
+export async function writeTreePages(dir: string, tree: DumpedTree): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = 0; i < tree.tasks.length; i++) {
+    const data = patternBytes(pagesCount(tree.tasks[i]) * PAGE_SIZE, 100 + i);
+    await fsp.writeFile(path.join(dir, pagesFile(i)), data);
+    out.push(data);
+  }
+  return out;
 }

@@ -6,6 +6,7 @@
 import { WireU64 } from './u64';
 
 export const FD_TYPE_REG = 1;
+export const FD_TYPE_PIPE = 2;
 export const FD_TYPE_INETSK = 4;
 export const FD_TYPE_NAMES: Record<number, string> = {
   0: 'UND', 1: 'REG', 2: 'PIPE', 3: 'FIFO', 4: 'INETSK', 5: 'UNIXSK', 6: 'EVENTFD', 7: 'EVENTPOLL', 8: 'INOTIFY',
@@ -14,7 +15,9 @@ export const FD_TYPE_NAMES: Record<number, string> = {
 };
 export const FD_CLOEXEC = 1;
 export const O_RDONLY = 0;
+export const O_WRONLY = 0o1;
 export const O_RDWR = 0o2;
+export const O_ACCMODE = 0o3;
 export const O_DIRECTORY = 0o200000;
 export const PROT_WRITE = 0x2;
 /** pagemap_entry.flags (criu/include/pagemap.h). */
@@ -42,6 +45,9 @@ export const TCP_LISTEN = 10;
 export const S_IFMT = 0o170000;
 export const S_IFSOCK = 0o140000;
 export const SOCKET_MODE = 0o140777;
+/** st_mode of a pipe end: S_IFIFO, and what pipefs gives every pipe (S_IFIFO | 0600). */
+export const S_IFIFO = 0o010000;
+export const PIPE_MODE = 0o010600;
 
 export interface InventoryMsg {
   img_version: number;
@@ -118,6 +124,8 @@ export interface VmaMsg {
   cryopod_name?: string;
   cryopod_dev?: WireU64;
   cryopod_inode?: WireU64;
+  cryopod_shm_size?: WireU64;
+  cryopod_shm_path?: string;
 }
 
 export interface MmMsg {
@@ -146,6 +154,7 @@ export interface PagemapEntryMsg {
   nr_pages: number;
   in_parent?: boolean;
   flags?: number;
+  cryopod_inherited?: boolean;
 }
 
 export interface RegFileMsg {
@@ -183,11 +192,25 @@ export interface InetSkMsg {
   cryopod_mode?: number;
 }
 
+export interface PipeMsg {
+  id: number;
+  pipe_id: number;
+  flags: number;
+  cryopod_mode?: number;
+}
+
+export interface PipeDataMsg {
+  pipe_id: number;
+  bytes: number;
+  size?: number;
+}
+
 export interface FileMsg {
   type: number;
   id: number;
   reg?: RegFileMsg;
   isk?: InetSkMsg;
+  pipe?: PipeMsg;
 }
 
 export interface FdinfoMsg {

@@ -7,12 +7,13 @@
 
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { encodeTask } from './encode';
+import { encodeTree, treeOf } from './encode';
 import { ImageError } from './errors';
-import { checkPageRuns, checkVmas } from './layout';
-import { MANIFEST_FILE, PAGES_FILE, imageName } from './magic';
+import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
+import { MANIFEST_FILE, imageName, pagesFile } from './magic';
 import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, hashFile, sha256Of, syncDir, writeManifest } from './manifest';
-import { DumpedTask } from '../native/lib/types';
+import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTaskOf, writerFail } from './tree';
+import { DumpedTask, DumpedTree } from '../native/lib/types';
 
 async function writeDurably(file: string, data: Buffer): Promise<void> {
   // 0600: images hold process memory and registers, tenant data (DESIGN.md, Images and storage).
@@ -35,29 +36,48 @@ async function syncFile(file: string): Promise<void> {
 }
 
 /**
- * Writes every image file of `task` into `dir`, which must already hold pages-1.img. Returns the
- * names of all files of the checkpoint (images, pages-1.img, then the manifest) and their total size.
- * Throws ImageError EINVAL / EBOUNDS, before writing anything, for a task the images cannot represent
- * or whose page runs do not fit its VMAs and pages file.
+ * Writes every image file of a process tree (or of one task, a tree of one without pipes) into `dir`,
+ * which must already hold the pages file of each task (pages-<i+1>.img for task i). Returns the names
+ * of all files of the checkpoint (images, pages files, then the manifest) and their total size.
+ * Throws ImageError EINVAL / EBOUNDS / ETOOBIG, before writing anything, for a tree the images cannot
+ * represent or whose page runs do not fit its VMAs and pages files.
  */
-export async function writeCheckpoint(dir: string, task: DumpedTask): Promise<{ files: string[]; bytes: number }> {
-  const pagesPath = path.join(dir, PAGES_FILE);
-  let pagesBytes: number;
-  try {
-    pagesBytes = (await fsp.stat(pagesPath)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new ImageError('EMISSING', PAGES_FILE, `missing in ${dir}: the native core writes it before the images`, { cause: err });
+export async function writeCheckpoint(dir: string, input: DumpedTask | DumpedTree): Promise<{ files: string[]; bytes: number }> {
+  const tree = treeOf(input);
+  if (!Array.isArray(tree.tasks) || tree.tasks.length === 0) throw new ImageError('EINVAL', undefined, 'the tree has no task');
+  const pagesBytes: number[] = [];
+  for (let i = 0; i < tree.tasks.length; i++) {
+    const name = pagesFile(i);
+    try {
+      pagesBytes.push((await fsp.stat(path.join(dir, name))).size);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new ImageError('EMISSING', name, `missing in ${dir}: the native core writes it before the images`, { cause: err });
+      }
+      throw err;
     }
-    throw err;
   }
-  if (!Number.isFinite(task.frozenSeconds) || task.frozenSeconds < 0) {
-    throw new ImageError('EINVAL', undefined, `frozenSeconds is ${task.frozenSeconds}, not a non-negative number`);
+  if (!Number.isFinite(tree.frozenSeconds) || tree.frozenSeconds < 0) {
+    throw new ImageError('EINVAL', undefined, `frozenSeconds is ${tree.frozenSeconds}, not a non-negative number`);
   }
-  const names = { mm: imageName.mm(task.pid), pagemap: imageName.pagemap(task.pid), pages: PAGES_FILE };
-  checkVmas(task.vmas, names.mm);
-  checkPageRuns(task.vmas, task.pages, pagesBytes, names);
-  const images = encodeTask(task);
+  const single = tree.tasks.length === 1;
+  checkPstree(tree.tasks.map(psTaskOf), (code, _file, message) => writerFail(code, undefined, message));
+  const parents = parentIndexes(tree.tasks);
+  tree.tasks.forEach((task, i) => {
+    const names = { mm: imageName.mm(task.pid), pagemap: imageName.pagemap(task.pid), pages: pagesFile(i) };
+    try {
+      checkVmas(task.vmas, names.mm);
+      checkPageRuns(task.vmas, task.pages, pagesBytes[i], names);
+      checkInheritedRuns(task.vmas, task.pages, task.inherited ?? [], parentVmas(tree.tasks, parents, i), names);
+    } catch (err) {
+      // The writer reports layout problems without a file (nothing is written yet), naming the task in a tree.
+      if (err instanceof ImageError && !single) throw new ImageError(err.code, err.file, `task ${task.pid}: ${err.message.slice((err.file ?? '').length + 2)}`, { cause: err });
+      throw err;
+    }
+  });
+  checkShmem(tree.tasks, (i) => parents[i], writerFail);
+  checkPipeList(tree);
+  const images = encodeTree(tree);
 
   await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
   const listed: ManifestFile[] = [];
@@ -65,17 +85,21 @@ export async function writeCheckpoint(dir: string, task: DumpedTask): Promise<{ 
     await writeDurably(path.join(dir, img.name), img.data);
     listed.push({ name: img.name, size: img.data.length, sha256: sha256Of(img.data) });
   }
-  await syncFile(pagesPath);
-  listed.push({ name: PAGES_FILE, size: pagesBytes, sha256: await hashFile(pagesPath) });
+  for (let i = 0; i < tree.tasks.length; i++) {
+    const pagesPath = path.join(dir, pagesFile(i));
+    await syncFile(pagesPath);
+    listed.push({ name: pagesFile(i), size: pagesBytes[i], sha256: await hashFile(pagesPath) });
+  }
   await syncDir(dir);
 
+  const root = tree.tasks[0];
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     formatVersion: MANIFEST_VERSION,
-    pid: task.pid,
-    comm: task.comm,
+    pid: root.pid,
+    comm: root.comm,
     createdAt: new Date().toISOString(),
-    frozenSeconds: task.frozenSeconds,
+    frozenSeconds: tree.frozenSeconds,
     files: listed,
   };
   const manifestBytes = await writeManifest(dir, manifest);
