@@ -232,7 +232,7 @@ export interface DumpOptions {
    * and the benchmark baseline).
    */
   method?: DumpMethod;
-  /** Pipes between parasite and dumper (1..16, default 4); each holds up to 1 MiB. */
+  /** Pipes between parasite and dumper (1..16, default 8); each holds up to 1 MiB. */
   pipes?: number;
   /**
    * The task's cgroup (a container's): frozen first so that all its threads stop at one instant, seized

@@ -41,6 +41,7 @@ import {
   startVictim,
   trackMount,
   trackPid,
+  victimPath,
   waitFor,
   waitForProgress,
   waitGone,
@@ -120,11 +121,17 @@ describe('dump of bad input', () => {
     await expectUnharmed(v);
   });
 
-  test('a process holding a pipe (with bytes in flight): EUNSUPPORTED for a single-process dump', async () => {
-    const v = await startVictim('pipe-holder');
-    await waitForProgress(v.workdir, 0, 'the pipe-holder', 1);
+  test('a process whose stdout is a pipe to a process outside its tree: EUNSUPPORTED, nothing written', async () => {
+    // sh runs the sleeper with its stdout piped into cat, a sibling: the pipe cannot be reconnected on restore.
+    const workdir = makeTempDir('pipe-outside');
+    const launcher = spawn('setsid', ['-f', '/bin/sh', '-c', '"$0" "$1" | cat >/dev/null', victimPath('sleeper'), workdir], { stdio: 'ignore' });
+    await new Promise((r) => launcher.on('exit', r));
+    const pid = Number((await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 30_000, 'the piped sleeper')).trim());
+    trackPid(pid);
+    const v: Victim = { name: 'sleeper', pid, workdir };
+    await waitForProgress(workdir, 0, 'the piped sleeper', 1);
     const dir = makeTempDir('img-pipe');
-    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/pipe/i]);
+    await expectFailure(dumpProcess({ pid, dir }), 'EUNSUPPORTED', [/pipe/i, /outside/]);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
     await expectUnharmed(v);
   });

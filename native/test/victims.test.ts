@@ -195,6 +195,13 @@ describe('victims: dump, kill, restore, verify', () => {
     expect(result).toBe('PASS');
   });
 
+  test('pipe-holder: a pipe with 64 tokens in flight comes back with the same bytes queued', async () => {
+    const v = await startVictim('pipe-holder');
+    await waitForProgress(v.workdir, 0, 'the pipe-holder', 3);
+    const { result } = await dumpRestoreCheck(v);
+    expect(result).toBe('PASS');
+  });
+
   test('shared-anon: MAP_SHARED anonymous memory keeps its contents, address and sharing', async () => {
     const v = await startVictim('shared-anon');
     await waitForProgress(v.workdir, 0, 'the shared-anon victim', 1);

@@ -24,7 +24,7 @@ struct DumpRequest {
   // The parasite blob (native/parasite/parasite.bin): pages go task → vmsplice → pipes → splice → image.
   // Empty: copy them with process_vm_readv instead (the fallback and the benchmark baseline).
   std::string parasite_path;
-  unsigned nr_pipes = 4;
+  unsigned nr_pipes = 8;
   // When set: the task's cgroup (a container's), frozen first so every thread stops at one instant,
   // seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
   std::string freezer_dir;

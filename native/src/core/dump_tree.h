@@ -18,7 +18,7 @@ struct TreeDumpRequest {
   bool leave_running = false;
   bool stop_after = false;
   std::string parasite_path;
-  unsigned nr_pipes = 4;
+  unsigned nr_pipes = 8;
 };
 
 TreeImage dump_tree(const TreeDumpRequest& req);

@@ -31,7 +31,7 @@ namespace cryopod {
 
 class Parasite {
  public:
-  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 4);
+  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 8);
   ~Parasite();
   Parasite(const Parasite&) = delete;
   Parasite& operator=(const Parasite&) = delete;

@@ -86,7 +86,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
       int fds[2];
       remote_read(s.pid, s.ctx.scratch, fds, sizeof fds);
-      PipeSource src{t.pid, next, next + 1};
+      PipeSource src{s.pid, next, next + 1};  // the live pid: a lone root may have a new one
       next += 2;
       rs.must("dup2", SYS_dup2, fds[0], src.read_fd);
       rs.must("dup2", SYS_dup2, fds[1], src.write_fd);
@@ -157,9 +157,9 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   for (size_t i = 0; i < tree.tasks.size(); ++i) morphed.push_back(morph_rest(procs[i]->ctx, tree.tasks[i], pipes));
   // Every holder has its pipe ends now: the creators drop the ones they kept.
   for (const auto& [id, src] : pipes) {
-    TreeTask& s = *by_pid.at(src.creator_pid);
-    size_t i = position[src.creator_pid];
-    RemoteSyscalls rs(*s.task, morphed[i].gadget);
+    size_t i = 0;
+    while (procs[i]->pid != src.creator_pid) ++i;
+    RemoteSyscalls rs(*procs[i]->task, morphed[i].gadget);
     rs.call(SYS_close, src.read_fd);
     rs.call(SYS_close, src.write_fd);
   }
