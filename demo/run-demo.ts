@@ -164,7 +164,8 @@ async function main(argv: string[]): Promise<number> {
     const restored = await restoreProcess({ dir: images });
     restoreSeconds = restored.seconds;
     pids.add(restored.pid);
-    say('restore', `new pid ${restored.pid} in ${secs(restored.seconds)} (local mode gives a new PID)`);
+    const kept = restored.pid === pid ? 'its saved PID, free again' : 'a new PID: the saved one was still in use';
+    say('restore', `pid ${restored.pid} in ${secs(restored.seconds)} (${kept})`);
 
     // 5. It goes on: the next tick follows the last one, and the memory is what it was.
     const after = (await waitForTicks(log, lastBefore.length + TICKS_AFTER, 15_000, 'restored workload')).slice(
