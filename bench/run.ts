@@ -2,6 +2,8 @@
  * `npm run bench`: dump and restore throughput of the native core, next to references measured in the
  * same run on the same machine, as ratios.
  *
+ *   Every rate is the best of REPEAT runs (the machine is shared; the best run is the least disturbed).
+ *
  *   for each victim size (default 256 MiB, 1 GiB, 4 GiB; `--sizes 256,1024`):
  *     references  memcpy of that size; `dd` of that size into each sink
  *     dump        parasite (vmsplice → pipes → splice) and process_vm_readv, into /dev/null, /dev/shm and
@@ -22,6 +24,17 @@ const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.s
 const bin = (name: string): string => path.join(root, 'bench', 'bin', name);
 const GEN_WRITER = path.join(root, 'native', 'test', 'snapshot', 'bin', 'gen-writer');
 const MiB = 1 << 20;
+const REPEAT = 3;
+
+/** The run with the highest page rate of REPEAT runs. */
+function bestOf(run: () => DumpResult): DumpResult {
+  let best: DumpResult | undefined;
+  for (let i = 0; i < REPEAT; i++) {
+    const r = run();
+    if (!best || r.bytes / r.pagesSeconds > best.bytes / best.pagesSeconds) best = r;
+  }
+  return best as DumpResult;
+}
 
 interface DumpResult {
   frozenSeconds: number;
@@ -129,9 +142,9 @@ async function main(): Promise<void> {
         console.log('  dump to      dd reference   parasite (vs dd, vs memcpy)           frozen    process_vm_readv (vs dd)      frozen    peak RSS growth');
         for (const [name, dir] of sinks) {
           const target = name === '/dev/null' ? '/dev/null' : path.join(dir, 'pages-1.img');
-          const dd = ddSeconds(mib, name === '/dev/null' ? '/dev/null' : path.join(dir, 'dd.img'));
-          const para = dumpOnce(pid, 'parasite', target);
-          const readv = dumpOnce(pid, 'vm_readv', target);
+          const dd = Math.min(...Array.from({ length: REPEAT }, () => ddSeconds(mib, name === '/dev/null' ? '/dev/null' : path.join(dir, 'dd.img'))));
+          const para = bestOf(() => dumpOnce(pid, 'parasite', target));
+          const readv = bestOf(() => dumpOnce(pid, 'vm_readv', target));
           if (para.bytes < bytes || readv.bytes < bytes) throw new Error(`dumped ${para.bytes} / ${readv.bytes} bytes of ${bytes}`);
           const ddRate = bytes / dd;
           const pRate = para.bytes / para.pagesSeconds;
