@@ -304,6 +304,17 @@ long restore_socket(Morph& m, const OpenFile& f) {
   return fd;
 }
 
+// Moves a freshly opened fd to its saved number with its status flags (O_NONBLOCK, O_ASYNC) and
+// close-on-exec.
+void place_fd(Morph& m, long fd, const OpenFile& f) {
+  if (fd != f.fd) {
+    m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
+    m.rs().call(SYS_close, (uint64_t)fd);
+  }
+  m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
+  if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+}
+
 void restore_files(Morph& m, const TaskImage& img, const PipeSources& pipes) {
   std::set<int> keep;
   for (const auto& [id, src] : pipes)
@@ -320,22 +331,11 @@ void restore_files(Morph& m, const TaskImage& img, const PipeSources& pipes) {
       std::string path = "/proc/" + std::to_string(src.creator_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
       long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, path), f.pipe_write ? O_WRONLY : O_RDONLY, 0);
       if (fd < 0) throw_errno("in the restored task: open pipe end " + path, (int)-fd);
-      if (fd != f.fd) {
-        m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
-        m.rs().call(SYS_close, (uint64_t)fd);
-      }
-      m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
-      if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+      place_fd(m, fd, f);
       continue;
     }
     if (f.has_socket) {
-      long fd = restore_socket(m, f);
-      if (fd != f.fd) {
-        m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
-        m.rs().call(SYS_close, (uint64_t)fd);
-      }
-      m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
-      if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
+      place_fd(m, restore_socket(m, f), f);
       continue;
     }
     int flags = f.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);

@@ -277,18 +277,12 @@ void SeizedTask::detach_stopped() {
 void SeizedTask::release_with(const user_regs_struct& regs, uint64_t mask) {
   set_regs(regs);
   set_signal_mask(mask);
-  regs_changed_ = mask_changed_ = false;
-  frozen_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at_).count();
-  if (ptrace(PTRACE_DETACH, pid_, nullptr, nullptr) != 0) {
-    int e = errno;
-    attached_ = false;
-    throw_errno("PTRACE_DETACH " + who(pid_), e);
-  }
-  attached_ = false;
+  regs_changed_ = mask_changed_ = false;  // these are the task's registers now: detach keeps them
+  detach();
 }
 
-void SeizedTask::reap_after_kill() {
-  if (!attached_) return;
+// Waits until the (killed) task's exit is reported to us, its tracer.
+void SeizedTask::wait_exit() {
   for (;;) {
     int status = 0;
     pid_t r = waitpid(pid_, &status, __WALL);
@@ -296,20 +290,17 @@ void SeizedTask::reap_after_kill() {
     if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) break;
   }
   attached_ = false;
+}
+
+void SeizedTask::reap_after_kill() {
+  if (attached_) wait_exit();
 }
 
 void SeizedTask::kill_and_reap() {
   if (!attached_) return;
   frozen_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at_).count();
   kill(pid_, SIGKILL);
-  // The tracer sees the exit; the task's parent (not us, in general) reaps it.
-  for (;;) {
-    int status = 0;
-    pid_t r = waitpid(pid_, &status, __WALL);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || WIFEXITED(status) || WIFSIGNALED(status)) break;
-  }
-  attached_ = false;
+  wait_exit();  // the tracer sees the exit; the task's parent (not us, in general) reaps it
 }
 
 double SeizedTask::frozen_seconds() const {

@@ -82,6 +82,7 @@ class SeizedTask {
 
  private:
   void wait_for_stop(const char* what);
+  void wait_exit();
   void restore_original_state();
 
   pid_t pid_;
