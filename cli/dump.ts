@@ -49,10 +49,7 @@ export async function dumpProcess(opts: {
   const dir = checkWritableDir(opts.dir);
   const leaveRunning = !!opts.leaveRunning;
   const pagesPath = path.join(dir, PAGES_FILE);
-  if (needsTree(opts.pid)) {
-    if (opts.freezer) throw new CliError('EUNSUPPORTED', `pid ${opts.pid} has children or pipes: a cgroup-frozen tree dump is not supported yet`);
-    return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, started);
-  }
+  if (needsTree(opts.pid)) return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, opts.freezer, started);
 
   let task;
   try {
@@ -112,10 +109,17 @@ function needsTree(pid: number): boolean {
   return false;
 }
 
-async function dumpWholeTree(pid: number, dir: string, leaveRunning: boolean, method: DumpMethod | undefined, started: bigint): Promise<DumpSummary> {
+async function dumpWholeTree(
+  pid: number,
+  dir: string,
+  leaveRunning: boolean,
+  method: DumpMethod | undefined,
+  freezer: FreezerSpec | undefined,
+  started: bigint,
+): Promise<DumpSummary> {
   let tree: DumpedTree;
   try {
-    tree = await dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method });
+    tree = await dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method, freezer });
   } catch (err) {
     removeImages(dir);
     throw err;

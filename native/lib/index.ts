@@ -22,7 +22,15 @@ interface Addon {
   }): Promise<DumpedTask>;
   restore(opts: RestoreOptions): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
-  dumpTree(opts: { pid: number; pagesDir: string; leaveRunning: boolean; stopAfter: boolean; parasitePath?: string; pipes?: number }): Promise<DumpedTree>;
+  dumpTree(opts: {
+    pid: number;
+    pagesDir: string;
+    leaveRunning: boolean;
+    stopAfter: boolean;
+    parasitePath?: string;
+    pipes?: number;
+    freezer?: FreezerSpec;
+  }): Promise<DumpedTree>;
   restoreTree(opts: { tree: DumpedTree; pagesPaths: string[]; stubPath: string; uid?: number; gid?: number }): Promise<number>;
 }
 
@@ -44,6 +52,7 @@ export async function dumpTree(opts: TreeDumpOptions): Promise<DumpedTree> {
     stopAfter: !!opts.stopAfter,
     ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
     ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
+    ...(opts.freezer ? { freezer: checkFreezer(opts.freezer) } : {}),
   });
 }
 

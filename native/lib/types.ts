@@ -204,6 +204,8 @@ export interface TreeDumpOptions {
   stopAfter?: boolean;
   method?: DumpMethod;
   pipes?: number;
+  /** The tree's cgroup (a container's): frozen so that every process stops at one instant. */
+  freezer?: FreezerSpec;
 }
 
 export interface TreeRestoreOptions {

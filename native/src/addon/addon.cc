@@ -213,7 +213,7 @@ Napi::Value ParasiteRoundTrips(const Napi::CallbackInfo& info) {
   return p;
 }
 
-// dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes? }) → Promise<DumpedTree>
+// dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? }) → Promise<DumpedTree>
 Napi::Value DumpTree(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   TreeDumpRequest req;
@@ -225,6 +225,14 @@ Napi::Value DumpTree(const Napi::CallbackInfo& info) {
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  Napi::Value fz = o.Get("freezer");
+  if (fz.IsObject()) {
+    Napi::Object f = fz.As<Napi::Object>();
+    std::string kind = str_opt(f, "kind");
+    if (kind != "v1" && kind != "v2") throw Napi::TypeError::New(info.Env(), "freezer.kind must be v1 or v2");
+    req.freezer_kind = kind == "v1" ? FreezerKind::V1 : FreezerKind::V2;
+    req.freezer_dir = str_opt(f, "path");
+  }
   auto* w = new DumpTreeWorker(info.Env(), std::move(req));
   Napi::Promise p = w->Promise();
   w->Queue();

@@ -79,6 +79,57 @@ std::vector<FrozenProcess> freeze_tree(int root) {
   return tree;
 }
 
+// The same, for a tree in a frozen cgroup: nothing can fork, so one walk finds every process; every
+// thread is seized and interrupted while frozen, the cgroup thawed, and the stops collected.
+std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freezer) {
+  std::vector<int> pids{root};
+  for (size_t i = 0; i < pids.size(); ++i)
+    for (int child : children_of(pids[i])) {
+      if (read_status(child).state == 'Z')
+        throw CoreError("EUNSUPPORTED", task_name(child) + " is a zombie its parent has not reaped: a restore cannot re-create it");
+      pids.push_back(child);
+    }
+  if (pids.size() > kMaxProcesses) throw CoreError("EUNSUPPORTED", "process tree larger than 1024 processes");
+  std::vector<std::pair<int, std::vector<int>>> seized;  // pid → its tids, main thread first
+  try {
+    for (int pid : pids) {
+      seized.push_back({pid, {}});
+      for (int tid : list_tasks(pid)) {
+        SeizedTask::seize_and_interrupt(tid);
+        if (tid == pid)
+          seized.back().second.insert(seized.back().second.begin(), tid);
+        else
+          seized.back().second.push_back(tid);
+      }
+    }
+  } catch (...) {
+    freezer.thaw();
+    for (auto& [pid, tids] : seized)
+      for (int tid : tids) {
+        try {
+          SeizedTask undo(tid, SeizedTask::Interrupted{});  // waits for its stop; the destructor detaches
+        } catch (...) {
+        }
+      }
+    throw;
+  }
+  freezer.thaw();
+  std::vector<FrozenProcess> tree;
+  for (auto& [pid, tids] : seized) {
+    FrozenProcess p;
+    p.pid = pid;
+    for (int tid : tids) {
+      auto t = std::make_unique<SeizedTask>(tid, SeizedTask::Interrupted{});
+      if (tid == pid)
+        p.main = std::move(t);
+      else
+        p.others.push_back(std::move(t));
+    }
+    tree.push_back(std::move(p));
+  }
+  return tree;
+}
+
 // Every process on this machine holding one of these pipes, by pipe inode.
 std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
   std::map<uint64_t, std::set<int>> holders;
@@ -209,7 +260,14 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
   uint64_t zero_pfn = zero_page_pfn();
   auto started = std::chrono::steady_clock::now();
   // From here on any exception detaches every thread of every process (destructors): all run on.
-  std::vector<FrozenProcess> tree = freeze_tree(req.root_pid);
+  std::unique_ptr<CgroupFreezer> freezer;
+  std::vector<FrozenProcess> tree;
+  if (!req.freezer_dir.empty()) {
+    freezer = std::make_unique<CgroupFreezer>(req.freezer_kind, req.freezer_dir);
+    tree = freeze_tree_in_cgroup(req.root_pid, *freezer);
+  } else {
+    tree = freeze_tree(req.root_pid);
+  }
 
   TreeImage img;
   std::set<uint64_t> dumped_shmem;

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "cgroup_freezer.h"
 #include "task_model.h"
 
 namespace cryopod {
@@ -19,6 +20,10 @@ struct TreeDumpRequest {
   bool stop_after = false;
   std::string parasite_path;
   unsigned nr_pipes = 8;
+  // When set: the tree's cgroup (a container's), frozen so that every process and thread stops at one
+  // instant, seized while frozen, then thawed into the ptrace stops. Always thawed on failure.
+  std::string freezer_dir;
+  FreezerKind freezer_kind = FreezerKind::V2;
 };
 
 TreeImage dump_tree(const TreeDumpRequest& req);

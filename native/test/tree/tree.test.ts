@@ -104,6 +104,35 @@ test('a three-process pipe chain comes back with its PIDs, parents, group, sessi
   expect(await verdict(work)).toBe('PASS');
 }, 120000);
 
+test('a tree frozen through its cgroup (v2) is dumped at one instant and thawed after', async () => {
+  const work = tmp('cryopod-tree-cg-');
+  const ids = (await start(path.join(BIN, 'tree-pipe'), [work], work)).split(' ').map(Number);
+  ids.forEach((p) => started.add(p));
+  const cg = fs.mkdtempSync('/sys/fs/cgroup/unified/cryopod-test-');
+  try {
+    for (const p of ids) fs.writeFileSync(path.join(cg, 'cgroup.procs'), String(p));
+    const images = tmp('cryopod-tree-cg-img-');
+    const s = await dumpProcess({ pid: ids[0], dir: images, leaveRunning: true, freezer: { kind: 'v2', path: cg } });
+    expect(s.tasks).toBe(3);
+    expect(fs.readFileSync(path.join(cg, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
+    for (const p of ids) expect(alive(p)).toBe(true);
+    for (const p of ids) process.kill(p, 'SIGKILL');
+    await gone(ids);
+    await restoreProcess({ dir: images });
+    expect(await verdict(work)).toBe('PASS');
+  } finally {
+    for (const p of ids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await waitFor('the test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
+    fs.rmdirSync(cg);
+  }
+}, 120000);
+
 test('copy-on-write pages stay shared and MAP_SHARED / memfd memory is seen by both sides after restore', async () => {
   const work = tmp('cryopod-cow-');
   const [parent, child, region] = (await start(path.join(BIN, 'cow-shm'), [work], work)).split(' ');
