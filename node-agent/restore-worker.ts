@@ -188,12 +188,22 @@ export class RestoreWorker {
     const images = new Map<string, { task: DumpedTask; pagesPath: string }>();
     for (const s of stubs) {
       const dir = dirs.get(s.container.name) as string;
+      let image: { task: DumpedTask; pagesPath: string; tree?: { tasks: unknown[]; pipes: unknown[] } };
       try {
-        images.set(s.container.name, await read(dir));
+        image = await read(dir);
       } catch (err) {
         const e = describeError(err);
         throw new WorkError(Reason.ImageCorrupt, `container ${s.container.name}: images in ${dir} failed verification (${e.code ?? 'error'}): ${e.message}`, { cause: err, code: e.code });
       }
+      // A container checkpointed with its child processes holds host PIDs; restoring the tree inside the
+      // restore pod's PID namespace needs namespace-relative PIDs, which are not saved yet.
+      if (image.tree && (image.tree.tasks.length > 1 || image.tree.pipes.length > 0)) {
+        throw new WorkError(
+          Reason.RestoreFailed,
+          `container ${s.container.name}: its checkpoint holds ${image.tree.tasks.length} processes; restoring a multi-process container into a pod is not supported yet`,
+        );
+      }
+      images.set(s.container.name, image);
     }
 
     // Morph each stub.
