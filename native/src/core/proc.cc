@@ -130,8 +130,10 @@ static bool parse_maps_line(const std::string& line, SmapsEntry& e) {
   return true;
 }
 
-std::vector<SmapsEntry> read_smaps(int pid) {
-  std::istringstream in(read_text(proc_path(pid, "smaps")));
+std::vector<SmapsEntry> read_smaps(int pid) { return read_maps_file(pid, "smaps"); }
+
+std::vector<SmapsEntry> read_maps_file(int pid, const char* which) {
+  std::istringstream in(read_text(proc_path(pid, which)));
   std::vector<SmapsEntry> out;
   std::string line;
   while (std::getline(in, line)) {

@@ -48,9 +48,29 @@ uint64_t madv_of(const SmapsEntry& e) {
 
 }  // namespace
 
-std::vector<Vma> collect_vmas(int pid) {
+namespace {
+std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries);
+}  // namespace
+
+std::vector<Vma> collect_vmas(int pid) { return classify(pid, read_smaps(pid)); }
+
+std::vector<Vma> collect_vmas_fast(int pid, const std::vector<SmapsEntry>& before) {
+  std::vector<SmapsEntry> now = read_maps_file(pid, "maps");
+  size_t j = 0;
+  for (SmapsEntry& e : now) {
+    while (j < before.size() && before[j].start < e.start) ++j;
+    if (j == before.size() || before[j].start != e.start || before[j].end != e.end || before[j].perms != e.perms ||
+        before[j].offset != e.offset || before[j].inode != e.inode)
+      return collect_vmas(pid);  // the layout moved since the pre-read: pay for the page walk
+    e.vm_flags = before[j].vm_flags;
+  }
+  return classify(pid, now);
+}
+
+namespace {
+std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
   std::vector<Vma> out;
-  for (const SmapsEntry& e : read_smaps(pid)) {
+  for (const SmapsEntry& e : entries) {
     // [vsyscall] sits at a fixed kernel address in every task: nothing to dump or to restore.
     if (e.name == "[vsyscall]") continue;
     if (e.end >= (1ULL << 53))
@@ -115,6 +135,7 @@ std::vector<Vma> collect_vmas(int pid) {
   }
   return out;
 }
+}  // namespace
 
 uint64_t find_vdso_syscall(int pid, const std::vector<Vma>& vmas) {
   for (const Vma& v : vmas) {

@@ -5,11 +5,17 @@
 
 #include <vector>
 
+#include "proc.h"
 #include "task_model.h"
 
 namespace cryopod {
 
 std::vector<Vma> collect_vmas(int pid);
+
+// The same while the task is frozen, without the smaps page walk: the layout comes from /proc/PID/maps
+// and VmFlags from `before`, an smaps read taken just before the freeze, for every VMA whose range,
+// protection, offset and file are unchanged; only if one is not does it read smaps again.
+std::vector<Vma> collect_vmas_fast(int pid, const std::vector<SmapsEntry>& before);
 
 // Finds a `syscall` instruction in the task's vDSO (read through /proc/PID/mem); returns its address.
 uint64_t find_vdso_syscall(int pid, const std::vector<Vma>& vmas);
