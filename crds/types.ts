@@ -93,6 +93,8 @@ export interface CheckpointStatus {
   finishedAt?: string;
   containers?: ContainerResult[];
   durations?: PhaseDurations;
+  /** The downtime as a duration string ("23ms", "1.5s"): durations.freezeSeconds, for people. */
+  freezeDuration?: string;
   /** Where the images are (a URI: file:///… for a shared directory, s3://bucket/prefix for S3). */
   imageLocation?: string;
   imageSizeBytes?: number;

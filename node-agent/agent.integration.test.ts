@@ -136,6 +136,7 @@ describe('an agent running in-process', () => {
     // The per-phase durations.
     const d = cp.status?.durations ?? {};
     expect(d.freezeSeconds).toBeGreaterThan(0);
+    expect(cp.status?.freezeDuration).toMatch(/^\d+(\.\d+)?(us|ms|s)$/);
     expect(d.dumpSeconds).toBeGreaterThan(0);
     expect(d.dumpSeconds).toBeGreaterThanOrEqual(d.freezeSeconds as number);
     expect(d.uploadSeconds).toBe(0);

@@ -139,6 +139,7 @@ export class CheckpointWorker {
     return {
       containers: results,
       durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: 0 },
+      freezeDuration: durationString(frozen),
       imageLocation: `file://${dir}`,
       imageSizeBytes: this.d.store.sizeOf(dir),
     };
@@ -216,4 +217,11 @@ export class CheckpointWorker {
 
 function round(s: number): number {
   return Math.round(s * 1e6) / 1e6;
+}
+
+/** A Kubernetes-style duration string: "850us", "23ms", "1.5s". */
+export function durationString(seconds: number): string {
+  if (seconds < 0.001) return `${Math.round(seconds * 1e6)}us`;
+  if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  return `${Number(seconds.toFixed(3))}s`;
 }

@@ -23,6 +23,8 @@ export function claimed(cp: Checkpoint, agentId: string, now: Date): Checkpoint 
 export interface SuccessResult {
   containers: ContainerResult[];
   durations: PhaseDurations;
+  /** The downtime, as a duration string ("23ms"). */
+  freezeDuration?: string;
   imageLocation: string;
   imageSizeBytes: number;
 }
@@ -35,6 +37,7 @@ export function succeeded(cp: Checkpoint, r: SuccessResult, now: Date): Checkpoi
     finishedAt: now.toISOString(),
     containers: r.containers,
     durations: r.durations,
+    ...(r.freezeDuration ? { freezeDuration: r.freezeDuration } : {}),
     imageLocation: r.imageLocation,
     imageSizeBytes: r.imageSizeBytes,
     conditions: setCondition(

@@ -391,11 +391,13 @@ void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others
   main.kill_and_reap();
 }
 
-// fork() leaves out MADV_DONTFORK memory and zeroes MADV_WIPEONFORK memory: a task with pages there
-// cannot be snapshotted by fork and is dumped fully frozen instead.
 bool snapshot_possible(const std::vector<Vma>& vmas) {
-  for (const Vma& v : vmas)
+  // fork() leaves out MADV_DONTFORK memory and zeroes MADV_WIPEONFORK memory, and shares rather than
+  // copies MAP_SHARED memory: a task with any of these is dumped fully frozen.
+  for (const Vma& v : vmas) {
     if (v.madv & ((1ULL << MADV_DONTFORK) | (1ULL << MADV_WIPEONFORK))) return false;
+    if (v.kind == VmaKind::Shmem) return false;
+  }
   return true;
 }
 
