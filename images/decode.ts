@@ -23,6 +23,7 @@ import {
   PipeDataMsg, PipeMsg, PstreeMsg, RegFileKind, RegFileMsg, S_IFIFO, S_IFMT,
 } from './wire';
 import { DecodedSocket, decodeInetSk } from './socket';
+import { SYSV_PATH } from './encode';
 import { bufferFromGpregs } from './x86';
 
 type Type = ReturnType<typeof messages>[keyof ReturnType<typeof messages>];
@@ -323,7 +324,12 @@ export function decodeMm(
         throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) is shared anonymous memory without cryopod_shm_size and cryopod_shm_path: not a Cryopod image (CRIU's shmem pagemaps are not read)`);
       }
       path = checkPath(file, `${what} shm path`, e.cryopod_shm_path);
-      if (path !== '/dev/zero' && !path.startsWith('/memfd:')) throw new ImageError('EDECODE', file, `${what}: shmem path ${JSON.stringify(path)} is neither /dev/zero nor /memfd:<name>`);
+      if (path !== '/dev/zero' && !path.startsWith('/memfd:') && !SYSV_PATH.test(path)) {
+        throw new ImageError('EDECODE', file, `${what}: shmem path ${JSON.stringify(path)} is neither /dev/zero, /memfd:<name> nor /SYSV<key>`);
+      }
+      if (SYSV_PATH.test(path) !== (e.cryopod_sysv_mode !== undefined)) {
+        throw new ImageError('EDECODE', file, `${what}: a SysV segment needs cryopod_sysv_mode, and only a SysV segment has one`);
+      }
       shm = { shmid: n(e.shmid, `${what} shmid`), shmSize: n(e.cryopod_shm_size, `${what} cryopod_shm_size`) };
       if (shm.shmid === 0) throw new ImageError('EDECODE', file, `${what} (0x${BigInt(e.start).toString(16)}) is shmem with shmid 0`);
     } else if (e.cryopod_shm_size !== undefined || e.cryopod_shm_path !== undefined) {
@@ -345,6 +351,7 @@ export function decodeMm(
     if (shm !== undefined) {
       vma.shmid = shm.shmid;
       vma.shmSize = shm.shmSize;
+      if (e.cryopod_sysv_mode !== undefined) vma.sysvMode = n(e.cryopod_sysv_mode, `${what} cryopod_sysv_mode`);
     }
     return vma;
   });

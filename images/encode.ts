@@ -133,14 +133,20 @@ function encodePipe(f: OpenFile, fileId: number, what: string): object {
   return { id: fileId, pipe_id: pipeId, flags, fown: ZERO_FOWN, cryopod_mode: mode };
 }
 
+/** A SysV segment's mapping name: "/SYSV" and its key in 8 hex digits. */
+export const SYSV_PATH = /^\/SYSV[0-9a-f]{8}$/;
+
 function encodeVma(v: Vma, i: number, table: FileTable): object {
   const what = `vmas[${i}]`;
   let shmid = 0;
   let fdflags: number | undefined;
   let shm: { size: U64; path: string } | undefined;
   if (v.kind === 'shmem') {
-    if (v.path === undefined || !(v.path === '/dev/zero' || v.path.startsWith('/memfd:'))) {
-      throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but its path ${JSON.stringify(v.path)} is neither /dev/zero nor /memfd:<name>`);
+    if (v.path === undefined || !(v.path === '/dev/zero' || v.path.startsWith('/memfd:') || SYSV_PATH.test(v.path))) {
+      throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but its path ${JSON.stringify(v.path)} is neither /dev/zero, /memfd:<name> nor /SYSV<key>`);
+    }
+    if (SYSV_PATH.test(v.path) !== (v.sysvMode !== undefined)) {
+      throw new ImageError('EINVAL', undefined, `${what} (${v.name}): a SysV segment needs sysvMode, and only a SysV segment has one`);
     }
     if (v.shmid === undefined || v.shmSize === undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is shmem but lacks shmid or shmSize`);
     shmid = requireSafe(v.shmid, `${what}.shmid`);
@@ -177,6 +183,7 @@ function encodeVma(v: Vma, i: number, table: FileTable): object {
     entry.cryopod_shm_size = shm.size;
     entry.cryopod_shm_path = shm.path;
   }
+  if (v.sysvMode !== undefined) entry.cryopod_sysv_mode = u32(v.sysvMode, `${what}.sysvMode`);
   return entry;
 }
 

@@ -126,6 +126,7 @@ export interface VmaMsg {
   cryopod_inode?: WireU64;
   cryopod_shm_size?: WireU64;
   cryopod_shm_path?: string;
+  cryopod_sysv_mode?: number;
 }
 
 export interface MmMsg {

@@ -40,6 +40,12 @@ export interface Vma {
   shmid?: number;
   /** kind 'shmem': the object's size in bytes. */
   shmSize?: number;
+  /**
+   * kind 'shmem' with path '/SYSV<key, 8 hex digits>': a SysV segment (shmid = its id + 2^32, since an id
+   * may be 0); its mode, with
+   * SHM_DEST (0o1000) when it had been removed with IPC_RMID.
+   */
+  sysvMode?: number;
 }
 
 /** A run of pages, in the order they sit in the pages image. */

@@ -209,6 +209,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
     if (v.kind == VmaKind::Shmem) {
       vo.Set("shmid", num(env, v.shmid));
       vo.Set("shmSize", num(env, v.shm_size));
+      if (v.path.rfind("/SYSV", 0) == 0) vo.Set("sysvMode", num(env, v.sysv_mode));
     }
     vmas.Set(i, vo);
   }
@@ -332,6 +333,7 @@ TaskImage task_from_js(const Napi::Object& o) {
     if (v.kind == VmaKind::Shmem) {
       v.shmid = get_num(vo, "shmid");
       v.shm_size = get_num(vo, "shmSize");
+      if (v.path.rfind("/SYSV", 0) == 0) v.sysv_mode = (uint32_t)get_num(vo, "sysvMode");
     }
     t.vmas.push_back(v);
   }

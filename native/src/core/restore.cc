@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -180,6 +181,46 @@ std::set<uint64_t> clear_address_space(RemoteSyscalls& rs, const std::vector<Vma
   return kept;
 }
 
+// A SysV segment again: with its key and mode, and its shmid kept (kernel.shm_next_id, set from here in
+// the task's IPC namespace, which is ours in local mode), attached at each saved address; removed again
+// (IPC_RMID) if it had been, so it goes when its last user detaches.
+void map_sysv(Morph& m, const std::vector<const Vma*>& vmas) {
+  const Vma& first = *vmas.front();
+  long key = std::strtol(first.path.c_str() + 5, nullptr, 16);
+  uint64_t shmid = first.shmid & ~kSysvShmidBit;
+  int fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    std::string id = std::to_string(shmid);
+    ssize_t w = write(fd, id.data(), id.size());
+    (void)w;
+    close(fd);
+  }
+  long id = m.rs().call(SYS_shmget, (uint64_t)key, first.shm_size, IPC_CREAT | IPC_EXCL | (first.sysv_mode & 0777));
+  if (id == -EEXIST) {
+    // SysV segments outlive their processes: the very segment the dump left behind (same id and size,
+    // attached nowhere) is taken back and refilled; one in use is someone's, not ours.
+    id = m.rs().call(SYS_shmget, (uint64_t)key, first.shm_size, 0);
+    struct shmid_ds ds {};
+    bool ours = id >= 0 && (uint64_t)id == shmid && m.rs().call(SYS_shmctl, (uint64_t)id, IPC_STAT, m.scratch() + 8192) == 0;
+    if (ours) {
+      remote_read(m.task().pid(), m.scratch() + 8192, &ds, sizeof ds);
+      ours = ds.shm_nattch == 0 && ds.shm_segsz == first.shm_size;
+    }
+    if (!ours)
+      throw CoreError("EEXIST", "SysV shared memory key " + first.path.substr(5) +
+                                    " is in use (is the checkpointed process still running?)");
+  }
+  if (id < 0) throw_errno("in the restored task: shmget " + first.path, (int)-id);
+  if ((uint64_t)id != shmid)
+    throw CoreError("ESHMID", "SysV segment " + first.path + " came back as shmid " + std::to_string(id) + ", not " +
+                                  std::to_string(shmid));
+  for (const Vma* v : vmas) {
+    long r = m.rs().call(SYS_shmat, (uint64_t)id, v->start, (v->prot & PROT_WRITE) ? 0 : SHM_RDONLY);
+    if (r < 0 && r > -4096) throw_errno("in the restored task: shmat " + v->path, (int)-r);
+  }
+  if (first.sysv_mode & SHM_DEST) m.rs().call(SYS_shmctl, (uint64_t)id, IPC_RMID, 0);
+}
+
 // Creates the shared memory objects this task maps first: a memfd per object (named as saved), or plain
 // MAP_SHARED|MAP_ANONYMOUS for a /dev/zero object mapped once from offset 0 (so maps reads the same).
 void map_shmem(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
@@ -189,6 +230,10 @@ void map_shmem(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
   for (const auto& [shmid, vmas] : objects) {
     const Vma& first = *vmas.front();
     int prot_all = PROT_READ | PROT_WRITE;
+    if (first.path.rfind("/SYSV", 0) == 0) {
+      map_sysv(m, vmas);
+      continue;
+    }
     if (vmas.size() == 1 && first.pgoff == 0 && first.path == "/dev/zero") {
       m.rs().must("mmap shared anonymous", SYS_mmap, first.start, first.length(), prot_all | first.prot,
                   MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, (uint64_t)-1, 0);

@@ -8,6 +8,9 @@
 
 namespace cryopod {
 
+// A SysV segment's object id in a Vma: its shmid with this bit set (a shmid may be 0).
+constexpr uint64_t kSysvShmidBit = 1ULL << 32;
+
 // Shmem: MAP_SHARED anonymous memory or a memfd (a shmem object with no path), dumped once per object.
 enum class VmaKind { Anon, FilePrivate, FileShared, Vdso, Vvar, Vsyscall, Shmem };
 
@@ -23,6 +26,7 @@ struct Vma {
   uint64_t madv = 0;   // bit n = madvise advice n in effect
   uint64_t shmid = 0;  // Shmem: the object's inode, the same in every VMA and task that maps it
   uint64_t shm_size = 0;  // Shmem: the object's size
+  uint32_t sysv_mode = 0;  // Shmem from SysV (path /SYSV<key>): the segment's mode, SHM_DEST (01000) if removed
 
   uint64_t length() const { return end - start; }
   bool is_special() const {

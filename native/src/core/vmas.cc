@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <sstream>
 
 #include "errors.h"
 #include "proc.h"
@@ -39,6 +40,22 @@ uint64_t madv_of(const SmapsEntry& e) {
   for (const auto& c : codes)
     if (e.has_flag(c.flag)) m |= 1ULL << c.advice;
   return m;
+}
+
+// The mode (perms, with SHM_DEST once IPC_RMID-ed) of SysV segment `shmid`, from /proc/sysvipc/shm:
+// "key shmid perms size cpid lpid nattch uid gid ..." with perms in octal.
+uint32_t sysv_mode_of(uint64_t shmid) {
+  std::istringstream in(read_text("/proc/sysvipc/shm"));
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    long long key;
+    unsigned long long id;
+    std::string perms;
+    if (f >> key >> id >> perms && id == shmid) return (uint32_t)std::stoul(perms, nullptr, 8);
+  }
+  throw CoreError("EPROC", "SysV segment " + std::to_string(shmid) + " is not in /proc/sysvipc/shm");
 }
 
 [[noreturn]] void unsupported(int pid, const SmapsEntry& e, const std::string& why) {
@@ -90,7 +107,7 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
     if (e.has_flag("nl")) unsupported(pid, e, "non-linear mapping (remap_file_pages) cannot be dumped");
     if (e.has_flag("io") || e.has_flag("pf")) unsupported(pid, e, "device (VM_IO/VM_PFNMAP) mapping");
 
-    if (e.inode == 0) {
+    if (e.inode == 0 && e.name.rfind("/SYSV", 0) != 0) {  // a SysV segment's inode is its id, which may be 0
       if (shared) unsupported(pid, e, "shared anonymous memory is not supported yet");
       v.kind = VmaKind::Anon;
       v.flags |= MAP_ANONYMOUS;
@@ -119,10 +136,26 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
       out.push_back(v);
       continue;
     }
-    if (gone)
-      unsupported(pid, e, shared ? (path.rfind("/SYSV", 0) == 0 ? "SysV shared memory is not supported yet"
-                                                               : "shared mapping of a deleted file")
-                                 : "the mapped file was deleted");
+    if (gone && shared && path.rfind("/SYSV", 0) == 0) {
+      // A SysV segment: the inode is its shmid, the name holds its key; its mode comes from
+      // /proc/sysvipc/shm. shmat() maps a whole segment, so only whole-segment mappings are restorable.
+      struct stat st {};
+      if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+      if (e.offset != 0 || e.end - e.start < (uint64_t)st.st_size)
+        unsupported(pid, e, "a partial mapping of a SysV shared memory segment");
+      v.kind = VmaKind::Shmem;
+      v.pgoff = 0;
+      v.path = path.substr(0, path.size() - deleted.size());
+      v.dev = st.st_dev;
+      v.inode = st.st_ino;
+      // The object id must not be 0 (the images' "no object"), and a SysV id may be: bit 32 marks it.
+      v.shmid = kSysvShmidBit | st.st_ino;
+      v.shm_size = st.st_size;
+      v.sysv_mode = sysv_mode_of(st.st_ino);
+      out.push_back(v);
+      continue;
+    }
+    if (gone) unsupported(pid, e, shared ? "shared mapping of a deleted file" : "the mapped file was deleted");
     struct stat st {};
     if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
     if (!S_ISREG(st.st_mode)) unsupported(pid, e, "mapping of a non-regular file");

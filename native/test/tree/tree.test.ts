@@ -162,6 +162,22 @@ test('copy-on-write pages stay shared and MAP_SHARED / memfd memory is seen by b
   expect(await verdict(work)).toBe('PASS');
 }, 120000);
 
+test('a SysV shared memory segment comes back with its key and id, shared by parent and child', async () => {
+  const work = tmp('cryopod-sysv-');
+  const [parent, child, shmid] = (await start(path.join(BIN, 'sysv-shm'), [work], work)).split(' ').map(Number);
+  started.add(parent);
+  started.add(child);
+  const images = tmp('cryopod-sysv-img-');
+  try {
+    await dumpProcess({ pid: parent, dir: images });
+    await gone([parent, child]);
+    await restoreProcess({ dir: images });
+    expect(await verdict(work)).toBe('PASS');
+  } finally {
+    spawnSync('ipcrm', ['-m', String(shmid)]);
+  }
+}, 120000);
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
