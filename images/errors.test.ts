@@ -12,17 +12,9 @@ import { MAX_ENTRY_BYTES, MAX_THREADS } from './limits';
 import { encodeEntry, messages } from './proto';
 import { DumpedTask } from '../native/lib/types';
 import { makeThreadedTask } from './test-fixture';
-import { editManifest, makeCheckpoint, recomputeManifest, removeDir } from './test-dir';
+import { editManifest, makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test-dir';
 
-async function failure(dir: string): Promise<ImageError> {
-  try {
-    await readCheckpoint(dir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImageError);
-    return err as ImageError;
-  }
-  throw new Error('readCheckpoint succeeded on a damaged checkpoint');
-}
+const failure = readFailure;
 
 /** Replaces one image with the one encodeTask makes for `task` (no writer checks on the way). */
 async function replaceImage(dir: string, name: string, task: DumpedTask): Promise<void> {

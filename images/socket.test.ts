@@ -15,7 +15,7 @@ import { messages } from './proto';
 import { formatAddress, socketString } from './socket';
 import { DumpedTask, InetSocket, OpenFile } from '../native/lib/types';
 import { makeSocketTask } from './test-fixture';
-import { makeCheckpoint, recomputeManifest, removeDir } from './test-dir';
+import { makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test-dir';
 
 const run = promisify(execFile);
 
@@ -24,15 +24,7 @@ async function crit(...args: string[]): Promise<string> {
   return stdout;
 }
 
-async function failure(dir: string): Promise<ImageError> {
-  try {
-    await readCheckpoint(dir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImageError);
-    return err as ImageError;
-  }
-  throw new Error('readCheckpoint succeeded on a damaged checkpoint');
-}
+const failure = readFailure;
 
 /** The fixture's socket fds: 4 (tcp 0.0.0.0:8000), 5 (tcp6 [::]:8443 v6only), 7 (udp), 9 (udp6). */
 const sockets = (task: DumpedTask): OpenFile[] => task.files.filter((f) => f.kind === 'socket');

@@ -12,6 +12,8 @@ import { MANIFEST_FILE } from './magic';
 import { hashFile, loadManifest, writeManifest } from './manifest';
 import { makeTask, writePages } from './test-fixture';
 import { writeCheckpoint } from './write';
+import { readCheckpoint } from './read';
+import { ImageError } from './errors';
 
 export async function tempDir(): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), 'cryopod-images-'));
@@ -43,4 +45,15 @@ export async function editManifest(dir: string, edit: (m: Record<string, unknown
   const m = JSON.parse(await fsp.readFile(file, 'utf8')) as Record<string, unknown>;
   edit(m);
   await fsp.writeFile(file, JSON.stringify(m));
+}
+
+/** The ImageError readCheckpoint throws for a damaged checkpoint (fails the test if it reads it). */
+export async function readFailure(dir: string): Promise<ImageError> {
+  try {
+    await readCheckpoint(dir);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ImageError);
+    return err as ImageError;
+  }
+  throw new Error('readCheckpoint succeeded on a damaged checkpoint');
 }

@@ -14,7 +14,7 @@ import { MAX_PIPE_BYTES } from './limits';
 import { IMG_COMMON, MAGIC } from './magic';
 import { encodeEntry, messages } from './proto';
 import { makeTask, makeTree, patternBytes, writeTreePages } from './test-fixture';
-import { editManifest, recomputeManifest, removeDir, tempDir } from './test-dir';
+import { editManifest, recomputeManifest, removeDir, tempDir, readFailure } from './test-dir';
 
 const run = promisify(execFile);
 
@@ -35,15 +35,7 @@ async function makeTreeCheckpoint(tree: DumpedTree = makeTree()): Promise<{ dir:
   return { dir, tree, pages };
 }
 
-async function failure(dir: string): Promise<ImageError> {
-  try {
-    await readCheckpoint(dir);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ImageError);
-    return err as ImageError;
-  }
-  throw new Error('readCheckpoint succeeded on a damaged checkpoint');
-}
+const failure = readFailure;
 
 /** Replaces images with those encodeTree makes for `tree` (no writer checks), and re-hashes. */
 async function replaceImages(dir: string, tree: DumpedTree, ...names: string[]): Promise<void> {
