@@ -349,39 +349,48 @@ std::vector<std::unique_ptr<SeizedTask>> seize_other_threads(int pid) {
 
 // Seizes every thread of a task whose cgroup is frozen: nothing can clone, so one listing is complete.
 // The interrupts are queued while frozen and taken once thawed. On failure: thaw, then detach all.
-std::unique_ptr<SeizedTask> seize_frozen(int pid, CgroupFreezer& freezer, std::vector<std::unique_ptr<SeizedTask>>& others) {
-  std::vector<int> tids = list_tasks(pid);
-  std::sort(tids.begin(), tids.end(), [pid](int a, int b) { return a == pid ? true : b == pid ? false : a < b; });
-  std::vector<int> seized;
+std::vector<std::vector<std::unique_ptr<SeizedTask>>> seize_while_frozen(const std::vector<int>& pids, CgroupFreezer& freezer) {
+  std::vector<std::vector<int>> tids;  // per pid, main thread first
   try {
-    for (int tid : tids) {
-      SeizedTask::seize_and_interrupt(tid);
-      seized.push_back(tid);
+    for (int pid : pids) {
+      tids.emplace_back();
+      std::vector<int> all = list_tasks(pid);
+      std::sort(all.begin(), all.end(), [pid](int a, int b) { return a == pid ? true : b == pid ? false : a < b; });
+      for (int tid : all) {
+        SeizedTask::seize_and_interrupt(tid);
+        tids.back().push_back(tid);
+      }
     }
   } catch (...) {
     freezer.thaw();
-    for (int tid : seized) {
-      try {
-        SeizedTask undo(tid, SeizedTask::Interrupted{});  // waits for its stop; the destructor detaches
-      } catch (...) {
+    for (auto& group : tids)
+      for (int tid : group) {
+        try {
+          SeizedTask undo(tid, SeizedTask::Interrupted{});  // waits for its stop; the destructor detaches
+        } catch (...) {
+        }
       }
-    }
     throw;
   }
   freezer.thaw();
-  std::unique_ptr<SeizedTask> main;
-  for (int tid : seized) {
-    try {
-      auto t = std::make_unique<SeizedTask>(tid, SeizedTask::Interrupted{});
-      if (tid == pid)
-        main = std::move(t);
-      else
-        others.push_back(std::move(t));
-    } catch (const CoreError& e) {
-      if (tid == pid || e.code() != "ESRCH") throw;  // a thread that exited meanwhile has nothing to dump
+  std::vector<std::vector<std::unique_ptr<SeizedTask>>> out;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    out.emplace_back();
+    for (int tid : tids[i]) {
+      try {
+        out.back().push_back(std::make_unique<SeizedTask>(tid, SeizedTask::Interrupted{}));
+      } catch (const CoreError& e) {
+        if (tid == pids[i] || e.code() != "ESRCH") throw;  // a thread that exited meanwhile has nothing to dump
+      }
     }
   }
-  return main;
+  return out;
+}
+
+std::unique_ptr<SeizedTask> seize_frozen(int pid, CgroupFreezer& freezer, std::vector<std::unique_ptr<SeizedTask>>& others) {
+  auto all = std::move(seize_while_frozen({pid}, freezer).front());
+  for (size_t i = 1; i < all.size(); ++i) others.push_back(std::move(all[i]));
+  return std::move(all.front());
 }
 
 // Kill while every thread is still stopped; the tracer must collect each thread's exit.

@@ -37,7 +37,11 @@ void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std
 
 // Seizes the threads but the main one, until none is left running.
 std::vector<std::unique_ptr<SeizedTask>> seize_other_threads(int pid);
-// Seizes every thread of a task in a frozen cgroup, then thaws it into the ptrace stops.
+// Seizes every thread of these tasks while their cgroup is frozen (nothing can clone or fork, so one
+// listing is complete; the interrupts are queued while frozen), thaws it into the ptrace stops, and
+// returns each task's threads, its main thread first. On failure: thaw, then detach all.
+std::vector<std::vector<std::unique_ptr<SeizedTask>>> seize_while_frozen(const std::vector<int>& pids, CgroupFreezer& freezer);
+// The same for one task: its main thread, the others in `others`.
 std::unique_ptr<SeizedTask> seize_frozen(int pid, CgroupFreezer& freezer, std::vector<std::unique_ptr<SeizedTask>>& others);
 // Kills a task whose threads are all stopped, collecting every thread's exit.
 void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others);

@@ -90,41 +90,13 @@ std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freeze
       pids.push_back(child);
     }
   if (pids.size() > kMaxProcesses) throw CoreError("EUNSUPPORTED", "process tree larger than 1024 processes");
-  std::vector<std::pair<int, std::vector<int>>> seized;  // pid → its tids, main thread first
-  try {
-    for (int pid : pids) {
-      seized.push_back({pid, {}});
-      for (int tid : list_tasks(pid)) {
-        SeizedTask::seize_and_interrupt(tid);
-        if (tid == pid)
-          seized.back().second.insert(seized.back().second.begin(), tid);
-        else
-          seized.back().second.push_back(tid);
-      }
-    }
-  } catch (...) {
-    freezer.thaw();
-    for (auto& [pid, tids] : seized)
-      for (int tid : tids) {
-        try {
-          SeizedTask undo(tid, SeizedTask::Interrupted{});  // waits for its stop; the destructor detaches
-        } catch (...) {
-        }
-      }
-    throw;
-  }
-  freezer.thaw();
+  auto seized = seize_while_frozen(pids, freezer);
   std::vector<FrozenProcess> tree;
-  for (auto& [pid, tids] : seized) {
+  for (size_t i = 0; i < pids.size(); ++i) {
     FrozenProcess p;
-    p.pid = pid;
-    for (int tid : tids) {
-      auto t = std::make_unique<SeizedTask>(tid, SeizedTask::Interrupted{});
-      if (tid == pid)
-        p.main = std::move(t);
-      else
-        p.others.push_back(std::move(t));
-    }
+    p.pid = pids[i];
+    p.main = std::move(seized[i].front());
+    for (size_t j = 1; j < seized[i].size(); ++j) p.others.push_back(std::move(seized[i][j]));
     tree.push_back(std::move(p));
   }
   return tree;
