@@ -9,6 +9,7 @@ import { frameImage, unframeImage } from './codec';
 import { encodeTask } from './encode';
 import { ImageError, MANIFEST_FILE, PAGES_FILE, readCheckpoint, verifyManifest } from './index';
 import { MAX_ENTRY_BYTES, MAX_THREADS } from './limits';
+import { hashFile } from './manifest';
 import { encodeEntry, messages } from './proto';
 import { DumpedTask } from '../native/lib/types';
 import { makeThreadedTask } from './test-fixture';
@@ -151,11 +152,36 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
 
   it('EVERSION: a manifest of another format version', async () => {
     await editManifest(dir, (m) => {
-      m.formatVersion = 2;
+      m.formatVersion = 3;
     });
     const err = await failure(dir);
     expect(err).toMatchObject({ code: 'EVERSION', file: MANIFEST_FILE });
-    expect(err.message).toContain('format version 2 is not supported');
+    expect(err.message).toContain('format version 3 is not supported');
+  });
+
+  it('ECHECKSUM: one flipped byte in a chunk-hashed pages file (a hash-tree manifest entry)', async () => {
+    const pages = path.join(dir, PAGES_FILE);
+    const size = (await fsp.stat(pages)).size;
+    await editManifest(dir, (m) => {
+      const e = (m.files as Array<{ name: string; chunkBytes?: number }>).find((f) => f.name === PAGES_FILE)!;
+      e.chunkBytes = 4096; // every page a chunk: the parallel path on a small file
+    });
+    // The manifest's sha256 is still the whole-file one: with chunkBytes it no longer matches.
+    expect((await failure(dir)).code).toBe('ECHECKSUM');
+    // Re-hashed as chunks it is accepted; one flipped byte in any chunk is caught.
+    const good = await hashFile(pages, 4096);
+    await editManifest(dir, (m) => {
+      (m.files as Array<{ name: string; sha256: string }>).find((f) => f.name === PAGES_FILE)!.sha256 = good;
+    });
+    await expect(readCheckpoint(dir)).resolves.toBeDefined();
+    const fh = await fsp.open(pages, 'r+');
+    const b = Buffer.alloc(1);
+    await fh.read(b, 0, 1, size - 1);
+    b[0] ^= 0xff;
+    await fh.write(b, 0, 1, size - 1);
+    await fh.close();
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
   });
 
   it('EVERSION: an inventory of another CRIU image version', async () => {
