@@ -12,10 +12,11 @@
  * written on the next attempt, so a finished dump is never done twice by this instance.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, Checkpoint, ContainerResult, NODE_LABEL, Reason } from '../crds/types';
+import { API_VERSION, Checkpoint, ContainerResult, Reason } from '../crds/types';
 import { CgroupMounts } from './cgroup-mounts';
 import { Dumper } from './dumper';
-import { AgentIdentity, isThisNodesClaim } from './identity';
+import { AgentIdentity } from './identity';
+import { routeClaimedWork } from './claimed-work';
 import { AgentApi, ConflictError } from './kube';
 import { AgentMetrics } from './metrics';
 import { savedPod, selectContainers } from './pod-containers';
@@ -52,25 +53,11 @@ export class CheckpointWorker {
   async handle(key: string): Promise<void> {
     const [namespace, name] = key.split('/');
     const cp = await this.d.api.getCheckpoint(namespace, name);
-    if (!cp) {
-      this.unwritten.delete(key);
-      return;
-    }
-    if (cp.metadata.labels?.[NODE_LABEL] !== this.d.identity.nodeName) return;
-    const st = cp.status ?? {};
-
-    const pending = this.unwritten.get(key);
-    if (pending && st.phase === 'Running' && st.claimedBy === this.d.identity.id) {
-      await this.finish(cp, pending);
-      return;
-    }
-    if (st.phase === 'Dispatched') {
-      await this.claimAndRun(key, cp);
-    } else if (st.phase === 'Running' && isThisNodesClaim(st.claimedBy, this.d.identity.nodeName)) {
-      // An earlier instance's claim, or our own whose claim response was lost before the work started
-      // (the queue runs one handler per key, so it is not in flight here).
-      await this.recover(cp);
-    }
+    await routeClaimedWork(key, cp ?? undefined, this.d.identity, this.unwritten, {
+      finish: (obj, outcome) => this.finish(obj, outcome),
+      claimAndRun: (k, obj) => this.claimAndRun(k, obj),
+      recover: (obj) => this.recover(obj),
+    });
   }
 
   private async claimAndRun(key: string, cp: Checkpoint): Promise<void> {

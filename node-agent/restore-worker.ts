@@ -18,11 +18,12 @@
  * on the next attempt, so no stub is morphed twice by this instance.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, NODE_LABEL, Reason, Restore } from '../crds/types';
+import { API_VERSION, Reason, Restore } from '../crds/types';
 import { readCheckpoint } from '../images';
 import type { DumpedTask } from '../native/lib/types';
 import { CgroupMounts } from './cgroup-mounts';
-import { AgentIdentity, isThisNodesClaim } from './identity';
+import { AgentIdentity } from './identity';
+import { routeClaimedWork } from './claimed-work';
 import { AgentApi, ConflictError } from './kube';
 import { AgentMetrics } from './metrics';
 import { PROC, readStartTime } from './procfs';
@@ -77,22 +78,11 @@ export class RestoreWorker {
   async handle(key: string): Promise<void> {
     const [namespace, name] = key.split('/');
     const r = await this.d.api.getRestore(namespace, name);
-    if (!r) {
-      this.unwritten.delete(key);
-      return;
-    }
-    if (r.metadata.labels?.[NODE_LABEL] !== this.d.identity.nodeName) return;
-    const st = r.status ?? {};
-    const pending = this.unwritten.get(key);
-    if (pending && st.phase === 'Running' && st.claimedBy === this.d.identity.id) {
-      await this.finish(r, pending);
-      return;
-    }
-    if (st.phase === 'Dispatched') {
-      await this.claimAndRun(key, r);
-    } else if (st.phase === 'Running' && isThisNodesClaim(st.claimedBy, this.d.identity.nodeName)) {
-      await this.recover(r);
-    }
+    await routeClaimedWork(key, r ?? undefined, this.d.identity, this.unwritten, {
+      finish: (obj, outcome) => this.finish(obj, outcome),
+      claimAndRun: (k, obj) => this.claimAndRun(k, obj),
+      recover: (obj) => this.recover(obj),
+    });
   }
 
   private async claimAndRun(key: string, r: Restore): Promise<void> {
