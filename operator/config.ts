@@ -35,7 +35,7 @@ export const DEFAULTS: OperatorConfig = {
   agentClaimTimeoutSeconds: 30,
   keepLast: 0,
   ttlSecondsAfterFinished: 0,
-  stubImage: 'ghcr.io/cryopod/cryopod:latest',
+  stubImage: 'cryopod/cryopod:latest',
   stubPath: '/opt/cryopod/cryopod-stub',
   metricsPort: 8080,
   concurrency: 4,
