@@ -17,6 +17,7 @@
         "src/core/proc.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",
+        "src/core/restore_memory.cc",
         "src/core/restore_tree.cc",
         "src/core/seized_task.cc",
         "src/core/stub_process.cc",

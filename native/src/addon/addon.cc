@@ -1,9 +1,14 @@
-// N-API glue: two async functions, each a Napi::AsyncWorker returning a Promise.
-//   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes?, freezer?: { kind, path } })            → Promise<DumpedTask>
-//   restore({ task, pagesPath, stubPath, uid?, gid? }) → Promise<number>  (the new PID)
-// Inputs are copied onto the worker before Execute() (which runs on a pool thread and must not touch JS);
-// nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
+// N-API glue: every function checks and copies its arguments on the JS thread, runs the core on a pool
+// thread (PromiseWorker) and returns a Promise.
+//   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes?, freezer?, snapshot? }) → DumpedTask
+//   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid? })                                 → pid
+//   dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? })        → DumpedTree
+//   restoreTree({ tree, pagesPaths, stubPath, uid?, gid? })                                      → root pid
+//   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
+// Nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
 #include <napi.h>
+
+#include <functional>
 
 #include "../core/dump.h"
 #include "../core/errors.h"
@@ -41,111 +46,41 @@ Napi::Error to_js_error(Napi::Env env, const Failure& f) {
   return e;
 }
 
-class DumpWorker : public Napi::AsyncWorker {
+// One operation on a pool thread. `work` owns copies of its inputs (made on the JS thread before it is
+// queued) and must not touch JS; `to_js` turns its result into a value on the JS thread. Nothing throws
+// out of Execute(): a failure rejects the promise with .code and .errno.
+template <typename Result>
+class PromiseWorker : public Napi::AsyncWorker {
  public:
-  DumpWorker(Napi::Env env, DumpRequest req)
-      : Napi::AsyncWorker(env), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { run_guarded(failure_, [&] { result_ = dump_task(req_); }); }
+  using Work = std::function<Result()>;
+  using ToJs = std::function<Napi::Value(Napi::Env, const Result&)>;
+
+  static Napi::Promise Queue(Napi::Env env, Work work, ToJs to_js) {
+    auto* w = new PromiseWorker(env, std::move(work), std::move(to_js));
+    Napi::Promise p = w->deferred_.Promise();
+    w->Napi::AsyncWorker::Queue();  // the worker deletes itself once OnOK has run
+    return p;
+  }
+
+  void Execute() override { run_guarded(failure_, [&] { result_ = work_(); }); }
   void OnOK() override {
     Napi::Env env = Env();
     if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
-    deferred_.Resolve(task_to_js(env, result_));
+    deferred_.Resolve(to_js_(env, result_));
   }
 
  private:
-  DumpRequest req_;
-  TaskImage result_;
+  PromiseWorker(Napi::Env env, Work work, ToJs to_js)
+      : Napi::AsyncWorker(env), work_(std::move(work)), to_js_(std::move(to_js)), deferred_(Napi::Promise::Deferred::New(env)) {}
+
+  Work work_;
+  ToJs to_js_;
+  Result result_{};
   Failure failure_;
   Napi::Promise::Deferred deferred_;
 };
 
-class RestoreWorker : public Napi::AsyncWorker {
- public:
-  RestoreWorker(Napi::Env env, TaskImage image, RestoreRequest req)
-      : Napi::AsyncWorker(env), image_(std::move(image)), req_(std::move(req)),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { run_guarded(failure_, [&] { pid_ = restore_task(image_, req_); }); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
-    deferred_.Resolve(Napi::Number::New(env, pid_));
-  }
-
- private:
-  TaskImage image_;
-  RestoreRequest req_;
-  Failure failure_;
-  int pid_ = 0;
-  Napi::Promise::Deferred deferred_;
-};
-
-class ParasiteCheckWorker : public Napi::AsyncWorker {
- public:
-  ParasiteCheckWorker(Napi::Env env, int pid, std::string blob, int iterations)
-      : Napi::AsyncWorker(env), pid_(pid), blob_(std::move(blob)), iterations_(iterations),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { run_guarded(failure_, [&] { result_ = parasite_round_trips(pid_, blob_, iterations_); }); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
-    Napi::Object o = Napi::Object::New(env);
-    o.Set("iterations", result_.iterations);
-    o.Set("regsChanged", result_.regs_changed);
-    o.Set("xsaveChanged", result_.xsave_changed);
-    o.Set("wrongPid", result_.wrong_pid);
-    deferred_.Resolve(o);
-  }
-
- private:
-  int pid_;
-  std::string blob_;
-  int iterations_;
-  ParasiteCheck result_;
-  Failure failure_;
-  Napi::Promise::Deferred deferred_;
-};
-
-class DumpTreeWorker : public Napi::AsyncWorker {
- public:
-  DumpTreeWorker(Napi::Env env, TreeDumpRequest req)
-      : Napi::AsyncWorker(env), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { run_guarded(failure_, [&] { result_ = dump_tree(req_); }); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
-    deferred_.Resolve(tree_to_js(env, result_));
-  }
-
- private:
-  TreeDumpRequest req_;
-  TreeImage result_;
-  Failure failure_;
-  Napi::Promise::Deferred deferred_;
-};
-
-class RestoreTreeWorker : public Napi::AsyncWorker {
- public:
-  RestoreTreeWorker(Napi::Env env, TreeImage tree, TreeRestoreRequest req)
-      : Napi::AsyncWorker(env), tree_(std::move(tree)), req_(std::move(req)), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { run_guarded(failure_, [&] { pid_ = restore_tree(tree_, req_); }); }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (failure_.failed) return deferred_.Reject(to_js_error(env, failure_).Value());
-    deferred_.Resolve(Napi::Number::New(env, pid_));
-  }
-
- private:
-  TreeImage tree_;
-  TreeRestoreRequest req_;
-  Failure failure_;
-  int pid_ = 0;
-  Napi::Promise::Deferred deferred_;
-};
+Napi::Value pid_to_js(Napi::Env env, const int& pid) { return Napi::Number::New(env, pid); }
 
 Napi::Object options(const Napi::CallbackInfo& info) {
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "expected an options object");
@@ -156,6 +91,17 @@ std::string str_opt(const Napi::Object& o, const char* name) {
   Napi::Value v = o.Get(name);
   if (!v.IsString()) throw Napi::TypeError::New(o.Env(), std::string(name) + " must be a string");
   return v.As<Napi::String>().Utf8Value();
+}
+
+// The optional `freezer: { kind: 'v1' | 'v2', path }` of a dump.
+void read_freezer(const Napi::Object& o, FreezerKind& kind, std::string& dir) {
+  Napi::Value fz = o.Get("freezer");
+  if (!fz.IsObject()) return;
+  Napi::Object f = fz.As<Napi::Object>();
+  std::string k = str_opt(f, "kind");
+  if (k != "v1" && k != "v2") throw Napi::TypeError::New(o.Env(), "freezer.kind must be v1 or v2");
+  kind = k == "v1" ? FreezerKind::V1 : FreezerKind::V2;
+  dir = str_opt(f, "path");
 }
 
 Napi::Value Dump(const Napi::CallbackInfo& info) {
@@ -170,18 +116,8 @@ Napi::Value Dump(const Napi::CallbackInfo& info) {
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
   req.snapshot = o.Get("snapshot").ToBoolean().Value();
-  Napi::Value fz = o.Get("freezer");
-  if (fz.IsObject()) {
-    Napi::Object f = fz.As<Napi::Object>();
-    std::string kind = str_opt(f, "kind");
-    if (kind != "v1" && kind != "v2") throw Napi::TypeError::New(info.Env(), "freezer.kind must be v1 or v2");
-    req.freezer_kind = kind == "v1" ? FreezerKind::V1 : FreezerKind::V2;
-    req.freezer_dir = str_opt(f, "path");
-  }
-  auto* w = new DumpWorker(info.Env(), std::move(req));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  read_freezer(o, req.freezer_kind, req.freezer_dir);
+  return PromiseWorker<TaskImage>::Queue(info.Env(), [req = std::move(req)] { return dump_task(req); }, task_to_js);
 }
 
 Napi::Value Restore(const Napi::CallbackInfo& info) {
@@ -195,10 +131,7 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
   if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
-  auto* w = new RestoreWorker(info.Env(), std::move(image), std::move(req));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return PromiseWorker<int>::Queue(info.Env(), [image = std::move(image), req = std::move(req)] { return restore_task(image, req); }, pid_to_js);
 }
 
 // parasiteRoundTrips({ pid, parasitePath, iterations }) → Promise<{ iterations, regsChanged, xsaveChanged, wrongPid }>
@@ -206,11 +139,18 @@ Napi::Value ParasiteRoundTrips(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   Napi::Value pid = o.Get("pid"), n = o.Get("iterations");
   if (!pid.IsNumber() || !n.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid and iterations must be numbers");
-  auto* w = new ParasiteCheckWorker(info.Env(), pid.As<Napi::Number>().Int32Value(), str_opt(o, "parasitePath"),
-                                    n.As<Napi::Number>().Int32Value());
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  int task = pid.As<Napi::Number>().Int32Value(), iterations = n.As<Napi::Number>().Int32Value();
+  std::string blob = str_opt(o, "parasitePath");
+  return PromiseWorker<ParasiteCheck>::Queue(
+      info.Env(), [task, blob, iterations] { return parasite_round_trips(task, blob, iterations); },
+      [](Napi::Env env, const ParasiteCheck& c) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("iterations", c.iterations);
+        out.Set("regsChanged", c.regs_changed);
+        out.Set("xsaveChanged", c.xsave_changed);
+        out.Set("wrongPid", c.wrong_pid);
+        return out;
+      });
 }
 
 // dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? }) → Promise<DumpedTree>
@@ -225,18 +165,8 @@ Napi::Value DumpTree(const Napi::CallbackInfo& info) {
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
-  Napi::Value fz = o.Get("freezer");
-  if (fz.IsObject()) {
-    Napi::Object f = fz.As<Napi::Object>();
-    std::string kind = str_opt(f, "kind");
-    if (kind != "v1" && kind != "v2") throw Napi::TypeError::New(info.Env(), "freezer.kind must be v1 or v2");
-    req.freezer_kind = kind == "v1" ? FreezerKind::V1 : FreezerKind::V2;
-    req.freezer_dir = str_opt(f, "path");
-  }
-  auto* w = new DumpTreeWorker(info.Env(), std::move(req));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  read_freezer(o, req.freezer_kind, req.freezer_dir);
+  return PromiseWorker<TreeImage>::Queue(info.Env(), [req = std::move(req)] { return dump_tree(req); }, tree_to_js);
 }
 
 // restoreTree({ tree, pagesPaths, stubPath, uid?, gid? }) → Promise<number> (the root's pid)
@@ -256,10 +186,7 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
   req.stub_path = str_opt(o, "stubPath");
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
-  auto* w = new RestoreTreeWorker(info.Env(), std::move(image), std::move(req));
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return PromiseWorker<int>::Queue(info.Env(), [image = std::move(image), req = std::move(req)] { return restore_tree(image, req); }, pid_to_js);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -36,8 +36,16 @@ struct CloneArgs {
 
 StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int want_pid, bool pid_required) {
   if (access(stub_path.c_str(), X_OK) != 0) throw_errno("restore stub " + stub_path);
-  int ready[2];
+  // Two pipes: the intermediate reports the stub's pid (or -errno) on `info`, the stub says "R" on
+  // `ready` once exec'd. One pipe for both would let the stub's byte arrive before the pid.
+  int ready[2], info[2];
   if (pipe2(ready, O_CLOEXEC) != 0) throw_errno("pipe2");
+  if (pipe2(info, O_CLOEXEC) != 0) {
+    int e = errno;
+    close(ready[0]);
+    close(ready[1]);
+    throw_errno("pipe2", e);
+  }
   const char* path = stub_path.c_str();
   char* const argv[] = {const_cast<char*>("cryopod-stub"), nullptr};
   char* const envp[] = {nullptr};
@@ -45,8 +53,7 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
   pid_t mid = fork();
   if (mid < 0) {
     int e = errno;
-    close(ready[0]);
-    close(ready[1]);
+    for (int fd : {ready[0], ready[1], info[0], info[1]}) close(fd);
     throw_errno("fork", e);
   }
   if (mid == 0) {
@@ -69,7 +76,7 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       if (stub < 0) {
         pid_t err = -errno;
         if (pid_required) {
-          ssize_t w = write(ready[1], &err, sizeof err);
+          ssize_t w = write(info[1], &err, sizeof err);
           (void)w;
           _exit(1);
         }
@@ -84,7 +91,8 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       dup2(nul, 0);
       dup2(nul, 1);
       dup2(nul, 2);
-      if (dup2(ready[1], 3) != 3) _exit(126);
+      // fd 3 is the ready pipe in the stub. dup2 onto itself would keep O_CLOEXEC and exec would close it.
+      if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(ready[1], 3) != 3) _exit(126);
       syscall(SYS_close_range, 4, ~0U, 0);
       // Raw syscalls: after a raw clone3 glibc still believes the parent's threads exist, and its
       // setuid()/setgid() would try to broadcast the change to them.
@@ -100,17 +108,19 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       (void)w;
       _exit(127);
     }
-    ssize_t w = write(ready[1], &stub, sizeof stub);
+    ssize_t w = write(info[1], &stub, sizeof stub);
     (void)w;
     _exit(stub > 0 ? 0 : 1);
   }
   close(ready[1]);
+  close(info[1]);
   int status = 0;
   while (waitpid(mid, &status, 0) < 0 && errno == EINTR) {
   }
   pid_t stub = -1;
   char byte = 0;
-  bool got_pid = read_full(ready[0], &stub, sizeof stub) && stub > 0;
+  bool got_pid = read_full(info[0], &stub, sizeof stub) && stub > 0;
+  close(info[0]);
   if (!got_pid && stub < 0 && stub > -4096) {
     close(ready[0]);
     if (stub == -EEXIST)
