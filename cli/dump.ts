@@ -128,14 +128,22 @@ async function dumpWholeTree(
   try {
     written = await writeCheckpoint(dir, tree);
   } catch (err) {
-    if (!leaveRunning) for (const t of tree.tasks) signal(t.pid, 'SIGCONT');
+    if (!leaveRunning) for (const t of tree.tasks) signal(t.hostPid ?? t.pid, 'SIGCONT');
     removeImages(dir);
     throw err;
   }
   if (!leaveRunning) {
-    // Children first: a parent must not see a child die while it could still run.
-    for (const t of [...tree.tasks].reverse()) signal(t.pid, 'SIGKILL');
-    for (const t of tree.tasks) await waitForExit(t.pid);
+    const root = tree.tasks[0];
+    if (root.ownPidNamespace && root.pid === 1) {
+      // The init of its own PID namespace: its death kills every task of the namespace at once. One by
+      // one, a child's death could orphan the init's process group, and the kernel would SIGCONT the
+      // stopped init (which ignores the SIGHUP that comes with it) and let it run.
+      signal(root.hostPid ?? root.pid, 'SIGKILL');
+    } else {
+      // Children first: a parent must not see a child die while it could still run.
+      for (const t of [...tree.tasks].reverse()) signal(t.hostPid ?? t.pid, 'SIGKILL');
+    }
+    for (const t of tree.tasks) await waitForExit(t.hostPid ?? t.pid);
   }
   return {
     dir,

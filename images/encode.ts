@@ -452,6 +452,7 @@ export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
     // Every thread, the main one first (CRIU's item->threads); each has its core-<tid>.img.
     threads: [task.pid, ...task.threads.map((t) => t.tid)],
     cryopod_ppid: u32(task.ppid, index === 0 ? 'ppid' : `tasks[${index}].ppid`),
+    ...(task.ownPidNamespace ? { cryopod_pid_ns: true } : {}),
   }));
   const out: EncodedImage[] = [
     one('INVENTORY', imageName.inventory(), encodeEntry(msg.inventory, {

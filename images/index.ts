@@ -9,7 +9,8 @@
  *   pstree.img          IMG_COMMON   pstree_entry      one per task, in tree order: pid, ppid (0 for the
  *                                                      root, as CRIU writes it; its real parent in
  *                                                      cryopod_ppid), pgid, sid, threads: every tid, the
- *                                                      main one (= pid) first
+ *                                                      main one (= pid) first; all as the task saw them:
+ *                                                      in its own PID namespace when cryopod_pid_ns
  *   core-<P>.img                     core_entry        main thread: registers, XSAVE, sigmask, altstack,
  *                                                      rseq, robust list; task-wide (tc, ids): signal
  *                                                      actions, personality, creds, comm

@@ -142,6 +142,7 @@ export async function readCheckpoint(dir: string): Promise<ReadResult> {
       ppid: ppidOf(ps, i),
       pgid: ps.pgid,
       sid: ps.sid,
+      ...(ps.cryopod_pid_ns === true ? { ownPidNamespace: true } : {}),
       comm: core.comm,
       exe: fileById(files, exeId, filesImg, mmImg, 'exe_file_id').name,
       cwd: fileById(files, fs.cwd_id, filesImg, fsImg, 'cwd_id').name,
@@ -167,6 +168,9 @@ export async function readCheckpoint(dir: string): Promise<ReadResult> {
     // Only a task that shares pages with its parent has the field (the native core may give [] too).
     if (inherited.length > 0) task.inherited = inherited;
     tasks.push(task);
+  }
+  if (tasks.some((t) => t.ownPidNamespace !== tasks[0].ownPidNamespace)) {
+    throw new ImageError('EDECODE', imageName.pstree(), 'some tasks have IDs of their own PID namespace (cryopod_pid_ns) and others not');
   }
   const parents = parentIndexes(tasks);
   checkShmem(tasks, (i) => parents[i], readerFail);

@@ -60,6 +60,7 @@ export interface PstreeMsg {
   sid: number;
   threads: number[];
   cryopod_ppid?: number;
+  cryopod_pid_ns?: boolean;
 }
 
 export interface IdsMsg {

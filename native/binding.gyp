@@ -14,6 +14,8 @@
         "src/core/page_copy.cc",
         "src/core/parasite.cc",
         "src/core/parasite_check.cc",
+        "src/core/pid_namespace.cc",
+        "src/core/pid_placement.cc",
         "src/core/proc.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",

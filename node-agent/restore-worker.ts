@@ -8,8 +8,10 @@
  *            ─► wait for every app container to run a waiting cryopod-stub (until the Restore's deadline)
  *            ─► read + verify every container's images (readCheckpoint: sha256 of every file), all of them
  *               before any stub is touched: a corrupt image fails the Restore (ImageCorrupt), stubs intact
- *            ─► per container: re-check the stub, restoreTask({ task, pagesPath, stubPid }) — no uid/gid:
- *               the morphed process keeps the stub's credentials, namespaces and cgroup (its container's)
+ *            ─► per container: re-check the stub, morph it — restoreTask({ task, pagesPath, stubPid }), or
+ *               restoreTree({ tree, pagesPaths, stubPid }) for a container of several processes (they come
+ *               back with the IDs they had in their PID namespace, inside the stub's) — no uid/gid: the
+ *               morphed processes keep the stub's credentials, namespaces and cgroup (its container's)
  *            ─► Succeeded (durations, Ready, Event) | Failed + reason (Event)
  *       ─► Running, claimed by an earlier instance on this node ─► Failed AgentRestarted (not retried)
  *
@@ -20,7 +22,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Reason, Restore } from '../crds/types';
 import { readCheckpoint } from '../images';
-import type { DumpedTask } from '../native/lib/types';
+import type { DumpedTask, DumpedTree } from '../native/lib/types';
 import { CgroupMounts } from './cgroup-mounts';
 import { AgentIdentity } from './identity';
 import { routeClaimedWork } from './claimed-work';
@@ -33,9 +35,16 @@ import { ImageStore, refOf } from './storage';
 import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
 import { WorkError, describeError } from './work-error';
 
-/** What the agent calls to morph a stub: native/lib restoreTask, or a fake in unit tests. */
-export type RestoreFn = (opts: { task: DumpedTask; pagesPath: string; stubPid: number }) => Promise<number>;
-export type ReadImagesFn = (dir: string) => Promise<{ task: DumpedTask; pagesPath: string }>;
+/** One container's verified images: its main process, and its whole tree when it had several. */
+export interface ContainerImages {
+  task: DumpedTask;
+  pagesPath: string;
+  tree?: DumpedTree;
+  pagesPaths?: string[];
+}
+/** What the agent calls to morph a stub: native/lib restoreTask/restoreTree, or a fake in unit tests. */
+export type RestoreFn = (opts: { image: ContainerImages; stubPid: number }) => Promise<number>;
+export type ReadImagesFn = (dir: string) => Promise<ContainerImages>;
 
 export interface RestoreWorkerDeps {
   api: AgentApi;
@@ -59,10 +68,12 @@ const DEFAULT_TIMEOUT_SECONDS = 300;
 const DEADLINE_MARGIN_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function nativeRestore(opts: { task: DumpedTask; pagesPath: string; stubPid: number }): Promise<number> {
+async function nativeRestore({ image, stubPid }: { image: ContainerImages; stubPid: number }): Promise<number> {
   // Loaded lazily: the addon is needed only when a stub is morphed.
-  const { restoreTask } = await import('../native/lib');
-  return restoreTask({ task: opts.task, pagesPath: opts.pagesPath, stubPid: opts.stubPid });
+  const { restoreTask, restoreTree } = await import('../native/lib');
+  const { tree, pagesPaths } = image;
+  if (tree && pagesPaths && (tree.tasks.length > 1 || tree.pipes.length > 0)) return restoreTree({ tree, pagesPaths, stubPid });
+  return restoreTask({ task: image.task, pagesPath: image.pagesPath, stubPid });
 }
 
 export class RestoreWorker {
@@ -175,23 +186,15 @@ export class RestoreWorker {
     // Read and verify every image first: a corrupt image must not leave some stubs morphed.
     const t0 = process.hrtime.bigint();
     const read = this.d.readImages ?? readCheckpoint;
-    const images = new Map<string, { task: DumpedTask; pagesPath: string }>();
+    const images = new Map<string, ContainerImages>();
     for (const s of stubs) {
       const dir = dirs.get(s.container.name) as string;
-      let image: { task: DumpedTask; pagesPath: string; tree?: { tasks: unknown[]; pipes: unknown[] } };
+      let image: ContainerImages;
       try {
         image = await read(dir);
       } catch (err) {
         const e = describeError(err);
         throw new WorkError(Reason.ImageCorrupt, `container ${s.container.name}: images in ${dir} failed verification (${e.code ?? 'error'}): ${e.message}`, { cause: err, code: e.code });
-      }
-      // A container checkpointed with its child processes holds host PIDs; restoring the tree inside the
-      // restore pod's PID namespace needs namespace-relative PIDs, which are not saved yet.
-      if (image.tree && (image.tree.tasks.length > 1 || image.tree.pipes.length > 0)) {
-        throw new WorkError(
-          Reason.RestoreFailed,
-          `container ${s.container.name}: its checkpoint holds ${image.tree.tasks.length} processes; restoring a multi-process container into a pod is not supported yet`,
-        );
       }
       images.set(s.container.name, image);
     }
@@ -202,9 +205,9 @@ export class RestoreWorker {
     for (const s of stubs) {
       const name = s.container.name;
       this.recheckStub(s, pod.metadata?.uid as string);
-      const img = images.get(name) as { task: DumpedTask; pagesPath: string };
+      const image = images.get(name) as ContainerImages;
       try {
-        const pid = await restore({ task: img.task, pagesPath: img.pagesPath, stubPid: s.pid });
+        const pid = await restore({ image, stubPid: s.pid });
         done.push({ name, pid });
       } catch (err) {
         const e = describeError(err);

@@ -22,7 +22,7 @@ import { STUB_PATH } from '../native/lib';
 import { buildRestorePod } from '../operator/restore-pod';
 import { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
-import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer } from './test-cgroup-pod';
+import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -85,10 +85,10 @@ function gone(pid: number): boolean {
 }
 
 /** A counter "container", checkpointed by the agent with leaveRunning: false (the dump kills it). */
-async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: string): Promise<{ ctr: FakeContainer; cp: Checkpoint; lastCounter: number }> {
+async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: string, program: TestProgram = 'counter'): Promise<{ ctr: FakeContainer; cp: Checkpoint; lastCounter: number }> {
   const pod = await createPod(cluster.admin, ns, podName, NODE);
   const uid = pod.metadata?.uid as string;
-  const ctr = await startFakeContainer(kind, uid);
+  const ctr = await startFakeContainer(kind, uid, program);
   cleanups.push(() => ctr.destroy());
   await setContainerRunning(cluster.admin, pod, ctr.containerID);
   await sleep(200); // let the counter count
@@ -122,8 +122,8 @@ async function makeRestorePod(cp: Checkpoint, r: Restore, podName: string) {
   return createPodObject(cluster.admin, obj);
 }
 
-async function startStub(kind: 'v1' | 'v2', podUid: string): Promise<StubContainer> {
-  const stub = await startStubContainer(kind, podUid, STUB_PATH);
+async function startStub(kind: 'v1' | 'v2', podUid: string, opts: { pidNamespace?: boolean } = {}): Promise<StubContainer> {
+  const stub = await startStubContainer(kind, podUid, STUB_PATH, opts);
   cleanups.push(() => stub.destroy());
   return stub;
 }
@@ -188,6 +188,43 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   const metrics = await httpGet(agent.port as number, '/metrics');
   expect(metrics).toMatch(/^cryopod_restores_total\{result="succeeded",node="node-r"\} [1-9]/m);
   expect(metrics).toMatch(/^cryopod_restore_seconds_count\{node="node-r"\} [1-9]/m);
+});
+
+/** IDs of a process in every PID namespace it is visible in, ours first. */
+function nsPids(pid: number): number[] {
+  return (/^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '').trim().split(/\s+/).map(Number);
+}
+
+test('a container of two processes in its own PID namespace comes back into the stub\'s, as PIDs 1 and 2 there, the pipe between them working', async () => {
+  const { cp, lastCounter, ctr } = await checkpointCounter('v2', 'family', 'ckpt-family', 'counter-family');
+  expect(ctr.state().ids).toEqual([1, 2]);
+  const r = await createRestore(cluster.admin, ns, 'restore-family', cp.metadata.name as string);
+  const rpod = await makeRestorePod(cp, r, 'family-restored');
+  await dispatchRestore(cluster.admin, r, 'family-restored', NODE);
+  const stub = await startStub('v2', rpod.metadata?.uid as string, { pidNamespace: true });
+  expect(nsPids(stub.pid)).toEqual([stub.pid, 1]);
+  await setContainerRunning(cluster.admin, rpod, stub.containerID, 'cryopod-test/counter:1');
+
+  const done = await waitForRestorePhase(cluster.admin, ns, 'restore-family', ['Succeeded', 'Failed']);
+  const ready = done.status?.conditions?.find((c) => c.type === 'Ready');
+  expect({ phase: done.status?.phase, failure: ready?.status === 'True' ? undefined : ready?.message }).toEqual({ phase: 'Succeeded', failure: undefined });
+  // The stub became the init, its child is the worker at PID 2 of the stub's namespace, both in the
+  // restore pod's container cgroup, untraced.
+  const family = withDescendants(stub.pid);
+  expect(family.length).toBe(2);
+  expect(family.map((p) => nsPids(p)[1])).toEqual([1, 2]);
+  expect(family.map((p) => fs.readlinkSync(`/proc/${p}/ns/pid`))).toEqual([fs.readlinkSync(`/proc/${stub.pid}/ns/pid`), fs.readlinkSync(`/proc/${stub.pid}/ns/pid`)]);
+  expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number).sort()).toEqual([...family].sort());
+  for (const p of family) expect(tracedThreads(p)).toEqual([]);
+  // The worker's counter arrives through the pipe again, from where it was; the init sees IDs 1 and 2.
+  let now = ctr.state();
+  for (let i = 0; i < 200 && now.counter === lastCounter; i++) {
+    await sleep(20);
+    now = ctr.state();
+  }
+  expect(now.counter).toBeGreaterThan(lastCounter);
+  expect(now.counter).toBeLessThan(lastCounter + 100);
+  expect(now).toMatchObject({ ok: true, ids: [1, 2] });
 });
 
 test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it still waits)', async () => {

@@ -17,19 +17,38 @@ import { readCgroupMounts } from './cgroup-mounts';
 import { FreezerRef, thaw } from './freezer';
 import { readStatus } from './procfs';
 
-let builtBinary: string | undefined;
+/** The programs in testdata/ a fake container can run. */
+export type TestProgram = 'counter' | 'counter-family';
+const built = new Map<TestProgram, string>();
 
-export function buildCounter(): string {
-  if (builtBinary) return builtBinary;
+export function buildCounter(program: TestProgram = 'counter'): string {
+  const done = built.get(program);
+  if (done) return done;
   // One binary per version of the source, reused by later runs (nothing new left in /tmp each run).
-  const src = path.join(__dirname, 'testdata', 'counter.c');
+  const src = path.join(__dirname, 'testdata', `${program}.c`);
   const hash = crypto.createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 16);
-  const out = path.join(os.tmpdir(), `cryopod-agent-counter-${hash}`);
+  const out = path.join(os.tmpdir(), `cryopod-agent-${program}-${hash}`);
   if (!fs.existsSync(out)) {
     execFileSync('cc', ['-O1', '-Wall', '-o', `${out}.${process.pid}`, src]);
     fs.renameSync(`${out}.${process.pid}`, out);
   }
-  builtBinary = out;
+  built.set(program, out);
+  return out;
+}
+
+/** The process and its descendants, parents first. */
+export function withDescendants(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    try {
+      for (const tid of fs.readdirSync(`/proc/${out[i]}/task`)) {
+        const kids = fs.readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
+        if (kids) out.push(...kids.split(/\s+/).map(Number));
+      }
+    } catch {
+      // gone
+    }
+  }
   return out;
 }
 
@@ -39,15 +58,15 @@ export interface FakeContainer {
   freezer: FreezerRef;
   podFreezer: FreezerRef;
   stateFile: string;
-  /** The counter and the pattern check the process last wrote. */
-  state(): { counter: number; ok: boolean };
+  /** The counter and the pattern check the process last wrote (counter-family: and the IDs it sees). */
+  state(): { counter: number; ok: boolean; ids: number[] };
   destroy(): Promise<void>;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string): Promise<FakeContainer> {
-  const bin = buildCounter();
+export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, program: TestProgram = 'counter'): Promise<FakeContainer> {
+  const bin = buildCounter(program);
   const mounts = readCgroupMounts();
   const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
   if (!mount) throw new Error(`no cgroup ${kind} freezer hierarchy on this machine`);
@@ -69,12 +88,15 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string): Pro
     else await sleep(10);
   }
   if (!pid) throw new Error('counter did not write its pid');
+  // The process and whatever it forked before it was moved (children forked later are born inside).
   fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  await sleep(50);
+  for (const p of withDescendants(pid)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
   const freezer = { kind, path: dir };
   const podFreezer = { kind, path: podDir };
-  const state = (): { counter: number; ok: boolean } => {
-    const [c, ok] = fs.readFileSync(stateFile, 'utf8').trim().split(' ');
-    return { counter: Number(c), ok: ok === '1' };
+  const state = (): { counter: number; ok: boolean; ids: number[] } => {
+    const [c, ok, ...ids] = fs.readFileSync(stateFile, 'utf8').trim().split(' ');
+    return { counter: Number(c), ok: ok === '1', ids: ids.map(Number) };
   };
   return {
     pid,
@@ -125,7 +147,7 @@ export interface StubContainer {
  * (setsid -f: not a child of the test process, so nothing here waits on it or its ptrace stops) and has
  * no fd 3, so it pauses until it is morphed. Its PID is read from the cgroup.
  */
-export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stubPath: string): Promise<StubContainer> {
+export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stubPath: string, opts: { pidNamespace?: boolean } = {}): Promise<StubContainer> {
   const mounts = readCgroupMounts();
   const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
   if (!mount) throw new Error(`no cgroup ${kind} freezer hierarchy on this machine`);
@@ -133,15 +155,25 @@ export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stub
   const podDir = path.join(mount.mountPoint, 'kubepods', 'besteffort', `pod${podUid}`);
   const dir = path.join(podDir, id);
   fs.mkdirSync(dir, { recursive: true });
-  // The shell enters the cgroup, closes fd 3, and setsid -f forks the stub away (the shell exits).
-  const r = spawnSync('/bin/sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec 3>&- && exec setsid -f "$0" </dev/null >/dev/null 2>&1', stubPath, dir], { stdio: 'ignore' });
+  // The shell enters the cgroup, closes fd 3, and setsid -f forks the stub away (the shell exits). With
+  // pidNamespace the stub is the init of a PID namespace of its own, as a runtime starts a container's
+  // command; unshare --fork, which waits for it, is killed once it runs (the stub is then alone).
+  const launch = opts.pidNamespace ? 'exec setsid -f unshare --pid --fork "$0"' : 'exec setsid -f "$0"';
+  const r = spawnSync('/bin/sh', ['-c', `echo $$ > "$1/cgroup.procs" && exec 3>&- && ${launch} </dev/null >/dev/null 2>&1`, stubPath, dir], { stdio: 'ignore' });
   if (r.status !== 0) throw new Error(`could not start the stub: sh exited ${r.status}`);
   const procsFile = path.join(dir, 'cgroup.procs');
+  const exeOf = (p: number): string => {
+    try {
+      return fs.readlinkSync(`/proc/${p}/exe`);
+    } catch {
+      return '';
+    }
+  };
   let pid = 0;
   for (let i = 0; i < 300 && !pid; i++) {
     const pids = fs.readFileSync(procsFile, 'utf8').split('\n').filter(Boolean).map(Number);
-    const exe = pids.length === 1 ? (() => { try { return fs.readlinkSync(`/proc/${pids[0]}/exe`); } catch { return ''; } })() : '';
-    if (exe.endsWith('/cryopod-stub')) pid = pids[0];
+    if (opts.pidNamespace) for (const p of pids) if (exeOf(p).endsWith('/unshare') && pids.some((q) => exeOf(q).endsWith('/cryopod-stub'))) process.kill(p, 'SIGKILL');
+    if (pids.length === 1 && exeOf(pids[0]).endsWith('/cryopod-stub')) pid = pids[0];
     else await sleep(10);
   }
   if (!pid) throw new Error(`the stub did not appear alone in ${procsFile}`);

@@ -31,7 +31,7 @@ interface Addon {
     pipes?: number;
     freezer?: FreezerSpec;
   }): Promise<DumpedTree>;
-  restoreTree(opts: { tree: DumpedTree; pagesPaths: string[]; stubPath: string; uid?: number; gid?: number }): Promise<number>;
+  restoreTree(opts: { tree: DumpedTree; pagesPaths: string[]; stubPath: string; uid?: number; gid?: number; stubPid?: number }): Promise<number>;
 }
 
 /**

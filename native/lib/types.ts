@@ -145,10 +145,19 @@ export interface ThreadState {
 }
 
 export interface DumpedTask {
+  /** pid, ppid, pgid, sid and thread ids as the task saw them: in its own PID namespace when ownPidNamespace. */
   pid: number;
   ppid: number;
   pgid: number;
   sid: number;
+  /**
+   * Set when the task lived in a PID namespace below the dumper's (a container's): its IDs (and its
+   * tree's) are that namespace's; a restore gives them back inside a PID namespace of its own (the
+   * restore pod container's, or a new one whose init it becomes when it was pid 1).
+   */
+  ownPidNamespace?: boolean;
+  /** The task's PID in the dumper's PID namespace at dump time: set by a dump, not stored in images. */
+  hostPid?: number;
   comm: string;
   exe: string;
   cwd: string;
@@ -221,6 +230,8 @@ export interface TreeRestoreOptions {
   stubPath?: string;
   uid?: number;
   gid?: number;
+  /** Morph this running restore stub (a restore pod's container) into the root, as RestoreOptions.stubPid. */
+  stubPid?: number;
 }
 
 export interface DumpOptions {

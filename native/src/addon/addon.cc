@@ -169,7 +169,7 @@ Napi::Value DumpTree(const Napi::CallbackInfo& info) {
   return PromiseWorker<TreeImage>::Queue(info.Env(), [req = std::move(req)] { return dump_tree(req); }, tree_to_js);
 }
 
-// restoreTree({ tree, pagesPaths, stubPath, uid?, gid? }) → Promise<number> (the root's pid)
+// restoreTree({ tree, pagesPaths, stubPath, uid?, gid?, stubPid? }) → Promise<number> (the root's pid)
 Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   Napi::Value tree = o.Get("tree");
@@ -186,6 +186,7 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
   req.stub_path = str_opt(o, "stubPath");
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
   return PromiseWorker<int>::Queue(info.Env(), [image = std::move(image), req = std::move(req)] { return restore_tree(image, req); }, pid_to_js);
 }
 

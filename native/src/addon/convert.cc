@@ -138,6 +138,8 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   o.Set("ppid", num(env, t.ppid));
   o.Set("pgid", num(env, t.pgid));
   o.Set("sid", num(env, t.sid));
+  if (t.own_pid_ns) o.Set("ownPidNamespace", Napi::Boolean::New(env, true));
+  if (t.host_pid > 0) o.Set("hostPid", num(env, t.host_pid));
   o.Set("comm", t.comm);
   o.Set("exe", t.exe);
   o.Set("cwd", t.cwd);
@@ -282,6 +284,7 @@ TaskImage task_from_js(const Napi::Object& o) {
   t.ppid = (int)get_num(o, "ppid");
   t.pgid = (int)get_num(o, "pgid");
   t.sid = (int)get_num(o, "sid");
+  t.own_pid_ns = o.Get("ownPidNamespace").IsBoolean() && o.Get("ownPidNamespace").As<Napi::Boolean>().Value();
   t.comm = get_str(o, "comm");
   t.exe = get_str(o, "exe");
   t.cwd = get_str(o, "cwd");

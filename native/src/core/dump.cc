@@ -24,6 +24,7 @@
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "parasite.h"
+#include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
@@ -80,6 +81,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     t.files = collect_files(req.pid);
     refuse_pipes(t);
     collect_in_task_state(main, rs, others, gadget, t);
+    to_namespace_ids({&t});
     for (auto& th : others) th->detach();
     main.detach();
     bool frozen_by_cgroup = freeze_started.time_since_epoch().count() != 0;
@@ -178,6 +180,7 @@ TaskImage dump_task(const DumpRequest& req) {
   t.files = collect_files(req.pid);
   refuse_pipes(t);
   collect_in_task_state(main, rs, others, gadget, t);
+  to_namespace_ids({&t});
 
   if (req.leave_running) {
     for (auto& th : others) th->detach();

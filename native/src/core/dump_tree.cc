@@ -18,6 +18,7 @@
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "parasite.h"
+#include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
@@ -270,6 +271,10 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
                                               ", outside the checkpointed tree: it could not be reconnected on restore");
     for (uint64_t id : ids) img.pipes.push_back(PipeImage{id, peek_pipe(any_end[id].first, any_end[id].second)});
   }
+
+  std::vector<TaskImage*> all;
+  for (TaskImage& t : img.tasks) all.push_back(&t);
+  to_namespace_ids(all);
 
   // Let go of everything together.
   if (req.leave_running) {

@@ -48,9 +48,10 @@ std::string read_link(const std::string& path) {
 
 static std::string proc_path(int pid, const char* what) { return "/proc/" + std::to_string(pid) + "/" + what; }
 
-ProcStatus read_status(int pid) {
+namespace {
+ProcStatus parse_status(const std::string& text) {
   ProcStatus st;
-  std::istringstream in(read_text(proc_path(pid, "status")));
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     auto colon = line.find(':');
@@ -71,9 +72,19 @@ ProcStatus read_status(int pid) {
       for (auto& u : st.uid) val >> u;
     } else if (key == "Gid") {
       for (auto& g : st.gid) val >> g;
+    } else if (key == "NSpid" || key == "NSpgid" || key == "NSsid") {
+      std::vector<int>& ids = key == "NSpid" ? st.ns_pid : key == "NSpgid" ? st.ns_pgid : st.ns_sid;
+      for (int id; val >> id;) ids.push_back(id);
     }
   }
   return st;
+}
+}  // namespace
+
+ProcStatus read_status(int pid) { return parse_status(read_text(proc_path(pid, "status"))); }
+
+ProcStatus read_thread_status(int pid, int tid) {
+  return parse_status(read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"));
 }
 
 ProcStat read_stat(int pid) {

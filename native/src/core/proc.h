@@ -19,8 +19,12 @@ struct ProcStatus {
   uint32_t umask = 022;
   uint32_t uid[4] = {0, 0, 0, 0};  // real, effective, saved, fs
   uint32_t gid[4] = {0, 0, 0, 0};
+  // NSpid, NSpgid, NSsid: the ID in every PID namespace the task is visible in, ours first, its own last.
+  std::vector<int> ns_pid, ns_pgid, ns_sid;
 };
 ProcStatus read_status(int pid);
+// The same for one thread (/proc/PID/task/TID/status).
+ProcStatus read_thread_status(int pid, int tid);
 
 struct ProcStat {
   char state = '?';

@@ -35,6 +35,7 @@ class RemoteSyscalls {
 
   void set_gadget(uint64_t gadget) { gadget_ = gadget; }
   uint64_t gadget() const { return gadget_; }
+  SeizedTask& task() { return task_; }
 
  private:
   SeizedTask& task_;

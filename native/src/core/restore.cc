@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
+#include "pid_placement.h"
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
@@ -114,7 +115,7 @@ void restore_files(Morph& m, const TaskImage& img, const PipeSources& pipes) {
       auto it = pipes.find(f.pipe_id);
       if (it == pipes.end()) throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + ": pipe " + std::to_string(f.pipe_id) + " has no source");
       const PipeSource& src = it->second;
-      std::string path = "/proc/" + std::to_string(src.creator_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
+      std::string path = "/proc/" + std::to_string(src.proc_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
       long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, path), f.pipe_write ? O_WRONLY : O_RDONLY, 0);
       if (fd < 0) throw_errno("in the restored task: open pipe end " + path, (int)-fd);
       place_fd(m, fd, f);
@@ -168,26 +169,13 @@ void restore_thread_state(Morph& m, RemoteSyscalls& rs, const ThreadState& th) {
   if (th.has_rseq) rs.must("rseq registration", SYS_rseq, th.rseq_ptr, th.rseq_size, 0, th.rseq_sig);
 }
 
-// struct clone_args (include/uapi/linux/sched.h)
-struct CloneArgs {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
-
-// Re-creates one saved thread: a remote clone3 in the main thread, with the saved TID (set_tid: glibc
-// keeps each thread's TID in its TLS, so a new TID would break pthread_kill and robust mutexes). The new
-// thread starts stopped (PTRACE_O_TRACECLONE) and gets its own registrations and registers.
-std::unique_ptr<SeizedTask> create_thread(Morph& m, const ThreadState& th, uint64_t gadget) {
-  uint64_t tid_slot = m.put(3072, &th.tid, sizeof(pid_t));
-  CloneArgs ca{};
-  ca.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
-  ca.set_tid = tid_slot;
-  ca.set_tid_size = 1;
-  long tid = m.rs().call(SYS_clone3, m.put(3200, &ca, sizeof ca), sizeof ca);
-  if (tid == -EEXIST)
-    throw CoreError("ETIDTAKEN", "thread " + std::to_string(th.tid) + " cannot be restored: that TID is in use "
-                                 "(is the checkpointed process still running?)");
-  if (tid < 0) throw_errno("in the restored task: clone3 of thread " + std::to_string(th.tid), (int)-tid);
-  auto t = std::make_unique<SeizedTask>((pid_t)tid, SeizedTask::Adopt{});
+// Re-creates one saved thread: a remote clone3 in the main thread, with the saved TID (glibc keeps each
+// thread's TID in its TLS, so a new TID would break pthread_kill and robust mutexes). The new thread
+// starts stopped (PTRACE_O_TRACECLONE) and gets its own registrations and registers.
+std::unique_ptr<SeizedTask> create_thread(Morph& m, const ThreadState& th, uint64_t gadget, PidPlacement& pids) {
+  constexpr uint64_t kFlags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+  pid_t tid = pids.clone_with_id(m.rs(), m.scratch() + 3072, kFlags, th.tid, "thread " + std::to_string(th.tid), "ETIDTAKEN");
+  auto t = std::make_unique<SeizedTask>(tid, SeizedTask::Adopt{});
   RemoteSyscalls trs(*t, gadget);
   restore_thread_state(m, trs, th);
   return t;
@@ -222,8 +210,6 @@ void restore_task_state(Morph& m, const TaskImage& img) {
 
 }  // namespace
 
-namespace {
-// Only a waiting restore stub may be morphed: never an arbitrary process someone names.
 void check_is_stub(int pid) {
   std::string exe;
   try {
@@ -235,7 +221,39 @@ void check_is_stub(int pid) {
     throw CoreError("EPERM", "pid " + std::to_string(pid) + " runs " + exe + ", not the cryopod restore stub");
   if (read_status(pid).threads != 1) throw CoreError("EPERM", "pid " + std::to_string(pid) + " is not a waiting stub");
 }
-}  // namespace
+
+std::unique_ptr<StubProcess> start_stub_for(const TaskImage& root, bool need_id, const std::string& stub_path, long uid,
+                                            long gid) {
+  if (root.own_pid_ns && root.pid == 1)
+    return std::make_unique<StubProcess>(stub_path, uid, gid, 0, false, /*new_pid_ns=*/true);
+  if (root.own_pid_ns && need_id)
+    throw CoreError("EPIDNS", "the checkpoint was taken inside a PID namespace whose init it did not include (its root "
+                              "was PID " + std::to_string(root.pid) + " there): a process tree or a multi-threaded "
+                              "process is restored only with its namespace's init");
+  return std::make_unique<StubProcess>(stub_path, uid, gid, root.own_pid_ns ? 0 : root.pid, need_id);
+}
+
+std::unique_ptr<StubProcess> adopt_stub_for(const TaskImage& root, bool need_id, int stub_pid) {
+  check_is_stub(stub_pid);
+  if (need_id) {
+    std::vector<int> ids = read_status(stub_pid).ns_pid;
+    int seen = ids.empty() ? stub_pid : ids.back();
+    if (seen != root.pid)
+      throw CoreError("EPIDTAKEN", "the restore stub is PID " + std::to_string(seen) + " in its PID namespace, the "
+                                   "checkpointed process was " + std::to_string(root.pid) + ": a process tree or a "
+                                   "multi-threaded process is restored only with its own PIDs");
+  }
+  return std::make_unique<StubProcess>((pid_t)stub_pid);
+}
+
+int spare_id(const std::vector<const TaskImage*>& tasks) {
+  int top = 1;
+  for (const TaskImage* t : tasks) {
+    top = std::max(top, t->pid);
+    for (const ThreadState& th : t->threads) top = std::max(top, th.tid);
+  }
+  return top + 1;
+}
 
 void validate_image(const TaskImage& img) {
   std::vector<const ThreadState*> all{&img.main};
@@ -276,13 +294,16 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources&
   restore_task_state(m, img);
   MorphedTask out;
   out.gadget = c.rs->gadget();
-  for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, c.rs->gadget()));
+  if (!img.threads.empty() && !c.pids) throw CoreError("EINVAL", "no PID placement for the threads");
+  for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, c.rs->gadget(), *c.pids));
   c.rs->must("munmap scratch", SYS_munmap, c.scratch, kScratchSize);
   return out;
 }
 
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes) {
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes,
+                       PidPlacement& pids) {
   MorphContext c;
+  c.pids = &pids;
   morph_memory(c, task, img, pages_path, /*inherit=*/false);
   return morph_rest(c, img, pipes);
 }
@@ -298,13 +319,14 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
     if (f.kind == "pipe") throw CoreError("EIMAGE", "a single-task image with a pipe: pipes are restored with their process tree");
   // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
   // a new PID when its own is in use.
-  if (req.stub_pid > 0) check_is_stub(req.stub_pid);
-  StubProcess stub = req.stub_pid > 0 ? StubProcess(req.stub_pid)
-                                      : StubProcess(req.stub_path, req.uid, req.gid, img.pid, /*pid_required=*/!img.threads.empty());
-  SeizedTask task(stub.pid(), PTRACE_O_TRACECLONE);
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, {});
+  bool need_id = !img.threads.empty();
+  std::unique_ptr<StubProcess> stub = req.stub_pid > 0 ? adopt_stub_for(img, need_id, req.stub_pid)
+                                                       : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid);
+  SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
+  PidPlacement pids(stub->pid(), spare_id({&img}));
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, {}, pids);
   release_morphed(task, img, morphed);
-  stub.release();
-  return stub.pid();
+  stub->release();
+  return stub->pid();
 }
 }  // namespace cryopod

@@ -35,7 +35,8 @@ int restore_task(const TaskImage& image, const RestoreRequest& req);
 
 // For the tree restore: where each pipe can be opened from (the creator's fds holding both ends).
 struct PipeSource {
-  int creator_pid = 0;
+  int creator_pid = 0;  // in our PID namespace
+  int proc_pid = 0;     // the creator's directory in the /proc the restored tasks see
   int read_fd = -1, write_fd = -1;
 };
 using PipeSources = std::map<uint64_t, PipeSource>;
@@ -45,7 +46,9 @@ struct MorphedTask {
   uint64_t gadget = 0;
   std::vector<std::unique_ptr<SeizedTask>> threads;
 };
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes);
+class PidPlacement;
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes,
+                       PidPlacement& pids);
 
 // The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
 // parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
@@ -54,6 +57,7 @@ struct MorphContext {
   std::unique_ptr<RemoteSyscalls> rs;
   std::unique_ptr<Morph> morph;
   uint64_t scratch = 0;
+  PidPlacement* pids = nullptr;  // how its threads get their IDs back
   MorphContext();
   ~MorphContext();
 };
@@ -63,5 +67,20 @@ void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphe
 
 // Checks an image for what restore_task relies on (pure; exposed for tests). Throws CoreError.
 void validate_image(const TaskImage& image);
+
+// Only a waiting restore stub may be morphed: never an arbitrary process someone names. Throws.
+void check_is_stub(int pid);
+
+// The stub a restore starts for a saved root task: with the saved PID when its image needs it
+// (`need_id`: threads or a tree); as the init of a PID namespace of its own when the task was one;
+// otherwise with any PID. Throws when the image cannot be given the ID it needs.
+std::unique_ptr<class StubProcess> start_stub_for(const TaskImage& root, bool need_id, const std::string& stub_path, long uid,
+                                                  long gid);
+// For a stub someone else started (a container's): checks it is one, and that it has the saved ID
+// (in its own PID namespace) when the image needs it.
+std::unique_ptr<class StubProcess> adopt_stub_for(const TaskImage& root, bool need_id, int stub_pid);
+
+// An ID no task or thread of these images uses (for the PID-namespace helper).
+int spare_id(const std::vector<const TaskImage*>& tasks);
 
 }  // namespace cryopod

@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "page_bitmap.h"
+#include "pid_placement.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "stub_process.h"
@@ -25,33 +26,30 @@ namespace {
 
 constexpr int kPipeFdBase = 900;  // where creators keep pipe ends until every holder has opened them
 
-struct CloneArgs {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
-
 // One process of the tree during its restore.
 struct TreeTask {
-  int pid = 0;
+  int pid = 0;  // in our PID namespace
   std::unique_ptr<SeizedTask> task;
   MorphContext ctx;  // its remote syscalls and scratch page while it is being morphed
 };
 
 // Forks a child out of its parent once the parent's memory is restored: the child inherits it, so pages
-// still shared copy-on-write at dump time and shared memory are shared again. Saved PID (set_tid); the
-// child starts stopped (PTRACE_O_TRACEFORK).
-std::unique_ptr<SeizedTask> fork_child(TreeTask& parent, int pid) {
-  pid_t want = pid;
-  remote_write(parent.pid, parent.ctx.scratch, &want, sizeof want);
-  CloneArgs ca{};
-  ca.exit_signal = SIGCHLD;
-  ca.set_tid = parent.ctx.scratch;
-  ca.set_tid_size = 1;
-  remote_write(parent.pid, parent.ctx.scratch + 64, &ca, sizeof ca);
-  long child = parent.ctx.rs->call(SYS_clone3, parent.ctx.scratch + 64, sizeof ca);
-  if (child == -EEXIST)
-    throw CoreError("EPIDTAKEN", "PID " + std::to_string(pid) + " is in use: a process tree is restored only with its own PIDs");
-  if (child < 0) throw_errno("clone3 of pid " + std::to_string(pid), (int)-child);
-  return std::make_unique<SeizedTask>((pid_t)child, SeizedTask::Adopt{});
+// still shared copy-on-write at dump time and shared memory are shared again. Saved ID; the child
+// starts stopped (PTRACE_O_TRACEFORK).
+std::unique_ptr<SeizedTask> fork_child(TreeTask& parent, int id, PidPlacement& pids) {
+  pid_t child = pids.clone_with_id(*parent.ctx.rs, parent.ctx.scratch, 0, id, "process " + std::to_string(id), "EPIDTAKEN");
+  return std::make_unique<SeizedTask>(child, SeizedTask::Adopt{});
+}
+
+// The task's own directory in the /proc it sees (a container's /proc shows its namespace's IDs).
+int proc_self_of(TreeTask& t) {
+  const char self[] = "/proc/self";
+  remote_write(t.pid, t.ctx.scratch + 256, self, sizeof self);
+  long n = t.ctx.rs->call(SYS_readlinkat, (uint64_t)AT_FDCWD, t.ctx.scratch + 256, t.ctx.scratch + 512, 31);
+  if (n <= 0) throw_errno("in the restored task: readlink /proc/self (is /proc mounted?)", n < 0 ? (int)-n : EIO);
+  char buf[32] = {};
+  remote_read(t.pid, t.ctx.scratch + 512, buf, (size_t)n);
+  return std::atoi(buf);
 }
 
 // Sessions and process groups as saved, where their leaders are in the tree (the root started a session
@@ -86,7 +84,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
       int fds[2];
       remote_read(s.pid, s.ctx.scratch, fds, sizeof fds);
-      PipeSource src{s.pid, next, next + 1};  // the live pid: a lone root may have a new one
+      PipeSource src{s.pid, proc_self_of(s), next, next + 1};
       next += 2;
       rs.must("dup2", SYS_dup2, fds[0], src.read_fd);
       rs.must("dup2", SYS_dup2, fds[1], src.write_fd);
@@ -124,29 +122,37 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   }
 
   const TaskImage& root = tree.tasks[0];
-  bool need_pid = tree.tasks.size() > 1 || !root.threads.empty();
-  StubProcess root_stub(req.stub_path, req.uid, req.gid, root.pid, need_pid);
+  for (const TaskImage& t : tree.tasks)
+    if (t.own_pid_ns != root.own_pid_ns) throw CoreError("EIMAGE", "tasks of the tree from different PID namespaces");
+  bool need_id = tree.tasks.size() > 1 || !root.threads.empty();
+  std::unique_ptr<StubProcess> root_stub = req.stub_pid > 0 ? adopt_stub_for(root, need_id, req.stub_pid)
+                                                            : start_stub_for(root, need_id, req.stub_path, req.uid, req.gid);
   std::vector<std::unique_ptr<TreeTask>> procs(tree.tasks.size());
-  std::map<int, TreeTask*> by_pid;  // saved pid → process (the same pid, except a lone root's)
+  std::map<int, TreeTask*> by_pid;  // saved ID → process
   std::vector<std::unique_ptr<StubProcess>> owned;  // killed on failure: init reaps them
 
   procs[0] = std::make_unique<TreeTask>();
-  procs[0]->pid = root_stub.pid();
-  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub.pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
+  procs[0]->pid = root_stub->pid();
+  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
+  std::vector<const TaskImage*> all;
+  for (const TaskImage& t : tree.tasks) all.push_back(&t);
+  PidPlacement pids(root_stub->pid(), spare_id(all));
   {
-    RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub.pid(), collect_vmas(root_stub.pid())));
+    RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
     rs.call(SYS_setsid);  // before any child is forked, so that they are born into it
   }
   by_pid[root.pid] = procs[0].get();
+  procs[0]->ctx.pids = &pids;
   morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], /*inherit=*/false);
 
   for (size_t i = 1; i < tree.tasks.size(); ++i) {
     const TaskImage& t = tree.tasks[i];
     TreeTask& parent = *by_pid.at(t.ppid);
     procs[i] = std::make_unique<TreeTask>();
-    procs[i]->task = fork_child(parent, t.pid);
-    procs[i]->pid = t.pid;
-    owned.push_back(std::make_unique<StubProcess>((pid_t)t.pid));
+    procs[i]->task = fork_child(parent, t.pid, pids);
+    procs[i]->pid = procs[i]->task->pid();
+    procs[i]->ctx.pids = &pids;
+    owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], /*inherit=*/true);
   }
@@ -166,8 +172,8 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   // Children first: a parent never runs while a child it may wait for is still stopped.
   for (size_t i = tree.tasks.size(); i-- > 0;) release_morphed(*procs[i]->task, tree.tasks[i], morphed[i]);
   for (auto& o : owned) o->release();
-  root_stub.release();
-  return root_stub.pid();
+  root_stub->release();
+  return root_stub->pid();
 }
 
 }  // namespace cryopod

@@ -15,9 +15,12 @@ struct TreeRestoreRequest {
   std::vector<std::string> pages_paths;  // one per task, tree order
   std::string stub_path;
   long uid = -1, gid = -1;
+  // Morph this running stub (a restore pod's container) into the root instead of starting one.
+  int stub_pid = 0;
 };
 
-// Returns the root's PID (every PID is the saved one: a tree is restored only with its own PIDs).
+// Returns the root's PID in our namespace. Every task keeps its saved ID: in ours, or (a tree dumped
+// inside a container) in the stub's PID namespace, a new one when the restore starts the stub.
 int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req);
 
 }  // namespace cryopod

@@ -150,6 +150,7 @@ void SeizedTask::set_signal_mask(uint64_t mask) {
 }
 
 void SeizedTask::step_to_syscall_stop() {
+  last_created_ = 0;
   if (ptrace(PTRACE_SYSCALL, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_SYSCALL " + who(pid_));
   for (;;) {
     int status = 0;
@@ -169,6 +170,9 @@ void SeizedTask::step_to_syscall_stop() {
     }
     if (WIFSTOPPED(status) && ((status >> 16) == PTRACE_EVENT_CLONE || (status >> 16) == PTRACE_EVENT_FORK)) {
       // A remote clone3: the new task is reported here, the call's result at the exit stop.
+      unsigned long created = 0;
+      if (ptrace(PTRACE_GETEVENTMSG, pid_, nullptr, &created) != 0) throw_errno("PTRACE_GETEVENTMSG " + who(pid_));
+      last_created_ = (pid_t)created;
       if (ptrace(PTRACE_SYSCALL, pid_, nullptr, nullptr) != 0) throw_errno("PTRACE_SYSCALL " + who(pid_));
       continue;
     }
@@ -230,20 +234,25 @@ void SeizedTask::interrupt() {
 // After remote syscalls the task sits in a syscall-exit stop, not in the signal path where the kernel
 // would have restarted the syscall it was interrupted in. So do what the kernel does when no handler
 // runs: re-execute the syscall (or restart_syscall for a restart block, which nothing here touched).
+user_regs_struct SeizedTask::regs_to_put_back() const {
+  user_regs_struct r = orig_regs_;
+  if (at_syscall_stop_ && (long)r.orig_rax >= 0) {
+    long rax = (long)r.rax;
+    if (rax == -kERESTARTSYS || rax == -kERESTARTNOINTR || rax == -kERESTARTNOHAND) {
+      r.rax = r.orig_rax;
+      r.rip -= 2;
+    } else if (rax == -kERESTART_RESTARTBLOCK) {
+      r.rax = kNR_restart_syscall;
+      r.rip -= 2;
+    }
+    r.orig_rax = (unsigned long long)-1;
+  }
+  return r;
+}
+
 void SeizedTask::restore_original_state() {
   if (regs_changed_) {
-    user_regs_struct r = orig_regs_;
-    if (at_syscall_stop_ && (long)r.orig_rax >= 0) {
-      long rax = (long)r.rax;
-      if (rax == -kERESTARTSYS || rax == -kERESTARTNOINTR || rax == -kERESTARTNOHAND) {
-        r.rax = r.orig_rax;
-        r.rip -= 2;
-      } else if (rax == -kERESTART_RESTARTBLOCK) {
-        r.rax = kNR_restart_syscall;
-        r.rip -= 2;
-      }
-      r.orig_rax = (unsigned long long)-1;
-    }
+    user_regs_struct r = regs_to_put_back();
     if (ptrace(PTRACE_SETREGS, pid_, nullptr, &r) != 0) throw_errno("PTRACE_SETREGS (restore) " + who(pid_));
     regs_changed_ = false;
   }

@@ -79,6 +79,12 @@ class SeizedTask {
 
   // Seconds between the stop and detach/kill (the downtime the task saw).
   double frozen_seconds() const;
+  // The task or thread the last remote clone3 created, by its PID in our namespace (the call itself
+  // returns it as the caller sees it, which differs inside a container's PID namespace). 0: none.
+  pid_t last_created() const { return last_created_; }
+  // The registers the task gets back once remote syscalls ran in it: the original ones, with a syscall
+  // the stop had interrupted set up to run again (the remote calls consumed its restart state).
+  user_regs_struct regs_to_put_back() const;
 
  private:
   void wait_for_stop(const char* what);
@@ -90,6 +96,7 @@ class SeizedTask {
   bool regs_changed_ = false;
   bool mask_changed_ = false;
   bool at_syscall_stop_ = false;
+  pid_t last_created_ = 0;
   bool running_ = false;
   user_regs_struct orig_regs_{};
   uint64_t orig_mask_ = 0;

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <ctime>
 
+#include "clone3.h"
 #include "errors.h"
 
 namespace cryopod {
@@ -27,14 +29,8 @@ bool read_full(int fd, void* buf, size_t len) {
 }
 }  // namespace
 
-namespace {
-// struct clone_args (include/uapi/linux/sched.h), the fields up to set_tid_size.
-struct CloneArgs {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size;
-};
-}  // namespace
-
-StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int want_pid, bool pid_required) {
+StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int want_pid, bool pid_required,
+                         bool new_pid_ns) {
   if (access(stub_path.c_str(), X_OK) != 0) throw_errno("restore stub " + stub_path);
   // Two pipes: the intermediate reports the stub's pid (or -errno) on `info`, the stub says "R" on
   // `ready` once exec'd. One pipe for both would let the stub's byte arrive before the pid.
@@ -60,18 +56,21 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
     // Only async-signal-safe calls from here on: the parent is multi-threaded.
     setsid();
     pid_t stub = -1;
-    if (want_pid > 0) {
-      pid_t tid = want_pid;
-      CloneArgs ca{};
-      ca.exit_signal = SIGCHLD;
-      ca.set_tid = (uint64_t)(uintptr_t)&tid;
-      ca.set_tid_size = 1;
-      stub = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+    if (new_pid_ns) {
+      stub = clone3_fork(CLONE_NEWPID, 0);
+      if (stub < 0) {
+        pid_t err = -errno;
+        ssize_t w = write(info[1], &err, sizeof err);
+        (void)w;
+        _exit(1);
+      }
+    } else if (want_pid > 0) {
+      stub = clone3_fork(0, want_pid);
       // A task killed by the dump may still be a zombie its parent has not reaped: wait a little.
       for (int i = 0; stub < 0 && errno == EEXIST && pid_required && i < 300; ++i) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, nullptr);
-        stub = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+        stub = clone3_fork(0, want_pid);
       }
       if (stub < 0) {
         pid_t err = -errno;
@@ -126,7 +125,9 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
     if (stub == -EEXIST)
       throw CoreError("EPIDTAKEN", "PID " + std::to_string(want_pid) + " is in use (is the checkpointed process still "
                                    "running?): a multi-threaded process is restored only with its own PID and TIDs");
-    throw_errno("clone3 with PID " + std::to_string(want_pid) + " for the restore stub", (int)-stub);
+    throw_errno(new_pid_ns ? std::string("clone3 into a new PID namespace for the restore stub")
+                           : "clone3 with PID " + std::to_string(want_pid) + " for the restore stub",
+                (int)-stub);
   }
   bool started = got_pid && read_full(ready[0], &byte, 1) && byte == 'R';
   close(ready[0]);

@@ -104,7 +104,12 @@ struct ThreadState {
 };
 
 struct TaskImage {
+  // As the task sees them: in its own PID namespace when own_pid_ns (a container's), else in ours.
   int pid = 0, ppid = 0, pgid = 0, sid = 0;
+  // The task lived in a PID namespace below the dumper's (whose init is pid 1): its IDs, its threads'
+  // and its tree's are that namespace's, and a restore gives them back inside a namespace of its own.
+  bool own_pid_ns = false;
+  int host_pid = 0;  // the PID in the dumper's namespace at dump time (set by a dump; not in images)
   std::string comm, exe, cwd, root;
   uint32_t umask = 022;
   uint32_t personality = 0;

@@ -1,0 +1,132 @@
+/**
+ * Processes that live in a PID namespace of their own (as in a container): dumped with the IDs they see
+ * there, restored as a new namespace's init with every task and thread at its saved ID, and checked by
+ * their own verdicts. The restorer lives in the host's namespace, as the node agent does.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { dumpProcess } from '../../../cli/dump';
+import { restoreProcess } from '../../../cli/restore';
+import { readCheckpoint } from '../../../images';
+import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitFor, waitForProgress, waitGone } from '../harness';
+
+const TREE_BIN = path.join(__dirname, 'bin');
+const CLEAN_EXEC = ['/usr/bin/python3', '-c', 'import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])'];
+
+jest.setTimeout(120_000);
+
+/** NSpid of a task or thread: its ID in every PID namespace it is visible in, ours first. */
+function nsPids(pid: number, tid = pid): number[] {
+  const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1];
+  if (line === undefined) throw new Error(`no NSpid for ${pid}/${tid}`);
+  return line.trim().split(/\s+/).map(Number);
+}
+
+function pidNamespace(pid: number): string {
+  return fs.readlinkSync(`/proc/${pid}/ns/pid`);
+}
+
+function children(pid: number): number[] {
+  return fs
+    .readdirSync(`/proc/${pid}/task`)
+    .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
+    .filter((s) => s !== '')
+    .map(Number);
+}
+
+/** Host PID of the process of a namespace started for `workdir` whose ID there is `nsPid`. */
+function hostPidOf(workdir: string, nsPid: number): number | undefined {
+  for (const entry of fs.readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    try {
+      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(workdir)) continue;
+      const ids = nsPids(pid);
+      if (ids.length === 2 && ids[1] === nsPid && !fs.readlinkSync(`/proc/${pid}/exe`).includes('python')) return pid;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Starts `file args... workdir` as the init of a new PID namespace; returns its ready line and host PID. */
+async function startInNamespace(file: string, args: string[]): Promise<{ workdir: string; ready: string; pid: number }> {
+  const workdir = makeTempDir('pidns');
+  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', ...CLEAN_EXEC, file, ...args, workdir], { stdio: 'ignore', cwd: '/' });
+  const ready = await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? fs.readFileSync(path.join(workdir, 'ready'), 'utf8').trim() : undefined), 30_000, `${file} ready`);
+  const pid = await waitFor(() => hostPidOf(workdir, 1), 10_000, `the host PID of ${file}`);
+  trackPid(pid);
+  return { workdir, ready, pid };
+}
+
+beforeAll(() => {
+  buildVictims();
+  execFileSync('make', ['-s', '-C', __dirname], { stdio: ['ignore', 'inherit', 'inherit'] });
+});
+afterEach(cleanup);
+
+test('a pipe chain that is its own PID namespace comes back as a new namespace with IDs 1, 2 and 3', async () => {
+  const v = await startInNamespace(path.join(TREE_BIN, 'tree-pipe'), []);
+  expect(v.ready).toBe('1 2 3'); // the IDs the tree sees
+  const hostIds = [v.pid, ...children(v.pid)];
+  hostIds.push(...children(hostIds[1]));
+  expect(hostIds.map((p) => nsPids(p)[1])).toEqual([1, 2, 3]);
+  const images = makeTempDir('pidns-img');
+  const s = await dumpProcess({ pid: v.pid, dir: images });
+  expect(s.tasks).toBe(3);
+  const { tree } = await readCheckpoint(images);
+  expect(tree.tasks.map((t) => [t.pid, t.ppid, t.ownPidNamespace])).toEqual([[1, 0, true], [2, 1, true], [3, 2, true]]);
+  for (const p of hostIds) await waitGone(p, `dumped task ${p}`);
+
+  const r = await restoreProcess({ dir: images });
+  trackPid(r.pid);
+  expect(pidNamespace(r.pid)).not.toBe(pidNamespace(process.pid));
+  expect(nsPids(r.pid)).toEqual([r.pid, 1]);
+  const [child] = children(r.pid);
+  const [grandchild] = children(child);
+  expect(nsPids(child)).toEqual([child, 2]);
+  expect(nsPids(grandchild)).toEqual([grandchild, 3]);
+  expect(pidNamespace(grandchild)).toBe(pidNamespace(r.pid));
+  // The tree's own check: the sequence through both pipes goes on, parents and groups as they were.
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('a multi-threaded process that is its own PID namespace keeps its thread IDs there', async () => {
+  const v = await startInNamespace(victimPath('multithread'), []);
+  expect(v.ready).toBe('1');
+  const tids = () => fs.readdirSync(`/proc/${v.pid}/task`).map(Number);
+  await waitFor(() => (tids().length === 2 ? true : undefined), 10_000, 'the second thread');
+  const savedNsTids = tids().map((t) => nsPids(v.pid, t)[1]).sort((a, b) => a - b);
+  const images = makeTempDir('pidns-mt-img');
+  await dumpProcess({ pid: v.pid, dir: images });
+  await waitGone(v.pid, 'the dumped victim');
+
+  const r = await restoreProcess({ dir: images });
+  trackPid(r.pid);
+  const now = fs.readdirSync(`/proc/${r.pid}/task`).map(Number);
+  expect(now.map((t) => nsPids(r.pid, t)[1]).sort((a, b) => a - b)).toEqual(savedNsTids);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('a process of a namespace that is not its init comes back in ours with a new PID when it is single-threaded', async () => {
+  // The init is a shell that starts the sleeper victim and waits: the victim is PID 2 there.
+  const workdir = makeTempDir('pidns-sub');
+  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', '/bin/sh', '-c', `"$0" "$1"; sleep 600`, victimPath('sleeper'), workdir], { stdio: 'ignore', cwd: '/' });
+  await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? true : undefined), 30_000, 'the sleeper');
+  const pid = await waitFor(() => hostPidOf(workdir, 2), 10_000, 'the sleeper host PID');
+  const init = await waitFor(() => hostPidOf(workdir, 1), 10_000, 'the shell host PID');
+  trackPid(pid);
+  trackPid(init);
+  const images = makeTempDir('pidns-sub-img');
+  await dumpProcess({ pid, dir: images });
+  const { task } = await readCheckpoint(images);
+  expect([task.pid, task.ppid, task.ownPidNamespace]).toEqual([2, 1, true]);
+  await waitGone(pid, 'the dumped sleeper');
+  const r = await restoreProcess({ dir: images });
+  trackPid(r.pid);
+  expect(pidNamespace(r.pid)).toBe(pidNamespace(process.pid));
+  await waitForProgress(workdir, readProgress(workdir) ?? 0, 'the restored sleeper', 2);
+  expect(await requestCheck(workdir)).toBe('PASS');
+});
