@@ -251,6 +251,12 @@ describe('readCheckpoint refuses a damaged tree', () => {
   const ps = (pid: number, ppid: number, pgid = 4242, sid = 4100, threads = [pid]): Record<string, unknown> => ({ pid, ppid, pgid, sid, threads });
   const root = ps(4242, 0, 4242, 4100, [4242, 4243, 4250, 4251]);
 
+  it('EDECODE: tasks of one tree from different PID namespaces (cryopod_pid_ns on some only)', async () => {
+    await writePstree([{ ...root, cryopod_pid_ns: true }, ps(5001, 4242), ps(5002, 4242, 5002, 5002), ps(5003, 5001)]);
+    expect(await failure(dir)).toMatchObject({ code: 'EDECODE', file: 'pstree.img' });
+    expect((await failure(dir)).message).toContain('own PID namespace');
+  });
+
   it('EDECODE: pstree.img out of order, a parent outside the tree, a pid twice, a second root, a root with a ppid', async () => {
     const cases: Array<[Array<Record<string, unknown>>, string]> = [
       [[root, ps(5003, 5001), ps(5001, 4242), ps(5002, 4242, 5002, 5002)], 'pstree.img: task 5003 comes before its parent 5001 (each parent must come before its children)'],

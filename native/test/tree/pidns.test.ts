@@ -9,6 +9,7 @@ import * as path from 'path';
 import { dumpProcess } from '../../../cli/dump';
 import { restoreProcess } from '../../../cli/restore';
 import { readCheckpoint } from '../../../images';
+import { restoreTree } from '../../lib';
 import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitFor, waitForProgress, waitGone } from '../harness';
 
 const TREE_BIN = path.join(__dirname, 'bin');
@@ -129,4 +130,22 @@ test('a process of a namespace that is not its init comes back in ours with a ne
   expect(pidNamespace(r.pid)).toBe(pidNamespace(process.pid));
   await waitForProgress(workdir, readProgress(workdir) ?? 0, 'the restored sleeper', 2);
   expect(await requestCheck(workdir)).toBe('PASS');
+});
+
+test('a tree from a PID namespace whose init it does not hold is refused (EPIDNS) before any process is made', async () => {
+  const v = await startInNamespace(path.join(TREE_BIN, 'tree-pipe'), []);
+  const images = makeTempDir('pidns-epidns-img');
+  await dumpProcess({ pid: v.pid, dir: images, leaveRunning: true });
+  const { tree, pagesPaths } = await readCheckpoint(images);
+  // The same tree as if its init (and so every ID) had been one higher: a subtree of someone's namespace.
+  const shift = (id: number): number => (id === 0 ? 0 : id + 1);
+  const moved = {
+    ...tree,
+    tasks: tree.tasks.map((t) => ({ ...t, pid: shift(t.pid), ppid: shift(t.ppid), pgid: shift(t.pgid), sid: shift(t.sid) })),
+  };
+  const before = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length;
+  await expect(restoreTree({ tree: moved, pagesPaths })).rejects.toMatchObject({ code: 'EPIDNS' });
+  expect(fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length).toBeLessThanOrEqual(before + 2);
+  // The original, left running, is untouched and passes its own check.
+  expect(await requestCheck(v.workdir)).toBe('PASS');
 });
