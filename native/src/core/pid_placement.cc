@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,8 @@ PidPlacement::PidPlacement(pid_t member, int spare) {
         if (h >= 0 || errno != EEXIST) break;
       }
       if (h == 0) {
+        // A copy of the restorer's memory in someone else's namespace: nobody there may read it.
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (dup2(down[0], 0) != 0 || dup2(up[1], 1) != 1) _exit(1);
         syscall(SYS_close_range, 2, ~0U, 0);
         helper_loop();
@@ -103,19 +106,24 @@ PidPlacement::PidPlacement(pid_t member, int spare) {
     close(up[0]);
     throw_errno("a helper in the PID namespace of " + std::to_string(member), (int)-helper);
   }
+  own_ns_ = false;
   helper_ = helper;
   to_helper_ = down[1];
   from_helper_ = up[0];
 }
 
-PidPlacement::~PidPlacement() {
+PidPlacement::~PidPlacement() { finish(); }
+
+void PidPlacement::finish() {
   if (helper_ < 0) return;
   close(to_helper_);  // it exits on EOF; killed too, in case it is stuck
   close(from_helper_);
   kill(helper_, SIGKILL);
+  helper_ = -1;
 }
 
 void PidPlacement::set_next(int want) {
+  if (helper_ < 0) throw CoreError("EINVAL", "the PID namespace helper has already finished");
   int32_t w = want, result = -EIO;
   if (write(to_helper_, &w, sizeof w) != (ssize_t)sizeof w || !read_int(from_helper_, result)) result = -EIO;
   if (result < 0) throw_errno("ns_last_pid = " + std::to_string(want - 1) + " in the restored PID namespace", (int)-result);

@@ -36,11 +36,16 @@ class PidPlacement {
   pid_t clone_with_id(RemoteSyscalls& rs, uint64_t slot, uint64_t flags, int want, const std::string& what,
                       const char* taken_code);
 
-  bool own_namespace() const { return helper_ < 0; }
+  bool own_namespace() const { return own_ns_; }
+
+  // Ends the helper (also done by the destructor): call it before any restored task runs, so that no
+  // copy of the restorer lives among them.
+  void finish();
 
  private:
   void set_next(int want);
 
+  bool own_ns_ = true;
   pid_t helper_ = -1;
   int to_helper_ = -1, from_helper_ = -1;
 };

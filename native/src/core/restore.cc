@@ -325,6 +325,7 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
   PidPlacement pids(stub->pid(), spare_id({&img}));
   MorphedTask morphed = morph_stub(task, img, req.pages_path, {}, pids);
+  pids.finish();
   release_morphed(task, img, morphed);
   stub->release();
   return stub->pid();

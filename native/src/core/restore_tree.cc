@@ -169,6 +169,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     rs.call(SYS_close, src.read_fd);
     rs.call(SYS_close, src.write_fd);
   }
+  pids.finish();
   // Children first: a parent never runs while a child it may wait for is still stopped.
   for (size_t i = tree.tasks.size(); i-- > 0;) release_morphed(*procs[i]->task, tree.tasks[i], morphed[i]);
   for (auto& o : owned) o->release();
