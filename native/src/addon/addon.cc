@@ -10,6 +10,8 @@
 // Nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
 #include <napi.h>
 
+#include <signal.h>
+
 #include <functional>
 
 #include "../core/dump.h"
@@ -107,6 +109,18 @@ void read_freezer(const Napi::Object& o, FreezerKind& kind, std::string& dir) {
   dir = str_opt(f, "path");
 }
 
+// The caller skipped hashing the pages images it registered: a restore whose fill did not verify one of
+// them (a path that never called fill_pages) must not stand. A safety net for future restore paths, and
+// a late one (the root is killed after it ran; a tree's children are not found here): today every
+// task's memory goes through fill_pages, before anything runs.
+int checked_restore(const PagesVerification& verify, int pid) {
+  std::vector<std::string> missed = verify.unverified();
+  if (missed.empty()) return pid;
+  kill(pid, SIGKILL);
+  throw CoreError("EINTERNAL", "restored pid " + std::to_string(pid) + " was killed: the pages image " + missed.front() +
+                                   " was never verified against the manifest");
+}
+
 // { sha256, chunkBytes? } → PagesDigest; false when the value is undefined (nothing to verify).
 bool read_digest(Napi::Value v, PagesDigest& out) {
   if (v.IsUndefined() || v.IsNull()) return false;
@@ -160,7 +174,7 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
       info.Env(),
       [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
         PagesVerification verify(digests);
-        return restore_task(image, req);
+        return checked_restore(verify, restore_task(image, req));
       },
       pid_to_js);
 }
@@ -232,7 +246,7 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
       info.Env(),
       [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
         PagesVerification verify(digests);
-        return restore_tree(image, req);
+        return checked_restore(verify, restore_tree(image, req));
       },
       pid_to_js);
 }

@@ -137,6 +137,18 @@ const PagesDigest* PagesVerification::find(const std::string& path) {
   return nullptr;
 }
 
+void PagesVerification::verified(const std::string& path) {
+  for (PagesVerification* v = current; v; v = v->previous_)
+    if (v->digests_.count(path)) v->verified_.insert(path);
+}
+
+std::vector<std::string> PagesVerification::unverified() const {
+  std::vector<std::string> out;
+  for (const auto& [path, d] : digests_)
+    if (!verified_.count(path)) out.push_back(path);
+  return out;
+}
+
 unsigned fill_threads() {
   if (const char* env = std::getenv("CRYOPOD_FILL_THREADS")) {
     int n = std::atoi(env);
@@ -202,6 +214,7 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
   }
   if (root != expect->sha256)
     throw CoreError("ECHECKSUM", path + ": sha256 is " + root + ", the manifest says " + expect->sha256);
+  PagesVerification::verified(path);
 }
 
 }  // namespace cryopod

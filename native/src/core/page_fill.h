@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,14 @@ class PagesVerification {
   PagesVerification& operator=(const PagesVerification&) = delete;
   // The digest registered for this path on this thread, or nullptr.
   static const PagesDigest* find(const std::string& path);
+  // Called by the fill once the image at `path` matched its digest.
+  static void verified(const std::string& path);
+  // Registered images no fill has verified (a restore path that skipped fill_pages: a bug).
+  std::vector<std::string> unverified() const;
 
  private:
   std::map<std::string, PagesDigest> digests_;
+  std::set<std::string> verified_;
   PagesVerification* previous_;
 };
 
