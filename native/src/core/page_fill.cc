@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "errors.h"
@@ -198,7 +199,13 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
 
   unsigned n = (unsigned)std::min<uint64_t>(fill_threads(), units);
   std::vector<std::thread> helpers;
-  for (unsigned i = 1; i < n; ++i) helpers.emplace_back(worker);
+  for (unsigned i = 1; i < n; ++i) {
+    try {
+      helpers.emplace_back(worker);
+    } catch (const std::system_error&) {
+      break;  // no more threads: the ones we have share the units
+    }
+  }
   worker();  // this thread is one of the workers
   for (std::thread& t : helpers) t.join();
   if (failure) std::rethrow_exception(failure);
