@@ -9,7 +9,10 @@
  *     dump        parasite (vmsplice → pipes → splice) and process_vm_readv, into /dev/null, /dev/shm and
  *                 disk: page bytes / seconds spent moving pages (the task is frozen for this), the whole
  *                 frozen time, and the dumper's peak RSS growth (each dump runs in a fresh process)
- *     restore     from /dev/shm and from disk (page cache dropped first): bytes / seconds
+ *     restore     a whole `cryopod restore` (restoreProcess, fresh process) from /dev/shm and from disk (page
+ *                 cache dropped first), best of REPEAT: total, verify (manifest, metadata images, sizes) and
+ *                 morph (the native fill hashes the pages images as it writes them); 1 GiB from /dev/shm
+ *                 is flagged against the < 1 s target
  *     downtime    frozen time and total time of a leave-running dump to /dev/shm, full freeze against
  *                 short freeze (copy-on-write snapshot), and the snapshot's extra memory for an idle
  *                 victim and for one that rewrites all its memory during the drain (gen-writer)
@@ -111,6 +114,24 @@ function dumpOnce(pid: number, method: string, pagesPath: string, short = false)
   return JSON.parse(out) as DumpResult;
 }
 
+interface RestoreResult {
+  pid: number;
+  seconds: number;
+  verifySeconds: number;
+  morphSeconds: number;
+}
+
+/** One whole `cryopod restore` (restoreProcess) in a fresh process; the restored copy is killed. */
+function restoreOnce(ckpt: string): RestoreResult {
+  const r = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'restore-once.js'), ckpt], { encoding: 'utf8' })) as RestoreResult;
+  try {
+    process.kill(r.pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  return r;
+}
+
 function dropCaches(): void {
   try {
     execFileSync('sync');
@@ -153,28 +174,27 @@ async function main(): Promise<void> {
           console.log(
             `  ${name.padEnd(10)} ${rate(bytes, dd)}   ${rate(para.bytes, para.pagesSeconds)} (${(pRate / ddRate).toFixed(2)}x, ${(pRate / memcpyRate).toFixed(2)}x)` +
               `   ${(para.frozenSeconds * 1000).toFixed(0).padStart(6)} ms   ${rate(readv.bytes, readv.pagesSeconds)} (${(rRate / ddRate).toFixed(2)}x)` +
-              `   ${(readv.frozenSeconds * 1000).toFixed(0).padStart(6)} ms   ${growth.toFixed(1)} MiB`,
+              `   ${(readv.frozenSeconds * 1000).toFixed(0).padStart(6)} ms   ${growth.toFixed(1)} MiB` +
+              // The open issue's target: the parasite dump to /dev/shm at >= 0.9x of the same run's dd.
+              (name === '/dev/shm' ? `   [target >= 0.90x dd: ${pRate / ddRate >= 0.9 ? 'met' : 'NOT MET'}]` : ''),
           );
         }
         for (const [name, dir] of sinks.slice(1)) {
           const ckpt = fs.mkdtempSync(path.join(dir, 'ckpt-'));
           await dumpProcess({ pid, dir: ckpt, leaveRunning: true });
-          if (name === 'disk') dropCaches();
-          const r = JSON.parse(execFileSync(process.execPath, [path.join(__dirname, 'restore-once.js'), ckpt], { encoding: 'utf8' })) as {
-            pid: number;
-            seconds: number;
-            verifySeconds: number;
-            morphSeconds: number;
-          };
-          try {
-            process.kill(r.pid, 'SIGKILL');
-          } catch {
-            // already gone
+          let r: RestoreResult | undefined;
+          for (let i = 0; i < REPEAT; i++) {
+            if (name === 'disk') dropCaches();
+            const one = restoreOnce(ckpt);
+            if (!r || one.seconds < r.seconds) r = one;
           }
           fs.rmSync(ckpt, { recursive: true, force: true });
+          const best = r as RestoreResult;
+          // The open issue's target: a whole restore of 1 GiB from /dev/shm in under 1 s.
+          const target = name === '/dev/shm' && mib === 1024 ? `   [target < 1 s: ${best.seconds < 1 ? 'met' : 'NOT MET'}]` : '';
           console.log(
-            `  restore from ${name.padEnd(9)} ${rate(bytes, r.seconds)}: ${(r.seconds * 1000).toFixed(0)} ms for ${mib} MiB = ` +
-              `${(r.verifySeconds * 1000).toFixed(0)} ms reading + sha256 of the images, ${(r.morphSeconds * 1000).toFixed(0)} ms morphing the stub (${rate(bytes, r.morphSeconds).trim()})`,
+            `  restore from ${name.padEnd(9)} ${rate(bytes, best.seconds)}: total ${ms(best.seconds)} for ${mib} MiB = ` +
+              `verify ${ms(best.verifySeconds)} (metadata images, sizes) + morph ${ms(best.morphSeconds)} (pages hashed while filled, ${rate(bytes, best.morphSeconds).trim()})${target}`,
           );
         }
         const target = path.join(work.shm, 'pages-1.img');

@@ -15,6 +15,11 @@
  *   6. pipes: every pipe fd refers to a PIPE entry of files.img whose pipe_entry agrees with it, every
  *      pipes-data.img entry is of a pipe some fd holds, once, at most MAX_PIPE_BYTES (ETOOBIG).
  * Only then is the tree handed out, with the paths of the pages files it may map pages from.
+ *
+ * With `deferPagesHash`, step 2 checks the pages files' sizes but not their sha256: the result then
+ * carries each one's manifest digest (`pagesDigests`), and the caller must have them verified before the
+ * restored task runs (cli/restore.ts passes them to the native fill, which hashes each image in the same
+ * pass that writes it into the stopped stub and kills the stub on a mismatch).
  */
 
 import * as path from 'path';
@@ -27,7 +32,7 @@ import { ImageError } from './errors';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
 import { MAX_ENTRIES, MAX_FDS, MAX_VMAS } from './limits';
 import { imageName, pagesFile } from './magic';
-import { Manifest, readVerified, verifyManifest } from './manifest';
+import { Manifest, ManifestFile, readVerified, verifyManifest } from './manifest';
 import { checkPstree, checkShmem, parentIndexes, readerFail } from './tree';
 import { PstreeMsg } from './wire';
 
@@ -79,10 +84,22 @@ export interface ReadResult {
   /** Its pages file (pagesPaths[0]). */
   pagesPath: string;
   manifest: Manifest;
+  /**
+   * With `deferPagesHash`: the manifest's digest of each task's pages file, in tree order, NOT yet
+   * verified (the caller's duty). Absent otherwise: every file was verified here.
+   */
+  pagesDigests?: PagesDigest[];
 }
 
-export async function readCheckpoint(dir: string): Promise<ReadResult> {
-  const manifest = await verifyManifest(dir);
+/** A pages file's sha256 as the manifest lists it, for a verifier elsewhere (the native fill). */
+export interface PagesDigest {
+  sha256: string;
+  chunkBytes?: number;
+}
+
+export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boolean } = {}): Promise<ReadResult> {
+  const deferHash = opts.deferPagesHash === true ? (name: string): boolean => PAGES_NAME.test(name) : undefined;
+  const manifest = await verifyManifest(dir, { deferHash });
   const read = (name: string): Promise<Buffer> => readVerified(dir, manifest, name);
 
   decodeInventory(imageName.inventory(), await read(imageName.inventory()));
@@ -185,5 +202,13 @@ export async function readCheckpoint(dir: string): Promise<ReadResult> {
 
   const tree: DumpedTree = { tasks, pipes, frozenSeconds: manifest.frozenSeconds };
   const pagesPaths = tasks.map((_, i) => path.join(dir, pagesFile(i)));
-  return { tree, pagesPaths, task: tasks[0], pagesPath: pagesPaths[0], manifest };
+  const result: ReadResult = { tree, pagesPaths, task: tasks[0], pagesPath: pagesPaths[0], manifest };
+  if (deferHash !== undefined) {
+    result.pagesDigests = tasks.map((_, i) => {
+      // Listed: checkTaskFiles saw to it.
+      const entry = manifest.files.find((f) => f.name === pagesFile(i)) as ManifestFile;
+      return entry.chunkBytes === undefined ? { sha256: entry.sha256 } : { sha256: entry.sha256, chunkBytes: entry.chunkBytes };
+    });
+  }
+  return result;
 }

@@ -12,6 +12,7 @@
         "src/core/errors.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
+        "src/core/page_fill.cc",
         "src/core/parasite.cc",
         "src/core/parasite_check.cc",
         "src/core/pid_namespace.cc",

@@ -9,6 +9,17 @@ import type { DumpedTask, DumpedTree, DumpOptions, FreezerSpec, RestoreOptions, 
 
 export * from './types';
 
+/**
+ * A pages image's sha256 as the manifest lists it (`chunkBytes`: over the digests of chunks of that
+ * size). Given to a restore, the native fill hashes the image in the same pass that writes its pages
+ * into the stopped stub, and fails with ECHECKSUM (killing the stub, which has run nothing) on a
+ * mismatch: the caller may then skip hashing that file itself (see cli/restore.ts).
+ */
+export interface PagesDigest {
+  sha256: string;
+  chunkBytes?: number;
+}
+
 interface Addon {
   dump(opts: {
     pid: number;
@@ -20,7 +31,7 @@ interface Addon {
     freezer?: FreezerSpec;
     snapshot?: boolean;
   }): Promise<DumpedTask>;
-  restore(opts: RestoreOptions): Promise<number>;
+  restore(opts: RestoreOptions & { pagesDigest?: PagesDigest }): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
   dumpTree(opts: {
     pid: number;
@@ -31,7 +42,14 @@ interface Addon {
     pipes?: number;
     freezer?: FreezerSpec;
   }): Promise<DumpedTree>;
-  restoreTree(opts: { tree: DumpedTree; pagesPaths: string[]; stubPath: string; uid?: number; gid?: number; stubPid?: number }): Promise<number>;
+  restoreTree(opts: {
+    tree: DumpedTree;
+    pagesPaths: string[];
+    stubPath: string;
+    uid?: number;
+    gid?: number;
+    pagesDigests?: Array<PagesDigest | undefined>;
+  }): Promise<number>;
 }
 
 /**
@@ -57,9 +75,12 @@ export async function dumpTree(opts: TreeDumpOptions): Promise<DumpedTree> {
 }
 
 /** Restores a process tree with its own PIDs; resolves to the root's PID. */
-export async function restoreTree(opts: TreeRestoreOptions): Promise<number> {
+export async function restoreTree(opts: TreeRestoreOptions & { pagesDigests?: Array<PagesDigest | undefined> }): Promise<number> {
   if (!Array.isArray(opts.pagesPaths) || opts.pagesPaths.length !== opts.tree.tasks.length) {
     throw new TypeError(`pagesPaths must hold one path per task (${opts.tree.tasks.length})`);
+  }
+  if (opts.pagesDigests !== undefined && (!Array.isArray(opts.pagesDigests) || opts.pagesDigests.length !== opts.pagesPaths.length)) {
+    throw new TypeError(`pagesDigests must hold one entry per pages path (${opts.pagesPaths.length})`);
   }
   const stubPath = opts.stubPath ?? STUB_PATH;
   if (!fs.existsSync(stubPath)) throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
@@ -146,7 +167,7 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
   });
 }
 
-export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string }): Promise<number> {
+export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string; pagesDigest?: PagesDigest }): Promise<number> {
   if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
     throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
   }

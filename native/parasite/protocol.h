@@ -15,7 +15,7 @@
  * pipe fds ride on PARASITE_CMD_INIT as SCM_RIGHTS; every command gets one reply.
  *
  * Pages: the batch in the args lists iovecs grouped in segments of at most one pipe's capacity; the
- * parasite vmsplice()s segment s into pipe (s % nr_pipes) while the dumper splice()s the pipes, in the
+ * parasite vmsplice()s segment s into pipe (s % pipes_used) while the dumper splice()s the pipes, in the
  * same order, into the pages image: no copy through user space on either side.
  */
 #ifndef CRYOPOD_PARASITE_PROTOCOL_H
@@ -64,6 +64,10 @@ struct parasite_args {
   char addr[108]; /* struct sockaddr_un sun_path, abstract: addr[0] == 0 */
   uint32_t nr_iovs;
   uint32_t nr_segs;
+  /* DUMP_PAGES: segment s goes into pipe s % pipes_used (1..nr_pipes); warm != 0: read each segment
+   * into the caches right after it is vmspliced (the sink copies it: see parasite.c, warm()). */
+  uint32_t pipes_used;
+  uint32_t warm;
   struct parasite_seg segs[PARASITE_MAX_SEGS];
   struct parasite_iov iovs[PARASITE_MAX_IOVS];
 };

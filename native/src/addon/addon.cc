@@ -1,17 +1,22 @@
 // N-API glue: every function checks and copies its arguments on the JS thread, runs the core on a pool
 // thread (PromiseWorker) and returns a Promise.
 //   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes?, freezer?, snapshot? }) → DumpedTask
-//   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid? })                                 → pid
+//   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid?, pagesDigest? })                   → pid
 //   dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? })        → DumpedTree
-//   restoreTree({ tree, pagesPaths, stubPath, uid?, gid? })                                      → root pid
+//   restoreTree({ tree, pagesPaths, stubPath, uid?, gid?, pagesDigests? })                       → root pid
+// pagesDigest(s): { sha256, chunkBytes? } of a pages image as the manifest lists it, for the images whose
+// hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
 // Nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
 #include <napi.h>
+
+#include <signal.h>
 
 #include <functional>
 
 #include "../core/dump.h"
 #include "../core/errors.h"
+#include "../core/page_fill.h"
 #include "../core/parasite_check.h"
 #include "../core/restore.h"
 #include "../core/dump_tree.h"
@@ -104,6 +109,37 @@ void read_freezer(const Napi::Object& o, FreezerKind& kind, std::string& dir) {
   dir = str_opt(f, "path");
 }
 
+// The caller skipped hashing the pages images it registered: a restore whose fill did not verify one of
+// them (a path that never called fill_pages) must not stand. A safety net for future restore paths, and
+// a late one (the root is killed after it ran; a tree's children are not found here): today every
+// task's memory goes through fill_pages, before anything runs.
+int checked_restore(const PagesVerification& verify, int pid) {
+  std::vector<std::string> missed = verify.unverified();
+  if (missed.empty()) return pid;
+  kill(pid, SIGKILL);
+  throw CoreError("EINTERNAL", "restored pid " + std::to_string(pid) + " was killed: the pages image " + missed.front() +
+                                   " was never verified against the manifest");
+}
+
+// { sha256, chunkBytes? } → PagesDigest; false when the value is undefined (nothing to verify).
+bool read_digest(Napi::Value v, PagesDigest& out) {
+  if (v.IsUndefined() || v.IsNull()) return false;
+  if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "a pages digest must be an object");
+  Napi::Object o = v.As<Napi::Object>();
+  Napi::Value sha = o.Get("sha256"), chunk = o.Get("chunkBytes");
+  if (!sha.IsString()) throw Napi::TypeError::New(v.Env(), "pages digest: sha256 must be a string");
+  out.sha256 = sha.As<Napi::String>().Utf8Value();
+  if (out.sha256.size() != 64 || out.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw Napi::TypeError::New(v.Env(), "pages digest: sha256 must be 64 lower-case hex digits");
+  if (!chunk.IsUndefined()) {
+    double c = chunk.IsNumber() ? chunk.As<Napi::Number>().DoubleValue() : -1;
+    if (!(c >= 4096 && c <= (double)(1u << 30)) || c != (double)(uint64_t)c)
+      throw Napi::TypeError::New(v.Env(), "pages digest: chunkBytes must be an integer from 4096 to 2^30");
+    out.chunk_bytes = (uint64_t)c;
+  }
+  return true;
+}
+
 Napi::Value Dump(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   DumpRequest req;
@@ -131,7 +167,16 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
   if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
-  return PromiseWorker<int>::Queue(info.Env(), [image = std::move(image), req = std::move(req)] { return restore_task(image, req); }, pid_to_js);
+  std::map<std::string, PagesDigest> digests;
+  PagesDigest d;
+  if (read_digest(o.Get("pagesDigest"), d)) digests[req.pages_path] = d;
+  return PromiseWorker<int>::Queue(
+      info.Env(),
+      [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
+        PagesVerification verify(digests);
+        return checked_restore(verify, restore_task(image, req));
+      },
+      pid_to_js);
 }
 
 // parasiteRoundTrips({ pid, parasitePath, iterations }) → Promise<{ iterations, regsChanged, xsaveChanged, wrongPid }>
@@ -187,7 +232,24 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
   if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
-  return PromiseWorker<int>::Queue(info.Env(), [image = std::move(image), req = std::move(req)] { return restore_tree(image, req); }, pid_to_js);
+  std::map<std::string, PagesDigest> digests;
+  Napi::Value dv = o.Get("pagesDigests");
+  if (!dv.IsUndefined()) {
+    if (!dv.IsArray() || dv.As<Napi::Array>().Length() != req.pages_paths.size())
+      throw Napi::TypeError::New(info.Env(), "pagesDigests must hold one entry (or undefined) per pages path");
+    Napi::Array da = dv.As<Napi::Array>();
+    for (uint32_t i = 0; i < da.Length(); ++i) {
+      PagesDigest d;
+      if (read_digest(da.Get(i), d)) digests[req.pages_paths[i]] = d;
+    }
+  }
+  return PromiseWorker<int>::Queue(
+      info.Env(),
+      [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
+        PagesVerification verify(digests);
+        return checked_restore(verify, restore_tree(image, req));
+      },
+      pid_to_js);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

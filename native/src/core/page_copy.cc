@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "page_bitmap.h"
+#include "page_fill.h"
 #include "remote_syscall.h"
 
 namespace cryopod {
@@ -102,26 +103,14 @@ void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pa
     throw CoreError("EBOUNDS", pages_path + " holds " + std::to_string(st.st_size) + " bytes but the pagemap needs " +
                                    std::to_string(need));
   }
-  if (need == 0) {
-    close(fd);
-    return;
-  }
-  // Populated up front: one pass over the page cache instead of a fault per 64 KiB while copying.
-  void* map = mmap(nullptr, need, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-  int map_err = errno;
-  close(fd);
-  if (map == MAP_FAILED) throw_errno("mmap " + pages_path, map_err);
+  // Verified in the same pass when the caller registered the manifest's digest (page_fill.h).
   try {
-    uint64_t off = 0;
-    for (const PageRun& r : runs) {
-      remote_write(pid, r.vaddr, (const uint8_t*)map + off, r.nr_pages * kPageSize);
-      off += r.nr_pages * kPageSize;
-    }
+    fill_from_image(pid, runs, fd, need, pages_path, PagesVerification::find(pages_path));
   } catch (...) {
-    munmap(map, need);
+    close(fd);
     throw;
   }
-  munmap(map, need);
+  close(fd);
 }
 
 }  // namespace cryopod

@@ -10,7 +10,7 @@
 // Dump: process_vm_readv in batches into a bounded buffer, then write() (the parasite/vmsplice path of
 // the memory-core issue replaces this; this stays as the fallback and the benchmark baseline). Runs in
 // VMAs without PROT_READ go through /proc/PID/mem, which may read them.
-// Restore: the image is mmap()ed and process_vm_writev() copies each run straight into the task.
+// Restore: page_fill.h (read in blocks, hashed when a digest is registered, process_vm_writev on every core).
 #pragma once
 
 #include <cstdint>

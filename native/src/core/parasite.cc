@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -283,6 +284,13 @@ uint64_t Parasite::snapshot_private_bytes() const {
 uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
   std::vector<PageSegment> segs = split_into_segments(runs, pipe_size_);
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
+  // A file sink copies every page (tmpfs, page cache): the parasite then warms each segment for that
+  // copy, one segment ahead (see warm() in parasite.c). /dev/null or a pipe: all pipes, no warming.
+  struct stat st {};
+  bool copies = fstat(out_fd, &st) == 0 && S_ISREG(st.st_mode);
+  uint32_t used = copies ? std::min<uint32_t>(2, (uint32_t)pipe_rd_.size()) : (uint32_t)pipe_rd_.size();
+  args->pipes_used = used;
+  args->warm = copies ? 1 : 0;
   uint64_t total = 0;
   size_t next = 0;
   while (next < segs.size()) {
@@ -301,7 +309,7 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
     args->nr_segs = nseg;
     send(page_socket(), PARASITE_CMD_DUMP_PAGES, nseg);
     for (uint32_t i = 0; i < nseg; ++i) {
-      int rd = pipe_rd_[i % pipe_rd_.size()];
+      int rd = pipe_rd_[i % used];
       uint64_t left = segs[next + i].bytes;
       while (left > 0) {
         ssize_t n = splice(rd, nullptr, out_fd, nullptr, left, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);

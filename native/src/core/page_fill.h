@@ -1,0 +1,63 @@
+// Filling a restored task's memory from its pages image, and verifying the image in the same pass.
+//
+//   pages image ──pread──► block buffer (per thread, cache-sized) ──sha256──► chunk digest
+//                                          └──process_vm_writev──► the stopped stub's memory
+//
+// The image is cut into units (the manifest's hash chunks when it is verified here, else fixed-size
+// pieces); every core takes units from a shared counter, so both the first touch of the stub's fresh
+// memory (page allocation and zeroing, the bulk of a restore's time) and the hashing run on every core.
+// Each block is hashed and written from the same private buffer: the bytes that reach the task are the
+// bytes that were hashed, even if the file changes under us.
+//
+// Verification is the caller's promise to the manifest: when a digest is registered for the image
+// (PagesVerification), fill_pages throws ECHECKSUM after the fill if the image does not match it. The
+// stub is still stopped then (it runs no instruction before its registers are loaded at the very end of
+// the restore), and the restore's failure path kills it: a tampered image never runs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "task_model.h"
+
+namespace cryopod {
+
+// What the manifest lists for one pages image.
+struct PagesDigest {
+  std::string sha256;        // lower-case hex
+  uint64_t chunk_bytes = 0;  // > 0: sha256 over the digests of chunks of this size (manifest v2); 0: whole file
+};
+
+// While one lives, restores run on this thread verify the pages images it names (by path) as they fill
+// them. Thread-local: concurrent restores on other threads are not affected.
+class PagesVerification {
+ public:
+  explicit PagesVerification(std::map<std::string, PagesDigest> digests);
+  ~PagesVerification();
+  PagesVerification(const PagesVerification&) = delete;
+  PagesVerification& operator=(const PagesVerification&) = delete;
+  // The digest registered for this path on this thread, or nullptr.
+  static const PagesDigest* find(const std::string& path);
+  // Called by the fill once the image at `path` matched its digest.
+  static void verified(const std::string& path);
+  // Registered images no fill has verified (a restore path that skipped fill_pages: a bug).
+  std::vector<std::string> unverified() const;
+
+ private:
+  std::map<std::string, PagesDigest> digests_;
+  std::set<std::string> verified_;
+  PagesVerification* previous_;
+};
+
+// Writes the image (exactly the runs' bytes, in run order) into the task, whose VMAs are mapped writable.
+// `fd` is the open image of `size` bytes; `expect` (may be null) is checked after the fill (ECHECKSUM).
+void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
+                     const PagesDigest* expect);
+
+// Threads fill_from_image uses (every core, at most 4); CRYOPOD_FILL_THREADS overrides (benchmarks).
+unsigned fill_threads();
+
+}  // namespace cryopod
