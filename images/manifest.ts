@@ -23,8 +23,9 @@ const READABLE_VERSIONS = [1, 2];
 /**
  * Files larger than this are hashed in chunks of this size, on every core at once; their sha256 is then
  * the sha256 of the chunks' digests, in order (a one-level hash tree), and the entry says `chunkBytes`.
- * SHA-256 runs at ~1.7 GB/s on one core here: a restore verifies every file before it maps a page, and
- * this is what keeps a GiB-sized pages image from costing most of the restore.
+ * Chunks let several cores hash one file at once: the verifier here (every file but the pages images, or
+ * all of them when asked) and the native fill, which hashes each pages image chunk by chunk as it writes it
+ * into the restored task, which runs only once every chunk matched.
  */
 export const HASH_CHUNK_BYTES = 32 * 1024 * 1024;
 
