@@ -10,6 +10,7 @@
         "src/core/dump_steps.cc",
         "src/core/dump_tree.cc",
         "src/core/errors.cc",
+        "src/core/ipc_namespace.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
         "src/core/page_fill.cc",

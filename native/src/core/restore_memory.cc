@@ -3,6 +3,9 @@
 // (files by path from inside the task, shared memory objects, SysV segments), fill the pages, and set
 // the final protections and advice.
 #include <fcntl.h>
+#include <sys/wait.h>
+#include <sys/stat.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
@@ -14,6 +17,7 @@
 #include <memory>
 #include <set>
 
+#include "ipc_namespace.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "proc.h"
@@ -133,20 +137,14 @@ std::set<uint64_t> clear_address_space(RemoteSyscalls& rs, const std::vector<Vma
   return kept;
 }
 
-// A SysV segment again: with its key and mode, and its shmid kept (kernel.shm_next_id, set from here in
-// the task's IPC namespace, which is ours in local mode), attached at each saved address; removed again
-// (IPC_RMID) if it had been, so it goes when its last user detaches.
+// A SysV segment again: with its key and mode, and its shmid kept (kernel.shm_next_id in the task's IPC
+// namespace), attached at each saved address; removed again (IPC_RMID) if it had been, so it goes when
+// its last user detaches.
 void map_sysv(Morph& m, const std::vector<const Vma*>& vmas) {
   const Vma& first = *vmas.front();
   long key = std::strtol(first.path.c_str() + 5, nullptr, 16);
   uint64_t shmid = first.shmid & ~kSysvShmidBit;
-  int fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    std::string id = std::to_string(shmid);
-    ssize_t w = write(fd, id.data(), id.size());
-    (void)w;
-    close(fd);
-  }
+  set_shm_next_id(m.task().pid(), shmid);
   long id = m.rs().call(SYS_shmget, (uint64_t)key, first.shm_size, IPC_CREAT | IPC_EXCL | (first.sysv_mode & 0777));
   if (id == -EEXIST) {
     // SysV segments outlive their processes: the very segment the dump left behind (same id and size,

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "ipc_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
 
@@ -42,10 +43,10 @@ uint64_t madv_of(const SmapsEntry& e) {
   return m;
 }
 
-// The mode (perms, with SHM_DEST once IPC_RMID-ed) of SysV segment `shmid`, from /proc/sysvipc/shm:
-// "key shmid perms size cpid lpid nattch uid gid ..." with perms in octal.
-uint32_t sysv_mode_of(uint64_t shmid) {
-  std::istringstream in(read_text("/proc/sysvipc/shm"));
+// The mode (perms, with SHM_DEST once IPC_RMID-ed) of SysV segment `shmid` of the task's IPC namespace,
+// from /proc/sysvipc/shm: "key shmid perms size cpid lpid nattch uid gid ..." with perms in octal.
+uint32_t sysv_mode_of(int pid, uint64_t shmid) {
+  std::istringstream in(read_sysvipc_shm(pid));
   std::string line;
   std::getline(in, line);
   while (std::getline(in, line)) {
@@ -151,7 +152,7 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
       // The object id must not be 0 (the images' "no object"), and a SysV id may be: bit 32 marks it.
       v.shmid = kSysvShmidBit | st.st_ino;
       v.shm_size = st.st_size;
-      v.sysv_mode = sysv_mode_of(st.st_ino);
+      v.sysv_mode = sysv_mode_of(pid, st.st_ino);
       out.push_back(v);
       continue;
     }

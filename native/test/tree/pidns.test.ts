@@ -9,7 +9,7 @@ import * as path from 'path';
 import { dumpProcess } from '../../../cli/dump';
 import { restoreProcess } from '../../../cli/restore';
 import { readCheckpoint } from '../../../images';
-import { restoreTree } from '../../lib';
+import { restoreTree, STUB_PATH } from '../../lib';
 import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitFor, waitForProgress, waitGone } from '../harness';
 
 const TREE_BIN = path.join(__dirname, 'bin');
@@ -148,4 +148,35 @@ test('a tree from a PID namespace whose init it does not hold is refused (EPIDNS
   expect(fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length).toBeLessThanOrEqual(before + 2);
   // The original, left running, is untouched and passes its own check.
   expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('as in a restore pod: a tree with a SysV segment, in PID and IPC namespaces of its own, is morphed into a stub that is PID 1 of others, with its IDs and shmid', async () => {
+  // The victim's namespace made one segment before it (ipcmk): its shmid is not the first a new
+  // namespace hands out, so only a restore that sets shm_next_id in the stub's namespace gets it back.
+  const workdir = makeTempDir('pidns-ipc');
+  const script = `ipcmk -M 4096 >/dev/null && exec "$@"`;
+  execFileSync('setsid', ['-f', 'unshare', '--ipc', '--pid', '--fork', '/bin/sh', '-c', script, 'sh', ...CLEAN_EXEC, path.join(TREE_BIN, 'sysv-shm'), workdir], { stdio: 'ignore', cwd: '/' });
+  const ready = await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? fs.readFileSync(path.join(workdir, 'ready'), 'utf8').trim() : undefined), 30_000, 'sysv-shm ready');
+  const [nsParent, nsChild, shmid] = ready.split(' ').map(Number);
+  expect(nsParent).toBe(1);
+  expect(shmid).toBeGreaterThan(0);
+  const pid = await waitFor(() => hostPidOf(workdir, 1), 10_000, 'the sysv-shm host PID');
+  trackPid(pid);
+  const images = makeTempDir('pidns-ipc-img');
+  await dumpProcess({ pid, dir: images });
+  await waitGone(pid, 'the dumped sysv-shm');
+
+  // The "restore pod's container": the stub as the init of new PID and IPC namespaces, alone.
+  execFileSync('setsid', ['-f', 'unshare', '--ipc', '--pid', '--fork', STUB_PATH, workdir], { stdio: 'ignore', cwd: '/' });
+  const stub = await waitFor(() => hostPidOf(workdir, 1), 10_000, 'the stub');
+  trackPid(stub);
+  expect(fs.readlinkSync(`/proc/${stub}/exe`)).toMatch(/cryopod-stub$/);
+  expect(fs.readlinkSync(`/proc/${stub}/ns/ipc`)).not.toBe(fs.readlinkSync('/proc/self/ns/ipc'));
+  const { tree, pagesPaths } = await readCheckpoint(images);
+  expect(await restoreTree({ tree, pagesPaths, stubPid: stub })).toBe(stub);
+  const [child] = children(stub);
+  expect(nsPids(child)[1]).toBe(nsChild);
+  expect(fs.readlinkSync(`/proc/${child}/ns/ipc`)).toBe(fs.readlinkSync(`/proc/${stub}/ns/ipc`));
+  // Its own check: both still see each other's counter, and IPC_STAT on the saved shmid finds the segment.
+  expect(await requestCheck(workdir)).toBe('PASS');
 });
