@@ -65,6 +65,32 @@ export interface FakeContainer {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Kills a fake container's process, waits until it is gone, and removes its cgroups (and the shared
+ * QoS-class parents when no other fake pod uses them). */
+async function killAndRemove(pid: number, dir: string, podDir: string): Promise<void> {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  for (let i = 0; i < 200 && readStatus(pid) && readStatus(pid)?.state !== 'Z'; i++) await sleep(10);
+  for (let i = 0; i < 100; i++) {
+    try {
+      for (const d of [dir, podDir]) if (fs.existsSync(d)) fs.rmdirSync(d);
+      break;
+    } catch {
+      await sleep(20);
+    }
+  }
+  for (const d of [path.dirname(podDir), path.dirname(path.dirname(podDir))]) {
+    try {
+      fs.rmdirSync(d); // shared by other fake pods: only when empty
+    } catch {
+      // in use or gone
+    }
+  }
+}
+
 export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, program: TestProgram = 'counter'): Promise<FakeContainer> {
   const bin = buildCounter(program);
   const mounts = readCgroupMounts();
@@ -107,27 +133,7 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, prog
     state,
     destroy: async () => {
       for (const ref of [podFreezer, freezer]) if (fs.existsSync(ref.path)) await thaw(ref).catch(() => undefined);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      for (let i = 0; i < 200 && readStatus(pid) && readStatus(pid)?.state !== 'Z'; i++) await sleep(10);
-      for (let i = 0; i < 100; i++) {
-        try {
-          for (const d of [dir, podDir]) if (fs.existsSync(d)) fs.rmdirSync(d);
-          break;
-        } catch {
-          await sleep(20);
-        }
-      }
-      for (const d of [path.dirname(podDir), path.dirname(path.dirname(podDir))]) {
-        try {
-          fs.rmdirSync(d); // shared by other fake pods: only when empty
-        } catch {
-          // in use or gone
-        }
-      }
+      await killAndRemove(pid, dir, podDir);
       fs.rmSync(tmp, { recursive: true, force: true });
     },
   };
@@ -184,27 +190,7 @@ export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stub
     destroy: async () => {
       const ref: FreezerRef = { kind, path: dir };
       if (fs.existsSync(dir)) await thaw(ref).catch(() => undefined);
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      for (let i = 0; i < 200 && readStatus(pid) && readStatus(pid)?.state !== 'Z'; i++) await sleep(10);
-      for (let i = 0; i < 100; i++) {
-        try {
-          for (const d of [dir, podDir]) if (fs.existsSync(d)) fs.rmdirSync(d);
-          break;
-        } catch {
-          await sleep(20);
-        }
-      }
-      for (const d of [path.dirname(podDir), path.dirname(path.dirname(podDir))]) {
-        try {
-          fs.rmdirSync(d);
-        } catch {
-          // in use or gone
-        }
-      }
+      await killAndRemove(pid, dir, podDir);
     },
   };
 }

@@ -52,11 +52,17 @@ function hostPidOf(workdir: string, nsPid: number): number | undefined {
   return undefined;
 }
 
+/** The victim's ready line (<workdir>/ready), once it is written. */
+function readyLine(workdir: string, what: string): Promise<string> {
+  const f = path.join(workdir, 'ready');
+  return waitFor(() => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : undefined), 30_000, `${what} ready`);
+}
+
 /** Starts `file args... workdir` as the init of a new PID namespace; returns its ready line and host PID. */
 async function startInNamespace(file: string, args: string[]): Promise<{ workdir: string; ready: string; pid: number }> {
   const workdir = makeTempDir('pidns');
   execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', ...CLEAN_EXEC, file, ...args, workdir], { stdio: 'ignore', cwd: '/' });
-  const ready = await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? fs.readFileSync(path.join(workdir, 'ready'), 'utf8').trim() : undefined), 30_000, `${file} ready`);
+  const ready = await readyLine(workdir, file);
   const pid = await waitFor(() => hostPidOf(workdir, 1), 10_000, `the host PID of ${file}`);
   trackPid(pid);
   return { workdir, ready, pid };
@@ -115,7 +121,7 @@ test('a process of a namespace that is not its init comes back in ours with a ne
   // The init is a shell that starts the sleeper victim and waits: the victim is PID 2 there.
   const workdir = makeTempDir('pidns-sub');
   execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', '/bin/sh', '-c', `"$0" "$1"; sleep 600`, victimPath('sleeper'), workdir], { stdio: 'ignore', cwd: '/' });
-  await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? true : undefined), 30_000, 'the sleeper');
+  await readyLine(workdir, 'the sleeper');
   const pid = await waitFor(() => hostPidOf(workdir, 2), 10_000, 'the sleeper host PID');
   const init = await waitFor(() => hostPidOf(workdir, 1), 10_000, 'the shell host PID');
   trackPid(pid);
@@ -156,7 +162,7 @@ test('as in a restore pod: a tree with a SysV segment, in PID and IPC namespaces
   const workdir = makeTempDir('pidns-ipc');
   const script = `ipcmk -M 4096 >/dev/null && exec "$@"`;
   execFileSync('setsid', ['-f', 'unshare', '--ipc', '--pid', '--fork', '/bin/sh', '-c', script, 'sh', ...CLEAN_EXEC, path.join(TREE_BIN, 'sysv-shm'), workdir], { stdio: 'ignore', cwd: '/' });
-  const ready = await waitFor(() => (fs.existsSync(path.join(workdir, 'ready')) ? fs.readFileSync(path.join(workdir, 'ready'), 'utf8').trim() : undefined), 30_000, 'sysv-shm ready');
+  const ready = await readyLine(workdir, 'sysv-shm');
   const [nsParent, nsChild, shmid] = ready.split(' ').map(Number);
   expect(nsParent).toBe(1);
   expect(shmid).toBeGreaterThan(0);
