@@ -8,8 +8,8 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
 import { PAGES_FILE } from './index';
-import { makeThreadedTask } from './test-fixture';
-import { makeCheckpoint, removeDir } from './test-dir';
+import { makeThreadedTask } from './test/test-fixture';
+import { makeCheckpoint, removeDir } from './test/test-dir';
 
 const run = promisify(execFile);
 const CRIT = '/usr/bin/crit';

@@ -1,6 +1,6 @@
 /**
  * The node agent against a real kube-apiserver + etcd (testenv), with the agent's ServiceAccount identity
- * held to its RBAC rules, and real processes in cgroups named like a pod's (test-cgroup-pod.ts):
+ * held to its RBAC rules, and real processes in cgroups named like a pod's (test/test-cgroup-pod.ts):
  *
  *   - a dispatched Checkpoint ends Succeeded with images on disk; the process still runs, thawed and
  *     untraced; status has the per-phase durations; an Event was recorded (cgroup v1 freezer and v2);
@@ -17,7 +17,7 @@ import * as path from 'path';
 import { Agent } from './agent';
 import { freezerState } from './freezer';
 import { tracedThreads } from './procfs';
-import { FakeContainer, startFakeContainer } from './test-cgroup-pod';
+import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -28,7 +28,7 @@ import {
   setContainerRunning,
   startTestCluster,
   waitForPhase,
-} from './test-cluster';
+} from './test/test-cluster';
 import { apiRequest } from '../testenv';
 
 jest.setTimeout(180000);

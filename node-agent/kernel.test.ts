@@ -11,7 +11,7 @@ import { readCgroupMounts } from './cgroup-mounts';
 import { FreezeJournal } from './freeze-journal';
 import { freeze, freezerState, thaw, withFrozen } from './freezer';
 import { recheckMembership, resolveContainers } from './resolve';
-import { FakeContainer, startFakeContainer } from './test-cgroup-pod';
+import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -22,7 +22,7 @@ import { STUB_PATH } from '../native/lib';
 import { buildRestorePod } from '../operator/restore-pod';
 import { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
-import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test-cgroup-pod';
+import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -37,7 +37,7 @@ import {
   startTestCluster,
   waitForPhase,
   waitForRestorePhase,
-} from './test-cluster';
+} from './test/test-cluster';
 
 jest.setTimeout(180000);
 

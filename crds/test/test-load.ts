@@ -25,7 +25,7 @@ export interface Crd {
   spec: { group: string; versions: Array<{ name: string; schema: { openAPIV3Schema: JSONSchema } }> };
 }
 
-export const CRD_DIR = __dirname;
+export const CRD_DIR = path.join(__dirname, '..');
 export const CRD_FILES = ['cryopod.io_checkpoints.yaml', 'cryopod.io_restores.yaml'];
 
 export function loadCrd(file: string): Crd {
