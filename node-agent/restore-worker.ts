@@ -20,7 +20,8 @@
  * on the next attempt, so no stub is morphed twice by this instance.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, Reason, Restore } from '../crds/types';
+import { API_VERSION, Restore } from '../crds/types';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason } from '../kube';
 import { readCheckpoint } from '../images';
 import type { DumpedTask, DumpedTree } from '../native/lib/types';
 import { CgroupMounts } from './cgroup-mounts';
@@ -63,7 +64,6 @@ export interface RestoreWorkerDeps {
 
 type Outcome = { kind: 'succeeded'; result: RestoreResult } | { kind: 'failed'; reason: string; message: string };
 
-const DEFAULT_TIMEOUT_SECONDS = 300;
 /** Stop waiting this long before the operator's deadline, so the agent's clearer reason is the one written. */
 const DEADLINE_MARGIN_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -293,7 +293,7 @@ export class RestoreWorker {
       m.restores.inc({ result: 'failed' });
     }
     const reason = outcome.kind === 'succeeded' ? Reason.Succeeded : outcome.reason;
-    const message = outcome.kind === 'succeeded' ? (r.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'restored') : outcome.message;
+    const message = outcome.kind === 'succeeded' ? (getCondition(r.status?.conditions, ConditionType.Ready)?.message ?? 'restored') : outcome.message;
     this.d.log(`restore ${key}: ${outcome.kind} (${reason}): ${message}`);
     this.d.api
       .createEvent({ object: { apiVersion: API_VERSION, kind: 'Restore', metadata: r.metadata }, type: outcome.kind === 'succeeded' ? 'Normal' : 'Warning', reason, message })

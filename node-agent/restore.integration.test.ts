@@ -20,6 +20,7 @@ import * as path from 'path';
 import { Checkpoint, Restore } from '../crds/types';
 import { STUB_PATH } from '../native/lib';
 import { buildRestorePod } from '../operator/restore-pod';
+import { holdsFor, waitFor } from '../testenv/wait';
 import { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
 import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
@@ -43,7 +44,6 @@ jest.setTimeout(180000);
 
 const NODE = 'node-r';
 const ns = 'team-r';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function httpGet(port: number, p: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -70,7 +70,7 @@ beforeAll(async () => {
     { log: () => undefined },
   );
   await agent.start();
-  for (let i = 0; i < 200 && !agent.ready(); i++) await sleep(50);
+  await waitFor('the agent to list its work', () => agent.ready(), 10000);
 }, 600000);
 
 afterAll(async () => {
@@ -91,17 +91,16 @@ async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: strin
   const ctr = await startFakeContainer(kind, uid, program);
   cleanups.push(() => ctr.destroy());
   await setContainerRunning(cluster.admin, pod, ctr.containerID);
-  await sleep(200); // let the counter count
+  await waitFor('the counter to count', () => ctr.state().counter >= 5, 5000);
   await createDispatchedCheckpoint(cluster.admin, ns, name, podName, NODE, uid, { leaveRunning: false });
   const cp = await waitForPhase(cluster.admin, ns, name, ['Succeeded', 'Failed']);
   expect({ phase: cp.status?.phase, message: cp.status?.conditions?.find((c) => c.type === 'Ready')?.message }).toMatchObject({ phase: 'Succeeded' });
   // The original is gone (the migration dump killed it; the test makes sure it is dead either way).
-  for (let i = 0; i < 100 && !gone(ctr.pid); i++) await sleep(20);
-  if (!gone(ctr.pid)) process.kill(ctr.pid, 'SIGKILL');
-  await sleep(100);
+  const died = await waitFor('the original to die', () => gone(ctr.pid), 2000).then(() => true, () => false);
+  if (!died) process.kill(ctr.pid, 'SIGKILL');
+  // Nothing counts any more: it wrote every 20 ms, so 200 ms is ten ticks of a counter that is gone.
   const lastCounter = ctr.state().counter;
-  await sleep(200);
-  expect(ctr.state().counter).toBe(lastCounter); // nothing counts any more
+  await holdsFor('the last counter', () => ctr.state().counter === lastCounter, 200);
   return { ctr, cp, lastCounter };
 }
 
@@ -139,8 +138,9 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   await dispatchRestore(cluster.admin, r, podName, NODE);
 
   // Claimed, and waiting: the pod's container has not started its stub yet.
-  for (let i = 0; i < 100 && (await getRestore(cluster.admin, ns, rName)).status?.phase !== 'Running'; i++) await sleep(50);
-  await sleep(500);
+  await waitFor('the restore to be claimed', async () => (await getRestore(cluster.admin, ns, rName)).status?.phase === 'Running', 10000);
+  // And it waits: the agent looks at the restore pod every 250 ms, so 1 s is four looks at stubs not started.
+  await holdsFor('the restore to wait', async () => (await getRestore(cluster.admin, ns, rName)).status?.phase === 'Running', 1000, 100);
   const waiting = await getRestore(cluster.admin, ns, rName);
   expect({ phase: waiting.status?.phase, claimedBy: waiting.status?.claimedBy }).toEqual({ phase: 'Running', claimedBy: agent.identity.id });
 
@@ -169,16 +169,11 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   expect(fs.readFileSync(`/proc/${stub.pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
   expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
   // Its counter goes on from the checkpointed value (not from 0), and its 4 MiB pattern is intact.
-  let first = ctr.state();
-  for (let i = 0; i < 200 && first.counter === lastCounter; i++) {
-    await sleep(20);
-    first = ctr.state();
-  }
+  const first = await waitFor('the counter to move on', () => (ctr.state().counter !== lastCounter ? ctr.state() : undefined), 4000);
   expect(first.counter).toBeGreaterThan(lastCounter);
   expect(first.counter).toBeLessThan(lastCounter + 100); // about 50 ticks a second since the restore
   expect(first.ok).toBe(true);
-  await sleep(300);
-  const later = ctr.state();
+  const later = await waitFor('the counter to go on', () => (ctr.state().counter > first.counter ? ctr.state() : undefined), 5000);
   expect(later.counter).toBeGreaterThan(first.counter);
   expect(later.ok).toBe(true);
 
@@ -217,11 +212,7 @@ test('a container of two processes in its own PID namespace comes back into the 
   expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number).sort()).toEqual([...family].sort());
   for (const p of family) expect(tracedThreads(p)).toEqual([]);
   // The worker's counter arrives through the pipe again, from where it was; the init sees IDs 1 and 2.
-  let now = ctr.state();
-  for (let i = 0; i < 200 && now.counter === lastCounter; i++) {
-    await sleep(20);
-    now = ctr.state();
-  }
+  const now = await waitFor('the counter to move on', () => (ctr.state().counter !== lastCounter ? ctr.state() : undefined), 4000);
   expect(now.counter).toBeGreaterThan(lastCounter);
   expect(now.counter).toBeLessThan(lastCounter + 100);
   expect(now).toMatchObject({ ok: true, ids: [1, 2] });

@@ -1,5 +1,5 @@
 /**
- * Reads the CRD manifests of this folder, for tests only (test-*.ts is outside the tsc build: the operator never
+ * Reads the CRD manifests of crds/, for tests only (test-*.ts is outside the tsc build: the operator never
  * needs YAML at run time).
  * js-yaml comes with the test toolchain; the CRDs use plain YAML only (no anchors, no tags).
  */

@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as k8s from '@kubernetes/client-node';
 import { apiRequest, ensureTools, startControlPlane, type ControlPlane } from '../../testenv';
-import { API_VERSION, Checkpoint, CheckpointSpec, NODE_LABEL, Restore } from '../../crds/types';
+import { API_VERSION, Checkpoint, CheckpointSpec, Restore } from '../../crds/types';
+import { NODE_LABEL } from '../../kube';
 
 export const AGENT_USER = 'system:serviceaccount:cryopod-system:cryopod-agent';
 export const AGENT_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:cryopod-system'];
