@@ -21,7 +21,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Restore } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason } from '../kube';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason, splitKey } from '../kube';
 import { readCheckpoint } from '../images';
 import type { DumpedTask, DumpedTree } from '../native/lib/types';
 import { CgroupMounts } from './cgroup-mounts';
@@ -87,7 +87,7 @@ export class RestoreWorker {
   }
 
   async handle(key: string): Promise<void> {
-    const [namespace, name] = key.split('/');
+    const [namespace, name] = splitKey(key);
     const r = await this.d.api.getRestore(namespace, name);
     await routeClaimedWork(key, r ?? undefined, this.d.identity, this.unwritten, {
       finish: (obj, outcome) => this.finish(obj, outcome),
