@@ -25,12 +25,12 @@ export interface RestoreSummary {
   morphSeconds: number;
 }
 
-/** The native fill's "<path>: sha256 is X, the manifest says Y" as the reader's own error. */
+/** The native fill's verify failure ("<path>: sha256 is X, the manifest says Y") as the reader's own error. */
 function asImageError(err: unknown): unknown {
-  const e = err as { code?: string; message?: string };
-  if (e?.code !== 'ECHECKSUM' || typeof e.message !== 'string') return err;
-  const m = /^(.*): (sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64})$/.exec(e.message);
-  return m ? new ImageError('ECHECKSUM', path.basename(m[1]), m[2], { cause: err }) : err;
+  const e = err as { code?: string; message?: string; op?: string; path?: string };
+  if (e?.code !== 'ECHECKSUM' || e.op !== 'verify' || typeof e.path !== 'string' || typeof e.message !== 'string') return err;
+  const detail = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
+  return new ImageError('ECHECKSUM', path.basename(e.path), detail, { cause: err });
 }
 
 export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {

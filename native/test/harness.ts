@@ -134,7 +134,8 @@ export async function dumpRestoreCheck(
   return { cp, restored, result };
 }
 
-export type CryopodError = Error & { code?: string };
+/** An error of ours: native ones carry errno, and the operation and path that failed when there were some. */
+export type CryopodError = Error & { code?: string; errno?: number; op?: string; path?: string };
 
 /**
  * Awaits an operation that must fail with `code`, a readable message, mentioning each of `mentions`.
