@@ -19,8 +19,7 @@ import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess } from '../../cli/dump';
-import { restoreProcess } from '../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
 import { restoreTask } from '../lib';
 import {

@@ -6,8 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { inspectImages } from '../../cli/inspect';
-import { restoreProcess } from '../../cli/restore';
+import { restoreProcess } from '../../checkpoint';
 import {
   PAGE_SIZE,
   assertRunningUntraced,
@@ -29,6 +28,7 @@ import {
   waitForCpu,
   waitForProgress,
   waitGone,
+  readBack,
 } from './harness';
 
 jest.setTimeout(60_000);
@@ -66,7 +66,7 @@ describe('victims: dump, kill, restore, verify', () => {
 
     // Only touched private pages are in the image: all of anon, 1 in 8 of sparse, the read-only page,
     // and of the private file mapping only its COW-ed page.
-    const img = await inspectImages(cp.dir);
+    const img = await readBack(cp.dir);
     expect({ pid: img.pid, comm: img.comm }).toEqual({ pid: v.pid, comm: 'memory' });
     const vmaAt = (r: { start: number; end: number }) => {
       const vma = img.vmas.find((x) => x.start === r.start);
