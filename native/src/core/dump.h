@@ -1,6 +1,6 @@
-// Dump of one single-threaded task (see docs/architecture.md):
-//   checks (exists, not a zombie, single-threaded, not ourselves)
-//   → seize + interrupt → registers, XSAVE, signal mask, rseq, robust list
+// Dump of one task and all its threads (docs/native.md, Dump):
+//   checks (exists, not a zombie, not traced, not our own child)
+//   → (freeze its cgroup) → seize + interrupt every thread → registers, XSAVE, signal mask, rseq, robust list
 //   → VMAs → page runs → pages image → remote syscalls for what only the task can tell
 //     (signal handlers, clear_child_tid, brk, sigaltstack) → open files, mm fields, identity
 //   → kill (default) or detach (leave running).
