@@ -1,5 +1,5 @@
 /**
- * Debian's crit (CRIU 3.17) must read every image we write (DESIGN.md, step 4). pages-1.img is raw
+ * Debian's crit (CRIU 3.17) must read every image we write. pages-1.img is raw
  * pages with no header, as in CRIU, so crit does not decode it; `crit x` reads it indirectly.
  */
 

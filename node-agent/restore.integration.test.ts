@@ -9,8 +9,9 @@
  *      stub exists, so the agent claims it and waits. It ends Succeeded; the stub's PID now runs the counter
  *      binary, untraced, still in its container's cgroup, its counter going on from the checkpointed value
  *      with its memory intact; an Event and metrics;
- *   2. a tampered image (one byte of pages-1.img flipped) ends Failed/ImageCorrupt, naming the file, and
- *      the stub is not morphed: it is still the waiting cryopod-stub (the agent leaves it alone);
+ *   2. a tampered image (one byte of pages-1.img flipped) ends Failed/ImageCorrupt, naming the file: the
+ *      native fill finds it while writing the stopped stub (the one restore path, checkpoint/), and the
+ *      stub is killed before the saved task runs one instruction: the counter never counts again;
  *   3. a restore pod whose stub never starts ends Failed/Timeout after the Restore's timeout, with the reason.
  */
 import * as fs from 'fs';
@@ -18,7 +19,7 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Checkpoint, Restore } from '../crds/types';
-import { STUB_PATH } from '../native/lib';
+import { STUB_PATH } from '../checkpoint';
 import { buildRestorePod } from '../operator/restore-pod';
 import { holdsFor, waitFor } from '../testenv/wait';
 import { Agent } from './agent';
@@ -218,7 +219,7 @@ test('a container of two processes in its own PID namespace comes back into the 
   expect(now).toMatchObject({ ok: true, ids: [1, 2] });
 });
 
-test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it still waits)', async () => {
+test('a tampered image ends Failed/ImageCorrupt, and the stub is killed before the saved task runs', async () => {
   const { cp, ctr, lastCounter } = await checkpointCounter('v1', 'db', 'ckpt-db');
   const dir = new URL(cp.status?.imageLocation as string).pathname;
   const pages = path.join(dir, 'app', 'pages-1.img');
@@ -240,11 +241,13 @@ test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it
   expect({ phase: done.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'ImageCorrupt' });
   expect(ready?.message).toMatch(/pages-1\.img/);
   expect(ready?.message).toMatch(/ECHECKSUM|sha256/);
-  // Not morphed: the same process, still the waiting stub, untraced; nothing counts.
-  expect(fs.readlinkSync(`/proc/${stub.pid}/exe`)).toMatch(/\/cryopod-stub$/);
-  expect(readStatus(stub.pid)?.state).toBe('S');
-  expect(tracedThreads(stub.pid)).toEqual([]);
-  expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
+  expect(ready?.message).toMatch(/the saved task never ran/);
+  // Found while filling: the half-built stub is killed (init reaps it), its container holds nothing.
+  const procs = path.join(stub.dir, 'cgroup.procs');
+  await waitFor('the stub\'s cgroup to empty', () => fs.readFileSync(procs, 'utf8').trim() === '', 5000).catch(() => undefined);
+  expect(fs.readFileSync(procs, 'utf8').trim()).toBe('');
+  expect(readStatus(stub.pid)?.state ?? 'gone').toMatch(/^(gone|Z)$/);
+  // It never ran the saved task: the counter (which writes its state as it counts) did not move.
   expect(ctr.state().counter).toBe(lastCounter);
   const events = await eventsFor(cluster.admin, ns, 'restore-db');
   expect(events.map((e) => [e.reason, e.type])).toEqual([['ImageCorrupt', 'Warning']]);
