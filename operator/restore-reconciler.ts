@@ -14,8 +14,8 @@
  * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
  */
 import type { Checkpoint, Restore, RestoreStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
-import { msUntil, splitKey, type Ctx } from './context';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, splitKey, type ReconcileResult } from '../kube';
+import { msUntil, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
 import { getOrUndefined, setLabel, writeStatus } from './objects';
