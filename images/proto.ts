@@ -23,6 +23,7 @@ const PROTO_FILES = [
   'pipe.proto',
   'pipe-data.proto',
   'eventfd.proto',
+  'eventpoll.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

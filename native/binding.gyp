@@ -27,6 +27,7 @@
         "src/core/stub_process.cc",
         "src/core/vmas.cc",
         "src/core/files/device.cc",
+        "src/core/files/epoll.cc",
         "src/core/files/eventfd.cc",
         "src/core/files/fd_probe.cc",
         "src/core/files/file_driver.cc",

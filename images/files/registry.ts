@@ -1,10 +1,12 @@
 /** Every kind of images/files/: one line per kind (adding a kind: its module and a line here). */
 
 import { ImageFileKind } from './kind';
+import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
+  epollKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

@@ -2,10 +2,16 @@
  * One victim per kind of fd of the file layer (native/src/core/files/<kind>.cc, images/files/<kind>.ts):
  * dumped, killed, restored, and then checking its own fds' state (victims in native/test/files).
  */
-import { cleanup, dumpRestoreCheck, readFds } from '../harness';
+import { dumpProcess } from '../../../cli/dump';
+import { assertRunningUntraced, cleanup, dumpRestoreCheck, expectFailure, makeTempDir, readFds, readProgress, requestCheck, waitForProgress } from '../harness';
 import { startFilesVictim } from './harness';
 
 jest.setTimeout(60_000);
+
+/** fd → what it is, with pipe inodes left out (a restored pipe is a new one). */
+function fdKinds(pid: number): Map<number, string> {
+  return new Map([...readFds(pid)].map(([fd, link]) => [fd, link.replace(/^pipe:\[\d+\]$/, 'pipe')]));
+}
 afterEach(cleanup);
 
 test('eventfd: a 33-bit counter and a semaphore with 3 come back with their values and flags', async () => {
@@ -16,4 +22,23 @@ test('eventfd: a 33-bit counter and a semaphore with 3 come back with their valu
   });
   expect(restored.pid).toBeGreaterThan(0);
   expect(result).toBe('PASS');
+});
+
+test('epoll: targets with their masks (EPOLLET, EPOLLONESHOT) and 64-bit data, and an epoll in an epoll, still report right', async () => {
+  const v = await startFilesVictim('epoll-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});
+
+test.each([
+  ['epoll-closed-target', /fd 3 \(anon_inode:\[eventpoll\]\): target fd 4 was closed .* but is still registered/],
+  ['epoll-dup-target', /fd 3 \(anon_inode:\[eventpoll\]\): targets fd 4 and fd 5 are duplicates of one open file/],
+])('%s: refused before anything is stopped, naming the epoll and its target', async (name, why) => {
+  const v = await startFilesVictim(name);
+  const dir = makeTempDir(`img-${name}`);
+  await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [why]);
+  assertRunningUntraced(v.pid, `${name} after the refused dump`);
+  await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, `${name} after the refused dump`, 2);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
 });
