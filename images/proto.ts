@@ -24,6 +24,8 @@ const PROTO_FILES = [
   'pipe-data.proto',
   'eventfd.proto',
   'eventpoll.proto',
+  'signalfd.proto',
+  'timerfd.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

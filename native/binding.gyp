@@ -37,6 +37,8 @@
         "src/core/files/preflight.cc",
         "src/core/files/registry.cc",
         "src/core/files/regular.cc",
+        "src/core/files/signalfd.cc",
+        "src/core/files/timerfd.cc",
         "src/addon/file_state_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

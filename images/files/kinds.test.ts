@@ -43,6 +43,11 @@ function taskWithKinds(): DumpedTask {
         { num: { tfd: 11, events: EPOLLIN | EPOLLONESHOT, data: 9 }, text: {} },
       ] },
     },
+    {
+      fd: 13, kind: 'timerfd', path: 'anon_inode:[timerfd]', flags: O_RDWR, cloexec: false, pos: 0, size: 0, mode: 0,
+      state: { num: { clockid: 1, ticks: 3, settime_flags: 1, value_sec: 3599, value_nsec: 999_000_000, interval_sec: 0, interval_nsec: 50_000_000 }, text: {} },
+    },
+    { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);
   return task;
@@ -55,7 +60,7 @@ describe('file kinds in the images', () => {
     dir = '';
   });
 
-  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd) and the external pipe (PIPE)', async () => {
+  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd), timerfd, signalfd and the external pipe (PIPE)', async () => {
     dir = (await makeCheckpoint(taskWithKinds())).dir;
     const entries = await critDecode(path.join(dir, 'files.img'));
     const efds = entries.filter((e) => e.type === 'EVENTFD').map((e) => e.efd);
@@ -66,6 +71,9 @@ describe('file kinds in the images', () => {
     expect(epoll?.epfd.tfd.map((t: Record<string, unknown>) => [t.tfd, t.events])).toEqual([[10, EPOLLIN + EPOLLET], [11, EPOLLIN | EPOLLONESHOT]]);
     // JSON.parse rounds 64-bit numbers: the exact data as crit printed it.
     expect(await critText(path.join(dir, 'files.img'))).toContain(`"data": ${0xdeadbeefcafe1234n}`);
+    const timer = entries.find((e) => e.type === 'TIMERFD')?.tfd;
+    expect(timer).toMatchObject({ clockid: 1, ticks: 3, settime_flags: 1, vsec: 3599, vnsec: 999_000_000, isec: 0, insec: 50_000_000 });
+    expect(await critText(path.join(dir, 'files.img'))).toContain(`"sigmask": ${0x8000_0000_0000_0600n}`);
     const fdinfo = await critDecode(path.join(dir, 'fdinfo-1.img'));
     expect(fdinfo.filter((e) => e.type === 'EVENTFD').map((e) => e.fd)).toEqual([10, 11]);
   });
@@ -75,6 +83,12 @@ describe('file kinds in the images', () => {
     dir = (await makeCheckpoint(task)).dir;
     const back = (await readCheckpoint(dir)).task;
     expect(back.files).toEqual(task.files);
+  });
+
+  it('refuses a timerfd with a nanosecond field of a second or more', () => {
+    const task = taskWithKinds();
+    task.files.find((f) => f.fd === 13)!.state!.num.value_nsec = 1_000_000_000;
+    expect(() => encodeTask(task)).toThrow(/fd 13.*nanosecond/);
   });
 
   it('refuses an eventfd without its counter, and one at the maximum', () => {

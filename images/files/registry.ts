@@ -3,10 +3,14 @@
 import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
+import { signalfdKind } from './signalfd';
+import { timerfdKind } from './timerfd';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
   epollKind,
+  timerfdKind,
+  signalfdKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

@@ -42,3 +42,15 @@ test.each([
   await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, `${name} after the refused dump`, 2);
   expect(await requestCheck(v.workdir)).toBe('PASS');
 });
+
+test('timerfd: an unread expiration, relative and absolute 1-hour timers and a periodic one come back on schedule', async () => {
+  const v = await startFilesVictim('timerfd-holder');
+  const { result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+});
+
+test('signalfd: its mask comes back and a SIGUSR1 sent after restore is read from it', async () => {
+  const v = await startFilesVictim('signalfd-holder');
+  const { result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+});
