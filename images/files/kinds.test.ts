@@ -9,8 +9,8 @@ import { promisify } from 'util';
 import { DumpedTask, OpenFile } from '../../native/lib/types';
 import { encodeTask } from '../encode';
 import { readCheckpoint } from '../read';
-import { makeTask } from '../test-fixture';
-import { makeCheckpoint, removeDir } from '../test-dir';
+import { makeTask } from '../test/test-fixture';
+import { makeCheckpoint, removeDir } from '../test/test-dir';
 
 const run = promisify(execFile);
 

@@ -2,7 +2,7 @@
  * One victim per kind of fd of the file layer (native/src/core/files/<kind>.cc, images/files/<kind>.ts):
  * dumped, killed, restored, and then checking its own fds' state (victims in native/test/files).
  */
-import { dumpProcess } from '../../../cli/dump';
+import { dumpProcess } from '../../../checkpoint';
 import { assertRunningUntraced, cleanup, dumpRestoreCheck, expectFailure, makeTempDir, readFds, readProgress, requestCheck, waitForProgress } from '../harness';
 import { startFilesVictim } from './harness';
 

@@ -64,7 +64,10 @@ async function expectTamperFailure(dir: string): Promise<void> {
   const err = await expectFailure(restoreProcess({ dir }), 'ECHECKSUM', ['pages-1.img', /sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/]);
   // Found by the fill (the stub existed and had its memory written), not by the reader beforehand.
   expect((err as Error & { file?: string }).file).toBe('pages-1.img');
-  expect(((err as Error).cause as { code?: string } | undefined)?.code).toBe('ECHECKSUM');
+  const cause = (err as Error).cause as { code?: string; op?: string; path?: string } | undefined;
+  expect(cause?.code).toBe('ECHECKSUM');
+  expect(cause?.op).toBe('verify');
+  expect(path.basename(cause?.path ?? '')).toBe('pages-1.img');
   const leftovers = (): number[] => [
     ...childrenOf(process.pid).filter((p) => !childrenBefore.has(p)),
     ...processesRunning('cryopod-stub').filter((p) => !stubsBefore.has(p) && procState(p) !== 'Z'),
