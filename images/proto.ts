@@ -26,6 +26,7 @@ const PROTO_FILES = [
   'eventpoll.proto',
   'signalfd.proto',
   'timerfd.proto',
+  'memfd.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -47,6 +47,10 @@ function taskWithKinds(): DumpedTask {
       fd: 13, kind: 'timerfd', path: 'anon_inode:[timerfd]', flags: O_RDWR, cloexec: false, pos: 0, size: 0, mode: 0,
       state: { num: { clockid: 1, ticks: 3, settime_flags: 1, value_sec: 3599, value_nsec: 999_000_000, interval_sec: 0, interval_nsec: 50_000_000 }, text: {} },
     },
+    {
+      fd: 15, kind: 'memfd', path: '/memfd:cache (deleted)', flags: O_RDWR, cloexec: true, pos: 3, size: 5, mode: 0o100777,
+      state: { num: { seals: 0xf }, text: { name: 'cache' }, data: Buffer.from('hello') },
+    },
     { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);
@@ -74,6 +78,7 @@ describe('file kinds in the images', () => {
     const timer = entries.find((e) => e.type === 'TIMERFD')?.tfd;
     expect(timer).toMatchObject({ clockid: 1, ticks: 3, settime_flags: 1, vsec: 3599, vnsec: 999_000_000, isec: 0, insec: 50_000_000 });
     expect(await critText(path.join(dir, 'files.img'))).toContain(`"sigmask": ${0x8000_0000_0000_0600n}`);
+    expect(entries.find((e) => e.type === 'MEMFD')?.memfd).toMatchObject({ flags: O_RDWR, pos: 3, inode_id: expect.any(Number) });
     const fdinfo = await critDecode(path.join(dir, 'fdinfo-1.img'));
     expect(fdinfo.filter((e) => e.type === 'EVENTFD').map((e) => e.fd)).toEqual([10, 11]);
   });
@@ -83,6 +88,15 @@ describe('file kinds in the images', () => {
     dir = (await makeCheckpoint(task)).dir;
     const back = (await readCheckpoint(dir)).task;
     expect(back.files).toEqual(task.files);
+  });
+
+  it('refuses a memfd over the cap, or without its name', () => {
+    const big = taskWithKinds();
+    big.files.find((f) => f.fd === 15)!.state!.data = Buffer.alloc(8 * 1024 * 1024 + 1);
+    expect(() => encodeTask(big)).toThrow(/fd 15.*8388609 bytes, over the cap of 8388608/);
+    const nameless = taskWithKinds();
+    nameless.files.find((f) => f.fd === 15)!.state!.text = {};
+    expect(() => encodeTask(nameless)).toThrow(/fd 15.*needs its name/);
   });
 
   it('refuses a timerfd with a nanosecond field of a second or more', () => {

@@ -3,6 +3,7 @@
 import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
+import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
 
@@ -11,6 +12,7 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   epollKind,
   timerfdKind,
   signalfdKind,
+  memfdKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

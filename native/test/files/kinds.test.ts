@@ -54,3 +54,18 @@ test('signalfd: its mask comes back and a SIGUSR1 sent after restore is read fro
   const { result } = await dumpRestoreCheck(v);
   expect(result).toBe('PASS');
 });
+
+test('memfd: names, sizes, offsets, seals and contents come back; the sealed one still refuses writes', async () => {
+  const v = await startFilesVictim('memfd-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});
+
+test('a memfd over the 8 MiB cap: refused before anything is stopped, naming it and the cap', async () => {
+  const v = await startFilesVictim('memfd-big');
+  const dir = makeTempDir('img-memfd-big');
+  await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/fd 3/, /cryopod-big/, /9437184 bytes, over the cap of 8388608/]);
+  assertRunningUntraced(v.pid, 'memfd-big after the refused dump');
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
