@@ -1,6 +1,7 @@
 /**
- * `cryopod restore` verifies the pages images in the native fill (hashed in the same pass that writes
- * them into the stopped stub, on every core) instead of before the morph. These tests hold it to the
+ * The checkpoint library's restore (`cryopod restore`, and the node agent's) verifies the pages images
+ * in the native fill (hashed in the same pass that writes them into the stopped stub, on every core)
+ * instead of before the morph. These tests hold it to the
  * rule that replaced "verified before any page is mapped": a tampered pages image fails the restore with
  * the reader's ECHECKSUM naming the file, the half-built stub is killed, no process is left behind, and
  * the saved task never runs a single instruction.

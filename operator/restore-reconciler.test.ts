@@ -15,6 +15,7 @@ const SAVED = { metadata: { name: 'web', labels: { app: 'web' } }, spec: { nodeN
 
 function setup(opts: { checkpoint?: Checkpoint['status'] | null; spec?: Partial<Restore['spec']>; readPod?: () => Promise<Record<string, unknown>> } = {}) {
   const t = fakeCtx({ agentClaimTimeoutSeconds: 30, pollSeconds: 5 }, { readPod: opts.readPod ?? (async () => SAVED) });
+  for (const node of ['node-a', 'node-b']) t.fake.seed('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: node, labels: { 'kubernetes.io/hostname': node } }, spec: {} });
   if (opts.checkpoint !== null) {
     t.fake.seed(crPath('checkpoints', NS), { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name: 'ck', namespace: NS }, spec: { podName: 'web' }, status: opts.checkpoint ?? { phase: 'Succeeded', nodeName: 'node-a', imageLocation: LOCATION } });
   }
@@ -118,4 +119,19 @@ test('a finished Restore is counted once and never written again', async () => {
   await rec.reconcile(KEY);
   expect(fake.writes.length).toBe(writes);
   expect((await ctx.metrics.restores.get()).values).toEqual([{ labels: { result: 'failed' }, value: 1 }]);
+});
+
+test('the target node is read first: missing → NodeNotFound, its taint not tolerated → PlacementConflict; no pod either way', async () => {
+  const gone = setup({ spec: { targetNode: 'node-gone' } });
+  expect(await gone.rec.reconcile(KEY)).toBeUndefined();
+  expect(ready(await gone.get())).toMatchObject({ status: 'False', reason: 'NodeNotFound', message: 'node node-gone does not exist' });
+  expect(gone.fake.writes.filter((w) => w.startsWith(`POST ${podPath(NS)}`))).toHaveLength(0);
+
+  const tainted = setup({ spec: { targetNode: 'node-t' } });
+  tainted.fake.seed('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-t', labels: {} }, spec: { taints: [{ key: 'gpu', effect: 'NoExecute' }] } });
+  expect(await tainted.rec.reconcile(KEY)).toBeUndefined();
+  expect(ready(await tainted.get())).toMatchObject({ status: 'False', reason: 'PlacementConflict' });
+  expect(ready(await tainted.get())!.message).toMatch(/taint gpu:NoExecute, which the pod does not tolerate/);
+  expect(tainted.fake.writes.filter((w) => w.startsWith(`POST ${podPath(NS)}`))).toHaveLength(0);
+  expect(tainted.fake.eventReasons(NS, 'r')).toEqual(['PlacementConflict']);
 });

@@ -1,7 +1,8 @@
-// The files of a task: OpenFile (with its InetSocket or pipe end) and PipeImage ↔ their JS objects
+// The files of a task: OpenFile (with its InetSocket or pipe end, and its kind's FileState) and PipeImage ↔ their JS objects
 // (native/lib/types.ts).
 #include "convert_fields.h"
 #include "convert_parts.h"
+#include "file_state_js.h"
 
 namespace cryopod {
 
@@ -56,6 +57,7 @@ Napi::Object file_to_js(Napi::Env env, const OpenFile& f) {
     o.Set("pipe", p);
   }
   if (f.has_socket) o.Set("socket", socket_to_js(env, f.socket));
+  if (!f.state.empty()) o.Set("state", file_state_to_js(env, f.state));
   return o;
 }
 
@@ -79,6 +81,7 @@ OpenFile file_from_js(const Napi::Object& o) {
     f.has_socket = true;
     f.socket = socket_from_js(s.As<Napi::Object>());
   }
+  if (!o.Get("state").IsUndefined()) f.state = file_state_from_js(o.Get("state"), "fd " + std::to_string(f.fd) + " state");
   return f;
 }
 
