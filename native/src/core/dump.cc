@@ -124,7 +124,9 @@ TaskImage dump_task(const DumpRequest& req) {
   TaskImage t;
   uint64_t zero_pfn = zero_page_pfn();
 
-  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // O_EXCL: never a file or symlink someone planted in the image directory (it would keep its owner and mode,
+  // or send process memory elsewhere); the directory check refused such names before anything was stopped.
+  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) throw_errno_at("create", req.pages_path);
   struct FdCloser {
     int fd;
