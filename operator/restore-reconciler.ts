@@ -14,11 +14,11 @@
  * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
  */
 import type { Checkpoint, Restore, RestoreStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, splitKey, type ReconcileResult } from '../kube';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, splitKey, type ReconcileResult } from '../kube';
 import { msUntil, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
-import { getOrUndefined, setLabel, writeStatus } from './objects';
+import { condition, failWith, getOrUndefined, setLabel, writeStatusWithEvent } from './objects';
 import { nodeFacts, placementConflict } from './placement';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
@@ -138,21 +138,15 @@ export class RestoreReconciler {
     return { requeueAfterMs: cfg.agentClaimTimeoutSeconds * 1000 };
   }
 
-  private async fail(r: Restore, reason: string, message: string): Promise<void> {
-    let conditions = this.cond(r, ConditionType.Ready, 'False', reason, message);
-    if (r.status?.phase !== 'Running' && r.status?.phase !== 'Dispatched') {
-      conditions = setCondition(conditions, { type: ConditionType.Dispatched, status: 'False', reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
-    }
-    await this.write(r, { ...r.status, phase: 'Failed', finishedAt: this.ctx.now().toISOString(), observedGeneration: r.metadata.generation, conditions }, 'Warning', reason);
-    this.ctx.metrics.finished('restore', r.metadata.uid!, 'failed');
+  private fail(r: Restore, reason: string, message: string): Promise<void> {
+    return failWith(this.ctx, 'restores', r, reason, message);
   }
 
   private cond(r: Restore, type: string, status: 'True' | 'False', reason: string, message: string) {
-    return setCondition(r.status?.conditions, { type, status, reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
+    return condition(this.ctx, r, type, status, reason, message);
   }
 
-  private async write(r: Restore, status: RestoreStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
-    const message = status.conditions?.find((c) => c.reason === reason)?.message ?? reason;
-    if (await writeStatus(this.ctx.client, 'restores', r, status)) await this.ctx.events.record(r, type, reason, message);
+  private write(r: Restore, status: RestoreStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
+    return writeStatusWithEvent(this.ctx, 'restores', r, status, type, reason);
   }
 }
