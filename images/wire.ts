@@ -172,6 +172,7 @@ export interface RegFileMsg {
   size?: WireU64;
   mode?: number;
   cryopod_kind?: number;
+  cryopod_locks?: Array<{ lock: number; write: boolean; start: WireU64; len: WireU64 }>;
 }
 
 export interface SkOptsMsg {

@@ -36,6 +36,7 @@
         "src/core/files/file_driver.cc",
         "src/core/files/inet_socket.cc",
         "src/core/files/inherit.cc",
+        "src/core/files/locks.cc",
         "src/core/files/memfd.cc",
         "src/core/files/pipe.cc",
         "src/core/files/preflight.cc",

@@ -54,6 +54,12 @@ function taskWithKinds(): DumpedTask {
     { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);
+  const reg = task.files.find((f) => f.kind === 'reg')!;
+  reg.state = { num: {}, text: {}, items: [
+    { num: { lock: 0, write: 1, start: 0, len: 0 }, text: {} },
+    { num: { lock: 1, write: 0, start: 10, len: 20 }, text: {} },
+    { num: { lock: 2, write: 1, start: 0x1_0000_0000, len: 0 }, text: {} },
+  ] };
   return task;
 }
 
@@ -83,7 +89,7 @@ describe('file kinds in the images', () => {
     expect(fdinfo.filter((e) => e.type === 'EVENTFD').map((e) => e.fd)).toEqual([10, 11]);
   });
 
-  it('reads every kind back exactly (64-bit counters as bigints above 2^53)', async () => {
+  it('reads every kind back exactly (64-bit counters as bigints above 2^53, file locks of a regular file)', async () => {
     const task = taskWithKinds();
     dir = (await makeCheckpoint(task)).dir;
     const back = (await readCheckpoint(dir)).task;

@@ -24,6 +24,13 @@ const FileKind* detect_kind(const FdProbe& p) {
   return nullptr;
 }
 
+// A lock is saved only by the kinds that take it again (regular files and directories).
+FileVerdict verdict_of(const FileKind& k, const FdProbe& p) {
+  if (!p.lines("lock").empty() && std::string(k.name) != "reg" && std::string(k.name) != "dir")
+    return {FileVerdict::Refused, "a file lock on a " + std::string(k.name) + " is not saved"};
+  return k.check ? k.check(p) : FileVerdict{FileVerdict::Saved, ""};
+}
+
 }  // namespace
 
 std::string unsupported_reason(const FdProbe& p) {
@@ -50,10 +57,8 @@ std::vector<OpenFile> collect_files(int pid) {
     FdProbe p = probe_fd(pid, fd);
     const FileKind* k = detect_kind(p);
     if (!k) p.refuse(unsupported_reason(p));
-    if (k->check) {
-      FileVerdict v = k->check(p);
-      if (v.status == FileVerdict::Refused) p.refuse(v.note);
-    }
+    FileVerdict v = verdict_of(*k, p);
+    if (v.status == FileVerdict::Refused) p.refuse(v.note);
     OpenFile f;
     f.fd = fd;
     f.kind = k->name;
@@ -85,7 +90,7 @@ std::vector<FdReport> check_files(int pid) {
       r.verdict = FileVerdict{FileVerdict::Refused, unsupported_reason(p)};
     } else {
       r.kind = k->name;
-      r.verdict = k->check ? k->check(p) : FileVerdict{FileVerdict::Saved, ""};
+      r.verdict = verdict_of(*k, p);
     }
     out.push_back(std::move(r));
   }
