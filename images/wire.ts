@@ -8,6 +8,7 @@ import { WireU64 } from './u64';
 export const FD_TYPE_REG = 1;
 export const FD_TYPE_PIPE = 2;
 export const FD_TYPE_INETSK = 4;
+export const FD_TYPE_FIFO = 3;
 export const FD_TYPE_EVENTFD = 6;
 export const FD_TYPE_EVENTPOLL = 7;
 export const FD_TYPE_SIGNALFD = 9;

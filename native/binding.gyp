@@ -33,6 +33,7 @@
         "src/core/files/epoll.cc",
         "src/core/files/eventfd.cc",
         "src/core/files/fd_probe.cc",
+        "src/core/files/fifo.cc",
         "src/core/files/file_driver.cc",
         "src/core/files/inet_socket.cc",
         "src/core/files/inherit.cc",

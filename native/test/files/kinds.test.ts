@@ -83,3 +83,10 @@ test('file locks still held by the original (a leave-running dump): the restore 
   await expectFailure(restoreProcess({ dir }), 'ELOCKED', [/fd 3/, /flock/, /still running/]);
   expect(await requestCheck(v.workdir)).toBe('PASS');
 });
+
+test('FIFO: both ends reopened by path, the bytes it held there once, still non-blocking', async () => {
+  const v = await startFilesVictim('fifo-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});
