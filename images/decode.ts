@@ -219,6 +219,8 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       size: reg.size === undefined ? 0 : numberOf(reg.size, filesImg, `file id ${reg.id} size`),
       mode: reg.mode ?? 0,
       ...(locks ? { state: locks } : {}),
+      // A terminal is always external (native/src/core/files/tty.cc).
+      ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
     };
   });
 }

@@ -45,6 +45,7 @@
         "src/core/files/regular.cc",
         "src/core/files/signalfd.cc",
         "src/core/files/timerfd.cc",
+        "src/core/files/tty.cc",
         "src/addon/file_state_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

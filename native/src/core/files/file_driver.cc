@@ -45,8 +45,8 @@ std::string unsupported_reason(const FdProbe& p) {
   if (anon("inotify")) return "an inotify instance: not supported yet";
   if (l.rfind("anon_inode:", 0) == 0) return "this kind of anonymous inode is not supported";
   if (l.rfind("socket:[", 0) == 0) return "this kind of socket is not supported";
-  if (S_ISCHR(p.st.st_mode)) return "terminals and devices other than /dev/null, /dev/zero, /dev/full, /dev/random and "
-                                    "/dev/urandom are not supported (redirect stdio to files, pipes or /dev/null)";
+  if (S_ISCHR(p.st.st_mode)) return "devices other than terminals, /dev/null, /dev/zero, /dev/full, /dev/random and "
+                                    "/dev/urandom are not supported";
   if (S_ISFIFO(p.st.st_mode)) return "a deleted FIFO cannot be opened again";
   if (l.size() > 10 && l.compare(l.size() - 10, 10, " (deleted)") == 0) return "the open file was deleted";
   return "this kind of file is not supported";
