@@ -9,6 +9,7 @@
 import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
 import { unframeImage } from './codec';
 import { DecodedKindFile } from './files/kind';
+import { ghostState } from './files/ghost';
 import { decodeLocks } from './files/locks';
 import { IMAGE_FILE_KINDS, imageKindOfType } from './files/registry';
 import { ImageError } from './errors';
@@ -221,6 +222,7 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       ...(locks ? { state: locks } : {}),
       // A terminal is always external (native/src/core/files/tty.cc).
       ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
+      ...(kind === 'ghost' ? { state: ghostState(reg, filesImg) } : {}),
     };
   });
 }

@@ -35,7 +35,7 @@ export const MARCH_X86_64 = 1;
 /** task_core_entry.task_state: TASK_ALIVE */
 export const TASK_ALIVE = 1;
 /** cryopod_file_kind in regfile.proto (sockets are INETSK entries, not reg_file_entry). */
-export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4, tty: 5 } as const;
+export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4, tty: 5, ghost: 6 } as const;
 export type RegFileKind = keyof typeof FILE_KIND;
 /** Socket families, types, protocols and states (inet_sk_entry). */
 export const AF_INET = 2;
@@ -174,6 +174,7 @@ export interface RegFileMsg {
   mode?: number;
   cryopod_kind?: number;
   cryopod_locks?: Array<{ lock: number; write: boolean; start: WireU64; len: WireU64 }>;
+  cryopod_contents?: Uint8Array;
 }
 
 export interface SkOptsMsg {

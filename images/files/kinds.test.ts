@@ -55,6 +55,10 @@ function taskWithKinds(): DumpedTask {
       fd: 16, kind: 'fifo', path: '/run/app/ctl.fifo', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0o10600,
       state: { num: { dev: 0xfe00, ino: 0x1_2345_6789 }, text: {}, data: Buffer.from('queued') },
     },
+    {
+      fd: 17, kind: 'ghost', path: '/var/lib/app/tmp.db (deleted)', flags: O_RDWR, cloexec: false, pos: 2, size: 4, mode: 0o100640,
+      state: { num: {}, text: {}, data: Buffer.from('gone') },
+    },
     { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);

@@ -90,3 +90,10 @@ test('FIFO: both ends reopened by path, the bytes it held there once, still non-
   const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
   expect(result).toBe('PASS');
 });
+
+test('deleted files held open: contents, size, mode, offset and access mode come back in ghosts, deleted again', async () => {
+  const v = await startFilesVictim('ghost-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});

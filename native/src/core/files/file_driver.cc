@@ -48,7 +48,7 @@ std::string unsupported_reason(const FdProbe& p) {
   if (S_ISCHR(p.st.st_mode)) return "devices other than terminals, /dev/null, /dev/zero, /dev/full, /dev/random and "
                                     "/dev/urandom are not supported";
   if (S_ISFIFO(p.st.st_mode)) return "a deleted FIFO cannot be opened again";
-  if (l.size() > 10 && l.compare(l.size() - 10, 10, " (deleted)") == 0) return "the open file was deleted";
+  if (l.size() > 10 && l.compare(l.size() - 10, 10, " (deleted)") == 0) return "a deleted file that is not a regular one";
   return "this kind of file is not supported";
 }
 
