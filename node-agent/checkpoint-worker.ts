@@ -13,7 +13,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Checkpoint, ContainerResult } from '../crds/types';
-import { ConditionType, getCondition, Reason } from '../kube';
+import { ConditionType, getCondition, Reason, splitKey } from '../kube';
 import { CgroupMounts } from './cgroup-mounts';
 import { Dumper } from './dumper';
 import { AgentIdentity } from './identity';
@@ -52,7 +52,7 @@ export class CheckpointWorker {
   }
 
   async handle(key: string): Promise<void> {
-    const [namespace, name] = key.split('/');
+    const [namespace, name] = splitKey(key);
     const cp = await this.d.api.getCheckpoint(namespace, name);
     await routeClaimedWork(key, cp ?? undefined, this.d.identity, this.unwritten, {
       finish: (obj, outcome) => this.finish(obj, outcome),

@@ -25,7 +25,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Restore } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason } from '../kube';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason, splitKey } from '../kube';
 import { readVerified, restoreVerified } from '../checkpoint';
 import type { VerifiedCheckpoint } from '../checkpoint';
 import { ImageError } from '../images';
@@ -86,7 +86,7 @@ export class RestoreWorker {
   }
 
   async handle(key: string): Promise<void> {
-    const [namespace, name] = key.split('/');
+    const [namespace, name] = splitKey(key);
     const r = await this.d.api.getRestore(namespace, name);
     await routeClaimedWork(key, r ?? undefined, this.d.identity, this.unwritten, {
       finish: (obj, outcome) => this.finish(obj, outcome),

@@ -11,8 +11,8 @@
  *   Succeeded  retention: keep-last N per pod, TTL after finish
  */
 import type { Checkpoint, CheckpointStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
-import { msUntil, splitKey, type Ctx } from './context';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, Reason, setCondition, splitKey, type ReconcileResult } from '../kube';
+import { msUntil, type Ctx } from './context';
 import { podPath, crPath } from './kube/paths';
 import { isNotFound } from './kube/client';
 import { addFinalizer, getOrUndefined, removeFinalizer, setLabel, writeStatus } from './objects';

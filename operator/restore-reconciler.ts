@@ -2,8 +2,9 @@
  * The Restore reconciler, level-based like the Checkpoint one:
  *
  *   Pending    Checkpoint missing → Failed/CheckpointNotFound; Failed → Failed/CheckpointNotReady; not yet
- *              Succeeded → wait (CheckpointNotReady, until the timeout); else read pod.json from its images,
- *              create the new Pod (owned by this Restore, pinned to the target node), label
+ *              Succeeded → wait (CheckpointNotReady, until the timeout); else read pod.json from its images;
+ *              the target node missing → Failed/NodeNotFound; the saved pod's nodeSelector, required node
+ *              affinity or tolerations not satisfied there → Failed/PlacementConflict; else create the new Pod (owned by this Restore, pinned to the target node), label
  *              cryopod.io/node=NODE, status Dispatched + podName + nodeName + dispatchedAt
  *   Dispatched no agent claimed it within the agent-claim timeout → Failed/AgentUnavailable
  *   Running    spec.timeoutSeconds after creation → Failed/Timeout (in every open phase)
@@ -13,11 +14,12 @@
  * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
  */
 import type { Checkpoint, Restore, RestoreStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
-import { msUntil, splitKey, type Ctx } from './context';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, splitKey, type ReconcileResult } from '../kube';
+import { msUntil, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
 import { getOrUndefined, setLabel, writeStatus } from './objects';
+import { nodeFacts, placementConflict } from './placement';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
 
@@ -102,6 +104,13 @@ export class RestoreReconciler {
       }
       throw err;
     }
+
+    // Bound directly to the node (no scheduler), so check what the scheduler would have: a tenant who
+    // names a node gets no placement its own pod's constraints, or the node's taints, forbid.
+    const target = await getOrUndefined<Record<string, unknown>>(client, `/api/v1/nodes/${encodeURIComponent(node)}`);
+    if (!target) return this.fail(r, Reason.NodeNotFound, `node ${node} does not exist`);
+    const conflict = placementConflict(pod.spec, nodeFacts(target));
+    if (conflict) return this.fail(r, Reason.PlacementConflict, `cannot restore onto node ${node}: ${conflict}`);
 
     const podName = pod.metadata.name as string;
     try {
