@@ -27,6 +27,7 @@ const PROTO_FILES = [
   'signalfd.proto',
   'timerfd.proto',
   'memfd.proto',
+  'fifo.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -3,6 +3,7 @@
 import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
+import { fifoKind } from './fifo';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
@@ -13,6 +14,7 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   timerfdKind,
   signalfdKind,
   memfdKind,
+  fifoKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

@@ -1,5 +1,6 @@
 #include "dump.h"
 #include "dump_steps.h"
+#include "files/fifo.h"
 #include "files/preflight.h"
 
 #include <dirent.h>
@@ -80,6 +81,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite->cure();  // the task is stopped again (the child serves the pages from now on)
     read_identity(req.pid, t);
     t.files = collect_files(req.pid);
+    settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
     collect_in_task_state(main, rs, others, gadget, t);
     to_namespace_ids({&t});
@@ -182,6 +184,7 @@ TaskImage dump_task(const DumpRequest& req) {
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);
+  settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
   collect_in_task_state(main, rs, others, gadget, t);
   to_namespace_ids({&t});

@@ -23,6 +23,7 @@
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "vmas.h"
+#include "files/fifo.h"
 #include "files/inherit.h"
 #include "files/pipe.h"
 #include "files/preflight.h"
@@ -223,6 +224,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
 
   std::vector<TaskImage*> all;
   for (TaskImage& t : img.tasks) all.push_back(&t);
+  settle_fifo_bytes(all, members);
   to_namespace_ids(all);
 
   // Let go of everything together.
