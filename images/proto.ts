@@ -28,6 +28,7 @@ const PROTO_FILES = [
   'timerfd.proto',
   'memfd.proto',
   'fifo.proto',
+  'fsnotify.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -11,6 +11,7 @@ export const FD_TYPE_INETSK = 4;
 export const FD_TYPE_FIFO = 3;
 export const FD_TYPE_EVENTFD = 6;
 export const FD_TYPE_EVENTPOLL = 7;
+export const FD_TYPE_INOTIFY = 8;
 export const FD_TYPE_SIGNALFD = 9;
 export const FD_TYPE_TIMERFD = 17;
 export const FD_TYPE_MEMFD = 18;

@@ -39,6 +39,7 @@
         "src/core/files/inet_socket.cc",
         "src/core/files/ghost.cc",
         "src/core/files/inherit.cc",
+        "src/core/files/inotify.cc",
         "src/core/files/locks.cc",
         "src/core/files/memfd.cc",
         "src/core/files/pipe.cc",

@@ -4,6 +4,7 @@ import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
 import { fifoKind } from './fifo';
+import { inotifyKind } from './inotify';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
@@ -15,6 +16,7 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   signalfdKind,
   memfdKind,
   fifoKind,
+  inotifyKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {
