@@ -27,6 +27,8 @@ const PROTO_FILES = [
   'signalfd.proto',
   'timerfd.proto',
   'memfd.proto',
+  'fifo.proto',
+  'fsnotify.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;
