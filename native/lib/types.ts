@@ -191,6 +191,8 @@ export interface DumpedTask {
   files: OpenFile[];
   /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */
   frozenSeconds: number;
+  /** How the pages left the task (set by a dump, absent when it had none; not stored in images). */
+  pagesMethod?: DumpMethod;
   /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
   pagesSeconds?: number;
   /** Set when the pages came from a copy-on-write snapshot (short freeze); not stored in images. */

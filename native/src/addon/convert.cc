@@ -269,6 +269,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   o.Set("files", files);
   o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
   o.Set("pagesSeconds", Napi::Number::New(env, t.pages_seconds));
+  if (!t.pages_method.empty()) o.Set("pagesMethod", Napi::String::New(env, t.pages_method));
   if (t.snapshot) {
     Napi::Object snap = Napi::Object::New(env);
     snap.Set("privateBytes", num(env, t.snapshot_private_bytes));
