@@ -3,18 +3,25 @@
  *
  *   cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
  *                                                    checkpoint a process (killed afterwards unless told)
- *   cryopod restore --dir D                           restore it; prints the new PID
+ *   cryopod dump --check --pid N [--json]            what the tree holds and whether each can be saved
+ *   cryopod restore --dir D [--inherit-fd N:FD|N:PATH]...
+ *                                                    restore it; prints the new PID. External pipes
+ *                                                    (stdio to a process outside the tree) take the
+ *                                                    given fd/path, saved stdio by default ours
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
+import { checkProcess, formatCheck } from './check';
 import { dumpProcess } from './dump';
 import { restoreProcess } from './restore';
 import { inspectImages, formatInspect } from './inspect';
 import { parseArgs, requireString } from './args';
+import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
 
 const USAGE = `usage:
   cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
-  cryopod restore --dir D
+  cryopod dump --check --pid N [--json]
+  cryopod restore --dir D [--inherit-fd N:FD|N:PATH]...
   cryopod inspect D [--json]`;
 
 function ms(seconds: number): string {
@@ -26,9 +33,14 @@ export async function main(argv: string[], out = process.stdout, err = process.s
   try {
     switch (command) {
       case 'dump': {
-        const p = parseArgs(rest, { pid: true, dir: true, 'leave-running': false, 'full-freeze': false, method: true });
+        const p = parseArgs(rest, { pid: true, dir: true, 'leave-running': false, 'full-freeze': false, method: true, check: false, json: false });
         const pid = Number(requireString(p, 'pid'));
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
+        if (p.flags.has('check')) {
+          const { reports, ok } = await checkProcess(pid);
+          out.write(p.flags.has('json') ? JSON.stringify(reports, null, 2) + '\n' : formatCheck(reports) + '\n');
+          return ok ? 0 : 1;
+        }
         const method = p.flags.get('method') ?? 'parasite';
         if (method !== 'parasite' && method !== 'vm_readv') throw new CliError('EUSAGE', `--method must be parasite or vm_readv`);
         const s = await dumpProcess({
@@ -45,8 +57,9 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         return 0;
       }
       case 'restore': {
-        const p = parseArgs(rest, { dir: true });
-        const r = await restoreProcess({ dir: requireString(p, 'dir') });
+        const p = parseArgs(rest, { dir: true, 'inherit-fd': true });
+        const inheritFds = (p.lists.get('inherit-fd') ?? []).map(parseInheritFd);
+        const r = await restoreProcess({ dir: requireString(p, 'dir'), inheritFds });
         out.write(`${r.pid}\n`);
         err.write(`restored in ${ms(r.seconds)}\n`);
         return 0;

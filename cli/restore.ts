@@ -9,6 +9,7 @@
  */
 import * as path from 'path';
 import { restoreTask, restoreTree } from '../native/lib';
+import { InheritFd } from '../native/lib/types';
 import { ImageError, readCheckpoint } from '../images';
 import { checkReadableDir } from './image-dir';
 
@@ -33,7 +34,11 @@ function asImageError(err: unknown): unknown {
   return m ? new ImageError('ECHECKSUM', path.basename(m[1]), m[2], { cause: err }) : err;
 }
 
-export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {
+/**
+ * `inheritFds`: what replaces each external fd of the checkpoint (a pipe whose other end was outside the
+ * tree); by default a saved fd 0, 1 or 2 takes this process's own.
+ */
+export async function restoreProcess(opts: { dir: string; inheritFds?: InheritFd[] }): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const dir = checkReadableDir(opts.dir);
   const { tree, pagesPaths, task, pagesPath, pagesDigests } = await readCheckpoint(dir, { deferPagesHash: true });
@@ -46,8 +51,8 @@ export async function restoreProcess(opts: { dir: string }): Promise<RestoreSumm
   try {
     pid =
       tree.tasks.length > 1 || tree.pipes.length > 0
-        ? await restoreTree({ tree, pagesPaths, pagesDigests, ...creds })
-        : await restoreTask({ task, pagesPath, pagesDigest: pagesDigests[0], ...creds });
+        ? await restoreTree({ tree, pagesPaths, pagesDigests, inheritFds: opts.inheritFds, ...creds })
+        : await restoreTask({ task, pagesPath, pagesDigest: pagesDigests[0], inheritFds: opts.inheritFds, ...creds });
   } catch (err) {
     throw asImageError(err);
   }

@@ -22,6 +22,7 @@ const PROTO_FILES = [
   'sk-inet.proto',
   'pipe.proto',
   'pipe-data.proto',
+  'eventfd.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -8,6 +8,11 @@ import { WireU64 } from './u64';
 export const FD_TYPE_REG = 1;
 export const FD_TYPE_PIPE = 2;
 export const FD_TYPE_INETSK = 4;
+export const FD_TYPE_EVENTFD = 6;
+export const FD_TYPE_EVENTPOLL = 7;
+export const FD_TYPE_SIGNALFD = 9;
+export const FD_TYPE_TIMERFD = 17;
+export const FD_TYPE_MEMFD = 18;
 export const FD_TYPE_NAMES: Record<number, string> = {
   0: 'UND', 1: 'REG', 2: 'PIPE', 3: 'FIFO', 4: 'INETSK', 5: 'UNIXSK', 6: 'EVENTFD', 7: 'EVENTPOLL', 8: 'INOTIFY',
   9: 'SIGNALFD', 10: 'PACKETSK', 11: 'TTY', 12: 'FANOTIFY', 13: 'NETLINKSK', 14: 'NS', 15: 'TUNF', 16: 'EXT',
@@ -199,6 +204,7 @@ export interface PipeMsg {
   pipe_id: number;
   flags: number;
   cryopod_mode?: number;
+  cryopod_external?: boolean;
 }
 
 export interface PipeDataMsg {
@@ -213,6 +219,8 @@ export interface FileMsg {
   reg?: RegFileMsg;
   isk?: InetSkMsg;
   pipe?: PipeMsg;
+  /** The entries of the kinds of images/files/, by their file_entry field (efd, epfd, ...). */
+  [field: string]: unknown;
 }
 
 export interface FdinfoMsg {

@@ -2,8 +2,7 @@
  * Bad input gives a clear error, with the right code, and harms nothing.
  *
  * Dump: a missing pid (ESRCH), a zombie (EZOMBIE), a read-only dir (EROFS/EACCES), a missing dir (ENOENT),
- * a process holding a pipe (EUNSUPPORTED: pipes are dumped only with a whole process tree, which dumpProcess
- * does not offer). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
+ * a process holding an io_uring (EUNSUPPORTED, naming the fd). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
  * of a live victim: it is still running, not frozen or stopped, not traced (every thread), it makes
  * progress, and its own check passes.
  *
@@ -19,6 +18,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { dumpProcess } from '../../cli/dump';
 import { restoreProcess } from '../../cli/restore';
+import { filesVictim } from './files/harness';
 import {
   Checkpoint,
   PAGE_SIZE,
@@ -38,6 +38,7 @@ import {
   readFileOrUndefined,
   readProgress,
   sleep,
+  startProgram,
   startVictim,
   trackMount,
   trackPid,
@@ -121,17 +122,12 @@ describe('dump of bad input', () => {
     await expectUnharmed(v);
   });
 
-  test('a process whose stdout is a pipe to a process outside its tree: EUNSUPPORTED, nothing written', async () => {
-    // sh runs the sleeper with its stdout piped into cat, a sibling: the pipe cannot be reconnected on restore.
-    const workdir = makeTempDir('pipe-outside');
-    const launcher = spawn('setsid', ['-f', '/bin/sh', '-c', '"$0" "$1" | cat >/dev/null', victimPath('sleeper'), workdir], { stdio: 'ignore' });
-    await new Promise((r) => launcher.on('exit', r));
-    const pid = Number((await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 30_000, 'the piped sleeper')).trim());
-    trackPid(pid);
-    const v: Victim = { name: 'sleeper', pid, workdir };
-    await waitForProgress(workdir, 0, 'the piped sleeper', 1);
-    const dir = makeTempDir('img-pipe');
-    await expectFailure(dumpProcess({ pid, dir }), 'EUNSUPPORTED', [/pipe/i, /outside/]);
+  test('a process holding an io_uring: EUNSUPPORTED naming the fd, refused before it is stopped, nothing written', async () => {
+    // (A pipe to a process outside the tree is dumped as external now: files/external-pipe.test.ts.)
+    const v = await startProgram('io-uring-holder', filesVictim('io-uring-holder'), []);
+    await waitForProgress(v.workdir, 0, 'the io_uring holder', 1);
+    const dir = makeTempDir('img-io-uring');
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/fd 3/, /io_uring/]);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
     await expectUnharmed(v);
   });

@@ -1,5 +1,7 @@
 #include "convert.h"
 
+#include "file_state_js.h"
+
 namespace cryopod {
 
 namespace {
@@ -264,6 +266,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
       so.Set("v6only", Napi::Boolean::New(env, f.socket.v6only));
       fo.Set("socket", so);
     }
+    if (!f.state.empty()) fo.Set("state", file_state_to_js(env, f.state));
     files.Set(i, fo);
   }
   o.Set("files", files);
@@ -386,6 +389,7 @@ TaskImage task_from_js(const Napi::Object& o) {
       f.socket.reuseport = field(so, "reuseport").ToBoolean().Value();
       f.socket.v6only = field(so, "v6only").ToBoolean().Value();
     }
+    if (!fo.Get("state").IsUndefined()) f.state = file_state_from_js(fo.Get("state"), "files[" + std::to_string(i) + "].state");
     t.files.push_back(f);
   }
   return t;

@@ -1,5 +1,6 @@
 #include "dump.h"
 #include "dump_steps.h"
+#include "files/preflight.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -121,6 +122,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
 
 TaskImage dump_task(const DumpRequest& req) {
   check_dumpable(req.pid);
+  refuse_unsaveable(check_files(req.pid));  // before anything is stopped
   TaskImage t;
   uint64_t zero_pfn = zero_page_pfn();
 

@@ -17,6 +17,7 @@ struct TreeRestoreRequest {
   long uid = -1, gid = -1;
   // Morph this running stub (a restore pod's container) into the root instead of starting one.
   int stub_pid = 0;
+  std::vector<InheritFd> inherit;  // as RestoreRequest::inherit
 };
 
 // Returns the root's PID in our namespace. Every task keeps its saved ID: in ours, or (a tree dumped
