@@ -25,6 +25,10 @@ const PROTO_FILES = [
   'eventfd.proto',
   'fdinfo.proto',
   'fs.proto',
+  'timer.proto',
+  'rlimit.proto',
+  'siginfo.proto',
+  'seccomp.proto',
 ] as const;
 
 export function findProtoDir(from: string = __dirname): string {
@@ -52,6 +56,7 @@ export interface Messages {
   fdinfo: protobuf.Type;
   fs: protobuf.Type;
   pipeData: protobuf.Type;
+  seccomp: protobuf.Type;
 }
 
 let cached: Messages | undefined;
@@ -78,6 +83,7 @@ export function messages(): Messages {
     fdinfo: root.lookupType('fdinfo_entry'),
     fs: root.lookupType('fs_entry'),
     pipeData: root.lookupType('pipe_data_entry'),
+    seccomp: root.lookupType('seccomp_entry'),
   };
   return cached;
 }

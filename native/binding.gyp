@@ -19,6 +19,8 @@
         "src/core/pid_namespace.cc",
         "src/core/pid_placement.cc",
         "src/core/proc.cc",
+        "src/core/process_state_dump.cc",
+        "src/core/process_state_restore.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",
         "src/core/restore_memory.cc",
@@ -36,7 +38,8 @@
         "src/core/files/preflight.cc",
         "src/core/files/registry.cc",
         "src/core/files/regular.cc",
-        "src/addon/file_state_js.cc"
+        "src/addon/file_state_js.cc",
+        "src/addon/process_state_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -1,6 +1,7 @@
 #include "convert.h"
 
 #include "file_state_js.h"
+#include "process_state_js.h"
 
 namespace cryopod {
 
@@ -105,6 +106,7 @@ void thread_to_js(Napi::Env env, const ThreadState& th, Napi::Object o) {
   rl.Set("len", num(env, th.robust_len));
   o.Set("robustList", rl);
   o.Set("clearChildTid", num(env, th.clear_child_tid));
+  o.Set("threadState", thread_process_state_to_js(env, th.ps));
 }
 
 ThreadState thread_from_js(const Napi::Object& o, int tid) {
@@ -273,6 +275,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
   o.Set("pagesSeconds", Napi::Number::New(env, t.pages_seconds));
   if (!t.pages_method.empty()) o.Set("pagesMethod", Napi::String::New(env, t.pages_method));
+  if (t.state.saved) o.Set("processState", process_state_to_js(env, t.state));
   if (t.snapshot) {
     Napi::Object snap = Napi::Object::New(env);
     snap.Set("privateBytes", num(env, t.snapshot_private_bytes));
@@ -303,6 +306,14 @@ TaskImage task_from_js(const Napi::Object& o) {
       Napi::Object to = arr.Get(i).As<Napi::Object>();
       t.threads.push_back(thread_from_js(to, (int)get_num(to, "tid")));
     }
+  }
+  // Saved process state (images from before it was saved have none): then every thread has its own.
+  if (!o.Get("processState").IsUndefined()) {
+    t.state = process_state_from_js(o.Get("processState"));
+    t.main.ps = thread_process_state_from_js(o.Get("threadState"), "threadState");
+    Napi::Array arr = get_arr(o, "threads");
+    for (uint32_t i = 0; i < arr.Length() && i < t.threads.size(); ++i)
+      t.threads[i].ps = thread_process_state_from_js(arr.Get(i).As<Napi::Object>().Get("threadState"), "threads[].threadState");
   }
   Napi::Array sas = get_arr(o, "sigactions");
   for (uint32_t i = 0; i < sas.Length(); ++i) {

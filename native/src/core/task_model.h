@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "files/file_state.h"
+#include "process_state.h"
 
 namespace cryopod {
 
@@ -106,6 +107,7 @@ struct ThreadState {
   uint32_t rseq_size = 0, rseq_sig = 0;
   uint64_t robust_head = 0, robust_len = 0;
   uint64_t clear_child_tid = 0;
+  ThreadProcessState ps;  // scheduling, parent-death signal, pending signals
 };
 
 struct TaskImage {
@@ -129,6 +131,7 @@ struct TaskImage {
   // task's pages image; the restore forks it from its restored parent so they are shared again.
   std::vector<PageRun> inherited;
   std::vector<OpenFile> files;
+  ProcessState state;  // rlimits, timers, shared pending signals, seccomp, capabilities, ...
   double frozen_seconds = 0;
   // How the pages left the task: "parasite" (vmsplice from inside it) or "vm_readv"; "" with none.
   std::string pages_method;
