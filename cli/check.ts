@@ -1,15 +1,9 @@
 /**
- * `cryopod dump --check --pid N`: the preflight (native preflight(): /proc only, nothing stopped) as a
+ * `cryopod dump --check --pid N`: the preflight (checkpoint/check.ts: /proc only, nothing stopped) as a
  * table, one line per fd of the tree: pid, fd, object, kind, verdict (saved / external / refused) and a
  * note. Exit status 0 when everything can be saved, 1 when something is refused.
  */
-import { preflight } from '../native/lib';
-import { FdReport } from '../native/lib/types';
-
-export async function checkProcess(pid: number): Promise<{ reports: FdReport[]; ok: boolean }> {
-  const reports = await preflight(pid);
-  return { reports, ok: reports.every((r) => r.verdict !== 'refused') };
-}
+import type { FdReport } from '../checkpoint';
 
 export function formatCheck(reports: FdReport[]): string {
   const rows = reports.map((r) => [String(r.pid), String(r.fd), r.object, r.kind || '-', r.verdict, r.note]);

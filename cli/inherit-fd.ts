@@ -4,7 +4,7 @@
  * cryopod process itself (e.g. one a shell opened: `3>/tmp/log`), anything else a path opened with the
  * saved flags. Without one, a saved stdio fd takes cryopod's own fd 0, 1 or 2.
  */
-import { InheritFd } from '../native/lib/types';
+import type { InheritFd } from '../checkpoint';
 import { CliError } from './errors';
 
 export function parseInheritFd(spec: string): InheritFd {

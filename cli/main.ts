@@ -10,9 +10,8 @@
  *                                                    given fd/path, saved stdio by default ours
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
-import { checkProcess, formatCheck } from './check';
-import { dumpProcess } from './dump';
-import { restoreProcess } from './restore';
+import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
+import { formatCheck } from './check';
 import { inspectImages, formatInspect } from './inspect';
 import { parseArgs, requireString } from './args';
 import { parseInheritFd } from './inherit-fd';
@@ -37,7 +36,8 @@ export async function main(argv: string[], out = process.stdout, err = process.s
         const pid = Number(requireString(p, 'pid'));
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
         if (p.flags.has('check')) {
-          const { reports, ok } = await checkProcess(pid);
+          const reports = await checkProcess(pid);
+          const ok = allSaveable(reports);
           out.write(p.flags.has('json') ? JSON.stringify(reports, null, 2) + '\n' : formatCheck(reports) + '\n');
           return ok ? 0 : 1;
         }

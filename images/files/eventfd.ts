@@ -8,9 +8,8 @@ import { OpenFile } from '../../native/lib/types';
 import { ImageError } from '../errors';
 import { u64FromBigInt } from '../u64';
 import { FD_TYPE_EVENTFD } from '../wire';
-import { DecodedKindFile, ImageFileKind, numOf, stateNum, u32Field, u64Field } from './kind';
+import { anonFile, DecodedKindFile, ImageFileKind, numOf, stateNum, u32Field, u64Field, ZERO_FOWN } from './kind';
 
-const ZERO_FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
 const EVENTFD_PATH = 'anon_inode:[eventfd]';
 
 function encode(f: OpenFile, id: number, what: string): object {
@@ -22,15 +21,8 @@ function encode(f: OpenFile, id: number, what: string): object {
 function decode(msg: Record<string, unknown>, file: string, what: string): DecodedKindFile {
   const counter = u64Field(msg, 'counter', file, what);
   if (counter >= 0xffff_ffff_ffff_ffffn) throw new ImageError('EDECODE', file, `${what}: eventfd counter ${counter} is above the maximum`);
-  return {
-    kind: 'eventfd',
-    path: EVENTFD_PATH,
-    flags: u32Field(msg, 'flags', file, what),
-    pos: 0,
-    size: 0,
-    mode: 0,
-    state: { num: { counter: numOf(counter), semaphore: msg.cryopod_semaphore === true ? 1 : 0 }, text: {} },
-  };
+  const state = { num: { counter: numOf(counter), semaphore: msg.cryopod_semaphore === true ? 1 : 0 }, text: {} };
+  return anonFile('eventfd', EVENTFD_PATH, u32Field(msg, 'flags', file, what), state);
 }
 
 export const eventfdKind: ImageFileKind = { kind: 'eventfd', fdType: FD_TYPE_EVENTFD, field: 'efd', encode, decode };

@@ -54,3 +54,11 @@ export function u64Field(msg: Record<string, unknown>, key: string, file: string
   if (typeof v !== 'string' && typeof v !== 'number') throw new ImageError('EDECODE', file, `${what}: ${key} is missing`);
   return BigInt(v);
 }
+
+/** F_SETOWN is not saved: every kind writes a zero fown_entry. */
+export const ZERO_FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
+
+/** The OpenFile part of an fd on an anonymous inode (no position, size or mode worth keeping). */
+export function anonFile(kind: FdKind, path: string, flags: number, state: FileState): DecodedKindFile {
+  return { kind, path, flags, pos: 0, size: 0, mode: 0, state };
+}

@@ -1,10 +1,18 @@
 /** Every kind of images/files/: one line per kind (adding a kind: its module and a line here). */
 
 import { ImageFileKind } from './kind';
+import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
+import { memfdKind } from './memfd';
+import { signalfdKind } from './signalfd';
+import { timerfdKind } from './timerfd';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
+  epollKind,
+  timerfdKind,
+  signalfdKind,
+  memfdKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

@@ -54,7 +54,7 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe' | 'eventfd';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd';
 
 /**
  * What only an fd's kind knows (an eventfd's counter, an epoll's targets), as the native file layer
@@ -386,4 +386,17 @@ export interface RestoreOptions {
   stubPid?: number;
   /** What replaces each external fd (see InheritFd). */
   inheritFds?: InheritFd[];
+}
+
+/**
+ * What an Error from the native core carries besides its message: a stable code (ESRCH, EZOMBIE,
+ * ECHECKSUM, ...), the errno of a failed system call, and the operation that failed and the path it
+ * acted on when there is one (`op: 'open', path: '/…/pages-1.img'`; a fill's digest mismatch is
+ * `op: 'verify'`).
+ */
+export interface NativeErrorFields {
+  code: string;
+  errno?: number;
+  op?: string;
+  path?: string;
 }

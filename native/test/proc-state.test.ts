@@ -10,8 +10,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess } from '../../cli/dump';
-import { restoreProcess } from '../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
 import { restoreTask } from '../lib';
 import { cleanup, isAlive, makeTempDir, requestCheck, startVictim, trackPid, waitGone } from './harness';

@@ -66,7 +66,7 @@ std::string task_name(int pid) { return "pid " + std::to_string(pid); }
 std::vector<int> list_tasks(int pid) {
   std::string dir = "/proc/" + std::to_string(pid) + "/task";
   DIR* d = opendir(dir.c_str());
-  if (!d) throw_errno("opendir " + dir);
+  if (!d) throw_errno_at("opendir", dir);
   std::vector<int> tids;
   while (dirent* de = readdir(d))
     if (de->d_name[0] != '.') tids.push_back(std::atoi(de->d_name));
@@ -300,7 +300,7 @@ bool snapshot_possible(const std::vector<Vma>& vmas) {
 
 void fsync_if_file(int fd, const std::string& path) {
   struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno("fsync " + path);
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno_at("fsync", path);
 }
 
 // The snapshot child is a zombie child of the task once drained; only the task can reap it.

@@ -142,7 +142,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
   int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) throw_errno("create " + pages_path);
+  if (out < 0) throw_errno_at("create", pages_path);
   try {
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
     RemoteSyscalls rs(*p.main, gadget);

@@ -218,11 +218,11 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& file
   return out;
 }
 
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, RestoreScope& files,
-                       PidPlacement& pids) {
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
+                       RestoreScope& files, PidPlacement& pids) {
   MorphContext c;
   c.pids = &pids;
-  morph_memory(c, task, img, pages_path, /*inherit=*/false);
+  morph_memory(c, task, img, pages_path, verify, /*inherit=*/false);
   return morph_rest(c, img, files);
 }
 
@@ -245,7 +245,7 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
                                                        : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid, pass_fds);
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
   PidPlacement pids(stub->pid(), spare_id({&img}));
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, files, pids);
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids);
   pids.finish();
   release_morphed(task, img, morphed);
   stub->release();

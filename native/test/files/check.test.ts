@@ -3,28 +3,24 @@
  * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), eventfds
  * saved, a stdout pipe read outside the tree external (exit 0); the process runs on untouched.
  */
-import { Writable } from 'stream';
-import { main } from '../../../cli/main';
-import { FdReport } from '../../../native/lib/types';
+import { execFile } from 'child_process';
+import * as path from 'path';
+import { FdReport } from '../../../checkpoint';
 import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
 import { startFilesVictim, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    this.text += chunk.toString();
-    done();
-  }
-}
+const CLI = path.resolve(__dirname, '../../../bin/cryopod.js');
 
-async function check(pid: number, json: boolean): Promise<{ code: number; text: string }> {
-  const out = new Capture();
-  const err = new Capture();
-  const code = await main(['dump', '--check', '--pid', String(pid), ...(json ? ['--json'] : [])], out as never, err as never);
-  return { code, text: out.text + err.text };
+/** Runs the built `cryopod dump --check`: its exit code and output. */
+function check(pid: number, json: boolean): Promise<{ code: number; text: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'dump', '--check', '--pid', String(pid), ...(json ? ['--json'] : [])], (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: stdout + stderr });
+    });
+  });
 }
 
 test('an io_uring is refused by name, exit 1; the process is not stopped and runs on', async () => {

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'child_process';
 import * as path from 'path';
-import { dumpProcess } from '../../../cli/dump';
-import { restoreProcess } from '../../../cli/restore';
+import { dumpProcess } from '../../../checkpoint';
+import { restoreProcess } from '../../../checkpoint';
 import { readCheckpoint } from '../../../images';
 import { Victim, cleanup, expectFailure, expectKilledByDump, makeTempDir, readFileOrUndefined, requestCheck, trackPid, waitFor, waitForProgress } from '../harness';
 import { FifoReader, startWithStdoutPipe } from './harness';

@@ -2,7 +2,7 @@
  * io-uring-holder: a process holding an io_uring instance (fd), which Cryopod cannot save: its dump and
  * its preflight must refuse it by name. Otherwise a sleeper: progress every 20 ms, PASS on check.
  */
-#include "victim.h"
+#include "idle.h"
 #include <linux/io_uring.h>
 
 int main(int argc, char **argv)
@@ -13,11 +13,5 @@ int main(int argc, char **argv)
 	int ring = (int)syscall(__NR_io_uring_setup, 4, &p);
 	if (ring < 0)
 		exit(4);
-	victim_ready();
-	unsigned long long n = 0;
-	while (!victim_check_requested()) {
-		victim_progress(++n);
-		victim_sleep_ms(20);
-	}
-	victim_finish();
+	idle_until_check();
 }

@@ -8,8 +8,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess } from '../../../cli/dump';
-import { restoreProcess } from '../../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../../checkpoint';
 import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitForProgress, waitGone } from '../harness';
 import { namespaceOf, startInNamespace } from '../namespaces';
 

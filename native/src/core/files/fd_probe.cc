@@ -17,7 +17,7 @@ FdProbe probe_fd(int pid, int fd) {
   p.fd = fd;
   std::string link = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   p.link = read_link(link);
-  if (stat(link.c_str(), &p.st) != 0) throw_errno("stat " + link);
+  if (stat(link.c_str(), &p.st) != 0) throw_errno_at("stat", link);
   p.fdinfo = read_text("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd));
   p.flags = (int)std::strtoul(p.field("flags").c_str(), nullptr, 8);
   p.pos = std::strtoull(p.field("pos").c_str(), nullptr, 10);

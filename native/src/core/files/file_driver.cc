@@ -60,7 +60,7 @@ std::vector<OpenFile> collect_files(int pid) {
     f.path = p.link;
     f.flags = p.flags & ~O_CLOEXEC;
     f.cloexec = (p.flags & O_CLOEXEC) != 0;
-    f.mode = p.st.st_mode;
+    f.mode = p.link.rfind("anon_inode:", 0) == 0 ? 0 : p.st.st_mode;  // an anonymous inode's mode means nothing
     k->dump(p, f);
     out.push_back(std::move(f));
   }

@@ -21,7 +21,7 @@ namespace cryopod {
 std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
   std::map<uint64_t, std::set<int>> holders;
   DIR* proc = opendir("/proc");
-  if (!proc) throw_errno("opendir /proc");
+  if (!proc) throw_errno_at("opendir", "/proc");
   while (dirent* de = readdir(proc)) {
     int pid = std::atoi(de->d_name);
     if (pid <= 0) continue;
@@ -48,7 +48,7 @@ std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) 
 std::vector<uint8_t> peek_pipe(int pid, int fd) {
   std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   int rd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (rd < 0) throw_errno("open " + path);
+  if (rd < 0) throw_errno_at("open", path);
   int tmp[2];
   if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) != 0) {
     int e = errno;
@@ -72,7 +72,7 @@ std::vector<uint8_t> peek_pipe(int pid, int fd) {
   close(rd);
   close(tmp[0]);
   close(tmp[1]);
-  if (n < 0 && tee_err != EAGAIN) throw_errno("tee " + path, tee_err);
+  if (n < 0 && tee_err != EAGAIN) throw_errno_at("tee", path, tee_err);
   return data;
 }
 
