@@ -27,6 +27,7 @@ const PROTO_FILES = [
   'signalfd.proto',
   'timerfd.proto',
   'memfd.proto',
+  'sk-unix.proto',
   'fdinfo.proto',
   'fs.proto',
   'timer.proto',

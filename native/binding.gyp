@@ -45,6 +45,7 @@
         "src/core/files/regular.cc",
         "src/core/files/signalfd.cc",
         "src/core/files/timerfd.cc",
+        "src/core/files/unix_socket.cc",
         "src/addon/file_state_js.cc",
         "src/addon/process_state_js.cc"
       ],

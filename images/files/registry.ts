@@ -6,6 +6,7 @@ import { eventfdKind } from './eventfd';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
+import { unixKind } from './unix';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
@@ -13,6 +14,7 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   timerfdKind,
   signalfdKind,
   memfdKind,
+  unixKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {
