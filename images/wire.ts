@@ -45,6 +45,7 @@ export const SOCK_DGRAM = 2;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_UDPLITE = 136;
+export const TCP_ESTABLISHED = 1;
 export const TCP_CLOSE = 7;
 export const TCP_LISTEN = 10;
 /** st_mode of a socket: S_IFSOCK, and what sockfs gives every socket (S_IFSOCK | 0777). */

@@ -118,7 +118,11 @@ export interface InetSocket {
   /** SOCK_STREAM (1) or SOCK_DGRAM (2). */
   type: number;
   protocol: number;
-  state: 'listen' | 'bound';
+  /**
+   * 'connected': a TCP connection at dump time, restored as a socket whose peer is gone (its next read
+   * sees ECONNRESET, as after a network failure; the program reconnects). The peer is not recorded.
+   */
+  state: 'listen' | 'bound' | 'connected';
   /** Bound address, textual (0.0.0.0, ::, 127.0.0.1, ...). */
   address: string;
   port: number;

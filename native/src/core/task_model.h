@@ -51,6 +51,8 @@ struct InetSocket {
   int port = 0;
   int backlog = 128;
   bool reuseaddr = false, reuseport = false, v6only = false;
+  // A TCP connection at dump time: restored as a socket whose peer is gone (its next read sees a reset).
+  bool connected_lost = false;
 };
 
 // One fd of the task. `kind` names the module of native/src/core/files that dumped it and restores it
