@@ -8,10 +8,10 @@
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
+import { ask, connect } from './line-client';
 import { FifoReader } from './files/harness';
 import { cleanup, isAlive, makeTempDir, readFileOrUndefined, trackPid, waitFor, waitGone, VICTIMS_DIR } from './harness';
 import { CLEAN_EXEC } from './namespaces';
@@ -19,20 +19,7 @@ import { CLEAN_EXEC } from './namespaces';
 jest.setTimeout(90_000);
 afterEach(cleanup);
 
-function ask(sock: net.Socket, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    sock.once('data', (d) => resolve(d.toString().trim()));
-    sock.once('error', reject);
-    sock.write(line + '\n');
-  });
-}
 
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
 test('an asyncio server with a client connected is checkpointed, restored on new stdio pipes, and serves on with its count', async () => {
   const workdir = makeTempDir('asyncio');

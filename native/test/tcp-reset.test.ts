@@ -6,38 +6,16 @@
  * served by the restored server with its count going on.
  */
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
+import { ask, connect } from './line-client';
 import { cleanup, makeTempDir, requestCheck, sleep, startVictim, trackPid, waitGone } from './harness';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
 
-/** Sends one line and resolves with the reply line. */
-function ask(sock: net.Socket, line: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let got = '';
-    const onData = (d: Buffer): void => {
-      got += d.toString();
-      if (got.includes('\n')) {
-        sock.off('data', onData);
-        resolve(got.trim());
-      }
-    };
-    sock.on('data', onData);
-    sock.once('error', reject);
-    sock.write(line + '\n');
-  });
-}
 
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
 test('a client connected during the checkpoint sees its connection end, reconnects and is served; the server saw a reset', async () => {
   const v = await startVictim('tcp-server');
