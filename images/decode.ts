@@ -10,6 +10,8 @@ import { Creds, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProc
 import { processStateOf, SeccompMsg, threadProcessStateOf } from './process-state';
 import { unframeImage } from './codec';
 import { DecodedKindFile } from './files/kind';
+import { ghostState } from './files/ghost';
+import { decodeLocks } from './files/locks';
 import { IMAGE_FILE_KINDS, imageKindOfType } from './files/registry';
 import { ImageError } from './errors';
 import {
@@ -207,6 +209,7 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
     if (files.pipes.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type]} but refers to file id ${e.id}, a pipe (PIPE)`);
     const reg = fileById(files, e.id, filesImg, file, `fd ${e.fd}`);
     const kind = reg.cryopod_kind === undefined ? 'reg' : KIND_BY_NUMBER.get(reg.cryopod_kind);
+    const locks = decodeLocks(reg, filesImg);
     if (kind === undefined) throw new ImageError('EDECODE', filesImg, `file id ${reg.id} has unknown cryopod_kind ${reg.cryopod_kind}`);
     return {
       fd: e.fd,
@@ -217,6 +220,10 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       pos: numberOf(reg.pos, filesImg, `file id ${reg.id} pos`),
       size: reg.size === undefined ? 0 : numberOf(reg.size, filesImg, `file id ${reg.id} size`),
       mode: reg.mode ?? 0,
+      ...(locks ? { state: locks } : {}),
+      // A terminal is always external (native/src/core/files/tty.cc).
+      ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
+      ...(kind === 'ghost' ? { state: ghostState(reg, filesImg) } : {}),
     };
   });
 }

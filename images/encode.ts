@@ -38,6 +38,8 @@ import {
 } from './wire';
 import { encodeInetSk } from './socket';
 import { ImageFileKind } from './files/kind';
+import { ghostContents } from './files/ghost';
+import { encodeLocks } from './files/locks';
 import { imageKindNamed } from './files/registry';
 import { SeccompTable } from './process-state';
 import { checkThreads, encodeCore, encodeThreadCoreImage, u32 } from './encode-core';
@@ -54,7 +56,7 @@ class FileTable {
   readonly entries: Uint8Array[] = [];
   private nextId = 1;
 
-  add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number }): number {
+  add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
     const id = this.nextId++;
     const entry = {
       type: FD_TYPE_REG,
@@ -120,6 +122,8 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     size: u64FromNumber(f.size, `${what}.size`),
     mode: u32(f.mode, `${what}.mode`),
     cryopod_kind: kind,
+    cryopod_locks: encodeLocks(f, what),
+    ...(f.kind === 'ghost' ? { cryopod_contents: ghostContents(f, what) } : {}),
   });
   return { id, flags: cloexec, type: FD_TYPE_REG, fd };
 }

@@ -28,6 +28,8 @@ const PROTO_FILES = [
   'timerfd.proto',
   'memfd.proto',
   'sk-unix.proto',
+  'fifo.proto',
+  'fsnotify.proto',
   'fdinfo.proto',
   'fs.proto',
   'timer.proto',

@@ -8,8 +8,10 @@ import { WireU64 } from './u64';
 export const FD_TYPE_REG = 1;
 export const FD_TYPE_PIPE = 2;
 export const FD_TYPE_INETSK = 4;
+export const FD_TYPE_FIFO = 3;
 export const FD_TYPE_EVENTFD = 6;
 export const FD_TYPE_EVENTPOLL = 7;
+export const FD_TYPE_INOTIFY = 8;
 export const FD_TYPE_SIGNALFD = 9;
 export const FD_TYPE_TIMERFD = 17;
 export const FD_TYPE_MEMFD = 18;
@@ -35,7 +37,7 @@ export const MARCH_X86_64 = 1;
 /** task_core_entry.task_state: TASK_ALIVE */
 export const TASK_ALIVE = 1;
 /** cryopod_file_kind in regfile.proto (sockets are INETSK entries, not reg_file_entry). */
-export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4 } as const;
+export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4, tty: 5, ghost: 6 } as const;
 export type RegFileKind = keyof typeof FILE_KIND;
 /** Socket families, types, protocols and states (inet_sk_entry). */
 export const AF_INET = 2;
@@ -174,6 +176,8 @@ export interface RegFileMsg {
   size?: WireU64;
   mode?: number;
   cryopod_kind?: number;
+  cryopod_locks?: Array<{ lock: number; write: boolean; start: WireU64; len: WireU64 }>;
+  cryopod_contents?: Uint8Array;
 }
 
 export interface SkOptsMsg {

@@ -51,9 +51,27 @@ function taskWithKinds(): DumpedTask {
       fd: 15, kind: 'memfd', path: '/memfd:cache (deleted)', flags: O_RDWR, cloexec: true, pos: 3, size: 5, mode: 0o100777,
       state: { num: { seals: 0xf }, text: { name: 'cache' }, data: Buffer.from('hello') },
     },
+    {
+      fd: 16, kind: 'fifo', path: '/run/app/ctl.fifo', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0o10600,
+      state: { num: { dev: 0xfe00, ino: 0x1_2345_6789 }, text: {}, data: Buffer.from('queued') },
+    },
+    {
+      fd: 17, kind: 'ghost', path: '/var/lib/app/tmp.db (deleted)', flags: O_RDWR, cloexec: false, pos: 2, size: 4, mode: 0o100640,
+      state: { num: {}, text: {}, data: Buffer.from('gone') },
+    },
+    {
+      fd: 18, kind: 'inotify', path: 'anon_inode:inotify', flags: O_RDWR, cloexec: false, pos: 0, size: 0, mode: 0,
+      state: { num: {}, text: {}, items: [{ num: { wd: 1, mask: 0x300 }, text: { path: '/etc' } }, { num: { wd: 3, mask: 0x2 }, text: { path: '/etc/hosts' } }] },
+    },
     { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);
+  const reg = task.files.find((f) => f.kind === 'reg')!;
+  reg.state = { num: {}, text: {}, items: [
+    { num: { lock: 0, write: 1, start: 0, len: 0 }, text: {} },
+    { num: { lock: 1, write: 0, start: 10, len: 20 }, text: {} },
+    { num: { lock: 2, write: 1, start: 0x1_0000_0000, len: 0 }, text: {} },
+  ] };
   return task;
 }
 
@@ -64,7 +82,7 @@ describe('file kinds in the images', () => {
     dir = '';
   });
 
-  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd), timerfd, signalfd and the external pipe (PIPE)', async () => {
+  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd), timerfd, signalfd, memfd, FIFO, inotify and the external pipe (PIPE)', async () => {
     dir = (await makeCheckpoint(taskWithKinds())).dir;
     const entries = await critDecode(path.join(dir, 'files.img'));
     const efds = entries.filter((e) => e.type === 'EVENTFD').map((e) => e.efd);
@@ -79,11 +97,14 @@ describe('file kinds in the images', () => {
     expect(timer).toMatchObject({ clockid: 1, ticks: 3, settime_flags: 1, vsec: 3599, vnsec: 999_000_000, isec: 0, insec: 50_000_000 });
     expect(await critText(path.join(dir, 'files.img'))).toContain(`"sigmask": ${0x8000_0000_0000_0600n}`);
     expect(entries.find((e) => e.type === 'MEMFD')?.memfd).toMatchObject({ flags: O_RDWR, pos: 3, inode_id: expect.any(Number) });
+    expect(entries.find((e) => e.type === 'FIFO')?.fifo).toMatchObject({ pipe_id: 0x2345_6789 });
+    const ify = entries.find((e) => e.type === 'INOTIFY')?.ify;
+    expect(ify.wd.map((w: Record<string, any>) => [w.wd, w.mask, w.f_handle.path])).toEqual([[1, 0x300, '/etc'], [3, 0x2, '/etc/hosts']]);
     const fdinfo = await critDecode(path.join(dir, 'fdinfo-1.img'));
     expect(fdinfo.filter((e) => e.type === 'EVENTFD').map((e) => e.fd)).toEqual([10, 11]);
   });
 
-  it('reads every kind back exactly (64-bit counters as bigints above 2^53)', async () => {
+  it('reads every kind back exactly (64-bit counters as bigints above 2^53, file locks of a regular file)', async () => {
     const task = taskWithKinds();
     dir = (await makeCheckpoint(task)).dir;
     const back = (await readCheckpoint(dir)).task;

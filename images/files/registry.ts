@@ -3,6 +3,8 @@
 import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
+import { fifoKind } from './fifo';
+import { inotifyKind } from './inotify';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
@@ -14,6 +16,8 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   timerfdKind,
   signalfdKind,
   memfdKind,
+  fifoKind,
+  inotifyKind,
   unixKind,
 ];
 

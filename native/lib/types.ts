@@ -54,7 +54,7 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'unix' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'unix' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd' | 'fifo' | 'tty' | 'ghost' | 'inotify';
 
 /**
  * What only an fd's kind knows (an eventfd's counter, an epoll's targets), as the native file layer

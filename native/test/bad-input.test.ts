@@ -2,7 +2,8 @@
  * Bad input gives a clear error, with the right code, and harms nothing.
  *
  * Dump: a missing pid (ESRCH), a zombie (EZOMBIE), a read-only dir (EROFS/EACCES), a missing dir (ENOENT),
- * a process holding an io_uring (EUNSUPPORTED, naming the fd). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
+ * a process holding an io_uring (EUNSUPPORTED, naming the fd), an image name planted in the directory (a symlink
+ * or a 0666 file: EEXIST before anything is stopped; planted later, the O_EXCL create refuses it). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
  * of a live victim: it is still running, not frozen or stopped, not traced (every thread), it makes
  * progress, and its own check passes.
  *
@@ -20,7 +21,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
-import { restoreTask } from '../lib';
+import { dumpTask, restoreTask } from '../lib';
 import { filesVictim } from './files/harness';
 import {
   Checkpoint,
@@ -108,6 +109,32 @@ describe('dump of bad input', () => {
     await waitForProgress(v.workdir, 0, 'the sleeper', 1);
     await expectFailure(dumpProcess({ pid: v.pid, dir }), 'ENOENT', [dir]);
     expect(fs.existsSync(dir)).toBe(false);
+    await expectUnharmed(v);
+  });
+
+  test('a name planted in the image directory (a symlink to a file, a 0666 pages-1.img): EEXIST before the victim is touched, nothing followed or reused', async () => {
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+    const outside = path.join(makeTempDir('img-outside'), 'precious');
+    fs.writeFileSync(outside, 'keep me');
+    for (const [name, plant] of [
+      ['pages-1.img', (p: string) => fs.symlinkSync(outside, p)],
+      ['pages-1.img', (p: string) => fs.writeFileSync(p, '', { mode: 0o666 })],
+      ['core-1.img', (p: string) => fs.symlinkSync(outside, p)],
+      ['.cryopod-manifest.json.tmp', (p: string) => fs.symlinkSync(outside, p)],
+    ] as const) {
+      const dir = makeTempDir('img-planted');
+      plant(path.join(dir, name));
+      await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EEXIST', [name]);
+      expect(fs.readdirSync(dir)).toEqual([name]);
+      assertRunningUntraced(v.pid, `the sleeper after a dump into a directory holding ${name}`);
+    }
+    // Planted after the directory check (the race the check cannot close): the native core creates the
+    // pages image with O_EXCL|O_NOFOLLOW, so the dump fails instead of writing memory through the link.
+    const raced = path.join(makeTempDir('img-raced'), 'pages-1.img');
+    fs.symlinkSync(outside, raced);
+    await expectFailure(dumpTask({ pid: v.pid, pagesPath: raced, leaveRunning: true }), 'EEXIST', [raced]);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
     await expectUnharmed(v);
   });
 

@@ -63,7 +63,7 @@ Napi::Object file_to_js(Napi::Env env, const OpenFile& f) {
   return o;
 }
 
-// size and mode are what the dump saw (for inspect); a restore reopens by path and needs neither.
+// size is what the dump saw (for inspect); mode is what a ghost (a deleted file) is re-created with.
 OpenFile file_from_js(const Napi::Object& o) {
   OpenFile f;
   f.fd = (int)get_num(o, "fd");
@@ -72,6 +72,7 @@ OpenFile file_from_js(const Napi::Object& o) {
   f.flags = (int)get_num(o, "flags");
   f.cloexec = get_bool(o, "cloexec");
   f.pos = get_num(o, "pos");
+  if (o.Get("mode").IsNumber()) f.mode = (uint32_t)get_num(o, "mode");
   if (f.kind == "pipe") {
     Napi::Object p = get_obj(o, "pipe");
     f.pipe_id = get_num(p, "id");

@@ -23,6 +23,7 @@
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "vmas.h"
+#include "files/fifo.h"
 #include "files/inherit.h"
 #include "files/pipe.h"
 #include "files/preflight.h"
@@ -141,7 +142,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   if (parent) split_inherited(p.pid, parent->pid, t.vmas, parent->vmas, t.pages, t.inherited);
   dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
-  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);  // as in dump_task
   if (out < 0) throw_errno_at("create", pages_path);
   try {
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
@@ -225,6 +226,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
 
   std::vector<TaskImage*> all;
   for (TaskImage& t : img.tasks) all.push_back(&t);
+  settle_fifo_bytes(all, members);
   to_namespace_ids(all);
 
   // Let go of everything together.

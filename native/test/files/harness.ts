@@ -30,17 +30,26 @@ export async function startFilesVictim(name: string, args: string[] = []): Promi
 export async function startWithStdoutPipe(name: string): Promise<Victim & { log: string }> {
   const workdir = makeTempDir(name);
   const log = path.join(workdir, 'before.log');
-  const script = `exec ${filesVictim(name)} ${workdir} | cat > ${log}`;
-  const launcher = spawn('setsid', ['-f', 'sh', '-c', script], { stdio: 'ignore', cwd: '/' });
+  return { ...(await launchDetached(name, workdir, ['sh', '-c', `exec ${filesVictim(name)} ${workdir} | cat > ${log}`])), log };
+}
+
+/** Starts `name` under `script` (detached): its stdio is a pseudo-terminal whose master `script` holds. */
+export async function startOnTerminal(name: string): Promise<Victim> {
+  const workdir = makeTempDir(name);
+  return launchDetached(name, workdir, ['script', '-qfc', `${filesVictim(name)} ${workdir}`, '/dev/null']);
+}
+
+async function launchDetached(name: string, workdir: string, argv: string[]): Promise<Victim> {
+  const launcher = spawn('setsid', ['-f', ...argv], { stdio: 'ignore', cwd: '/' });
   await new Promise<void>((resolve, reject) => {
-    launcher.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`setsid -f sh failed (exit ${code})`))));
+    launcher.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`setsid -f ${argv[0]} failed (exit ${code})`))));
     launcher.on('error', reject);
   });
   const ready = await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 30_000, `${name} to write ready`);
   const pid = Number(ready.trim());
   trackPid(pid);
   if (!isAlive(pid)) throw new Error(`${name} (pid ${pid}) died right after it was ready`);
-  return { name, pid, workdir, log };
+  return { name, pid, workdir };
 }
 
 /** A FIFO the test holds open read-write and non-blocking (so a writer's open never waits). */

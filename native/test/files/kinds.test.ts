@@ -2,7 +2,7 @@
  * One victim per kind of fd of the file layer (native/src/core/files/<kind>.cc, images/files/<kind>.ts):
  * dumped, killed, restored, and then checking its own fds' state (victims in native/test/files).
  */
-import { dumpProcess } from '../../../checkpoint';
+import { dumpProcess, restoreProcess } from '../../../checkpoint';
 import { assertRunningUntraced, cleanup, dumpRestoreCheck, expectFailure, makeTempDir, readFds, readProgress, requestCheck, waitForProgress } from '../harness';
 import { startFilesVictim } from './harness';
 
@@ -68,4 +68,38 @@ test('a memfd over the 8 MiB cap: refused before anything is stopped, naming it 
   await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/fd 3/, /cryopod-big/, /9437184 bytes, over the cap of 8388608/]);
   assertRunningUntraced(v.pid, 'memfd-big after the refused dump');
   expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('file locks: flock, a POSIX range lock and an OFD lock are held again after restore', async () => {
+  const v = await startFilesVictim('locks-holder');
+  const { result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+});
+
+test('file locks still held by the original (a leave-running dump): the restore fails with ELOCKED naming the file', async () => {
+  const v = await startFilesVictim('locks-holder');
+  const dir = makeTempDir('img-locks');
+  await dumpProcess({ pid: v.pid, dir, leaveRunning: true });
+  await expectFailure(restoreProcess({ dir }), 'ELOCKED', [/fd 3/, /flock/, /still running/]);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('FIFO: both ends reopened by path, the bytes it held there once, still non-blocking', async () => {
+  const v = await startFilesVictim('fifo-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});
+
+test('deleted files held open: contents, size, mode, offset and access mode come back in ghosts, deleted again', async () => {
+  const v = await startFilesVictim('ghost-holder');
+  const fds = fdKinds(v.pid);
+  const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
+  expect(result).toBe('PASS');
+});
+
+test('inotify: every watch comes back with its wd (a gap included), mask and path, and reports writes made after restore', async () => {
+  const v = await startFilesVictim('inotify-holder');
+  const { result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
 });

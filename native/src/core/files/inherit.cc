@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/syscall.h>
 
+#include <map>
 #include <set>
 
 #include "../errors.h"
@@ -46,20 +47,20 @@ RestoreScope plan_inherit(const std::vector<const TaskImage*>& tasks, const std:
     }
     scope.inherit.push_back(i);
   };
-  std::set<int> external;
+  std::map<int, std::string> external;  // fd → what it was
   for (const TaskImage* t : tasks)
     for (const OpenFile& f : t->files)
-      if (is_external(f)) external.insert(f.fd);
+      if (is_external(f)) external[f.fd] = f.path;
   for (const InheritFd& r : requested) {
     if (!external.count(r.fd))
       throw CoreError("EINHERIT", "--inherit-fd " + std::to_string(r.fd) + ": no task of the checkpoint holds an "
                                   "external object at fd " + std::to_string(r.fd));
     add(r);
   }
-  for (int fd : external) {
+  for (const auto& [fd, what] : external) {
     if (seen.count(fd)) continue;
     if (fd > 2)
-      throw CoreError("EINHERIT", "fd " + std::to_string(fd) + " was a pipe whose other end is outside the checkpointed "
+      throw CoreError("EINHERIT", "fd " + std::to_string(fd) + " (" + what + ") was external, held outside the checkpointed "
                                   "tree: say what takes its place (--inherit-fd " + std::to_string(fd) + ":<fd or path>)");
     InheritFd d;
     d.fd = fd;

@@ -12,6 +12,7 @@
 
 #include "../errors.h"
 #include "../restore_morph.h"
+#include "contents.h"
 #include "file_kind.h"
 
 namespace cryopod {
@@ -63,15 +64,7 @@ void dump_memfd(const FdProbe& p, OpenFile& f) {
     close(fd);
     p.refuse("memfd \"" + name_of(p) + "\" holds " + std::to_string(st.st_size) + " bytes, over the cap of " + std::to_string(kMaxMemfdBytes));
   }
-  f.state.data.resize((size_t)st.st_size);
-  size_t got = 0;
-  while (got < f.state.data.size()) {
-    ssize_t n = pread(fd, f.state.data.data() + got, f.state.data.size() - got, (off_t)got);
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
-  close(fd);
-  if (got != f.state.data.size()) throw CoreError("EIO", p.name() + ": short read of the memfd's contents");
+  f.state.data = read_contents(fd, (size_t)st.st_size, p.name());
   f.state.text["name"] = name_of(p);
   f.state.num["seals"] = (uint64_t)seals;
   f.pos = p.pos;
@@ -86,18 +79,7 @@ long restore_memfd(Morph& m, const OpenFile& f, RestoreScope&) {
   long fd = m.rs().call(SYS_memfd_create, m.put_string(0, name->second), MFD_ALLOW_SEALING);
   if (fd < 0) throw_errno("in the restored task: memfd_create " + name->second + " for " + what, (int)-fd);
   // The contents go in from here: the task's fd opened through /proc is the same file.
-  std::string path = "/proc/" + std::to_string(m.task().pid()) + "/fd/" + std::to_string(fd);
-  int w = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (w < 0) throw_errno_at("open", path);
-  size_t done = 0;
-  while (done < f.state.data.size()) {
-    ssize_t n = pwrite(w, f.state.data.data() + done, f.state.data.size() - done, (off_t)done);
-    if (n <= 0) break;
-    done += (size_t)n;
-  }
-  int e = errno;
-  close(w);
-  if (done != f.state.data.size()) throw_errno("write the contents of " + what, done ? EIO : e);
+  write_contents(m.task().pid(), fd, f.state.data, what);
   m.rs().must("lseek " + what, SYS_lseek, (uint64_t)fd, f.pos, SEEK_SET);
   uint64_t seals = f.state.get("seals");
   if (seals) m.rs().must("fcntl(F_ADD_SEALS) " + what, SYS_fcntl, (uint64_t)fd, F_ADD_SEALS, seals);

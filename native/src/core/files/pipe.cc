@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <functional>
 
 #include "../errors.h"
 #include "../restore.h"
@@ -17,9 +18,7 @@
 
 namespace cryopod {
 
-// Every process on this machine holding one of these pipes, by pipe inode.
-std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
-  std::map<uint64_t, std::set<int>> holders;
+void for_each_open_fd(const std::function<void(int pid, int fd_dir, const char* name)>& visit) {
   DIR* proc = opendir("/proc");
   if (!proc) throw_errno_at("opendir", "/proc");
   while (dirent* de = readdir(proc)) {
@@ -27,19 +26,24 @@ std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) 
     if (pid <= 0) continue;
     std::string dir = "/proc/" + std::to_string(pid) + "/fd";
     DIR* fds = opendir(dir.c_str());
-    if (!fds) continue;
-    while (dirent* fe = readdir(fds)) {
-      if (fe->d_name[0] == '.') continue;
-      char buf[64];
-      ssize_t n = readlinkat(dirfd(fds), fe->d_name, buf, sizeof buf - 1);
-      if (n <= 6 || std::string(buf, 6) != "pipe:[") continue;
-      buf[n] = 0;
-      uint64_t ino = std::strtoull(buf + 6, nullptr, 10);
-      if (pipes.count(ino)) holders[ino].insert(pid);
-    }
+    if (!fds) continue;  // exited, or a kernel thread
+    while (dirent* fe = readdir(fds))
+      if (fe->d_name[0] != '.') visit(pid, dirfd(fds), fe->d_name);
     closedir(fds);
   }
   closedir(proc);
+}
+
+std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
+  std::map<uint64_t, std::set<int>> holders;
+  for_each_open_fd([&](int pid, int fd_dir, const char* name) {
+    char buf[64];
+    ssize_t n = readlinkat(fd_dir, name, buf, sizeof buf - 1);
+    if (n <= 6 || std::string(buf, 6) != "pipe:[") return;
+    buf[n] = 0;
+    uint64_t ino = std::strtoull(buf + 6, nullptr, 10);
+    if (pipes.count(ino)) holders[ino].insert(pid);
+  });
   return holders;
 }
 

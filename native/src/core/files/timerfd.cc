@@ -60,6 +60,12 @@ long restore_timerfd(Morph& m, const OpenFile& f, RestoreScope&) {
   its.it_value = {(time_t)s.need("value_sec", what), (long)s.need("value_nsec", what)};
   its.it_interval = {(time_t)s.need("interval_sec", what), (long)s.need("interval_nsec", what)};
   int flags = (int)s.get("settime_flags");
+  if (!its.it_value.tv_sec && !its.it_value.tv_nsec && (its.it_interval.tv_sec || its.it_interval.tv_nsec)) {
+    // A periodic timer that went off and was not read shows no time left (the kernel moves it on only
+    // when it is read): its next expiration is one interval away.
+    its.it_value = its.it_interval;
+    flags &= ~TFD_TIMER_ABSTIME;
+  }
   if (its.it_value.tv_sec || its.it_value.tv_nsec) {
     if (flags & TFD_TIMER_ABSTIME) {
       timespec now{};
