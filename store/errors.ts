@@ -13,6 +13,8 @@ export type StoreReason =
   | 'OutsideRoot'
   /** Decryption failed: a wrong key, a missing key, or bytes that were altered or cut short. */
   | 'Decrypt'
+  /** The store refused the credentials or the request (HTTP 401/403). */
+  | 'Denied'
   /** The store could not be reached or failed, and retries did not help. */
   | 'Unavailable';
 

@@ -43,6 +43,17 @@ function isNotFound(err: unknown): boolean {
   return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
 }
 
+/** An SDK error in words: HEAD responses have no body, so the SDK's own message can be just "UnknownError". */
+function explain(err: unknown, what: string): unknown {
+  if (err instanceof StoreError || !(err instanceof Error)) return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (status === undefined) return err;
+  if (status === 401 || status === 403) {
+    return new StoreError('Denied', `${what}: access denied (HTTP ${status}, ${err.name}): wrong credentials, or they lack permission on this bucket`, { cause: err });
+  }
+  return new StoreError('Unavailable', `${what}: HTTP ${status} ${err.name}: ${err.message}`, { cause: err });
+}
+
 export class S3ImageStore implements ImageStore {
   readonly url: string;
   readonly client: S3Client;
@@ -86,13 +97,17 @@ export class S3ImageStore implements ImageStore {
     return `${this.prefix ? `${this.prefix}/` : ''}${checkKey(key)}/${file}`;
   }
 
-  private retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    return withRetry(what, fn, { forMs: this.retryForMs, signal });
+  private async retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await withRetry(what, fn, { forMs: this.retryForMs, signal });
+    } catch (err) {
+      throw explain(err, what);
+    }
   }
 
   async upload(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
     const local = await localCheckpoint(localDir, this.keys);
-    if (await this.retry(`check of ${this.urlOf(key)}`, () => this.exists(key), opts.signal)) {
+    if (await this.exists(key)) {
       throw new StoreError('Exists', `${this.urlOf(key)} is already published: checkpoints are immutable`);
     }
     await this.retry(`start of ${this.urlOf(key)}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, UPLOAD_MARKER), Body: '' })), opts.signal);
@@ -103,7 +118,7 @@ export class S3ImageStore implements ImageStore {
       const Key = this.objectKey(key, f.path);
       const meta = { 'cryopod-sha256': sha.get(f.path) ?? '', 'cryopod-key': keyId };
       await this.retry(`upload of ${Key}`, async () => {
-        if (f.path !== SEAL_FILE && (await this.storedWhole(Key, meta))) {
+        if (f.path !== SEAL_FILE && (await this.storedWhole(Key, meta).catch((err) => Promise.reject(explain(err, `check of ${Key}`))))) {
           meter.rewind(-f.size); // counted as done: an earlier try stored it
           return;
         }
@@ -206,6 +221,10 @@ export class S3ImageStore implements ImageStore {
   }
 
   async exists(key: string): Promise<boolean> {
+    return this.retry(`check of ${this.urlOf(key)}`, () => this.headSeal(key));
+  }
+
+  private async headSeal(key: string): Promise<boolean> {
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, SEAL_FILE) }));
       return true;
