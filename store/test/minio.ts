@@ -61,9 +61,10 @@ function live(port: number): Promise<boolean> {
   });
 }
 
-export async function startMinio(): Promise<Minio> {
+/** `dataParent`: where its data directory goes (default the temp dir; the bench uses /dev/shm). */
+export async function startMinio(opts: { dataParent?: string } = {}): Promise<Minio> {
   const binary = await ensureMinio();
-  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'cryopod-minio-'));
+  const dataDir = await fsp.mkdtemp(path.join(opts.dataParent ?? os.tmpdir(), 'cryopod-minio-'));
   const [port, consolePort] = await freePorts(2);
   const endpoint = `http://127.0.0.1:${port}`;
   const s3: S3Options = { endpoint, region: 'us-east-1', accessKeyId: 'cryopod-test', secretAccessKey: 'cryopod-test-secret-key', forcePathStyle: true };
