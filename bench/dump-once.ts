@@ -4,7 +4,7 @@
  * Prints JSON: frozen and page-moving seconds, page bytes, RSS before and peak (VmHWM).
  */
 import * as fs from 'fs';
-import { dumpTask, DumpMethod } from '../native/lib';
+import { measurePageDump, DumpMethod } from '../checkpoint';
 
 function statusKiB(field: string): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -15,16 +15,15 @@ async function main(): Promise<void> {
   const [pid, method, pagesPath, short] = process.argv.slice(2);
   const rssBefore = statusKiB('VmRSS');
   const t0 = process.hrtime.bigint();
-  const task = await dumpTask({ pid: Number(pid), pagesPath, leaveRunning: true, method: method as DumpMethod, snapshot: short === 'short' });
+  const m = await measurePageDump({ pid: Number(pid), pagesPath, method: method as DumpMethod, snapshot: short === 'short' });
   const totalSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const bytes = task.pages.reduce((n, r) => n + r.nrPages, 0) * 4096;
   process.stdout.write(
     JSON.stringify({
-      frozenSeconds: task.frozenSeconds,
-      pagesSeconds: task.pagesSeconds,
+      frozenSeconds: m.frozenSeconds,
+      pagesSeconds: m.pagesSeconds,
       totalSeconds,
-      bytes,
-      snapshotPrivateBytes: task.snapshot?.privateBytes,
+      bytes: m.bytes,
+      snapshotPrivateBytes: m.snapshotPrivateBytes,
       rssBeforeKiB: rssBefore,
       peakKiB: statusKiB('VmHWM'),
     }) + '\n',

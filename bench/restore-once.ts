@@ -1,5 +1,5 @@
 /** One restore in a fresh process: `node dist/bench/restore-once.js <dir>`; prints JSON {pid, seconds}. */
-import { restoreProcess } from '../cli/restore';
+import { restoreProcess } from '../checkpoint';
 
 restoreProcess({ dir: process.argv[2] }).then(
   (r) => process.stdout.write(JSON.stringify(r) + '\n'),

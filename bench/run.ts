@@ -21,7 +21,7 @@ import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { dumpProcess } from '../cli/dump';
+import { dumpProcess } from '../checkpoint';
 
 const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const bin = (name: string): string => path.join(root, 'bench', 'bin', name);

@@ -1,12 +1,13 @@
 /**
- * The CLI's own errors (bad arguments, unusable image directories). Errors from the native core and the
- * image reader keep their own `code` (ESRCH, EZOMBIE, EMAGIC, ECHECKSUM, ...) and pass through unchanged.
+ * The CLI's own errors (bad arguments): coded like the checkpoint library's (err.code, printed as
+ * `[CODE]`). Errors from the library, the native core and the image reader keep their own `code`
+ * (ESRCH, EZOMBIE, EMAGIC, ECHECKSUM, ...) and pass through unchanged.
  */
-export class CliError extends Error {
-  readonly code: string;
+import { CheckpointError } from '../checkpoint';
+
+export class CliError extends CheckpointError {
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(code, message, options);
     this.name = 'CliError';
-    this.code = code;
   }
 }

@@ -1,7 +1,7 @@
 /** `cryopod inspect`: what a checkpoint holds, as a table or JSON, read through the verifying reader. */
 import { readCheckpoint, summarize, formatSummary } from '../images';
 import type { VmaRow } from '../images';
-import { checkReadableDir } from './image-dir';
+import { checkReadableDir } from '../checkpoint';
 
 export interface InspectReport {
   dir: string;

@@ -6,8 +6,7 @@
  *   cryopod restore --dir D                           restore it; prints the new PID
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
-import { dumpProcess } from './dump';
-import { restoreProcess } from './restore';
+import { dumpProcess, restoreProcess } from '../checkpoint';
 import { inspectImages, formatInspect } from './inspect';
 import { parseArgs, requireString } from './args';
 import { CliError } from './errors';

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as ts from 'typescript';
-import { loadCrd, type JSONSchema } from './test-load';
+import { loadCrd, type JSONSchema } from './test/test-load';
 
 const typesFile = path.join(__dirname, 'types.ts');
 const source = ts.createSourceFile(typesFile, fs.readFileSync(typesFile, 'utf8'), ts.ScriptTarget.ES2022, true);

@@ -9,6 +9,7 @@
  *   node agent status.phase Dispatched → Running (its claim, with optimistic concurrency on
  *              resourceVersion) → Succeeded/Failed, status.claimedBy, status.containers, status.durations,
  *              status.image, and the condition Ready when it finishes
+ * The labels, finalizer, condition types and reasons they write are in kube/constants.ts.
  */
 
 export const GROUP = 'cryopod.io';
@@ -16,11 +17,6 @@ export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 export const CHECKPOINT_PLURAL = 'checkpoints';
 export const RESTORE_PLURAL = 'restores';
-
-/** Label the operator puts on work for a node; each agent watches only its own node's value. */
-export const NODE_LABEL = 'cryopod.io/node';
-/** Finalizer that deletes stored images when a Checkpoint is deleted (unless spec.retainImages). */
-export const IMAGES_FINALIZER = 'cryopod.io/images';
 
 export type CheckpointPhase = 'Pending' | 'Dispatched' | 'Running' | 'Succeeded' | 'Failed';
 export type RestorePhase = 'Pending' | 'Dispatched' | 'Running' | 'Succeeded' | 'Failed';
@@ -141,21 +137,3 @@ export interface Restore {
   spec: RestoreSpec;
   status?: RestoreStatus;
 }
-
-/** Condition types and reasons both components use (Events carry the same reason). */
-export const ConditionType = { Ready: 'Ready', Dispatched: 'Dispatched' } as const;
-export const Reason = {
-  Dispatched: 'Dispatched',
-  Claimed: 'Claimed',
-  Succeeded: 'Succeeded',
-  PodNotFound: 'PodNotFound',
-  PodNotScheduled: 'PodNotScheduled',
-  AgentUnavailable: 'AgentUnavailable',
-  AgentRestarted: 'AgentRestarted',
-  Timeout: 'Timeout',
-  DumpFailed: 'DumpFailed',
-  CheckpointNotFound: 'CheckpointNotFound',
-  CheckpointNotReady: 'CheckpointNotReady',
-  ImageCorrupt: 'ImageCorrupt',
-  RestoreFailed: 'RestoreFailed',
-} as const;

@@ -10,8 +10,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { dumpProcess, type DumpSummary } from '../cli/dump';
-import { restoreProcess } from '../cli/restore';
+import { dumpProcess, restoreProcess, type DumpSummary } from '../checkpoint';
 
 const WORKLOAD = path.resolve(__dirname, '..', '..', 'demo', 'bin', 'workload');
 const MIB = 256;

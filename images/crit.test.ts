@@ -1,5 +1,5 @@
 /**
- * Debian's crit (CRIU 3.17) must read every image we write (DESIGN.md, step 4). pages-1.img is raw
+ * Debian's crit (CRIU 3.17) must read every image we write. pages-1.img is raw
  * pages with no header, as in CRIU, so crit does not decode it; `crit x` reads it indirectly.
  */
 
@@ -8,8 +8,8 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { promisify } from 'util';
 import { PAGES_FILE } from './index';
-import { makeThreadedTask } from './test-fixture';
-import { makeCheckpoint, removeDir } from './test-dir';
+import { makeThreadedTask } from './test/test-fixture';
+import { makeCheckpoint, removeDir } from './test/test-dir';
 
 const run = promisify(execFile);
 const CRIT = '/usr/bin/crit';

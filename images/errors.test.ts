@@ -12,8 +12,8 @@ import { MAX_ENTRY_BYTES, MAX_THREADS } from './limits';
 import { hashFile } from './manifest';
 import { encodeEntry, messages } from './proto';
 import { DumpedTask } from '../native/lib/types';
-import { makeThreadedTask } from './test-fixture';
-import { editManifest, makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test-dir';
+import { makeThreadedTask } from './test/test-fixture';
+import { editManifest, makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test/test-dir';
 
 const failure = readFailure;
 

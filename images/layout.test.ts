@@ -1,6 +1,6 @@
 import { PageRun, Vma } from '../native/lib/types';
 import { checkPageRuns, checkVmas } from './layout';
-import { patternBytes } from './test-fixture';
+import { patternBytes } from './test/test-fixture';
 
 const files = { mm: 'mm-1.img', pagemap: 'pagemap-1.img', pages: 'pages-1.img' };
 const P = 4096;

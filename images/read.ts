@@ -18,7 +18,7 @@
  *
  * With `deferPagesHash`, step 2 checks the pages files' sizes but not their sha256: the result then
  * carries each one's manifest digest (`pagesDigests`), and the caller must have them verified before the
- * restored task runs (cli/restore.ts passes them to the native fill, which hashes each image in the same
+ * restored task runs (checkpoint/restore.ts passes them to the native fill, which hashes each image in the same
  * pass that writes it into the stopped stub and kills the stub on a mismatch).
  */
 

@@ -7,8 +7,8 @@ import { findProtoDir } from './proto';
 import { encodeTask } from './encode';
 import { MAX_MANIFEST_BYTES, MAX_MANIFEST_FILES, MAX_THREADS } from './limits';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, parseManifest } from './manifest';
-import { makeTask, makeThreadedTask, writePages } from './test-fixture';
-import { makeCheckpoint, removeDir, tempDir } from './test-dir';
+import { makeTask, makeThreadedTask, writePages } from './test/test-fixture';
+import { makeCheckpoint, removeDir, tempDir } from './test/test-dir';
 
 const IMAGES = ['inventory.img', 'pstree.img', 'core-4242.img', 'ids-4242.img', 'mm-4242.img', 'pagemap-4242.img', 'files.img', 'fdinfo-1.img', 'fs-4242.img'];
 

@@ -14,8 +14,8 @@ import { ImageError, readCheckpoint } from './index';
 import { messages } from './proto';
 import { formatAddress, socketString } from './socket';
 import { DumpedTask, InetSocket, OpenFile } from '../native/lib/types';
-import { makeSocketTask } from './test-fixture';
-import { makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test-dir';
+import { makeSocketTask } from './test/test-fixture';
+import { makeCheckpoint, recomputeManifest, removeDir, readFailure } from './test/test-dir';
 
 const run = promisify(execFile);
 

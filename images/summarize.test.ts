@@ -1,5 +1,5 @@
 import { formatSummary, summarize } from './index';
-import { makeTask, makeThreadedTask } from './test-fixture';
+import { makeTask, makeThreadedTask } from './test/test-fixture';
 
 describe('summarize', () => {
   it('gives one row per VMA with prot, kind, name and the pages dumped for it, and totals', () => {

@@ -13,8 +13,8 @@ import { ImageError, MANIFEST_FILE, formatSummary, isTreeSummary, readCheckpoint
 import { MAX_PIPE_BYTES } from './limits';
 import { IMG_COMMON, MAGIC } from './magic';
 import { encodeEntry, messages } from './proto';
-import { makeTask, makeTree, patternBytes, writeTreePages } from './test-fixture';
-import { editManifest, recomputeManifest, removeDir, tempDir, readFailure } from './test-dir';
+import { makeTask, makeTree, patternBytes, writeTreePages } from './test/test-fixture';
+import { editManifest, recomputeManifest, removeDir, tempDir, readFailure } from './test/test-dir';
 
 const run = promisify(execFile);
 

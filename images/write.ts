@@ -16,7 +16,7 @@ import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTa
 import { DumpedTask, DumpedTree } from '../native/lib/types';
 
 async function writeDurably(file: string, data: Buffer): Promise<void> {
-  // 0600: images hold process memory and registers, tenant data (DESIGN.md, Images and storage).
+  // 0600: images hold process memory and registers, tenant data.
   const fh = await fsp.open(file, 'w', 0o600);
   try {
     await fh.writeFile(data);

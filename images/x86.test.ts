@@ -1,4 +1,4 @@
-import { patternBytes } from './test-fixture';
+import { patternBytes } from './test/test-fixture';
 import { bufferFromGpregs, fpregsFromXsave, gpregsFromBuffer, GPREG_NAMES } from './x86';
 
 const toBig = (v: unknown): bigint => {

@@ -5,6 +5,9 @@
       "sources": [
         "src/addon/addon.cc",
         "src/addon/convert.cc",
+        "src/addon/convert_files.cc",
+        "src/addon/convert_memory.cc",
+        "src/addon/convert_thread.cc",
         "src/core/cgroup_freezer.cc",
         "src/core/dump.cc",
         "src/core/dump_steps.cc",

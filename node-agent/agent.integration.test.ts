@@ -1,6 +1,6 @@
 /**
  * The node agent against a real kube-apiserver + etcd (testenv), with the agent's ServiceAccount identity
- * held to its RBAC rules, and real processes in cgroups named like a pod's (test-cgroup-pod.ts):
+ * held to its RBAC rules, and real processes in cgroups named like a pod's (test/test-cgroup-pod.ts):
  *
  *   - a dispatched Checkpoint ends Succeeded with images on disk; the process still runs, thawed and
  *     untraced; status has the per-phase durations; an Event was recorded (cgroup v1 freezer and v2);
@@ -15,9 +15,10 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Agent } from './agent';
+import type { TestHooks as DumperHooks } from './dumper';
 import { freezerState } from './freezer';
 import { tracedThreads } from './procfs';
-import { FakeContainer, startFakeContainer } from './test-cgroup-pod';
+import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -28,13 +29,12 @@ import {
   setContainerRunning,
   startTestCluster,
   waitForPhase,
-} from './test-cluster';
-import { apiRequest } from '../testenv';
+} from './test/test-cluster';
+import { apiRequest, waitFor } from '../testenv';
 
 jest.setTimeout(180000);
 
 const ROOT = path.join(__dirname, '..');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -55,8 +55,7 @@ async function expectRunningThawedUntraced(ctr: FakeContainer): Promise<void> {
   expect(tracedThreads(ctr.pid)).toEqual([]);
   expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
   const a = ctr.state();
-  await sleep(300);
-  const b = ctr.state();
+  const b = await waitFor('the counter to move', () => (ctr.state().counter > a.counter ? ctr.state() : undefined), 5000);
   expect(b.counter).toBeGreaterThan(a.counter);
   expect(b.ok).toBe(true);
 }
@@ -89,7 +88,7 @@ describe('an agent running in-process', () => {
       { log: () => undefined },
     );
     await agent.start();
-    for (let i = 0; i < 200 && !agent.ready(); i++) await sleep(50);
+    await waitFor('the agent to list its work', () => agent.ready(), 10000);
   });
 
   afterAll(async () => {
@@ -186,7 +185,11 @@ describe('an agent running in-process', () => {
 
   test('work labelled for another node is left alone', async () => {
     await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-other-node', 'no-such-pod', 'node-z');
-    await sleep(1500);
+    // How long to watch: until the agent has finished work created after it. Its watch delivers in
+    // resourceVersion order and its queue (concurrency 1) runs keys in that order, so had the other node's
+    // checkpoint reached it, it would have been claimed before this one was failed.
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-other-node', 'no-such-pod', NODE);
+    expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-other-node', ['Failed'])).status?.phase).toBe('Failed');
     const cp = await getCheckpoint(cluster.admin, ns, 'ckpt-other-node');
     expect(cp.status?.phase).toBe('Dispatched');
     expect(cp.status?.claimedBy).toBeUndefined();
@@ -202,12 +205,24 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  function startAgentChild(storageRoot: string, stateDir: string, extraEnv: Record<string, string>, logFile: string): ChildProcess {
+  /**
+   * The built agent in a child process (so that it can be SIGKILLed): main.js, or with pauseAfterFreezeFile
+   * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
+   * no test switch from its environment).
+   */
+  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string): ChildProcess {
+    const dist = path.join(ROOT, 'dist', 'node-agent');
+    const withHooks = `
+      const { Agent } = require(${JSON.stringify(path.join(dist, 'agent.js'))});
+      const { parseConfig } = require(${JSON.stringify(path.join(dist, 'config.js'))});
+      const agent = new Agent(parseConfig(process.argv.slice(1), process.env), { dumperHooks: ${JSON.stringify(hooks)} });
+      agent.start().catch((err) => { console.error(err); process.exit(1); });`;
+    const entry = hooks.pauseAfterFreezeFile ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
     const out = fs.openSync(logFile, 'a');
     const child = spawn(
       process.execPath,
-      [path.join(ROOT, 'dist', 'node-agent', 'main.js'), '--node-name', NODE, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
-      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig, ...extraEnv }, stdio: ['ignore', out, out] },
+      [...entry, '--node-name', NODE, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
+      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out] },
     );
     fs.closeSync(out);
     children.push(child);
@@ -239,9 +254,8 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-db', 'db', NODE, uid);
 
     // First agent: claims, freezes the pod's container cgroup, and pauses there (the test hook).
-    const first = startAgentChild(storageRoot, stateDir, { CRYOPOD_AGENT_TEST_PAUSE_AFTER_FREEZE: marker }, log);
-    for (let i = 0; i < 600 && !fs.existsSync(marker); i++) await sleep(50);
-    expect(fs.existsSync(marker)).toBe(true);
+    const first = startAgentChild(storageRoot, stateDir, { pauseAfterFreezeFile: marker }, log);
+    await waitFor('the first agent to freeze the pod', () => fs.existsSync(marker), 30000);
     const running = await getCheckpoint(cluster.admin, ns, 'ckpt-db');
     expect(running.status?.phase).toBe('Running');
     const firstClaim = running.status?.claimedBy as string;
@@ -253,8 +267,8 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
 
     first.kill('SIGKILL');
     await new Promise((r) => (first.exitCode !== null || first.signalCode !== null ? r(null) : first.once('exit', r)));
-    await sleep(500);
-    expect(freezerState(ctr.freezer)).toBe('frozen'); // still frozen: nobody thawed it yet
+    // Still frozen once its freezer is dead (no time to wait for: nothing else thaws it before the second agent).
+    expect(freezerState(ctr.freezer)).toBe('frozen');
 
     // Second agent, same node and pod name, a new boot: recovers the work.
     const second = startAgentChild(storageRoot, stateDir, {}, log);
@@ -268,8 +282,11 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     await expectRunningThawedUntraced(ctr);
     expect(fs.readdirSync(path.join(stateDir, NODE, 'freezes'))).toEqual([]);
 
-    // Not done twice: exactly one Event, the failure; and it stays Failed.
-    await sleep(1500);
+    // Not done twice: exactly one Event, the failure; and it stays Failed. Watched until the agent has
+    // finished a checkpoint created after this result was written: the watch event of its own write came
+    // first in the same stream and queue (concurrency 1), so a second run of ckpt-db would be over by then.
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-db', 'no-such-pod', NODE);
+    expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-db', ['Failed'])).status?.phase).toBe('Failed');
     const events = await eventsFor(cluster.admin, ns, 'ckpt-db');
     expect(events.map((e) => [e.reason, e.type])).toEqual([['AgentRestarted', 'Warning']]);
     const later = await getCheckpoint(cluster.admin, ns, 'ckpt-db');

@@ -6,20 +6,20 @@
  */
 import * as http from 'http';
 import * as path from 'path';
-import { CHECKPOINT_PLURAL, NODE_LABEL, RESTORE_PLURAL } from '../crds/types';
+import { CHECKPOINT_PLURAL, RESTORE_PLURAL } from '../crds/types';
+import { AGENT_COMPONENT, ListWatch, NODE_LABEL, WorkQueue } from '../kube';
 import { CgroupMounts, readCgroupMounts } from './cgroup-mounts';
 import { CheckpointWorker } from './checkpoint-worker';
 import { AgentConfig } from './config';
-import { DumpFn, Dumper } from './dumper';
+import { DumpFn, Dumper, TestHooks as DumperHooks } from './dumper';
 import { FreezeJournal } from './freeze-journal';
 import { startHttpServer } from './http-server';
 import { AgentIdentity, makeIdentity } from './identity';
 import { AgentApi, KubeAgentApi, loadKubeConfig } from './kube';
 import { AgentMetrics } from './metrics';
-import { WorkQueue } from './queue';
 import { ReadImagesFn, RestoreFn, RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
-import { ListWatcher } from './watcher';
+import { customResourceSource } from './watch-source';
 
 export interface AgentOverrides {
   api?: AgentApi;
@@ -28,6 +28,8 @@ export interface AgentOverrides {
   readImages?: ReadImagesFn;
   mounts?: CgroupMounts;
   log?: (msg: string) => void;
+  /** Tests only: stand-ins for an agent that dies mid-dump (dumper.ts); never set by main.ts. */
+  dumperHooks?: DumperHooks;
 }
 
 /** One watched kind of work: its plural and the handler of one key (each kind has its own queue). */
@@ -40,7 +42,7 @@ export class Agent {
   readonly identity: AgentIdentity;
   readonly metrics: AgentMetrics;
   private readonly log: (msg: string) => void;
-  private readonly watchers: ListWatcher[] = [];
+  private readonly watchers: ListWatch[] = [];
   private readonly queues: WorkQueue[] = [];
   private server?: http.Server & { port: number };
 
@@ -65,8 +67,8 @@ export class Agent {
     const journal = new FreezeJournal(path.join(cfg.stateDir, cfg.nodeName), mounts);
     await journal.recover(this.log);
 
-    const api = this.overrides.api ?? new KubeAgentApi(loadKubeConfig(cfg.kubeconfig), { component: 'cryopod-agent', host: cfg.nodeName, instance: this.identity.id });
-    const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, { pauseAfterFreezeFile: cfg.pauseAfterFreezeFile });
+    const api = this.overrides.api ?? new KubeAgentApi(loadKubeConfig(cfg.kubeconfig), { component: AGENT_COMPONENT, host: cfg.nodeName, instance: this.identity.id });
+    const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, this.overrides.dumperHooks);
     const store = new ImageStore(cfg.storageRoot);
     const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, dumper, mounts, metrics: this.metrics, log: this.log });
     const restores = new RestoreWorker({ api, identity: this.identity, store, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
@@ -79,9 +81,20 @@ export class Agent {
     for (const kind of kinds) {
       const queue = new WorkQueue((k) => kind.handle(k), {
         concurrency: cfg.concurrency,
+        minBackoffMs: 200,
+        maxBackoffMs: 60000,
         onError: (key, err, ms) => this.log(`${kind.plural} ${key}: ${(err as Error).message?.split('\n')[0]}; retrying in ${ms} ms`),
       });
-      const watcher = new ListWatcher(api, { plural: kind.plural, labelSelector: `${NODE_LABEL}=${cfg.nodeName}`, onKey: (k) => queue.add(k), log: this.log });
+      const watcher = new ListWatch({
+        source: customResourceSource(api, kind.plural, `${NODE_LABEL}=${cfg.nodeName}`),
+        onEvent: (_type, obj) => {
+          const m = obj.metadata;
+          if (m?.name && m.namespace) queue.add(`${m.namespace}/${m.name}`);
+        },
+        log: this.log,
+        minBackoffMs: 250,
+        maxBackoffMs: 30000,
+      });
       this.queues.push(queue);
       this.watchers.push(watcher);
       watcher.start();
@@ -91,7 +104,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     await Promise.all(this.watchers.map((w) => w.stop()));
-    await Promise.all(this.queues.map((q) => q.stop()));
+    await Promise.all(this.queues.map((q) => q.shutdown()));
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.log('stopped');
   }

@@ -12,7 +12,8 @@
  * written on the next attempt, so a finished dump is never done twice by this instance.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, Checkpoint, ContainerResult, Reason } from '../crds/types';
+import { API_VERSION, Checkpoint, ContainerResult } from '../crds/types';
+import { ConditionType, getCondition, Reason } from '../kube';
 import { CgroupMounts } from './cgroup-mounts';
 import { Dumper } from './dumper';
 import { AgentIdentity } from './identity';
@@ -189,7 +190,7 @@ export class CheckpointWorker {
       m.checkpoints.inc({ result: 'failed' });
     }
     const reason = outcome.kind === 'succeeded' ? Reason.Succeeded : outcome.reason;
-    const message = outcome.kind === 'succeeded' ? (cp.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'checkpointed') : outcome.message;
+    const message = outcome.kind === 'succeeded' ? (getCondition(cp.status?.conditions, ConditionType.Ready)?.message ?? 'checkpointed') : outcome.message;
     this.d.log(`${key}: ${outcome.kind} (${reason}): ${message}`);
     this.d.api
       .createEvent({

@@ -8,7 +8,7 @@
  *   Dispatched                            → claim it and do the work
  *   Running, claimed on this node earlier → recover (an earlier agent instance died mid-work)
  */
-import { NODE_LABEL } from '../crds/types';
+import { NODE_LABEL } from '../kube';
 import { AgentIdentity, isThisNodesClaim } from './identity';
 
 export interface ClaimableWork {

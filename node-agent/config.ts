@@ -11,7 +11,8 @@
  *   --freeze-mode   CRYOPOD_FREEZE_MODE    native (default) | agent: see dumper.ts
  *   --concurrency   CRYOPOD_CONCURRENCY    checkpoints handled at once (default 1)
  *
- * Test hook (integration tests only): CRYOPOD_AGENT_TEST_PAUSE_AFTER_FREEZE=<file>, see dumper.ts.
+ * No setting here is a test switch: tests pass their hooks to the Agent (AgentOverrides), never through
+ * the environment of the privileged agent.
  */
 import * as os from 'os';
 import { FreezeMode } from './dumper';
@@ -26,7 +27,6 @@ export interface AgentConfig {
   kubeconfig?: string;
   freezeMode: FreezeMode;
   concurrency: number;
-  pauseAfterFreezeFile?: string;
 }
 
 const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -68,6 +68,5 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
     kubeconfig: get('kubeconfig', 'KUBECONFIG'),
     freezeMode,
     concurrency,
-    pauseAfterFreezeFile: env.CRYOPOD_AGENT_TEST_PAUSE_AFTER_FREEZE || undefined,
   };
 }

@@ -1,6 +1,6 @@
 /**
- * One container's main process into one image directory, through the local checkpoint library
- * (cli/dump.ts dumpProcess: native dump + CRIU images + manifest).
+ * One container's main process into one image directory, through the checkpoint library
+ * (checkpoint/ dumpProcess: native dump + CRIU images + manifest).
  *
  * Two freeze modes (config --freeze-mode):
  *   native  the native core freezes the container's cgroup, seizes every thread while frozen, thaws into
@@ -12,7 +12,7 @@
  * Either way the cgroup is journalled before anything can freeze it (freeze-journal.ts), so an agent
  * killed in the middle leaves something its successor thaws.
  */
-import { dumpProcess } from '../cli/dump';
+import { dumpProcess } from '../checkpoint';
 import { FreezeJournal } from './freeze-journal';
 import * as fs from 'fs';
 import { FreezerRef, freeze, isFrozenOrFreezing, thaw, withFrozen } from './freezer';

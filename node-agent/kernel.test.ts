@@ -11,9 +11,9 @@ import { readCgroupMounts } from './cgroup-mounts';
 import { FreezeJournal } from './freeze-journal';
 import { freeze, freezerState, thaw, withFrozen } from './freezer';
 import { recheckMembership, resolveContainers } from './resolve';
-import { FakeContainer, startFakeContainer } from './test-cgroup-pod';
+import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
+import { holdsFor, waitFor } from '../testenv/wait';
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.each(['v1', 'v2'] as const)('cgroup %s', (kind) => {
   let ctr: FakeContainer | undefined;
@@ -37,13 +37,12 @@ describe.each(['v1', 'v2'] as const)('cgroup %s', (kind) => {
 
     await freeze(c.podFreezer);
     expect(freezerState(c.freezer)).toBe('frozen');
-    await sleep(100);
     const a = ctr.state().counter;
-    await sleep(200);
-    expect(ctr.state().counter).toBe(a); // frozen: no progress
+    // Frozen: no progress. The counter writes its state every 20 ms, so 200 ms is ten ticks it missed.
+    await holdsFor('the counter standing still', () => ctr!.state().counter === a, 200);
     await thaw(c.podFreezer);
     expect(freezerState(c.freezer)).toBe('thawed');
-    await sleep(200);
+    await waitFor('the counter to move again', () => ctr!.state().counter > a, 5000);
     expect(ctr.state().counter).toBeGreaterThan(a);
 
     // The guard thaws when the body throws.

@@ -5,6 +5,7 @@
  */
 import * as k8s from '@kubernetes/client-node';
 import { CHECKPOINT_PLURAL, Checkpoint, GROUP, RESTORE_PLURAL, Restore, VERSION } from '../crds/types';
+import { AGENT_COMPONENT } from '../kube';
 
 export class ConflictError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -30,8 +31,11 @@ export interface EventInput {
 
 export interface AgentApi {
   listCustom<T>(plural: string, labelSelector: string): Promise<ListResult<T>>;
-  /** Starts a watch; onDone is called once, with the error (or null when the server closed it). */
-  watchCustom<T>(plural: string, labelSelector: string, resourceVersion: string, onEvent: (type: WatchEventType, obj: T) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }>;
+  /**
+   * Starts a watch that the server ends after timeoutSeconds; onDone is called once, with the error (or
+   * null when the server closed it).
+   */
+  watchCustom<T>(plural: string, labelSelector: string, resourceVersion: string, timeoutSeconds: number, onEvent: (type: WatchEventType, obj: T) => void, onDone: (err: unknown) => void): Promise<{ abort(): void }>;
   getCheckpoint(namespace: string, name: string): Promise<Checkpoint | undefined>;
   /** PUT …/status with the object's resourceVersion; throws ConflictError on 409. */
   replaceCheckpointStatus(cp: Checkpoint): Promise<Checkpoint>;
@@ -77,12 +81,13 @@ export class KubeAgentApi implements AgentApi {
     plural: string,
     labelSelector: string,
     resourceVersion: string,
+    timeoutSeconds: number,
     onEvent: (type: WatchEventType, obj: T) => void,
     onDone: (err: unknown) => void,
   ): Promise<{ abort(): void }> {
     const ctl = await this.watcher.watch(
       `/apis/${GROUP}/${VERSION}/${plural}`,
-      { labelSelector, resourceVersion, allowWatchBookmarks: true },
+      { labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
       (type: string, obj: T) => onEvent(type as WatchEventType, obj),
       onDone,
     );
@@ -124,7 +129,7 @@ export class KubeAgentApi implements AgentApi {
         plural,
         name: name as string,
         body: obj,
-        fieldManager: 'cryopod-agent',
+        fieldManager: AGENT_COMPONENT,
       })) as T;
     } catch (err) {
       if (statusCode(err) === 409) throw new ConflictError(`${kind} ${namespace}/${name} changed (resourceVersion ${obj.metadata.resourceVersion} is stale)`, { cause: err });

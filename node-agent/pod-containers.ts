@@ -3,7 +3,7 @@
  * runtime IDs from status.containerStatuses; and the Pod as it is saved next to the images (pod.json).
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { Reason } from '../crds/types';
+import { Reason } from '../kube';
 import { ContainerRef } from './resolve';
 import { WorkError } from './work-error';
 

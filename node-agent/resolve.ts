@@ -19,7 +19,7 @@ import { CgroupMount, CgroupMounts, cgroupDir } from './cgroup-mounts';
 import { CgroupLine, matchContainerPath, parseContainerID, parseProcCgroup } from './cgroup-path';
 import { FreezerRef } from './freezer';
 import { PROC, listPids, readStartTime, readStatus, readText } from './procfs';
-import { Reason } from '../crds/types';
+import { Reason } from '../kube';
 import { WorkError } from './work-error';
 
 export interface ContainerRef {

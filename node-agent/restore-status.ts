@@ -3,8 +3,8 @@
  * startedAt, finishedAt, durations, the Ready condition; podName and nodeName only where the operator left
  * them empty, since it owns them). Every function returns a new Restore keeping the operator's fields.
  */
-import { ConditionType, Reason, Restore, RestoreStatus } from '../crds/types';
-import { setCondition } from './status';
+import { Restore, RestoreStatus } from '../crds/types';
+import { ConditionType, Reason, setCondition } from '../kube';
 
 function withStatus(r: Restore, status: RestoreStatus): Restore {
   return { ...r, status };

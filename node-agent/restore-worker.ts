@@ -6,12 +6,16 @@
  *            ─► Checkpoint (same namespace, Succeeded, images in this checkpoint's directory of the store)
  *            ─► restore pod (status.podName, owned by this Restore, on this node)
  *            ─► wait for every app container to run a waiting cryopod-stub (until the Restore's deadline)
- *            ─► read + verify every container's images (readCheckpoint: sha256 of every file), all of them
- *               before any stub is touched: a corrupt image fails the Restore (ImageCorrupt), stubs intact
- *            ─► per container: re-check the stub, morph it — restoreTask({ task, pagesPath, stubPid }), or
- *               restoreTree({ tree, pagesPaths, stubPid }) for a container of several processes (they come
- *               back with the IDs they had in their PID namespace, inside the stub's) — no uid/gid: the
- *               morphed processes keep the stub's credentials, namespaces and cgroup (its container's)
+ *            ─► read + verify every container's metadata images (checkpoint readVerified: sha256 of every
+ *               file but the pages images, whose sizes are checked), all of them before any stub is
+ *               touched: a corrupt one fails the Restore (ImageCorrupt), stubs intact
+ *            ─► per container: re-check the stub, morph it through the checkpoint library, the one restore
+ *               path the CLI takes too (restoreVerified with stubPid: a tree for a container of several
+ *               processes, which come back with the IDs they had in their PID namespace, inside the
+ *               stub's). The native fill hashes each pages image as it writes it, from the one fd it
+ *               opened: a tampered pages image fails the Restore (ImageCorrupt) and its stub is killed
+ *               before the saved task runs an instruction. No uid/gid: the morphed processes keep the
+ *               stub's credentials, namespaces and cgroup (its container's)
  *            ─► Succeeded (durations, Ready, Event) | Failed + reason (Event)
  *       ─► Running, claimed by an earlier instance on this node ─► Failed AgentRestarted (not retried)
  *
@@ -20,9 +24,11 @@
  * on the next attempt, so no stub is morphed twice by this instance.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, Reason, Restore } from '../crds/types';
-import { readCheckpoint } from '../images';
-import type { DumpedTask, DumpedTree } from '../native/lib/types';
+import { API_VERSION, Restore } from '../crds/types';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason } from '../kube';
+import { readVerified, restoreVerified } from '../checkpoint';
+import type { VerifiedCheckpoint } from '../checkpoint';
+import { ImageError } from '../images';
 import { CgroupMounts } from './cgroup-mounts';
 import { AgentIdentity } from './identity';
 import { routeClaimedWork } from './claimed-work';
@@ -35,14 +41,9 @@ import { ImageStore, refOf } from './storage';
 import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
 import { WorkError, describeError } from './work-error';
 
-/** One container's verified images: its main process, and its whole tree when it had several. */
-export interface ContainerImages {
-  task: DumpedTask;
-  pagesPath: string;
-  tree?: DumpedTree;
-  pagesPaths?: string[];
-}
-/** What the agent calls to morph a stub: native/lib restoreTask/restoreTree, or a fake in unit tests. */
+/** One container's images, metadata verified, with the digests its pages are verified against when filled. */
+export type ContainerImages = VerifiedCheckpoint;
+/** What the agent calls to morph a stub: the checkpoint library's restoreVerified, or a fake in unit tests. */
 export type RestoreFn = (opts: { image: ContainerImages; stubPid: number }) => Promise<number>;
 export type ReadImagesFn = (dir: string) => Promise<ContainerImages>;
 
@@ -63,17 +64,15 @@ export interface RestoreWorkerDeps {
 
 type Outcome = { kind: 'succeeded'; result: RestoreResult } | { kind: 'failed'; reason: string; message: string };
 
-const DEFAULT_TIMEOUT_SECONDS = 300;
 /** Stop waiting this long before the operator's deadline, so the agent's clearer reason is the one written. */
 const DEADLINE_MARGIN_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function nativeRestore({ image, stubPid }: { image: ContainerImages; stubPid: number }): Promise<number> {
-  // Loaded lazily: the addon is needed only when a stub is morphed.
-  const { restoreTask, restoreTree } = await import('../native/lib');
-  const { tree, pagesPaths } = image;
-  if (tree && pagesPaths && (tree.tasks.length > 1 || tree.pipes.length > 0)) return restoreTree({ tree, pagesPaths, stubPid });
-  return restoreTask({ task: image.task, pagesPath: image.pagesPath, stubPid });
+const checkpointRestore: RestoreFn = ({ image, stubPid }) => restoreVerified(image, { stubPid });
+
+/** A pages image that did not match the manifest, found by the fill (an ImageError ECHECKSUM naming it). */
+function isCorruptImage(err: unknown): boolean {
+  return err instanceof ImageError && err.code === 'ECHECKSUM';
 }
 
 export class RestoreWorker {
@@ -185,7 +184,7 @@ export class RestoreWorker {
 
     // Read and verify every image first: a corrupt image must not leave some stubs morphed.
     const t0 = process.hrtime.bigint();
-    const read = this.d.readImages ?? readCheckpoint;
+    const read = this.d.readImages ?? readVerified;
     const images = new Map<string, ContainerImages>();
     for (const s of stubs) {
       const dir = dirs.get(s.container.name) as string;
@@ -200,7 +199,7 @@ export class RestoreWorker {
     }
 
     // Morph each stub.
-    const restore = this.d.restore ?? nativeRestore;
+    const restore = this.d.restore ?? checkpointRestore;
     const done: Array<{ name: string; pid: number }> = [];
     for (const s of stubs) {
       const name = s.container.name;
@@ -212,6 +211,9 @@ export class RestoreWorker {
       } catch (err) {
         const e = describeError(err);
         const before = done.length ? `; already restored: ${done.map((x) => `${x.name} (pid ${x.pid})`).join(', ')}` : '';
+        if (isCorruptImage(err)) {
+          throw new WorkError(Reason.ImageCorrupt, `container ${name}: images in ${dirs.get(name)} failed verification while filling stub ${s.pid} (the stub was killed, the saved task never ran) (${e.code}): ${e.message}${before}`, { cause: err, code: e.code });
+        }
         throw new WorkError(Reason.RestoreFailed, `container ${name}: morphing stub ${s.pid} failed (the stub was killed): ${e.code ? `${e.code}: ` : ''}${e.message}${before}`, { cause: err, code: e.code });
       }
     }
@@ -293,7 +295,7 @@ export class RestoreWorker {
       m.restores.inc({ result: 'failed' });
     }
     const reason = outcome.kind === 'succeeded' ? Reason.Succeeded : outcome.reason;
-    const message = outcome.kind === 'succeeded' ? (r.status?.conditions?.find((c) => c.type === 'Ready')?.message ?? 'restored') : outcome.message;
+    const message = outcome.kind === 'succeeded' ? (getCondition(r.status?.conditions, ConditionType.Ready)?.message ?? 'restored') : outcome.message;
     this.d.log(`restore ${key}: ${outcome.kind} (${reason}): ${message}`);
     this.d.api
       .createEvent({ object: { apiVersion: API_VERSION, kind: 'Restore', metadata: r.metadata }, type: outcome.kind === 'succeeded' ? 'Normal' : 'Warning', reason, message })

@@ -9,8 +9,9 @@
  *      stub exists, so the agent claims it and waits. It ends Succeeded; the stub's PID now runs the counter
  *      binary, untraced, still in its container's cgroup, its counter going on from the checkpointed value
  *      with its memory intact; an Event and metrics;
- *   2. a tampered image (one byte of pages-1.img flipped) ends Failed/ImageCorrupt, naming the file, and
- *      the stub is not morphed: it is still the waiting cryopod-stub (the agent leaves it alone);
+ *   2. a tampered image (one byte of pages-1.img flipped) ends Failed/ImageCorrupt, naming the file: the
+ *      native fill finds it while writing the stopped stub (the one restore path, checkpoint/), and the
+ *      stub is killed before the saved task runs one instruction: the counter never counts again;
  *   3. a restore pod whose stub never starts ends Failed/Timeout after the Restore's timeout, with the reason.
  */
 import * as fs from 'fs';
@@ -18,11 +19,12 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { Checkpoint, Restore } from '../crds/types';
-import { STUB_PATH } from '../native/lib';
+import { STUB_PATH } from '../checkpoint';
 import { buildRestorePod } from '../operator/restore-pod';
+import { holdsFor, waitFor } from '../testenv/wait';
 import { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
-import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test-cgroup-pod';
+import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -37,13 +39,12 @@ import {
   startTestCluster,
   waitForPhase,
   waitForRestorePhase,
-} from './test-cluster';
+} from './test/test-cluster';
 
 jest.setTimeout(180000);
 
 const NODE = 'node-r';
 const ns = 'team-r';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function httpGet(port: number, p: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -70,7 +71,7 @@ beforeAll(async () => {
     { log: () => undefined },
   );
   await agent.start();
-  for (let i = 0; i < 200 && !agent.ready(); i++) await sleep(50);
+  await waitFor('the agent to list its work', () => agent.ready(), 10000);
 }, 600000);
 
 afterAll(async () => {
@@ -91,17 +92,16 @@ async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: strin
   const ctr = await startFakeContainer(kind, uid, program);
   cleanups.push(() => ctr.destroy());
   await setContainerRunning(cluster.admin, pod, ctr.containerID);
-  await sleep(200); // let the counter count
+  await waitFor('the counter to count', () => ctr.state().counter >= 5, 5000);
   await createDispatchedCheckpoint(cluster.admin, ns, name, podName, NODE, uid, { leaveRunning: false });
   const cp = await waitForPhase(cluster.admin, ns, name, ['Succeeded', 'Failed']);
   expect({ phase: cp.status?.phase, message: cp.status?.conditions?.find((c) => c.type === 'Ready')?.message }).toMatchObject({ phase: 'Succeeded' });
   // The original is gone (the migration dump killed it; the test makes sure it is dead either way).
-  for (let i = 0; i < 100 && !gone(ctr.pid); i++) await sleep(20);
-  if (!gone(ctr.pid)) process.kill(ctr.pid, 'SIGKILL');
-  await sleep(100);
+  const died = await waitFor('the original to die', () => gone(ctr.pid), 2000).then(() => true, () => false);
+  if (!died) process.kill(ctr.pid, 'SIGKILL');
+  // Nothing counts any more: it wrote every 20 ms, so 200 ms is ten ticks of a counter that is gone.
   const lastCounter = ctr.state().counter;
-  await sleep(200);
-  expect(ctr.state().counter).toBe(lastCounter); // nothing counts any more
+  await holdsFor('the last counter', () => ctr.state().counter === lastCounter, 200);
   return { ctr, cp, lastCounter };
 }
 
@@ -139,8 +139,9 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   await dispatchRestore(cluster.admin, r, podName, NODE);
 
   // Claimed, and waiting: the pod's container has not started its stub yet.
-  for (let i = 0; i < 100 && (await getRestore(cluster.admin, ns, rName)).status?.phase !== 'Running'; i++) await sleep(50);
-  await sleep(500);
+  await waitFor('the restore to be claimed', async () => (await getRestore(cluster.admin, ns, rName)).status?.phase === 'Running', 10000);
+  // And it waits: the agent looks at the restore pod every 250 ms, so 1 s is four looks at stubs not started.
+  await holdsFor('the restore to wait', async () => (await getRestore(cluster.admin, ns, rName)).status?.phase === 'Running', 1000, 100);
   const waiting = await getRestore(cluster.admin, ns, rName);
   expect({ phase: waiting.status?.phase, claimedBy: waiting.status?.claimedBy }).toEqual({ phase: 'Running', claimedBy: agent.identity.id });
 
@@ -169,16 +170,11 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   expect(fs.readFileSync(`/proc/${stub.pid}/status`, 'utf8')).toMatch(/^TracerPid:\s+0$/m);
   expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
   // Its counter goes on from the checkpointed value (not from 0), and its 4 MiB pattern is intact.
-  let first = ctr.state();
-  for (let i = 0; i < 200 && first.counter === lastCounter; i++) {
-    await sleep(20);
-    first = ctr.state();
-  }
+  const first = await waitFor('the counter to move on', () => (ctr.state().counter !== lastCounter ? ctr.state() : undefined), 4000);
   expect(first.counter).toBeGreaterThan(lastCounter);
   expect(first.counter).toBeLessThan(lastCounter + 100); // about 50 ticks a second since the restore
   expect(first.ok).toBe(true);
-  await sleep(300);
-  const later = ctr.state();
+  const later = await waitFor('the counter to go on', () => (ctr.state().counter > first.counter ? ctr.state() : undefined), 5000);
   expect(later.counter).toBeGreaterThan(first.counter);
   expect(later.ok).toBe(true);
 
@@ -217,17 +213,13 @@ test('a container of two processes in its own PID namespace comes back into the 
   expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number).sort()).toEqual([...family].sort());
   for (const p of family) expect(tracedThreads(p)).toEqual([]);
   // The worker's counter arrives through the pipe again, from where it was; the init sees IDs 1 and 2.
-  let now = ctr.state();
-  for (let i = 0; i < 200 && now.counter === lastCounter; i++) {
-    await sleep(20);
-    now = ctr.state();
-  }
+  const now = await waitFor('the counter to move on', () => (ctr.state().counter !== lastCounter ? ctr.state() : undefined), 4000);
   expect(now.counter).toBeGreaterThan(lastCounter);
   expect(now.counter).toBeLessThan(lastCounter + 100);
   expect(now).toMatchObject({ ok: true, ids: [1, 2] });
 });
 
-test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it still waits)', async () => {
+test('a tampered image ends Failed/ImageCorrupt, and the stub is killed before the saved task runs', async () => {
   const { cp, ctr, lastCounter } = await checkpointCounter('v1', 'db', 'ckpt-db');
   const dir = new URL(cp.status?.imageLocation as string).pathname;
   const pages = path.join(dir, 'app', 'pages-1.img');
@@ -249,11 +241,14 @@ test('a tampered image ends Failed/ImageCorrupt, and the stub is not morphed (it
   expect({ phase: done.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'ImageCorrupt' });
   expect(ready?.message).toMatch(/pages-1\.img/);
   expect(ready?.message).toMatch(/ECHECKSUM|sha256/);
-  // Not morphed: the same process, still the waiting stub, untraced; nothing counts.
-  expect(fs.readlinkSync(`/proc/${stub.pid}/exe`)).toMatch(/\/cryopod-stub$/);
-  expect(readStatus(stub.pid)?.state).toBe('S');
-  expect(tracedThreads(stub.pid)).toEqual([]);
-  expect(fs.readFileSync(path.join(stub.dir, 'cgroup.procs'), 'utf8').trim()).toBe(String(stub.pid));
+  expect(ready?.message).toMatch(/the saved task never ran/);
+  // Found while filling: the half-built stub is killed (init reaps it), its container holds nothing.
+  const procs = path.join(stub.dir, 'cgroup.procs');
+  const deadline = Date.now() + 5000;
+  while (fs.readFileSync(procs, 'utf8').trim() !== '' && Date.now() < deadline) await sleep(20);
+  expect(fs.readFileSync(procs, 'utf8').trim()).toBe('');
+  expect(readStatus(stub.pid)?.state ?? 'gone').toMatch(/^(gone|Z)$/);
+  // It never ran the saved task: the counter (which writes its state as it counts) did not move.
   expect(ctr.state().counter).toBe(lastCounter);
   const events = await eventsFor(cluster.admin, ns, 'restore-db');
   expect(events.map((e) => [e.reason, e.type])).toEqual([['ImageCorrupt', 'Warning']]);

@@ -3,14 +3,8 @@
  * finishedAt, containers, durations, imageLocation, imageSizeBytes, the Ready condition). Every function
  * returns a new Checkpoint whose status keeps the operator's fields as they were.
  */
-import { Checkpoint, CheckpointStatus, Condition, ConditionType, ContainerResult, PhaseDurations, Reason } from '../crds/types';
-
-/** Sets a condition, keeping lastTransitionTime when its status did not change (metav1 semantics). */
-export function setCondition(conditions: Condition[] | undefined, c: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
-  const old = (conditions ?? []).find((x) => x.type === c.type);
-  const next: Condition = { ...c, lastTransitionTime: old && old.status === c.status ? old.lastTransitionTime : now.toISOString() };
-  return [...(conditions ?? []).filter((x) => x.type !== c.type), next];
-}
+import { Checkpoint, CheckpointStatus, ContainerResult, PhaseDurations } from '../crds/types';
+import { ConditionType, Reason, setCondition } from '../kube';
 
 function withStatus(cp: Checkpoint, status: CheckpointStatus): Checkpoint {
   return { ...cp, status };

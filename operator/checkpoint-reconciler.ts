@@ -10,18 +10,14 @@
  *   Running    the agent works; spec.timeoutSeconds after creation → Failed/Timeout (in every open phase)
  *   Succeeded  retention: keep-last N per pod, TTL after finish
  */
-import { ConditionType, IMAGES_FINALIZER, NODE_LABEL, Reason, type Checkpoint, type CheckpointStatus } from '../crds/types';
-import { setCondition } from './conditions';
+import type { Checkpoint, CheckpointStatus } from '../crds/types';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
 import { msUntil, splitKey, type Ctx } from './context';
 import { podPath, crPath } from './kube/paths';
 import { isNotFound } from './kube/client';
 import { addFinalizer, getOrUndefined, removeFinalizer, setLabel, writeStatus } from './objects';
-import type { ReconcileResult } from './queue';
 import { beyondKeepLast, ttlRemainingMs } from './retention';
 import { StorageError } from './storage';
-
-/** Operator-only reason (proposed for crds/types.ts Reason): spec.containers names a container the pod lacks. */
-export const ContainerNotFound = 'ContainerNotFound';
 
 interface Pod {
   metadata: { name: string; uid: string; deletionTimestamp?: string };
@@ -42,9 +38,9 @@ export class CheckpointReconciler {
     const phase = cp.status?.phase ?? 'Pending';
     if (phase === 'Succeeded' || phase === 'Failed') return this.finished(cp);
 
-    const deadlineMs = msUntil(this.ctx.now(), cp.metadata.creationTimestamp, cp.spec.timeoutSeconds ?? 300);
+    const deadlineMs = msUntil(this.ctx.now(), cp.metadata.creationTimestamp, cp.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
     if (deadlineMs <= 0) {
-      return this.fail(cp, Reason.Timeout, `not finished within spec.timeoutSeconds=${cp.spec.timeoutSeconds ?? 300} (phase was ${phase})`);
+      return this.fail(cp, Reason.Timeout, `not finished within spec.timeoutSeconds=${cp.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} (phase was ${phase})`);
     }
     let next: ReconcileResult | void;
     if (phase === 'Pending') next = await this.dispatch(cp);
@@ -62,7 +58,7 @@ export class CheckpointReconciler {
       return this.fail(cp, Reason.PodNotFound, `pod ${ns}/${cp.spec.podName} ${pod ? 'is being deleted' : 'does not exist'}`);
     }
     const missing = (cp.spec.containers ?? []).filter((c) => !pod.spec.containers.some((pc) => pc.name === c));
-    if (missing.length) return this.fail(cp, ContainerNotFound, `pod ${cp.spec.podName} has no container ${missing.join(', ')}`);
+    if (missing.length) return this.fail(cp, Reason.ContainerNotFound, `pod ${cp.spec.podName} has no container ${missing.join(', ')}`);
 
     const node = pod.spec.nodeName;
     if (!node) {
@@ -140,7 +136,7 @@ export class CheckpointReconciler {
     if (cp.status?.phase === 'Running') {
       // An agent may still be writing images: deleting now would leak what it writes next. Wait for it
       // to finish, but not beyond the checkpoint's own deadline.
-      const left = msUntil(this.ctx.now(), cp.metadata.creationTimestamp, cp.spec.timeoutSeconds ?? 300);
+      const left = msUntil(this.ctx.now(), cp.metadata.creationTimestamp, cp.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
       if (left > 0) return { requeueAfterMs: Math.min(left, this.ctx.cfg.pollSeconds * 1000) };
     }
     if (loc && !cp.spec.retainImages) {

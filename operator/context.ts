@@ -11,6 +11,11 @@ export interface TestHooks {
    * half-done work. Tests use it to stop the operator there and check the next one finishes the job once.
    */
   afterDispatchLabel?(kind: 'Checkpoint' | 'Restore', key: string): Promise<void>;
+  /**
+   * After every reconcile of a key, whatever its outcome, with the time it started: what a test waits on
+   * to know the operator has looked at an object since some change (instead of sleeping).
+   */
+  reconciled?(kind: 'checkpoint' | 'restore', key: string, startedAt: number): void;
 }
 
 export interface Ctx {

@@ -3,6 +3,7 @@
  * `kubectl describe` and `kubectl get events --field-selector reason=AgentUnavailable` tell one story).
  * Recording an Event is best effort: a failure is logged, never fails the reconcile.
  */
+import { OPERATOR_COMPONENT as COMPONENT } from '../kube';
 import type { KubeClient } from './kube/client';
 import { eventsPath } from './kube/paths';
 
@@ -11,8 +12,6 @@ export interface InvolvedObject {
   kind: string;
   metadata: { name?: string; namespace?: string; uid?: string; resourceVersion?: string };
 }
-
-export const COMPONENT = 'cryopod-operator';
 
 export class EventRecorder {
   constructor(

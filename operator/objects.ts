@@ -5,7 +5,7 @@
  * the next reconcile starts again from the current state.
  */
 import type { ObjectMeta } from '../crds/types';
-import { jsonEqual } from './conditions';
+import { statusEqual } from '../kube';
 import { isNotFound, type KubeClient } from './kube/client';
 import { crPath, type Resource } from './kube/paths';
 
@@ -55,7 +55,7 @@ export async function setLabel<T extends Obj<unknown>>(client: KubeClient, r: Re
 
 /** Writes status only when it changed; returns whether it wrote. */
 export async function writeStatus<S>(client: KubeClient, r: Resource, o: Obj<S>, status: S): Promise<boolean> {
-  if (jsonEqual(o.status ?? {}, status)) return false;
+  if (statusEqual(o.status ?? {}, status)) return false;
   const { ns, name } = meta(o);
   const updated = await client.patch<Obj<S>>(crPath(r, ns, name, 'status'), { metadata: { resourceVersion: o.metadata.resourceVersion }, status });
   o.metadata.resourceVersion = updated.metadata.resourceVersion;

@@ -5,6 +5,7 @@
  */
 import * as http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
+import { ListWatch, WorkQueue, type ReconcileFn } from '../kube';
 import { CheckpointReconciler } from './checkpoint-reconciler';
 import type { OperatorConfig } from './config';
 import type { Ctx, TestHooks } from './context';
@@ -12,9 +13,8 @@ import { EventRecorder } from './events';
 import { startHttp } from './http';
 import { KubeClient } from './kube/client';
 import { crPath, type Resource } from './kube/paths';
-import { Watcher, type KubeObject } from './kube/watch';
+import { collectionSource } from './kube/watch-source';
 import { OperatorMetrics } from './metrics';
-import { WorkQueue, type ReconcileFn } from './queue';
 import { RestoreReconciler } from './restore-reconciler';
 import { ImageStore } from './storage';
 
@@ -35,7 +35,7 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
 export class Operator {
   readonly metrics: OperatorMetrics;
   readonly ctx: Ctx;
-  private readonly watchers: Watcher[] = [];
+  private readonly watchers: ListWatch[] = [];
   private readonly queues: WorkQueue[] = [];
   private server?: http.Server;
 
@@ -69,9 +69,10 @@ export class Operator {
     this.ctx.log(`operator started (namespace ${this.cfg.namespace ?? 'all'}, storage ${this.cfg.storageRoot})`);
   }
 
-  private run(resource: Resource, kind: string, reconcile: ReconcileFn): void {
-    const { metrics, log } = this.ctx;
+  private run(resource: Resource, kind: 'checkpoint' | 'restore', reconcile: ReconcileFn): void {
+    const { metrics, log, hooks } = this.ctx;
     const timed: ReconcileFn = async (key) => {
+      const startedAt = Date.now();
       const end = metrics.reconcileDuration.startTimer({ kind });
       try {
         const r = await reconcile(key);
@@ -80,6 +81,8 @@ export class Operator {
       } catch (err) {
         end({ outcome: 'error' });
         throw err;
+      } finally {
+        hooks?.reconciled?.(kind, key, startedAt);
       }
     };
     const queue = new WorkQueue(timed, {
@@ -87,12 +90,11 @@ export class Operator {
       onError: (key, err, ms) => log(`${kind} ${key}: ${(err as Error).message}; retry in ${ms} ms`),
       onDepth: (d) => metrics.queueDepth.set({ kind }, d),
     });
-    const watcher = new Watcher({
-      client: this.ctx.client,
-      path: crPath(resource, this.cfg.namespace),
+    const watcher = new ListWatch({
+      source: collectionSource(this.ctx.client, crPath(resource, this.cfg.namespace)),
       resyncSeconds: this.cfg.resyncSeconds,
       log,
-      onEvent: (_type, obj: KubeObject) => queue.add(`${obj.metadata.namespace}/${obj.metadata.name}`),
+      onEvent: (_type, obj) => queue.add(`${obj.metadata?.namespace}/${obj.metadata?.name}`),
     });
     this.queues.push(queue);
     this.watchers.push(watcher);

@@ -15,15 +15,13 @@
  * the stub lands in the same environment; the hostname is part of the saved UTS state; probes or postStart
  * hooks would act on the stub before it is morphed; the original init containers already ran once.
  */
-import { API_VERSION, NODE_LABEL } from '../crds/types';
+import { API_VERSION } from '../crds/types';
+import { CHECKPOINT_ANNOTATION, NODE_LABEL, ORIGINAL_POD_ANNOTATION, RESTORE_LABEL } from '../kube';
 
 export const STUB_DIR = '/cryopod';
 export const STUB_PATH = `${STUB_DIR}/cryopod-stub`;
 export const STUB_VOLUME = 'cryopod-stub';
 export const STUB_INIT_CONTAINER = 'cryopod-stub-install';
-export const RESTORE_LABEL = 'cryopod.io/restore';
-export const CHECKPOINT_ANNOTATION = 'cryopod.io/checkpoint';
-export const ORIGINAL_POD_ANNOTATION = 'cryopod.io/original-pod';
 
 export interface RestorePodInput {
   saved: Record<string, unknown>;

@@ -12,13 +12,12 @@
  * Creating the Pod is idempotent across restarts: an existing pod of that name owned by this Restore
  * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
  */
-import { ConditionType, NODE_LABEL, Reason, type Checkpoint, type Restore, type RestoreStatus } from '../crds/types';
-import { setCondition } from './conditions';
+import type { Checkpoint, Restore, RestoreStatus } from '../crds/types';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
 import { msUntil, splitKey, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
 import { getOrUndefined, setLabel, writeStatus } from './objects';
-import type { ReconcileResult } from './queue';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
 
@@ -46,8 +45,8 @@ export class RestoreReconciler {
     // mid-morph at that instant: the operator steps in only a grace period later (the agent died), so it
     // never marks Failed a restore whose process is about to run.
     const grace = phase === 'Running' ? RUNNING_GRACE_SECONDS : 0;
-    const deadlineMs = msUntil(this.ctx.now(), r.metadata.creationTimestamp, (r.spec.timeoutSeconds ?? 300) + grace);
-    if (deadlineMs <= 0) return this.fail(r, Reason.Timeout, `not finished within spec.timeoutSeconds=${r.spec.timeoutSeconds ?? 300} (phase was ${phase})`);
+    const deadlineMs = msUntil(this.ctx.now(), r.metadata.creationTimestamp, (r.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) + grace);
+    if (deadlineMs <= 0) return this.fail(r, Reason.Timeout, `not finished within spec.timeoutSeconds=${r.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS} (phase was ${phase})`);
 
     let next: ReconcileResult | void;
     if (phase === 'Pending') next = await this.dispatch(r);

@@ -21,6 +21,7 @@ import { ensureTools } from './tools';
 
 export { apiRequest, type ApiResponse } from './client';
 export { ensureTools, type Tools } from './tools';
+export { holdsFor, waitFor } from './wait';
 
 export interface ControlPlane {
   /** The admin kubeconfig (user "cryopod-admin", group system:masters); same file as adminKubeconfig. */

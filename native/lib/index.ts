@@ -13,7 +13,7 @@ export * from './types';
  * A pages image's sha256 as the manifest lists it (`chunkBytes`: over the digests of chunks of that
  * size). Given to a restore, the native fill hashes the image in the same pass that writes its pages
  * into the stopped stub, and fails with ECHECKSUM (killing the stub, which has run nothing) on a
- * mismatch: the caller may then skip hashing that file itself (see cli/restore.ts).
+ * mismatch: the caller may then skip hashing that file itself (see checkpoint/restore.ts).
  */
 export interface PagesDigest {
   sha256: string;

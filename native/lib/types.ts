@@ -291,3 +291,16 @@ export interface RestoreOptions {
    */
   stubPid?: number;
 }
+
+/**
+ * What an Error from the native core carries besides its message: a stable code (ESRCH, EZOMBIE,
+ * ECHECKSUM, ...), the errno of a failed system call, and the operation that failed and the path it
+ * acted on when there is one (`op: 'open', path: '/…/pages-1.img'`; a fill's digest mismatch is
+ * `op: 'verify'`).
+ */
+export interface NativeErrorFields {
+  code: string;
+  errno?: number;
+  op?: string;
+  path?: string;
+}

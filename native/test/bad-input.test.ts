@@ -10,17 +10,21 @@
  * Restore: a missing dir (ENOENT), a truncated pages-1.img (ECHECKSUM: the manifest catches it), a bad
  * magic in core-<pid>.img with the manifest re-hashed (EMAGIC), pages-1.img cut short with the manifest
  * re-hashed so the pagemap points past its end (EBOUNDS), an image listed in the manifest but missing
- * (ECHECKSUM), no manifest at all (EMISSING), a multi-threaded checkpoint whose PID is taken (EPIDTAKEN).
+ * (ECHECKSUM), no manifest at all (EMISSING), a multi-threaded checkpoint whose PID is taken (EPIDTAKEN),
+ * and, through the native core directly, a pages image that is not there (ENOENT). A native error names
+ * its operation and path as fields (.op, .path), not only in the message.
  * After each: no stub and no new child process is left.
  */
 import { execFileSync, spawn } from 'child_process';
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess } from '../../cli/dump';
-import { restoreProcess } from '../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../checkpoint';
+import { readCheckpoint } from '../../images';
+import { restoreTask } from '../lib';
 import {
   Checkpoint,
+  CryopodError,
   PAGE_SIZE,
   Victim,
   assertRunningUntraced,
@@ -175,11 +179,18 @@ describe('restore of bad input', () => {
     fs.writeFileSync(file, JSON.stringify(manifest, null, 2));
   }
 
-  /** Restores `dir`, expecting `code`; then no stub and no new child of this process may be left. */
-  async function expectRestoreFailure(dir: string, code: string, mentions: Array<string | RegExp>): Promise<void> {
+  /**
+   * Restores `dir` (or runs the restore given), expecting `code`; then no stub and no new child of this
+   * process may be left.
+   */
+  async function expectRestoreFailure(
+    dir: string | (() => Promise<unknown>),
+    code: string,
+    mentions: Array<string | RegExp>,
+  ): Promise<CryopodError> {
     const childrenBefore = new Set(childrenOf(process.pid));
     const stubsBefore = new Set(processesRunning('cryopod-stub'));
-    await expectFailure(restoreProcess({ dir }), code, mentions);
+    const err = await expectFailure(typeof dir === 'string' ? restoreProcess({ dir }) : dir(), code, mentions);
     const leftovers = () => [
       ...childrenOf(process.pid).filter((p) => !childrenBefore.has(p)),
       ...processesRunning('cryopod-stub').filter((p) => !stubsBefore.has(p)),
@@ -189,6 +200,7 @@ describe('restore of bad input', () => {
       throw new Error(`the failed restore left processes behind: ${desc.join(', ')}`);
     });
     expect(readFileOrUndefined(path.join(workdir, 'result'))).toBeUndefined();
+    return err;
   }
 
   test('control: an undamaged copy restores (so the failures below come from the damage)', async () => {
@@ -241,6 +253,16 @@ describe('restore of bad input', () => {
     fs.truncateSync(path.join(dir, 'pages-1.img'), Math.floor(pages / 2) * PAGE_SIZE);
     rehash(dir, 'pages-1.img');
     await expectRestoreFailure(dir, 'EBOUNDS', [/pages-1\.img|pagemap/]);
+  });
+
+  test('the native restore of a pages image that is not there: ENOENT naming op open and the path', async () => {
+    const { task } = await readCheckpoint(good.dir);
+    const missing = path.join(makeTempDir('img-parent'), 'gone', 'pages-1.img');
+    const err = await expectRestoreFailure(() => restoreTask({ task, pagesPath: missing }), 'ENOENT', [missing]);
+    expect(err.op).toBe('open');
+    expect(err.path).toBe(missing);
+    expect(err.errno).toBe(2);
+    expect(err.message).toBe(`open ${missing}: No such file or directory`);
   });
 
   test('an image listed in the manifest but missing: ECHECKSUM', async () => {

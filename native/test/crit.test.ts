@@ -9,8 +9,7 @@ import { createHash } from 'crypto';
 import { hashFile } from '../../images/manifest';
 import * as fs from 'fs';
 import * as path from 'path';
-import { inspectImages } from '../../cli/inspect';
-import { Checkpoint, PAGE_SIZE, checkpoint, cleanup, expectKilledByDump, readFileOrUndefined, startVictim, waitFor, waitForProgress } from './harness';
+import { Checkpoint, PAGE_SIZE, checkpoint, cleanup, expectKilledByDump, readBack, readFileOrUndefined, startVictim, waitFor, waitForProgress } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -128,8 +127,8 @@ describe.each(names)('crit reads the checkpoint of %s', (name) => {
       const inside = mm.vmas.some((v: Json) => Number(v.start) <= start && end <= Number(v.end));
       if (!inside) throw new Error(`pagemap run ${start.toString(16)}-${end.toString(16)} lies outside every VMA of mm-${cp.pid}.img`);
     }
-    // The inspect report (our own reader) and crit agree on the VMAs.
-    const report = await inspectImages(cp.dir);
+    // Our own reader and crit agree on the VMAs.
+    const report = await readBack(cp.dir);
     expect(report.vmas.map((v) => [v.start, v.end])).toEqual(mm.vmas.map((v: Json) => [Number(v.start), Number(v.end)]));
   });
 
@@ -153,7 +152,7 @@ describe.each(names)('crit reads the checkpoint of %s', (name) => {
   test('crit x mems lists every mapping; crit x ps shows the task', async () => {
     const { cp } = get();
     const mems = crit(['x', cp.dir, 'mems']);
-    const report = await inspectImages(cp.dir);
+    const report = await readBack(cp.dir);
     for (const v of report.vmas) {
       const range = `${v.start.toString(16).padStart(8, '0')}-${v.end.toString(16).padStart(8, '0')}`;
       expect(mems).toContain(range);

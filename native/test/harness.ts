@@ -8,8 +8,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess, DumpSummary } from '../../cli/dump';
-import { restoreProcess } from '../../cli/restore';
+import { dumpProcess, DumpSummary, restoreProcess } from '../../checkpoint';
+import { readCheckpoint, summarize } from '../../images';
+import type { VmaRow } from '../../images';
 import {
   assertRunningUntraced,
   isAlive,
@@ -35,6 +36,13 @@ export interface Checkpoint {
 }
 
 /** Dumps the victim into a fresh temp dir and checks the summary is coherent. */
+/** What a checkpoint holds, read back through the verifying reader: the root task's VMA rows and totals. */
+export async function readBack(dir: string): Promise<{ pid: number; comm: string; vmas: VmaRow[]; totalPages: number; totalBytes: number }> {
+  const { task } = await readCheckpoint(dir);
+  const s = summarize(task);
+  return { pid: task.pid, comm: task.comm, vmas: s.rows, totalPages: s.totals.pages, totalBytes: s.totals.bytes };
+}
+
 export type DumpMethod = Parameters<typeof dumpProcess>[0]['method'];
 
 export async function checkpoint(v: Victim, opts: { leaveRunning?: boolean; method?: DumpMethod } = {}): Promise<Checkpoint> {
@@ -134,7 +142,8 @@ export async function dumpRestoreCheck(
   return { cp, restored, result };
 }
 
-export type CryopodError = Error & { code?: string };
+/** An error of ours: native ones carry errno, and the operation and path that failed when there were some. */
+export type CryopodError = Error & { code?: string; errno?: number; op?: string; path?: string };
 
 /**
  * Awaits an operation that must fail with `code`, a readable message, mentioning each of `mentions`.

@@ -6,8 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { inspectImages } from '../../cli/inspect';
-import { restoreProcess } from '../../cli/restore';
+import { restoreProcess } from '../../checkpoint';
 import {
   PAGE_SIZE,
   assertRunningUntraced,
@@ -29,6 +28,7 @@ import {
   waitForCpu,
   waitForProgress,
   waitGone,
+  readBack,
 } from './harness';
 
 jest.setTimeout(60_000);
@@ -66,7 +66,7 @@ describe('victims: dump, kill, restore, verify', () => {
 
     // Only touched private pages are in the image: all of anon, 1 in 8 of sparse, the read-only page,
     // and of the private file mapping only its COW-ed page.
-    const img = await inspectImages(cp.dir);
+    const img = await readBack(cp.dir);
     expect({ pid: img.pid, comm: img.comm }).toEqual({ pid: v.pid, comm: 'memory' });
     const vmaAt = (r: { start: number; end: number }) => {
       const vma = img.vmas.find((x) => x.start === r.start);
@@ -125,7 +125,9 @@ describe('victims: dump, kill, restore, verify', () => {
   test('sleeper: a task dumped inside nanosleep/clock_nanosleep sleeps on and keeps counting', async () => {
     const v = await startVictim('sleeper');
     await waitForProgress(v.workdir, 0, 'the sleeper', 2);
-    expect(procState(v.pid)).toBe('S');
+    // It wakes briefly to write its progress: wait until it is back inside its sleep (not a one-off read,
+    // which a loaded machine can catch running).
+    await waitFor(() => procState(v.pid) === 'S', 5_000, 'the sleeper to be asleep (state S)');
     const before = snapshot(v.pid);
     const { result } = await dumpRestoreCheck(v, {
       beforeCheck: async (r) => {

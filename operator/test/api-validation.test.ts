@@ -80,11 +80,25 @@ describe('the API server enforces the Checkpoint and Restore schemas', () => {
     expect(p.message).toMatch(/status\.phase: Unsupported value: "Done"/);
   });
 
-  test('kubectl shows the printer columns', async () => {
+  test('kubectl shows the printer columns; READY and REASON are the Ready condition\'s', async () => {
     const out = await env.kubectl(['get', 'checkpoints', '-n', 'default']);
-    expect(out.split('\n')[0].split(/\s+/).filter(Boolean)).toEqual(['NAME', 'POD', 'PHASE', 'NODE', 'SIZE', 'AGE']);
+    expect(out.split('\n')[0].split(/\s+/).filter(Boolean)).toEqual(['NAME', 'POD', 'PHASE', 'READY', 'REASON', 'NODE', 'SIZE', 'AGE']);
     const rout = await env.kubectl(['get', 'restores', '-n', 'default']);
-    expect(rout.split('\n')[0].split(/\s+/).filter(Boolean)).toEqual(['NAME', 'CHECKPOINT', 'PHASE', 'NODE', 'POD', 'AGE']);
+    expect(rout.split('\n')[0].split(/\s+/).filter(Boolean)).toEqual(['NAME', 'CHECKPOINT', 'PHASE', 'READY', 'REASON', 'NODE', 'POD', 'AGE']);
+
+    await createCheckpoint(env.admin, 'default', 'columns', { podName: 'web' });
+    const now = new Date().toISOString();
+    await env.admin.patch(crPath('checkpoints', 'default', 'columns', 'status'), {
+      status: {
+        phase: 'Failed',
+        conditions: [
+          { type: 'Dispatched', status: 'True', reason: 'Dispatched', message: 'to node-a', lastTransitionTime: now },
+          { type: 'Ready', status: 'False', reason: 'Timeout', message: 'late', lastTransitionTime: now },
+        ],
+      },
+    });
+    const row = (await env.kubectl(['get', 'checkpoint', 'columns', '-n', 'default', '--no-headers'])).trim().split(/\s+/);
+    expect(row.slice(0, 5)).toEqual(['columns', 'web', 'Failed', 'False', 'Timeout']);
   });
 
   test('the examples are valid objects', async () => {

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crPath } from '../kube/paths';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 
 let env: Env;
 const NS = 'team-a';
@@ -80,7 +80,8 @@ describe('Checkpoint reconciler', () => {
   });
 
   test('a claimed checkpoint is not timed out by the claim timeout (the agent won the race)', async () => {
-    const op = await env.startOperator({ agentClaimTimeoutSeconds: 2 });
+    const log = reconcileLog();
+    const op = await env.startOperator({ agentClaimTimeoutSeconds: 2 }, log.hooks);
     await createPod(env.admin, NS, 'busy', 'node-b');
     await createCheckpoint(env.admin, NS, 'busy-1', { podName: 'busy' });
     const ck = await waitFor('Dispatched', async () => {
@@ -88,7 +89,9 @@ describe('Checkpoint reconciler', () => {
       return c.status?.phase === 'Dispatched' && c;
     });
     await agentClaim(env.agent, ck, 'node-b');
-    await new Promise((r) => setTimeout(r, 3500));
+    // Watched until the operator has reconciled it after the claim timeout (it planned that look when it
+    // dispatched; the earliest planned look wins, so the claim does not cancel it).
+    await log.since(`${NS}/busy-1`, Date.parse(ck.status!.dispatchedAt!) + 2000);
     expect((await getCheckpoint(env.admin, NS, 'busy-1')).status?.phase).toBe('Running');
     await op.stop();
   });
@@ -98,16 +101,18 @@ describe('Checkpoint reconciler', () => {
     const atLabel = new Promise<void>((r) => (reached = r));
     let resume!: () => void;
     const gate = new Promise<void>((r) => (resume = r));
-    const op1 = await env.startOperator({ agentClaimTimeoutSeconds: 4 }, {
+    const op1Log = reconcileLog({
       afterDispatchLabel: async (_kind, key) => {
         if (key !== `${NS}/crash-1`) return;
         reached();
         await gate; // op1 hangs here, mid-reconcile
       },
     });
+    const op1 = await env.startOperator({ agentClaimTimeoutSeconds: 4 }, op1Log.hooks);
     await createPod(env.admin, NS, 'crashy', 'node-c');
     await createCheckpoint(env.admin, NS, 'crash-1', { podName: 'crashy' });
     await atLabel;
+    const hungRuns = op1Log.count(`${NS}/crash-1`); // the hung run is not among them yet
     const half = await getCheckpoint(env.admin, NS, 'crash-1');
     expect(half.metadata.labels).toMatchObject({ 'cryopod.io/node': 'node-c' });
     expect(half.status?.phase).toBeUndefined(); // label set, status not written: no agent acts on it yet
@@ -121,7 +126,7 @@ describe('Checkpoint reconciler', () => {
     // The zombie wakes up and tries to write the status it computed before: 409, no second dispatch.
     resume();
     await stopped;
-    await new Promise((r) => setTimeout(r, 500));
+    await waitFor('the zombie reconcile to end', async () => op1Log.count(`${NS}/crash-1`) > hungRuns);
     // A graceful restart while Dispatched: the claim timeout still fires, from the same dispatchedAt.
     await op2.stop();
     const op3 = await env.startOperator({ agentClaimTimeoutSeconds: 4 });

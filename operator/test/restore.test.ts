@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Restore } from '../../crds/types';
 import { crPath, podPath } from '../kube/paths';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 
 let env: Env;
 const NS = 'restores';
@@ -65,8 +65,10 @@ test('a Restore makes the new pod from pod.json: pinned, stubbed, owned by the R
 
   // A second operator (a restart) neither makes a second pod nor fails on the existing one.
   await op.stop();
-  const op2 = await env.startOperator();
-  await new Promise((res) => setTimeout(res, 1000));
+  const log = reconcileLog();
+  const since = Date.now();
+  const op2 = await env.startOperator({}, log.hooks);
+  await log.since(`${NS}/web-r`, since); // its first list reports web-r: one full reconcile of it
   const pods = await env.admin.get<{ items: unknown[] }>(`${podPath(NS)}?labelSelector=cryopod.io%2Frestore%3Dweb-r`);
   expect(pods.items).toHaveLength(1);
   await op2.stop();

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Checkpoint } from '../../crds/types';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, getCheckpoint, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 import { crPath } from '../kube/paths';
 
 let env: Env;
@@ -37,12 +37,17 @@ async function checkpointOnce(name: string, pod: string, finishedAt: Date): Prom
 const names = async () => (await env.admin.get<{ items: Checkpoint[] }>(crPath('checkpoints', NS))).items.map((c) => c.metadata.name).sort();
 
 test('keep-last 2: the third Succeeded checkpoint of a pod deletes the first and its images', async () => {
-  const op = await env.startOperator({ keepLast: 2 });
+  const log = reconcileLog();
+  const op = await env.startOperator({ keepLast: 2 }, log.hooks);
   const t = Date.now();
   const d1 = await checkpointOnce('web-1', 'web', new Date(t - 3000));
   const d2 = await checkpointOnce('web-2', 'web', new Date(t - 2000));
   const dDb = await checkpointOnce('db-1', 'db', new Date(t - 5000));
-  await new Promise((r) => setTimeout(r, 1000));
+  // Watched until the operator has reconciled each of them after all three were Succeeded: a touch (a
+  // label) of each is a change it must look at, and a reconcile that starts after it sees all three.
+  const since = Date.now();
+  for (const n of ['web-1', 'web-2', 'db-1']) await env.admin.patch(crPath('checkpoints', NS, n), { metadata: { labels: { touched: 'yes' } } });
+  for (const n of ['web-1', 'web-2', 'db-1']) await log.since(`${NS}/${n}`, since);
   expect(await names()).toEqual(['db-1', 'web-1', 'web-2']); // two per pod: nothing to do yet
   const d3 = await checkpointOnce('web-3', 'web', new Date(t - 1000));
 

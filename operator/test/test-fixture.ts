@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { startControlPlane, ensureTools, type ControlPlane, type Tools } from '../../testenv';
+import { startControlPlane, ensureTools, waitFor as pollUntil, type ControlPlane, type Tools } from '../../testenv';
 import type { Checkpoint } from '../../crds/types';
 import { DEFAULTS, type OperatorConfig } from '../config';
 import type { TestHooks } from '../context';
@@ -127,21 +127,23 @@ export async function eventsFor(c: KubeClient, ns: string, name: string, reason?
   return list.items;
 }
 
-/** Polls until fn returns a value other than undefined/false, or fails with the last value seen. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+/** Polls (every 100 ms: these are API calls) until fn returns a value other than undefined/false. */
+export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> => pollUntil(what, fn, timeoutMs, 100);
+
+/**
+ * Records the reconciles of an operator (pass .hooks to startOperator): a test waits for the operator to
+ * have looked at an object since a change it made, instead of sleeping.
+ */
+export function reconcileLog(extra: TestHooks = {}) {
+  const runs: Array<{ key: string; startedAt: number }> = [];
+  return {
+    hooks: { ...extra, reconciled: (_kind: string, key: string, startedAt: number) => void runs.push({ key, startedAt }) } as TestHooks,
+    /** How many reconciles of key have finished. */
+    count: (key: string) => runs.filter((r) => r.key === key).length,
+    /** Resolves once a reconcile of key that started at or after since (ms) has finished. */
+    since: (key: string, since: number, timeoutMs = 20000) =>
+      waitFor(`a reconcile of ${key} started after ${new Date(since).toISOString()}`, async () => runs.some((r) => r.key === key && r.startedAt >= since), timeoutMs),
+  };
 }
 
 /** What the node agent does, as the agent identity: claim with optimistic concurrency, then report. */

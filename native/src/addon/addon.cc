@@ -7,7 +7,7 @@
 // pagesDigest(s): { sha256, chunkBytes? } of a pages image as the manifest lists it, for the images whose
 // hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
-// Nothing throws out of Execute(): a CoreError becomes an Error with .code and .errno.
+// Nothing throws out of Execute(): a CoreError becomes an Error with .code, .errno, .op and .path.
 #include <napi.h>
 
 #include <signal.h>
@@ -31,6 +31,7 @@ struct Failure {
   bool failed = false;
   std::string code, message;
   int err = 0;
+  std::string op, path;
 };
 
 template <typename Fn>
@@ -38,9 +39,9 @@ void run_guarded(Failure& f, Fn fn) {
   try {
     fn();
   } catch (const CoreError& e) {
-    f = Failure{true, e.code(), e.what(), e.err()};
+    f = Failure{true, e.code(), e.what(), e.err(), e.op(), e.path()};
   } catch (const std::exception& e) {
-    f = Failure{true, "EINTERNAL", e.what(), 0};
+    f = Failure{true, "EINTERNAL", e.what(), 0, {}, {}};
   }
 }
 
@@ -48,6 +49,8 @@ Napi::Error to_js_error(Napi::Env env, const Failure& f) {
   Napi::Error e = Napi::Error::New(env, f.message);
   e.Set("code", f.code);
   if (f.err) e.Set("errno", Napi::Number::New(env, f.err));
+  if (!f.op.empty()) e.Set("op", f.op);
+  if (!f.path.empty()) e.Set("path", f.path);
   return e;
 }
 
@@ -98,15 +101,35 @@ std::string str_opt(const Napi::Object& o, const char* name) {
   return v.As<Napi::String>().Utf8Value();
 }
 
-// The optional `freezer: { kind: 'v1' | 'v2', path }` of a dump.
-void read_freezer(const Napi::Object& o, FreezerKind& kind, std::string& dir) {
+int pid_opt(const Napi::Object& o) {
+  Napi::Value pid = o.Get("pid");
+  if (!pid.IsNumber()) throw Napi::TypeError::New(o.Env(), "pid must be a number");
+  return pid.As<Napi::Number>().Int32Value();
+}
+
+// What dump and dumpTree share: { leaveRunning, stopAfter, parasitePath?, pipes?, freezer? } with
+// freezer: { kind: 'v1' | 'v2', path }.
+void read_dump_options(const Napi::Object& o, DumpOptions& req) {
+  req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
+  req.stop_after = o.Get("stopAfter").ToBoolean().Value();
+  if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
+  if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
   Napi::Value fz = o.Get("freezer");
   if (!fz.IsObject()) return;
   Napi::Object f = fz.As<Napi::Object>();
   std::string k = str_opt(f, "kind");
   if (k != "v1" && k != "v2") throw Napi::TypeError::New(o.Env(), "freezer.kind must be v1 or v2");
-  kind = k == "v1" ? FreezerKind::V1 : FreezerKind::V2;
-  dir = str_opt(f, "path");
+  req.freezer_kind = k == "v1" ? FreezerKind::V1 : FreezerKind::V2;
+  req.freezer_dir = str_opt(f, "path");
+}
+
+// What restore and restoreTree share: { stubPath, uid?, gid?, stubPid? }.
+template <typename Request>
+void read_stub_options(const Napi::Object& o, Request& req) {
+  req.stub_path = str_opt(o, "stubPath");
+  if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
+  if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
+  if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
 }
 
 // The caller skipped hashing the pages images it registered: a restore whose fill did not verify one of
@@ -143,16 +166,10 @@ bool read_digest(Napi::Value v, PagesDigest& out) {
 Napi::Value Dump(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   DumpRequest req;
-  Napi::Value pid = o.Get("pid");
-  if (!pid.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
-  req.pid = pid.As<Napi::Number>().Int32Value();
+  req.pid = pid_opt(o);
   req.pages_path = str_opt(o, "pagesPath");
-  req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
-  req.stop_after = o.Get("stopAfter").ToBoolean().Value();
-  if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
-  if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  read_dump_options(o, req);
   req.snapshot = o.Get("snapshot").ToBoolean().Value();
-  read_freezer(o, req.freezer_kind, req.freezer_dir);
   return PromiseWorker<TaskImage>::Queue(info.Env(), [req = std::move(req)] { return dump_task(req); }, task_to_js);
 }
 
@@ -163,17 +180,15 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   TaskImage image = task_from_js(task.As<Napi::Object>());
   RestoreRequest req;
   req.pages_path = str_opt(o, "pagesPath");
-  req.stub_path = str_opt(o, "stubPath");
-  if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
-  if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
-  if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
+  read_stub_options(o, req);
   std::map<std::string, PagesDigest> digests;
   PagesDigest d;
   if (read_digest(o.Get("pagesDigest"), d)) digests[req.pages_path] = d;
   return PromiseWorker<int>::Queue(
       info.Env(),
-      [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
+      [image = std::move(image), req = std::move(req), digests = std::move(digests)]() mutable {
         PagesVerification verify(digests);
+        req.verify = &verify;  // the fill finds the digest in its request
         return checked_restore(verify, restore_task(image, req));
       },
       pid_to_js);
@@ -202,15 +217,9 @@ Napi::Value ParasiteRoundTrips(const Napi::CallbackInfo& info) {
 Napi::Value DumpTree(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   TreeDumpRequest req;
-  Napi::Value pid = o.Get("pid");
-  if (!pid.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
-  req.root_pid = pid.As<Napi::Number>().Int32Value();
+  req.root_pid = pid_opt(o);
   req.pages_dir = str_opt(o, "pagesDir");
-  req.leave_running = o.Get("leaveRunning").ToBoolean().Value();
-  req.stop_after = o.Get("stopAfter").ToBoolean().Value();
-  if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
-  if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
-  read_freezer(o, req.freezer_kind, req.freezer_dir);
+  read_dump_options(o, req);
   return PromiseWorker<TreeImage>::Queue(info.Env(), [req = std::move(req)] { return dump_tree(req); }, tree_to_js);
 }
 
@@ -228,10 +237,7 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
     if (!arr.Get(i).IsString()) throw Napi::TypeError::New(info.Env(), "pagesPaths must hold strings");
     req.pages_paths.push_back(arr.Get(i).As<Napi::String>().Utf8Value());
   }
-  req.stub_path = str_opt(o, "stubPath");
-  if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
-  if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
-  if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
+  read_stub_options(o, req);
   std::map<std::string, PagesDigest> digests;
   Napi::Value dv = o.Get("pagesDigests");
   if (!dv.IsUndefined()) {
@@ -245,8 +251,9 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
   }
   return PromiseWorker<int>::Queue(
       info.Env(),
-      [image = std::move(image), req = std::move(req), digests = std::move(digests)] {
+      [image = std::move(image), req = std::move(req), digests = std::move(digests)]() mutable {
         PagesVerification verify(digests);
+        req.verify = &verify;
         return checked_restore(verify, restore_tree(image, req));
       },
       pid_to_js);

@@ -1,5 +1,5 @@
-// TaskImage <-> JavaScript DumpedTask (native/lib/types.ts). Input is checked field by field: a wrong
-// type raises a TypeError naming the field, never a crash.
+// TaskImage <-> JavaScript DumpedTask (native/lib/types.ts), one converter pair per struct (convert_parts.h).
+// Input is checked field by field: a wrong type raises a TypeError naming the field, never a crash.
 #pragma once
 
 #include <napi.h>

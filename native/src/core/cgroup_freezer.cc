@@ -16,7 +16,7 @@ constexpr auto kFreezeTimeout = std::chrono::seconds(10);
 
 void write_file(const std::string& path, const std::string& value) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  if (fd < 0) throw_errno_at("open", path);
   ssize_t n = write(fd, value.data(), value.size());
   int e = errno;
   close(fd);

@@ -123,7 +123,7 @@ TaskImage dump_task(const DumpRequest& req) {
   uint64_t zero_pfn = zero_page_pfn();
 
   int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) throw_errno("create " + req.pages_path);
+  if (out < 0) throw_errno_at("create", req.pages_path);
   struct FdCloser {
     int fd;
     ~FdCloser() { close(fd); }
@@ -174,7 +174,7 @@ TaskImage dump_task(const DumpRequest& req) {
   }
   t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
   struct stat out_st {};
-  if (fstat(out, &out_st) == 0 && S_ISREG(out_st.st_mode) && fsync(out) != 0) throw_errno("fsync " + req.pages_path);
+  if (fstat(out, &out_st) == 0 && S_ISREG(out_st.st_mode) && fsync(out) != 0) throw_errno_at("fsync", req.pages_path);
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);

@@ -1,6 +1,6 @@
-// Dump of one single-threaded task (see docs/architecture.md):
-//   checks (exists, not a zombie, single-threaded, not ourselves)
-//   → seize + interrupt → registers, XSAVE, signal mask, rseq, robust list
+// Dump of one task and all its threads (docs/native.md, Dump):
+//   checks (exists, not a zombie, not traced, not our own child)
+//   → (freeze its cgroup) → seize + interrupt every thread → registers, XSAVE, signal mask, rseq, robust list
 //   → VMAs → page runs → pages image → remote syscalls for what only the task can tell
 //     (signal handlers, clear_child_tid, brk, sigaltstack) → open files, mm fields, identity
 //   → kill (default) or detach (leave running).
@@ -14,9 +14,8 @@
 
 namespace cryopod {
 
-struct DumpRequest {
-  int pid = 0;
-  std::string pages_path;
+// What a dump of one task and a dump of a tree share (the addon parses it once for both).
+struct DumpOptions {
   bool leave_running = false;
   // Instead of killing the task, leave it stopped (SIGSTOP) for the caller to kill once the images are
   // written, or to resume with SIGCONT if writing them failed: a failed checkpoint loses nothing.
@@ -25,13 +24,18 @@ struct DumpRequest {
   // Empty: copy them with process_vm_readv instead (the fallback and the benchmark baseline).
   std::string parasite_path;
   unsigned nr_pipes = 8;
-  // When set: the task's cgroup (a container's), frozen first so every thread stops at one instant,
-  // seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
+  // When set: the task's (or tree's) cgroup (a container's), frozen first so every thread stops at one
+  // instant, seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
   std::string freezer_dir;
+  FreezerKind freezer_kind = FreezerKind::V2;
+};
+
+struct DumpRequest : DumpOptions {
+  int pid = 0;
+  std::string pages_path;
   // Short freeze (with leave_running and the parasite): the parasite forks inside the frozen task, the
   // task is resumed, and the pages are drained from the child's copy-on-write snapshot.
   bool snapshot = false;
-  FreezerKind freezer_kind = FreezerKind::V2;
 };
 
 TaskImage dump_task(const DumpRequest& req);

@@ -65,7 +65,7 @@ std::string task_name(int pid) { return "pid " + std::to_string(pid); }
 std::vector<int> list_tasks(int pid) {
   std::string dir = "/proc/" + std::to_string(pid) + "/task";
   DIR* d = opendir(dir.c_str());
-  if (!d) throw_errno("opendir " + dir);
+  if (!d) throw_errno_at("opendir", dir);
   std::vector<int> tids;
   while (dirent* de = readdir(d))
     if (de->d_name[0] != '.') tids.push_back(std::atoi(de->d_name));
@@ -151,7 +151,7 @@ std::vector<OpenFile> collect_files(int pid) {
     std::string link = base + std::to_string(fd);
     f.path = read_link(link);
     struct stat st {};
-    if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+    if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
     auto refuse = [&](const std::string& why) {
       throw CoreError("EUNSUPPORTED", task_name(pid) + ": fd " + std::to_string(fd) + " (" + f.path + "): " + why);
     };
@@ -412,7 +412,7 @@ bool snapshot_possible(const std::vector<Vma>& vmas) {
 
 void fsync_if_file(int fd, const std::string& path) {
   struct stat st {};
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno("fsync " + path);
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno_at("fsync", path);
 }
 
 // The snapshot child is a zombie child of the task once drained; only the task can reap it.

@@ -134,7 +134,7 @@ std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) 
 std::vector<uint8_t> peek_pipe(int pid, int fd) {
   std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   int rd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (rd < 0) throw_errno("open " + path);
+  if (rd < 0) throw_errno_at("open", path);
   int tmp[2];
   if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) != 0) {
     int e = errno;
@@ -158,7 +158,7 @@ std::vector<uint8_t> peek_pipe(int pid, int fd) {
   close(rd);
   close(tmp[0]);
   close(tmp[1]);
-  if (n < 0 && tee_err != EAGAIN) throw_errno("tee " + path, tee_err);
+  if (n < 0 && tee_err != EAGAIN) throw_errno_at("tee", path, tee_err);
   return data;
 }
 
@@ -199,7 +199,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
   int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) throw_errno("create " + pages_path);
+  if (out < 0) throw_errno_at("create", pages_path);
   try {
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
     RemoteSyscalls rs(*p.main, gadget);

@@ -7,23 +7,15 @@
 
 #include <string>
 
-#include "cgroup_freezer.h"
+#include "dump.h"
 #include "task_model.h"
 
 namespace cryopod {
 
-struct TreeDumpRequest {
+struct TreeDumpRequest : DumpOptions {
   int root_pid = 0;
   // Pages image of task i (tree order) is pages_dir/pages-<i+1>.img.
   std::string pages_dir;
-  bool leave_running = false;
-  bool stop_after = false;
-  std::string parasite_path;
-  unsigned nr_pipes = 8;
-  // When set: the tree's cgroup (a container's), frozen so that every process and thread stops at one
-  // instant, seized while frozen, then thawed into the ptrace stops. Always thawed on failure.
-  std::string freezer_dir;
-  FreezerKind freezer_kind = FreezerKind::V2;
 };
 
 TreeImage dump_tree(const TreeDumpRequest& req);

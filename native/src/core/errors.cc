@@ -22,6 +22,10 @@ std::string errno_name(int err) {
   }
 }
 
-void throw_errno(const std::string& what, int err) { throw CoreError(errno_name(err), what, err); }
+void throw_errno(const std::string& what, int err) { throw CoreError(errno_name(err), what, err, what); }
+
+void throw_errno_at(const std::string& op, const std::string& path, int err) {
+  throw CoreError(errno_name(err), op + " " + path, err, op, path);
+}
 
 }  // namespace cryopod

@@ -19,10 +19,10 @@ namespace {
 int foreign_ipc_ns(int pid) {
   std::string ns = "/proc/" + std::to_string(pid) + "/ns/ipc";
   struct stat mine {}, theirs {};
-  if (stat("/proc/self/ns/ipc", &mine) != 0 || stat(ns.c_str(), &theirs) != 0) throw_errno("stat " + ns);
+  if (stat("/proc/self/ns/ipc", &mine) != 0 || stat(ns.c_str(), &theirs) != 0) throw_errno_at("stat", ns);
   if (mine.st_ino == theirs.st_ino) return -1;
   int fd = open(ns.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + ns);
+  if (fd < 0) throw_errno_at("open", ns);
   return fd;
 }
 

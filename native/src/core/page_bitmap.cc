@@ -52,7 +52,7 @@ void append_page(std::vector<PageRun>& runs, uint64_t vaddr, size_t first_mergea
 std::vector<PageRun> collect_page_runs(int pid, const std::vector<Vma>& vmas, uint64_t zero_pfn) {
   std::string path = "/proc/" + std::to_string(pid) + "/pagemap";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  if (fd < 0) throw_errno_at("open", path);
   std::vector<PageRun> runs;
   std::vector<uint64_t> entries(kEntriesPerRead);
   try {
@@ -67,7 +67,7 @@ std::vector<PageRun> collect_page_runs(int pid, const std::vector<Vma>& vmas, ui
         size_t n = std::min<uint64_t>(kEntriesPerRead, (v.end - addr) / kPageSize);
         ssize_t want = (ssize_t)(n * sizeof(uint64_t));
         ssize_t got = pread(fd, entries.data(), want, (off_t)(addr / kPageSize * sizeof(uint64_t)));
-        if (got != want) throw_errno("read " + path, got < 0 ? errno : EIO);
+        if (got != want) throw_errno_at("read", path, got < 0 ? errno : EIO);
         for (size_t i = 0; i < n; ++i)
           if (page_must_be_dumped(v, entries[i], zero_pfn)) append_page(runs, addr + i * kPageSize, first_of_vma);
         addr += n * kPageSize;
@@ -86,7 +86,7 @@ void append_shmem_runs(int pid, const Vma& v, std::vector<PageRun>& runs) {
   snprintf(range, sizeof range, "%llx-%llx", (unsigned long long)v.start, (unsigned long long)v.end);
   std::string link = "/proc/" + std::to_string(pid) + "/map_files/" + range;
   int fd = open(link.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + link);
+  if (fd < 0) throw_errno_at("open", link);
   size_t first = runs.size();
   off_t pos = (off_t)v.pgoff, end = (off_t)std::min<uint64_t>(v.pgoff + v.length(), v.shm_size);
   while (pos < end) {
@@ -105,12 +105,12 @@ namespace {
 std::vector<uint64_t> pagemap_entries(int pid, uint64_t addr, size_t n) {
   std::string path = "/proc/" + std::to_string(pid) + "/pagemap";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  if (fd < 0) throw_errno_at("open", path);
   std::vector<uint64_t> e(n);
   ssize_t want = (ssize_t)(n * sizeof(uint64_t));
   ssize_t got = pread(fd, e.data(), want, (off_t)(addr / kPageSize * sizeof(uint64_t)));
   close(fd);
-  if (got != want) throw_errno("read " + path, got < 0 ? errno : EIO);
+  if (got != want) throw_errno_at("read", path, got < 0 ? errno : EIO);
   return e;
 }
 }  // namespace

@@ -87,25 +87,25 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
   return total;
 }
 
-void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path) {
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify) {
   uint64_t need = 0;
   for (const PageRun& r : runs) need += r.nr_pages * kPageSize;
   int fd = open(pages_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + pages_path);
+  if (fd < 0) throw_errno_at("open", pages_path);
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
-    throw_errno("stat " + pages_path, e);
+    throw_errno_at("stat", pages_path, e);
   }
   if ((uint64_t)st.st_size != need) {
     close(fd);
     throw CoreError("EBOUNDS", pages_path + " holds " + std::to_string(st.st_size) + " bytes but the pagemap needs " +
-                                   std::to_string(need));
+                                   std::to_string(need), 0, "fill", pages_path);
   }
-  // Verified in the same pass when the caller registered the manifest's digest (page_fill.h).
+  // Verified in the same pass when the request carries the manifest's digest (page_fill.h).
   try {
-    fill_from_image(pid, runs, fd, need, pages_path, PagesVerification::find(pages_path));
+    fill_from_image(pid, runs, fd, need, pages_path, verify);
   } catch (...) {
     close(fd);
     throw;

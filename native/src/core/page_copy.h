@@ -24,7 +24,9 @@ namespace cryopod {
 // Writes every run's pages to `out_fd`; returns the bytes written.
 uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs, int out_fd);
 
-// Copies the pages image into the task; the VMAs must be mapped writable already.
-void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path);
+// Copies the pages image into the task; the VMAs must be mapped writable already. When `verify` (the
+// restore request's, may be null) holds a digest for this image, the fill checks it (page_fill.h).
+class PagesVerification;
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify);
 
 }  // namespace cryopod

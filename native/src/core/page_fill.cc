@@ -26,8 +26,6 @@ constexpr uint64_t kBlockBytes = 512 * 1024;
 constexpr uint64_t kPlainUnitBytes = 32ull << 20;
 constexpr size_t kMaxIov = 1024;  // IOV_MAX
 
-thread_local PagesVerification* current = nullptr;
-
 // OpenSSL from the Node binary (addons link against its exported symbols; sha_ni/AVX2 paths included).
 class Sha256 {
  public:
@@ -92,7 +90,7 @@ void read_exact(int fd, uint8_t* buf, uint64_t len, uint64_t off, const std::str
   while (len > 0) {
     ssize_t n = pread(fd, buf, len, (off_t)off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno("read " + path);
+    if (n < 0) throw_errno_at("read", path);
     if (n == 0) throw CoreError("EBOUNDS", path + " ended early (changed during the restore?)");
     buf += n;
     off += n;
@@ -123,24 +121,13 @@ void write_block(int pid, const uint8_t* buf, std::vector<iovec>& remote) {
 
 }  // namespace
 
-PagesVerification::PagesVerification(std::map<std::string, PagesDigest> digests)
-    : digests_(std::move(digests)), previous_(current) {
-  current = this;
-}
-
-PagesVerification::~PagesVerification() { current = previous_; }
-
-const PagesDigest* PagesVerification::find(const std::string& path) {
-  for (PagesVerification* v = current; v; v = v->previous_) {
-    auto it = v->digests_.find(path);
-    if (it != v->digests_.end()) return &it->second;
-  }
-  return nullptr;
+const PagesDigest* PagesVerification::find(const std::string& path) const {
+  auto it = digests_.find(path);
+  return it == digests_.end() ? nullptr : &it->second;
 }
 
 void PagesVerification::verified(const std::string& path) {
-  for (PagesVerification* v = current; v; v = v->previous_)
-    if (v->digests_.count(path)) v->verified_.insert(path);
+  if (digests_.count(path)) verified_.insert(path);
 }
 
 std::vector<std::string> PagesVerification::unverified() const {
@@ -160,7 +147,8 @@ unsigned fill_threads() {
 }
 
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     const PagesDigest* expect) {
+                     PagesVerification* verify) {
+  const PagesDigest* expect = verify ? verify->find(path) : nullptr;
   if (size == 0 && !expect) return;
   Layout layout(runs);
   // A whole-file digest is one sequential hash: one unit, one thread. Chunked digests follow the
@@ -220,8 +208,8 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
     root = hex(digests[0]);
   }
   if (root != expect->sha256)
-    throw CoreError("ECHECKSUM", path + ": sha256 is " + root + ", the manifest says " + expect->sha256);
-  PagesVerification::verified(path);
+    throw CoreError("ECHECKSUM", path + ": sha256 is " + root + ", the manifest says " + expect->sha256, 0, "verify", path);
+  verify->verified(path);
 }
 
 }  // namespace cryopod

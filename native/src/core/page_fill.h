@@ -9,8 +9,8 @@
 // Each block is hashed and written from the same private buffer: the bytes that reach the task are the
 // bytes that were hashed, even if the file changes under us.
 //
-// Verification is the caller's promise to the manifest: when a digest is registered for the image
-// (PagesVerification), fill_pages throws ECHECKSUM after the fill if the image does not match it. The
+// Verification is the caller's promise to the manifest: when the restore's request carries a digest for
+// the image (its PagesVerification), fill_pages throws ECHECKSUM after the fill if the image does not match it. The
 // stub is still stopped then (it runs no instruction before its registers are loaded at the very end of
 // the restore), and the restore's failure path kills it: a tampered image never runs.
 #pragma once
@@ -31,31 +31,31 @@ struct PagesDigest {
   uint64_t chunk_bytes = 0;  // > 0: sha256 over the digests of chunks of this size (manifest v2); 0: whole file
 };
 
-// While one lives, restores run on this thread verify the pages images it names (by path) as they fill
-// them. Thread-local: concurrent restores on other threads are not affected.
+// The digests a restore's fills must check (by pages image path), and which of them they did. A restore
+// request points at one (RestoreRequest::verify, TreeRestoreRequest::verify); the fills of that restore,
+// and only those, see it. One restore at a time uses it (the fills record into it on the restore's thread).
 class PagesVerification {
  public:
-  explicit PagesVerification(std::map<std::string, PagesDigest> digests);
-  ~PagesVerification();
+  explicit PagesVerification(std::map<std::string, PagesDigest> digests) : digests_(std::move(digests)) {}
   PagesVerification(const PagesVerification&) = delete;
   PagesVerification& operator=(const PagesVerification&) = delete;
-  // The digest registered for this path on this thread, or nullptr.
-  static const PagesDigest* find(const std::string& path);
+  // The digest registered for this path, or nullptr.
+  const PagesDigest* find(const std::string& path) const;
   // Called by the fill once the image at `path` matched its digest.
-  static void verified(const std::string& path);
+  void verified(const std::string& path);
   // Registered images no fill has verified (a restore path that skipped fill_pages: a bug).
   std::vector<std::string> unverified() const;
 
  private:
   std::map<std::string, PagesDigest> digests_;
   std::set<std::string> verified_;
-  PagesVerification* previous_;
 };
 
 // Writes the image (exactly the runs' bytes, in run order) into the task, whose VMAs are mapped writable.
-// `fd` is the open image of `size` bytes; `expect` (may be null) is checked after the fill (ECHECKSUM).
+// `fd` is the open image of `size` bytes; `verify` (may be null) holds the digest checked after the fill
+// (ECHECKSUM), and records the image as verified when it matched.
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     const PagesDigest* expect);
+                     PagesVerification* verify);
 
 // Threads fill_from_image uses (every core, at most 4); CRYOPOD_FILL_THREADS overrides (benchmarks).
 unsigned fill_threads();

@@ -137,7 +137,7 @@ void Parasite::start() {
     throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
   }
   remote_area_ = (uint64_t)area;
-  if (local_fd < 0) throw_errno("open " + fd_path, open_err);
+  if (local_fd < 0) throw_errno_at("open", fd_path, open_err);
   void* local = mmap(nullptr, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
   int map_err = errno;
   close(local_fd);

@@ -14,7 +14,7 @@ namespace cryopod {
 namespace {
 uint64_t ns_inode(const std::string& path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0) throw_errno("stat " + path);
+  if (stat(path.c_str(), &st) != 0) throw_errno_at("stat", path);
   return st.st_ino;
 }
 

@@ -57,7 +57,7 @@ PidPlacement::PidPlacement(pid_t member, int spare) {
   if (geteuid() != 0) throw CoreError("EPERM", "restoring into another PID namespace (a container's) needs root");
   std::string path = "/proc/" + std::to_string(member) + "/ns/pid";
   int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (ns < 0) throw_errno("open " + path);
+  if (ns < 0) throw_errno_at("open", path);
   int down[2], up[2];
   if (pipe2(down, O_CLOEXEC) != 0 || pipe2(up, O_CLOEXEC) != 0) {
     int e = errno;

@@ -16,7 +16,7 @@ namespace cryopod {
 
 std::vector<uint8_t> read_binary(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  if (fd < 0) throw_errno_at("open", path);
   std::vector<uint8_t> out;
   uint8_t buf[65536];
   for (;;) {
@@ -25,7 +25,7 @@ std::vector<uint8_t> read_binary(const std::string& path) {
       if (errno == EINTR) continue;
       int e = errno;
       close(fd);
-      throw_errno("read " + path, e);
+      throw_errno_at("read", path, e);
     }
     if (n == 0) break;
     out.insert(out.end(), buf, buf + n);
@@ -42,7 +42,7 @@ std::string read_text(const std::string& path) {
 std::string read_link(const std::string& path) {
   char buf[4096];
   ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-  if (n < 0) throw_errno("readlink " + path);
+  if (n < 0) throw_errno_at("readlink", path);
   return std::string(buf, n);
 }
 
@@ -180,7 +180,7 @@ FdInfo read_fdinfo(int pid, int fd) {
 std::vector<int> list_fds(int pid) {
   std::string dir = proc_path(pid, "fd");
   DIR* d = opendir(dir.c_str());
-  if (!d) throw_errno("opendir " + dir);
+  if (!d) throw_errno_at("opendir", dir);
   std::vector<int> fds;
   while (dirent* de = readdir(d)) {
     if (de->d_name[0] == '.') continue;

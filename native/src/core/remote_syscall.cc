@@ -69,14 +69,14 @@ void remote_write(int pid, uint64_t addr, const void* buf, size_t len) {
 void remote_mem_read(int pid, uint64_t addr, void* buf, size_t len) {
   std::string path = "/proc/" + std::to_string(pid) + "/mem";
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_errno("open " + path);
+  if (fd < 0) throw_errno_at("open", path);
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread(fd, (char*)buf + done, len - done, (off_t)(addr + done));
     if (n <= 0) {
       int e = n == 0 ? EIO : errno;
       close(fd);
-      throw_errno("read " + path, e);
+      throw_errno_at("read", path, e);
     }
     done += n;
   }

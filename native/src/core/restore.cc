@@ -300,11 +300,11 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources&
   return out;
 }
 
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes,
-                       PidPlacement& pids) {
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
+                       const PipeSources& pipes, PidPlacement& pids) {
   MorphContext c;
   c.pids = &pids;
-  morph_memory(c, task, img, pages_path, /*inherit=*/false);
+  morph_memory(c, task, img, pages_path, verify, /*inherit=*/false);
   return morph_rest(c, img, pipes);
 }
 
@@ -324,7 +324,7 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
                                                        : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid);
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
   PidPlacement pids(stub->pid(), spare_id({&img}));
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, {}, pids);
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, {}, pids);
   pids.finish();
   release_morphed(task, img, morphed);
   stub->release();

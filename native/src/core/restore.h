@@ -20,6 +20,8 @@
 
 namespace cryopod {
 
+class PagesVerification;
+
 struct RestoreRequest {
   std::string pages_path;
   std::string stub_path;
@@ -28,6 +30,9 @@ struct RestoreRequest {
   // Morph this already running stub (a restore pod's container, started by the container runtime)
   // instead of spawning one: it keeps its PID, namespaces, cgroups and credentials.
   int stub_pid = 0;
+  // The manifest's digest of the pages image, checked by the fill as it writes the pages (page_fill.h);
+  // null: not verified here (the caller hashed the image itself). Owned by the caller.
+  PagesVerification* verify = nullptr;
 };
 
 // Returns the PID of the restored task.
@@ -47,8 +52,8 @@ struct MorphedTask {
   std::vector<std::unique_ptr<SeizedTask>> threads;
 };
 class PidPlacement;
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, const PipeSources& pipes,
-                       PidPlacement& pids);
+MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
+                       const PipeSources& pipes, PidPlacement& pids);
 
 // The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
 // parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
@@ -61,7 +66,8 @@ struct MorphContext {
   MorphContext();
   ~MorphContext();
 };
-void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path, bool inherit);
+void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path,
+                  PagesVerification* verify, bool inherit);
 MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources& pipes);
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed);
 

@@ -263,7 +263,8 @@ void finish_vmas(Morph& m, const TaskImage& img) {
 
 }  // namespace
 
-void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path, bool inherit) {
+void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path,
+                  PagesVerification* verify, bool inherit) {
   std::vector<Vma> now = collect_vmas(task.pid());
   c.rs = std::make_unique<RemoteSyscalls>(task, find_vdso_syscall(task.pid(), now));
   c.morph = std::make_unique<Morph>(task, *c.rs);
@@ -283,7 +284,7 @@ void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const
 
   map_vmas(m, img, kept);
   if (inherit) drop_foreign_pages(m, img, kept);
-  fill_pages(task.pid(), img.pages, pages_path);
+  fill_pages(task.pid(), img.pages, pages_path, verify);
   finish_vmas(m, img);
 }
 

@@ -94,7 +94,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       if (d != data.end() && !d->second->data.empty()) {
         std::string path = "/proc/" + std::to_string(s.pid) + "/fd/" + std::to_string(src.write_fd);
         int w = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (w < 0) throw_errno("open " + path);
+        if (w < 0) throw_errno_at("open", path);
         fcntl(w, F_SETPIPE_SZ, (int)d->second->data.size());
         ssize_t n = write(w, d->second->data.data(), d->second->data.size());
         int e = errno;
@@ -143,7 +143,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   }
   by_pid[root.pid] = procs[0].get();
   procs[0]->ctx.pids = &pids;
-  morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], /*inherit=*/false);
+  morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], req.verify, /*inherit=*/false);
 
   for (size_t i = 1; i < tree.tasks.size(); ++i) {
     const TaskImage& t = tree.tasks[i];
@@ -154,7 +154,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     procs[i]->ctx.pids = &pids;
     owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
     by_pid[t.pid] = procs[i].get();
-    morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], /*inherit=*/true);
+    morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);
   }
   restore_sessions(tree, by_pid);
   PipeSources pipes = create_pipes(tree, by_pid);

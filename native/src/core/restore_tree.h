@@ -17,6 +17,8 @@ struct TreeRestoreRequest {
   long uid = -1, gid = -1;
   // Morph this running stub (a restore pod's container) into the root instead of starting one.
   int stub_pid = 0;
+  // The manifest's digests of the pages images, checked by the fills (page_fill.h); null: none.
+  PagesVerification* verify = nullptr;
 };
 
 // Returns the root's PID in our namespace. Every task keeps its saved ID: in ours, or (a tree dumped

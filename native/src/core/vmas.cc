@@ -126,7 +126,7 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
       // MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)") or a memfd: a shmem object with no name to
       // reopen. Its pages are dumped once per object (shmid = its inode), from its own page cache.
       struct stat st {};
-      if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+      if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
       v.kind = VmaKind::Shmem;
       v.pgoff = e.offset;
       v.path = path.substr(0, path.size() - deleted.size());
@@ -141,7 +141,7 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
       // A SysV segment: the inode is its shmid, the name holds its key; its mode comes from
       // /proc/sysvipc/shm. shmat() maps a whole segment, so only whole-segment mappings are restorable.
       struct stat st {};
-      if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+      if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
       if (e.offset != 0 || e.end - e.start < (uint64_t)st.st_size)
         unsupported(pid, e, "a partial mapping of a SysV shared memory segment");
       v.kind = VmaKind::Shmem;
@@ -158,7 +158,7 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
     }
     if (gone) unsupported(pid, e, shared ? "shared mapping of a deleted file" : "the mapped file was deleted");
     struct stat st {};
-    if (stat(link.c_str(), &st) != 0) throw_errno("stat " + link);
+    if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
     if (!S_ISREG(st.st_mode)) unsupported(pid, e, "mapping of a non-regular file");
     v.kind = shared ? VmaKind::FileShared : VmaKind::FilePrivate;
     v.pgoff = e.offset;

@@ -10,8 +10,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { dumpProcess } from '../../../cli/dump';
-import { restoreProcess } from '../../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../../checkpoint';
 import { MANIFEST_FILE, PAGES_FILE } from '../../../images';
 import { sha256Of } from '../../../images/manifest';
 

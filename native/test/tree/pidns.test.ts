@@ -6,8 +6,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { dumpProcess } from '../../../cli/dump';
-import { restoreProcess } from '../../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../../checkpoint';
 import { readCheckpoint } from '../../../images';
 import { restoreTree, STUB_PATH } from '../../lib';
 import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitFor, waitForProgress, waitGone } from '../harness';

@@ -8,8 +8,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { dumpProcess } from '../../../cli/dump';
-import { restoreProcess } from '../../../cli/restore';
+import { dumpProcess, restoreProcess } from '../../../checkpoint';
 
 const BIN = path.join(__dirname, 'bin');
 const started = new Set<number>();

@@ -1,19 +1,20 @@
 /**
- * `cryopod dump`: checkpoint a local process (and its descendants, if it has any, or pipes: a process
- * tree is frozen and dumped together) into an image directory.
+ * Dump of a local process into an image directory: the process alone, or with its descendants (a process
+ * with children or pipes is frozen and dumped as a tree: pipes are saved only with every holder).
  *
  * The native core stops the task, writes pages-1.img and returns the rest of its state; the image module
- * writes the CRIU images and, last, the manifest. With --leave-running the task is frozen only while a
- * copy-on-write snapshot is taken (the parasite forks inside it); its pages are written afterwards. Without --leave-running the task is left stopped
- * (SIGSTOP) until the images are complete, then killed; if writing them fails it is resumed (SIGCONT)
- * and the partial images are removed, so a failed checkpoint loses nothing.
+ * writes the CRIU images and, last, the manifest. With leaveRunning the task is frozen only while a
+ * copy-on-write snapshot is taken (the parasite forks inside it); its pages are written afterwards.
+ * Without it the task is left stopped (SIGSTOP) until the images are complete, then killed; if writing
+ * them fails it is resumed (SIGCONT) and the partial images are removed, so a failed checkpoint loses
+ * nothing.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { dumpTask, dumpTree } from '../native/lib';
 import type { DumpedTree, DumpMethod, FreezerSpec } from '../native/lib';
 import { PAGES_FILE, writeCheckpoint } from '../images';
-import { CliError } from './errors';
+import { CheckpointError } from './errors';
 import { checkWritableDir } from './image-dir';
 import { waitForExit } from './process-state';
 
@@ -45,7 +46,7 @@ export async function dumpProcess(opts: {
   shortFreeze?: boolean;
 }): Promise<DumpSummary> {
   const started = process.hrtime.bigint();
-  if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CliError('EINVAL', `--pid must be a positive integer, got ${opts.pid}`);
+  if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CheckpointError('EINVAL', `pid must be a positive integer, got ${opts.pid}`);
   const dir = checkWritableDir(opts.dir);
   const leaveRunning = !!opts.leaveRunning;
   const pagesPath = path.join(dir, PAGES_FILE);

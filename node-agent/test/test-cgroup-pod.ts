@@ -13,9 +13,9 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readCgroupMounts } from './cgroup-mounts';
-import { FreezerRef, thaw } from './freezer';
-import { readStatus } from './procfs';
+import { readCgroupMounts } from '../cgroup-mounts';
+import { FreezerRef, thaw } from '../freezer';
+import { readStatus } from '../procfs';
 
 /** The programs in testdata/ a fake container can run. */
 export type TestProgram = 'counter' | 'counter-family';
@@ -25,7 +25,7 @@ export function buildCounter(program: TestProgram = 'counter'): string {
   const done = built.get(program);
   if (done) return done;
   // One binary per version of the source, reused by later runs (nothing new left in /tmp each run).
-  const src = path.join(__dirname, 'testdata', `${program}.c`);
+  const src = path.join(__dirname, '..', 'testdata', `${program}.c`);
   const hash = crypto.createHash('sha256').update(fs.readFileSync(src)).digest('hex').slice(0, 16);
   const out = path.join(os.tmpdir(), `cryopod-agent-${program}-${hash}`);
   if (!fs.existsSync(out)) {
@@ -91,8 +91,8 @@ async function killAndRemove(pid: number, dir: string, podDir: string): Promise<
   }
 }
 
-export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, program: TestProgram = 'counter'): Promise<FakeContainer> {
-  const bin = buildCounter(program);
+/** A fresh container cgroup (random 64-hex id, as containerd names them) under a pod cgroup named like the kubelet's. */
+function makeContainerCgroup(kind: 'v1' | 'v2', podUid: string): { id: string; podDir: string; dir: string } {
   const mounts = readCgroupMounts();
   const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
   if (!mount) throw new Error(`no cgroup ${kind} freezer hierarchy on this machine`);
@@ -100,6 +100,12 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, prog
   const podDir = path.join(mount.mountPoint, 'kubepods', 'besteffort', `pod${podUid}`);
   const dir = path.join(podDir, id);
   fs.mkdirSync(dir, { recursive: true });
+  return { id, podDir, dir };
+}
+
+export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, program: TestProgram = 'counter'): Promise<FakeContainer> {
+  const bin = buildCounter(program);
+  const { id, podDir, dir } = makeContainerCgroup(kind, podUid);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-ctr-'));
   const pidFile = path.join(tmp, 'pid');
   const stateFile = path.join(tmp, 'state');
@@ -154,13 +160,7 @@ export interface StubContainer {
  * no fd 3, so it pauses until it is morphed. Its PID is read from the cgroup.
  */
 export async function startStubContainer(kind: 'v1' | 'v2', podUid: string, stubPath: string, opts: { pidNamespace?: boolean } = {}): Promise<StubContainer> {
-  const mounts = readCgroupMounts();
-  const mount = kind === 'v1' ? mounts.freezerV1 : mounts.v2;
-  if (!mount) throw new Error(`no cgroup ${kind} freezer hierarchy on this machine`);
-  const id = crypto.randomBytes(32).toString('hex');
-  const podDir = path.join(mount.mountPoint, 'kubepods', 'besteffort', `pod${podUid}`);
-  const dir = path.join(podDir, id);
-  fs.mkdirSync(dir, { recursive: true });
+  const { id, podDir, dir } = makeContainerCgroup(kind, podUid);
   // The shell enters the cgroup, closes fd 3, and setsid -f forks the stub away (the shell exits). With
   // pidNamespace the stub is the init of a PID namespace of its own, as a runtime starts a container's
   // command; unshare --fork, which waits for it, is killed once it runs (the stub is then alone).

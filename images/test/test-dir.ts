@@ -7,13 +7,13 @@
 import { promises as fsp } from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DumpedTask } from '../native/lib/types';
-import { MANIFEST_FILE } from './magic';
-import { hashFile, loadManifest, writeManifest } from './manifest';
+import { DumpedTask } from '../../native/lib/types';
+import { MANIFEST_FILE } from '../magic';
+import { hashFile, loadManifest, writeManifest } from '../manifest';
 import { makeTask, writePages } from './test-fixture';
-import { writeCheckpoint } from './write';
-import { readCheckpoint } from './read';
-import { ImageError } from './errors';
+import { writeCheckpoint } from '../write';
+import { readCheckpoint } from '../read';
+import { ImageError } from '../errors';
 
 export async function tempDir(): Promise<string> {
   return fsp.mkdtemp(path.join(os.tmpdir(), 'cryopod-images-'));

@@ -8,8 +8,8 @@
 
 import { promises as fsp } from 'fs';
 import * as path from 'path';
-import { DumpedTask, DumpedTree, Vma } from '../native/lib/types';
-import { PAGES_FILE, PAGE_SIZE, pagesFile } from './magic';
+import { DumpedTask, DumpedTree, Vma } from '../../native/lib/types';
+import { PAGES_FILE, PAGE_SIZE, pagesFile } from '../magic';
 
 const MAP_SHARED = 0x01;
 const MAP_PRIVATE = 0x02;

@@ -1,4 +1,4 @@
-/** Small /proc helpers the CLI needs around a dump: is a process gone, what state is it in. */
+/** Small /proc helpers a dump needs: is a process gone, what state is it in. */
 import * as fs from 'fs';
 
 /** The State letter of /proc/PID/status (R, S, D, T, t, Z, X), or undefined when the process is gone. */

@@ -1,5 +1,5 @@
 /**
- * A keyed work queue, after client-go's workqueue and pepr's queue.ts:
+ * The keyed work queue of the operator and the agent, after client-go's workqueue and pepr's queue.ts:
  *   - deduplicated: a key waiting in the queue is there once, however many events named it;
  *   - one reconcile per key at a time: an add() while the key is being reconciled marks it dirty, and it
  *     runs again once, after the current run (so the last event is never lost, and never raced);
@@ -16,7 +16,9 @@ export interface ReconcileResult {
 export type ReconcileFn = (key: string) => Promise<ReconcileResult | void>;
 
 export interface QueueOptions {
+  /** Keys reconciled at once (default 1). */
   concurrency?: number;
+  /** Backoff after a failure: doubles from minBackoffMs (default 100) up to maxBackoffMs (default 30 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
   onError?(key: string, err: unknown, retryInMs: number): void;
@@ -39,8 +41,14 @@ export class WorkQueue {
     private readonly o: QueueOptions = {},
   ) {}
 
+  /** Keys waiting for a worker. */
   get depth(): number {
     return this.waiting.length;
+  }
+
+  /** Keys waiting or being reconciled (0 once the queue is idle or shut down). */
+  get size(): number {
+    return this.queued.size + this.processing.size;
   }
 
   add(key: string): void {
@@ -86,7 +94,7 @@ export class WorkQueue {
   }
 
   private pump(): void {
-    const limit = this.o.concurrency ?? 4;
+    const limit = this.o.concurrency ?? 1;
     while (!this.stopped && this.processing.size < limit && this.waiting.length) {
       const key = this.waiting.shift()!;
       this.queued.delete(key);

@@ -9,12 +9,13 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as k8s from '@kubernetes/client-node';
-import { apiRequest, ensureTools, startControlPlane, type ControlPlane } from '../testenv';
-import { API_VERSION, Checkpoint, CheckpointSpec, NODE_LABEL, Restore } from '../crds/types';
+import { apiRequest, ensureTools, startControlPlane, type ControlPlane } from '../../testenv';
+import { API_VERSION, Checkpoint, CheckpointSpec, Restore } from '../../crds/types';
+import { NODE_LABEL } from '../../kube';
 
 export const AGENT_USER = 'system:serviceaccount:cryopod-system:cryopod-agent';
 export const AGENT_GROUPS = ['system:serviceaccounts', 'system:serviceaccounts:cryopod-system'];
-const ROOT = path.join(__dirname, '..');
+const ROOT = path.join(__dirname, '..', '..');
 
 /** What the chart gives the agent (used only while helm/cryopod has no agent ClusterRole). */
 export const agentRules = [
@@ -139,14 +140,19 @@ export async function getCheckpoint(admin: string, ns: string, name: string): Pr
   return (await ok(apiRequest(admin, 'GET', `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints/${name}`), 'get checkpoint')) as Checkpoint;
 }
 
-export async function waitForPhase(admin: string, ns: string, name: string, phases: string[], timeoutMs = 60000): Promise<Checkpoint> {
+/** Polls get() until the object's phase is one of phases; throws with its last status after timeoutMs. */
+async function waitForObjectPhase<T extends { status?: { phase?: string } }>(what: string, get: () => Promise<T>, phases: string[], timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const cp = await getCheckpoint(admin, ns, name);
-    if (phases.includes(cp.status?.phase ?? '')) return cp;
-    if (Date.now() > deadline) throw new Error(`checkpoint ${ns}/${name} is ${cp.status?.phase}, not ${phases.join('|')}, after ${timeoutMs} ms: ${JSON.stringify(cp.status)}`);
+    const obj = await get();
+    if (phases.includes(obj.status?.phase ?? '')) return obj;
+    if (Date.now() > deadline) throw new Error(`${what} is ${obj.status?.phase}, not ${phases.join('|')}, after ${timeoutMs} ms: ${JSON.stringify(obj.status)}`);
     await sleep(100);
   }
+}
+
+export async function waitForPhase(admin: string, ns: string, name: string, phases: string[], timeoutMs = 60000): Promise<Checkpoint> {
+  return waitForObjectPhase(`checkpoint ${ns}/${name}`, () => getCheckpoint(admin, ns, name), phases, timeoutMs);
 }
 
 export async function eventsFor(admin: string, ns: string, name: string): Promise<k8s.CoreV1Event[]> {
@@ -187,13 +193,7 @@ export async function getRestore(admin: string, ns: string, name: string): Promi
 }
 
 export async function waitForRestorePhase(admin: string, ns: string, name: string, phases: string[], timeoutMs = 60000): Promise<Restore> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await getRestore(admin, ns, name);
-    if (phases.includes(r.status?.phase ?? '')) return r;
-    if (Date.now() > deadline) throw new Error(`restore ${ns}/${name} is ${r.status?.phase}, not ${phases.join('|')}, after ${timeoutMs} ms: ${JSON.stringify(r.status)}`);
-    await sleep(100);
-  }
+  return waitForObjectPhase(`restore ${ns}/${name}`, () => getRestore(admin, ns, name), phases, timeoutMs);
 }
 
 /** Creates a Pod object as given (e.g. operator/restore-pod.ts's restore pod) and returns it. */

@@ -1,5 +1,5 @@
 /**
- * Reads the CRD manifests of this folder, for tests only (test-*.ts is outside the tsc build: the operator never
+ * Reads the CRD manifests of crds/, for tests only (test-*.ts is outside the tsc build: the operator never
  * needs YAML at run time).
  * js-yaml comes with the test toolchain; the CRDs use plain YAML only (no anchors, no tags).
  */
@@ -25,7 +25,7 @@ export interface Crd {
   spec: { group: string; versions: Array<{ name: string; schema: { openAPIV3Schema: JSONSchema } }> };
 }
 
-export const CRD_DIR = __dirname;
+export const CRD_DIR = path.join(__dirname, '..');
 export const CRD_FILES = ['cryopod.io_checkpoints.yaml', 'cryopod.io_restores.yaml'];
 
 export function loadCrd(file: string): Crd {

@@ -1,6 +1,7 @@
 /**
- * `cryopod restore` verifies the pages images in the native fill (hashed in the same pass that writes
- * them into the stopped stub, on every core) instead of before the morph. These tests hold it to the
+ * The checkpoint library's restore (`cryopod restore`, and the node agent's) verifies the pages images
+ * in the native fill (hashed in the same pass that writes them into the stopped stub, on every core)
+ * instead of before the morph. These tests hold it to the
  * rule that replaced "verified before any page is mapped": a tampered pages image fails the restore with
  * the reader's ECHECKSUM naming the file, the half-built stub is killed, no process is left behind, and
  * the saved task never runs a single instruction.
@@ -64,7 +65,10 @@ async function expectTamperFailure(dir: string): Promise<void> {
   const err = await expectFailure(restoreProcess({ dir }), 'ECHECKSUM', ['pages-1.img', /sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/]);
   // Found by the fill (the stub existed and had its memory written), not by the reader beforehand.
   expect((err as Error & { file?: string }).file).toBe('pages-1.img');
-  expect(((err as Error).cause as { code?: string } | undefined)?.code).toBe('ECHECKSUM');
+  const cause = (err as Error).cause as { code?: string; op?: string; path?: string } | undefined;
+  expect(cause?.code).toBe('ECHECKSUM');
+  expect(cause?.op).toBe('verify');
+  expect(path.basename(cause?.path ?? '')).toBe('pages-1.img');
   const leftovers = (): number[] => [
     ...childrenOf(process.pid).filter((p) => !childrenBefore.has(p)),
     ...processesRunning('cryopod-stub').filter((p) => !stubsBefore.has(p) && procState(p) !== 'Z'),

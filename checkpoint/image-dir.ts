@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST_FILE } from '../images';
-import { CliError } from './errors';
+import { CheckpointError } from './errors';
 
 /** The directory exists, is a directory, and holds no checkpoint yet. */
 export function checkReadableDir(dir: string): string {
@@ -11,9 +11,9 @@ export function checkReadableDir(dir: string): string {
   try {
     st = fs.statSync(abs);
   } catch (err) {
-    throw new CliError('ENOENT', `image directory ${abs} does not exist`, { cause: err });
+    throw new CheckpointError('ENOENT', `image directory ${abs} does not exist`, { cause: err });
   }
-  if (!st.isDirectory()) throw new CliError('ENOTDIR', `${abs} is not a directory`);
+  if (!st.isDirectory()) throw new CheckpointError('ENOTDIR', `${abs} is not a directory`);
   return abs;
 }
 
@@ -24,7 +24,7 @@ export function checkReadableDir(dir: string): string {
 export function checkWritableDir(dir: string): string {
   const abs = checkReadableDir(dir);
   if (fs.existsSync(path.join(abs, MANIFEST_FILE))) {
-    throw new CliError('EEXIST', `${abs} already holds a checkpoint (${MANIFEST_FILE}); use an empty directory`);
+    throw new CheckpointError('EEXIST', `${abs} already holds a checkpoint (${MANIFEST_FILE}); use an empty directory`);
   }
   const probe = path.join(abs, `.cryopod-write-probe-${process.pid}`);
   try {
@@ -32,7 +32,7 @@ export function checkWritableDir(dir: string): string {
     fs.unlinkSync(probe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EACCES';
-    throw new CliError(code, `image directory ${abs} is not writable (${code})`, { cause: err });
+    throw new CheckpointError(code, `image directory ${abs} is not writable (${code})`, { cause: err });
   }
   return abs;
 }

@@ -1,0 +1,17 @@
+/**
+ * The checkpoint library: dump and restore of a local process tree, with every check they need (the
+ * target and image directory checked before anything is touched, the task stopped until its images are
+ * complete and resumed if they fail, the manifest verified, the pages verified by the fill that writes
+ * them, a failed morph's stub killed). The CLI, the node agent, the demo and the bench reach the native
+ * core only through here (docs/architecture.md).
+ */
+export { dumpProcess } from './dump';
+export type { DumpSummary } from './dump';
+export { readVerified, restoreProcess, restoreVerified } from './restore';
+export type { MorphOptions, RestoreSummary, VerifiedCheckpoint } from './restore';
+export { measurePageDump } from './measure';
+export type { PageDumpMeasure } from './measure';
+export { checkReadableDir, checkWritableDir } from './image-dir';
+export { CheckpointError } from './errors';
+export { STUB_PATH } from '../native/lib';
+export type { DumpedTask, DumpedTree, DumpMethod, FreezerSpec, NativeErrorFields } from '../native/lib';

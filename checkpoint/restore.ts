@@ -1,0 +1,110 @@
+/**
+ * Restore of a checkpoint: one process, or a whole process tree (with its PIDs, sessions, groups and
+ * pipes). The one restore path of the CLI and the node agent, with every check:
+ *
+ *   readVerified(dir)      metadata images read and checked against the manifest's sha256 before
+ *                          anything is decoded; the pages files' sizes checked; their digests kept
+ *   restoreVerified(...)   the native morph of a stub (started here, or the restore pod's container
+ *                          stub given by pid): the native fill hashes each pages image in the same
+ *                          pass that writes it into the stopped stub, from the one fd it opened, so the
+ *                          bytes that reach the task are the bytes that were verified (no second open
+ *                          by path, no window between hashing and filling). A mismatch fails with the
+ *                          reader's ECHECKSUM naming the file, and the half-built stub is killed: the
+ *                          saved task never runs one instruction from a tampered image.
+ *   restoreProcess({dir})  both, for a local restore: when root restores, the process gets the saved
+ *                          real uid/gid back, never more.
+ */
+import * as path from 'path';
+import { restoreTask, restoreTree } from '../native/lib';
+import type { DumpedTask, DumpedTree, PagesDigest } from '../native/lib';
+import { ImageError, readCheckpoint } from '../images';
+import { checkReadableDir } from './image-dir';
+
+/** A checkpoint whose metadata is verified; its pages images are verified as they are filled. */
+export interface VerifiedCheckpoint {
+  tree: DumpedTree;
+  /** The root task (tree.tasks[0]). */
+  task: DumpedTask;
+  /** The pages file of each task, in tree order; pagesPath is the root's. */
+  pagesPaths: string[];
+  pagesPath: string;
+  /** The manifest's digest of each pages file (tree order), for the native fill to check. */
+  pagesDigests: PagesDigest[];
+}
+
+export interface RestoreSummary {
+  pid: number;
+  /** Whole restore. */
+  seconds: number;
+  /**
+   * Reading and verifying the metadata images (and the pages files' sizes) before anything is mapped.
+   * The pages images' sha256 is computed during the morph, overlapped with the memory fill.
+   */
+  verifySeconds: number;
+  /** The native morph of the stub into the saved task, including the pages images' verification. */
+  morphSeconds: number;
+}
+
+/** Reads `dir` and verifies everything but the pages images' contents (see restoreVerified). */
+export async function readVerified(dir: string): Promise<VerifiedCheckpoint> {
+  const { tree, task, pagesPaths, pagesPath, pagesDigests } = await readCheckpoint(checkReadableDir(dir), { deferPagesHash: true });
+  if (pagesDigests === undefined || pagesDigests.length !== pagesPaths.length) {
+    throw new Error('internal: the reader returned no pages digest for every pages image');
+  }
+  return { tree, task, pagesPaths, pagesPath, pagesDigests };
+}
+
+export interface MorphOptions {
+  /** Morph this running stub (a restore pod's container) instead of starting one. */
+  stubPid?: number;
+  /** Credentials for a stub started here (root only); the saved ones, never more. */
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * Morphs a stub into the checkpoint (a tree when it holds several processes or pipes); resolves to the
+ * root's pid. Every pages image is verified by the fill against cp.pagesDigests.
+ */
+export async function restoreVerified(cp: VerifiedCheckpoint, opts: MorphOptions = {}): Promise<number> {
+  const { tree, task, pagesPaths, pagesPath, pagesDigests } = cp;
+  if (!Array.isArray(pagesDigests) || pagesDigests.length !== pagesPaths.length) {
+    throw new TypeError(`a pages digest is needed for every pages image (${pagesPaths.length}): the fill verifies them`);
+  }
+  const extra = { ...(opts.stubPid !== undefined ? { stubPid: opts.stubPid } : {}), ...credsOf(opts) };
+  try {
+    // A tree (or a process with pipes) comes back whole, with its PIDs; a lone process may take a new PID.
+    return tree.tasks.length > 1 || tree.pipes.length > 0
+      ? await restoreTree({ tree, pagesPaths, pagesDigests, ...extra })
+      : await restoreTask({ task, pagesPath, pagesDigest: pagesDigests[0], ...extra });
+  } catch (err) {
+    throw asImageError(err);
+  }
+}
+
+export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {
+  const started = process.hrtime.bigint();
+  const cp = await readVerified(opts.dir);
+  const verified = process.hrtime.bigint();
+  const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  const pid = await restoreVerified(cp, asRoot ? { uid: cp.task.creds.uid, gid: cp.task.creds.gid } : {});
+  const done = process.hrtime.bigint();
+  return {
+    pid,
+    seconds: Number(done - started) / 1e9,
+    verifySeconds: Number(verified - started) / 1e9,
+    morphSeconds: Number(done - verified) / 1e9,
+  };
+}
+
+function credsOf(o: MorphOptions): { uid?: number; gid?: number } {
+  return { ...(o.uid !== undefined ? { uid: o.uid } : {}), ...(o.gid !== undefined ? { gid: o.gid } : {}) };
+}
+
+/** The native fill's verify failure ("<path>: sha256 is X, the manifest says Y") as the reader's own error. */
+function asImageError(err: unknown): unknown {
+  const e = err as { code?: string; message?: string; op?: string; path?: string };
+  if (e?.code !== 'ECHECKSUM' || e.op !== 'verify' || typeof e.path !== 'string' || typeof e.message !== 'string') return err;
+  const detail = e.message.startsWith(`${e.path}: `) ? e.message.slice(e.path.length + 2) : e.message;
+  return new ImageError('ECHECKSUM', path.basename(e.path), detail, { cause: err });
+}

@@ -1,0 +1,94 @@
+// The files of a task: OpenFile (with its InetSocket or pipe end) and PipeImage ↔ their JS objects
+// (native/lib/types.ts).
+#include "convert_fields.h"
+#include "convert_parts.h"
+
+namespace cryopod {
+
+using namespace js;
+
+Napi::Object socket_to_js(Napi::Env env, const InetSocket& s) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", num(env, s.family));
+  o.Set("type", num(env, s.type));
+  o.Set("protocol", num(env, s.protocol));
+  o.Set("state", s.listening ? "listen" : "bound");
+  o.Set("address", s.address);
+  o.Set("port", num(env, s.port));
+  o.Set("backlog", num(env, s.backlog));
+  o.Set("reuseaddr", Napi::Boolean::New(env, s.reuseaddr));
+  o.Set("reuseport", Napi::Boolean::New(env, s.reuseport));
+  o.Set("v6only", Napi::Boolean::New(env, s.v6only));
+  return o;
+}
+
+InetSocket socket_from_js(const Napi::Object& o) {
+  InetSocket s;
+  s.family = (int)get_num(o, "family");
+  s.type = (int)get_num(o, "type");
+  s.protocol = (int)get_num(o, "protocol");
+  std::string state = get_str(o, "state");
+  if (state != "listen" && state != "bound") throw Napi::TypeError::New(o.Env(), "socket.state must be listen or bound");
+  s.listening = state == "listen";
+  s.address = get_str(o, "address");
+  s.port = (int)get_num(o, "port");
+  s.backlog = (int)get_num(o, "backlog");
+  s.reuseaddr = get_bool(o, "reuseaddr");
+  s.reuseport = get_bool(o, "reuseport");
+  s.v6only = get_bool(o, "v6only");
+  return s;
+}
+
+Napi::Object file_to_js(Napi::Env env, const OpenFile& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", num(env, f.fd));
+  o.Set("kind", f.kind);
+  o.Set("path", f.path);
+  o.Set("flags", num(env, (uint32_t)f.flags));
+  o.Set("cloexec", Napi::Boolean::New(env, f.cloexec));
+  o.Set("pos", num(env, f.pos));
+  o.Set("size", num(env, f.size));
+  o.Set("mode", num(env, f.mode));
+  if (f.kind == "pipe") {
+    Napi::Object p = Napi::Object::New(env);
+    p.Set("id", num(env, f.pipe_id));
+    p.Set("write", Napi::Boolean::New(env, f.pipe_write));
+    o.Set("pipe", p);
+  }
+  if (f.has_socket) o.Set("socket", socket_to_js(env, f.socket));
+  return o;
+}
+
+// size and mode are what the dump saw (for inspect); a restore reopens by path and needs neither.
+OpenFile file_from_js(const Napi::Object& o) {
+  OpenFile f;
+  f.fd = (int)get_num(o, "fd");
+  f.kind = get_str(o, "kind");
+  f.path = get_str(o, "path");
+  f.flags = (int)get_num(o, "flags");
+  f.cloexec = get_bool(o, "cloexec");
+  f.pos = get_num(o, "pos");
+  if (f.kind == "pipe") {
+    Napi::Object p = get_obj(o, "pipe");
+    f.pipe_id = get_num(p, "id");
+    f.pipe_write = get_bool(p, "write");
+  }
+  if (f.kind == "socket") {
+    Napi::Value s = o.Get("socket");
+    if (!s.IsObject()) throw Napi::TypeError::New(o.Env(), "a socket file needs its socket description");
+    f.has_socket = true;
+    f.socket = socket_from_js(s.As<Napi::Object>());
+  }
+  return f;
+}
+
+Napi::Object pipe_to_js(Napi::Env env, const PipeImage& p) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", num(env, p.id));
+  o.Set("data", buf(env, p.data));
+  return o;
+}
+
+PipeImage pipe_from_js(const Napi::Object& o) { return PipeImage{get_num(o, "id"), get_buf(o, "data")}; }
+
+}  // namespace cryopod
