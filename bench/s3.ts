@@ -17,8 +17,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { keyRingFrom } from '../store/cipher';
 import { openStore } from '../store/open-store';
-import { keyPair, makeCheckpoint } from '../store/test/fixture';
-import { startMinio } from '../store/test/minio';
+import { startMinio } from './minio-server';
+import { keyPair, makeCheckpoint } from './sample-checkpoint';
 
 const MiB = 1 << 20;
 const arg = (name: string, dflt: number): number => {
