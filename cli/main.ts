@@ -26,7 +26,7 @@ function ms(seconds: number): string {
   return `${(seconds * 1000).toFixed(1)} ms`;
 }
 
-export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export async function main(argv: string[], out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {
