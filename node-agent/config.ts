@@ -16,6 +16,7 @@
  *   --store-secret-dir CRYOPOD_STORE_SECRET_DIR  the mounted Secret with the store's credentials and keys
  *                                          (store/credentials.ts)
  *   --insecure-unsigned CRYOPOD_INSECURE_UNSIGNED  "true": restore unsigned checkpoints from the store
+ *   --store-retry-seconds CRYOPOD_STORE_RETRY_SECONDS  how long an upload or download retries a failing store (default 120)
  *
  * No setting here is a test switch: tests pass their hooks to the Agent (AgentOverrides), never through
  * the environment of the privileged agent.
@@ -36,6 +37,7 @@ export interface AgentConfig {
   storeUrl?: string;
   storeSecretDir?: string;
   allowUnsigned?: boolean;
+  storeRetrySeconds?: number;
 }
 
 const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -50,7 +52,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
     else if (i + 1 < argv.length) flags.set(a.slice(2), argv[++i]);
     else throw new Error(`flag ${a} needs a value`);
   }
-  const known = ['node-name', 'pod-name', 'storage-root', 'state-dir', 'port', 'bind', 'kubeconfig', 'freeze-mode', 'concurrency', 'store-url', 'store-secret-dir', 'insecure-unsigned'];
+  const known = ['node-name', 'pod-name', 'storage-root', 'state-dir', 'port', 'bind', 'kubeconfig', 'freeze-mode', 'concurrency', 'store-url', 'store-secret-dir', 'insecure-unsigned', 'store-retry-seconds'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.map((x) => `--${x}`).join(', ')})`);
   const get = (flag: string, envName: string): string | undefined => flags.get(flag) ?? (env[envName] || undefined);
 
@@ -80,5 +82,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
     storeUrl: get('store-url', 'CRYOPOD_STORE_URL'),
     storeSecretDir: get('store-secret-dir', 'CRYOPOD_STORE_SECRET_DIR'),
     allowUnsigned: get('insecure-unsigned', 'CRYOPOD_INSECURE_UNSIGNED') === 'true',
+    storeRetrySeconds: retrySeconds(get('store-retry-seconds', 'CRYOPOD_STORE_RETRY_SECONDS')),
   };
+}
+
+function retrySeconds(v: string | undefined): number {
+  const n = Number(v ?? 120);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--store-retry-seconds must be a non-negative number, got ${v}`);
+  return n;
 }

@@ -15,10 +15,10 @@ export interface RemoteStore {
   allowUnsigned: boolean;
 }
 
-export function remoteStoreFrom(cfg: { storeUrl?: string; storeSecretDir?: string; allowUnsigned?: boolean }): RemoteStore | undefined {
+export function remoteStoreFrom(cfg: { storeUrl?: string; storeSecretDir?: string; allowUnsigned?: boolean; storeRetrySeconds?: number }): RemoteStore | undefined {
   if (!cfg.storeUrl) return undefined;
   const secrets = storeSecretsFromDir(cfg.storeSecretDir);
-  return { store: openStore(cfg.storeUrl, secrets.options), signingKey: secrets.signingKey, trustedKeys: secrets.trustedKeys, allowUnsigned: cfg.allowUnsigned ?? false };
+  return { store: openStore(cfg.storeUrl, { ...secrets.options, retryForMs: (cfg.storeRetrySeconds ?? 120) * 1000 }), signingKey: secrets.signingKey, trustedKeys: secrets.trustedKeys, allowUnsigned: cfg.allowUnsigned ?? false };
 }
 
 /** The key of a Checkpoint's images in the store: NAMESPACE/NAME-UID, as in the local root. */
