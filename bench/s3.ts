@@ -26,12 +26,6 @@ const arg = (name: string, dflt: number): number => {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 };
 
-async function best(repeat: number, run: () => Promise<number>): Promise<number> {
-  let top = 0;
-  for (let i = 0; i < repeat; i++) top = Math.max(top, await run());
-  return top;
-}
-
 async function timed(bytes: number, fn: () => Promise<unknown>): Promise<number> {
   const t0 = process.hrtime.bigint();
   await fn();
@@ -58,45 +52,42 @@ async function main(): Promise<void> {
     await makeCheckpoint(srcEnc, { key: signer, pagesBytes: mib * MiB, encryptionKeyId: 'bench' });
     const bytes = mib * MiB;
     const pages = path.join(src, 'app', 'pages-1.img');
+    const stores = { plain: openStore(`s3://${bucket}/cp`, { s3 }), enc: openStore(`s3://${bucket}/cp`, { s3, keys: ring }) };
+    const best = { sdkPut: 0, sdkGet: 0, put: 0, get: 0, encPut: 0, encGet: 0 };
     let n = 0;
-
-    const sdkPut = await best(repeat, () =>
-      timed(bytes, () => new Upload({ client: sdk, params: { Bucket: bucket, Key: `sdk/${++n}`, Body: createReadStream(pages, { highWaterMark: MiB }) }, partSize: s3.partBytes, queueSize: s3.parallelParts }).done()),
-    );
-    const sdkGet = await best(repeat, async () => {
-      const out = path.join(work, `sdk-get-${++n}`);
-      const r = await timed(bytes, async () => {
-        const res = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: 'sdk/1' }));
-        await pipeline(res.Body as Readable, createWriteStream(out));
-      });
-      await fsp.rm(out);
-      return r;
-    });
-    console.log(`checkpoint: ${mib} MiB pages image + small files; MinIO on 127.0.0.1; part ${s3.partBytes / MiB} MiB x ${s3.parallelParts}; best of ${repeat}`);
-    console.log(`plain SDK          put ${sdkPut.toFixed(0)} MiB/s   get ${sdkGet.toFixed(0)} MiB/s`);
-
-    for (const [label, dir, keys] of [['store', src, undefined], ['store+AES-GCM', srcEnc, ring]] as const) {
-      const store = openStore(`s3://${bucket}/cp`, { s3, keys });
+    let rssPlain = 0;
+    let rssEnc = 0;
+    // Each repeat runs every variant once, alternating, so all see the shared machine in the same state.
+    for (let i = 0; i < repeat; i++) {
+      const sdkKey = `sdk/${++n}`;
+      best.sdkPut = Math.max(best.sdkPut, await timed(bytes, () => new Upload({ client: sdk, params: { Bucket: bucket, Key: sdkKey, Body: createReadStream(pages, { highWaterMark: MiB }) }, partSize: s3.partBytes, queueSize: s3.parallelParts }).done()));
       peakRss = 0;
-      const base = process.memoryUsage().rss;
-      let last = '';
-      const up = await best(repeat, async () => {
-        last = `run-${++n}`;
-        return timed(bytes, () => store.upload(last, dir));
-      });
-      const rss = peakRss;
-      const down = await best(repeat, async () => {
-        const out = path.join(work, `dl-${++n}`);
-        const r = await timed(bytes, () => store.download(last, out));
-        await fsp.rm(out, { recursive: true });
-        return r;
-      });
-      console.log(
-        `${label.padEnd(18)} put ${up.toFixed(0)} MiB/s (${(up / sdkPut).toFixed(2)} of SDK)   get ${down.toFixed(0)} MiB/s (${(down / sdkGet).toFixed(2)} of SDK)   ` +
-          `peak RSS during uploads ${(rss / MiB).toFixed(0)} MiB (${((rss - base) / MiB).toFixed(0)} over the start)`,
-      );
-      for (const c of await store.list()) await store.remove(c.key);
+      const plainKey = `run-${++n}`;
+      best.put = Math.max(best.put, await timed(bytes, () => stores.plain.upload(plainKey, src)));
+      rssPlain = Math.max(rssPlain, peakRss);
+      peakRss = 0;
+      const encKey = `run-${++n}`;
+      best.encPut = Math.max(best.encPut, await timed(bytes, () => stores.enc.upload(encKey, srcEnc)));
+      rssEnc = Math.max(rssEnc, peakRss);
+      const out = path.join(work, `sdk-get-${++n}`);
+      best.sdkGet = Math.max(best.sdkGet, await timed(bytes, async () => {
+        const res = await sdk.send(new GetObjectCommand({ Bucket: bucket, Key: sdkKey }));
+        await pipeline(res.Body as Readable, createWriteStream(out));
+      }));
+      await fsp.rm(out);
+      for (const [store, key, field] of [[stores.plain, plainKey, 'get'], [stores.enc, encKey, 'encGet']] as const) {
+        const dl = path.join(work, `dl-${++n}`);
+        best[field] = Math.max(best[field], await timed(bytes, () => store.download(key, dl)));
+        await fsp.rm(dl, { recursive: true });
+        await store.remove(key);
+      }
     }
+    console.log(`checkpoint: ${mib} MiB pages image + small files; MinIO on 127.0.0.1; part ${s3.partBytes / MiB} MiB x ${s3.parallelParts}; best of ${repeat}, variants alternating`);
+    console.log(`plain SDK          put ${best.sdkPut.toFixed(0)} MiB/s   get ${best.sdkGet.toFixed(0)} MiB/s`);
+    const row = (label: string, put: number, get: number, rss: number): void =>
+      console.log(`${label.padEnd(18)} put ${put.toFixed(0)} MiB/s (${(put / best.sdkPut).toFixed(2)} of SDK)   get ${get.toFixed(0)} MiB/s (${(get / best.sdkGet).toFixed(2)} of SDK)   peak RSS of this process in its uploads ${(rss / MiB).toFixed(0)} MiB`);
+    row('store', best.put, best.get, rssPlain);
+    row('store+AES-GCM', best.encPut, best.encGet, rssEnc);
   } finally {
     clearInterval(sampler);
     sdk.destroy();
