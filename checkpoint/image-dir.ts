@@ -17,18 +17,30 @@ export function checkReadableDir(dir: string): string {
   return abs;
 }
 
+/** Names a dump writes: every image, the manifest and its temp file. */
+function isImageName(name: string): boolean {
+  return name.endsWith('.img') || name === MANIFEST_FILE || name === `.${MANIFEST_FILE}.tmp`;
+}
+
 /**
  * A dump target must exist, hold no earlier checkpoint and be writable: probed by creating a file, since
- * root passes every permission check but still cannot write to a read-only mount.
+ * root passes every permission check but still cannot write to a read-only mount. A name the dump will
+ * write that is already there (a file, or a symlink planted to catch the memory or overwrite something)
+ * refuses the dump before any process is touched; every image is then created with O_EXCL, so one planted
+ * after this check fails the dump too instead of being followed or reused.
  */
 export function checkWritableDir(dir: string): string {
   const abs = checkReadableDir(dir);
   if (fs.existsSync(path.join(abs, MANIFEST_FILE))) {
     throw new CheckpointError('EEXIST', `${abs} already holds a checkpoint (${MANIFEST_FILE}); use an empty directory`);
   }
+  const taken = fs.readdirSync(abs).filter(isImageName);
+  if (taken.length > 0) {
+    throw new CheckpointError('EEXIST', `${abs} already holds ${taken.slice(0, 3).join(', ')}${taken.length > 3 ? ', ...' : ''}, which a dump would write; use an empty directory`);
+  }
   const probe = path.join(abs, `.cryopod-write-probe-${process.pid}`);
   try {
-    fs.writeFileSync(probe, '');
+    fs.writeFileSync(probe, '', { flag: 'wx' });
     fs.unlinkSync(probe);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'EACCES';

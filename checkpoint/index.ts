@@ -5,6 +5,7 @@
  * them, a failed morph's stub killed). The CLI, the node agent, the demo and the bench reach the native
  * core only through here (docs/architecture.md).
  */
+export { allSaveable, checkProcess } from './check';
 export { dumpProcess } from './dump';
 export type { DumpSummary } from './dump';
 export { readVerified, restoreProcess, restoreVerified } from './restore';
@@ -14,4 +15,4 @@ export type { PageDumpMeasure } from './measure';
 export { checkReadableDir, checkWritableDir } from './image-dir';
 export { CheckpointError } from './errors';
 export { STUB_PATH } from '../native/lib';
-export type { DumpedTask, DumpedTree, DumpMethod, FreezerSpec, NativeErrorFields } from '../native/lib';
+export type { DumpedTask, DumpedTree, DumpMethod, FdReport, FreezerSpec, InheritFd, NativeErrorFields } from '../native/lib';

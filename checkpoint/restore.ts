@@ -16,7 +16,7 @@
  */
 import * as path from 'path';
 import { restoreTask, restoreTree } from '../native/lib';
-import type { DumpedTask, DumpedTree, PagesDigest } from '../native/lib';
+import type { DumpedTask, DumpedTree, InheritFd, PagesDigest } from '../native/lib';
 import { ImageError, readCheckpoint } from '../images';
 import { checkReadableDir } from './image-dir';
 
@@ -60,6 +60,11 @@ export interface MorphOptions {
   /** Credentials for a stub started here (root only); the saved ones, never more. */
   uid?: number;
   gid?: number;
+  /**
+   * What replaces each external fd (a pipe whose other end was outside the checkpointed tree): see
+   * InheritFd. Without one, a saved fd 0, 1 or 2 takes this process's own (the stub's own with stubPid).
+   */
+  inheritFds?: InheritFd[];
 }
 
 /**
@@ -71,7 +76,11 @@ export async function restoreVerified(cp: VerifiedCheckpoint, opts: MorphOptions
   if (!Array.isArray(pagesDigests) || pagesDigests.length !== pagesPaths.length) {
     throw new TypeError(`a pages digest is needed for every pages image (${pagesPaths.length}): the fill verifies them`);
   }
-  const extra = { ...(opts.stubPid !== undefined ? { stubPid: opts.stubPid } : {}), ...credsOf(opts) };
+  const extra = {
+    ...(opts.stubPid !== undefined ? { stubPid: opts.stubPid } : {}),
+    ...(opts.inheritFds !== undefined ? { inheritFds: opts.inheritFds } : {}),
+    ...credsOf(opts),
+  };
   try {
     // A tree (or a process with pipes) comes back whole, with its PIDs; a lone process may take a new PID.
     return tree.tasks.length > 1 || tree.pipes.length > 0
@@ -82,12 +91,14 @@ export async function restoreVerified(cp: VerifiedCheckpoint, opts: MorphOptions
   }
 }
 
-export async function restoreProcess(opts: { dir: string }): Promise<RestoreSummary> {
+/** `inheritFds`: as MorphOptions.inheritFds. */
+export async function restoreProcess(opts: { dir: string; inheritFds?: InheritFd[] }): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const cp = await readVerified(opts.dir);
   const verified = process.hrtime.bigint();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const pid = await restoreVerified(cp, asRoot ? { uid: cp.task.creds.uid, gid: cp.task.creds.gid } : {});
+  const creds = asRoot ? { uid: cp.task.creds.uid, gid: cp.task.creds.gid } : {};
+  const pid = await restoreVerified(cp, { ...creds, ...(opts.inheritFds !== undefined ? { inheritFds: opts.inheritFds } : {}) });
   const done = process.hrtime.bigint();
   return {
     pid,

@@ -3,20 +3,27 @@
  *
  *   cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
  *                                                    checkpoint a process (killed afterwards unless told)
+ *   cryopod dump --check --pid N [--json]            what the tree holds and whether each can be saved
+ *   cryopod restore --dir D [--inherit-fd N:FD|N:PATH]...
+ *                                                    restore it; prints the new PID. External pipes
+ *                                                    (stdio to a process outside the tree) take the
+ *                                                    given fd/path, saved stdio by default ours
  *   cryopod dump ... --to URL                         the same, into an image store (file:// or s3://: remote.ts)
- *   cryopod restore --dir D                           restore it; prints the new PID
  *   cryopod restore --from URL [--insecure-unsigned]  from an image store, after verifying its seal
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
-import { dumpProcess, restoreProcess } from '../checkpoint';
+import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
+import { formatCheck } from './check';
 import { inspectImages, formatInspect } from './inspect';
 import { parseArgs, requireString } from './args';
+import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
 import { dumpTo, restoreFrom } from './remote';
 
 const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
-  cryopod restore (--dir D | --from URL [--insecure-unsigned])
+  cryopod dump --check --pid N [--json]
+  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--inherit-fd N:FD|N:PATH]...
   cryopod inspect D [--json]
 URL: file:///path/NAME or s3://bucket/prefix/NAME; credentials and keys from the environment
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CRYOPOD_S3_ENDPOINT, CRYOPOD_SIGNING_KEY, CRYOPOD_TRUSTED_KEYS,
@@ -31,9 +38,15 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
   try {
     switch (command) {
       case 'dump': {
-        const p = parseArgs(rest, { pid: true, dir: true, to: true, 'leave-running': false, 'full-freeze': false, method: true });
+        const p = parseArgs(rest, { pid: true, dir: true, to: true, 'leave-running': false, 'full-freeze': false, method: true, check: false, json: false });
         const pid = Number(requireString(p, 'pid'));
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
+        if (p.flags.has('check')) {
+          const reports = await checkProcess(pid);
+          const ok = allSaveable(reports);
+          out.write(p.flags.has('json') ? JSON.stringify(reports, null, 2) + '\n' : formatCheck(reports) + '\n');
+          return ok ? 0 : 1;
+        }
         const method = p.flags.get('method') ?? 'parasite';
         if (method !== 'parasite' && method !== 'vm_readv') throw new CliError('EUSAGE', `--method must be parasite or vm_readv`);
         const to = p.flags.get('to');
@@ -48,13 +61,14 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         return 0;
       }
       case 'restore': {
-        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false });
+        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'inherit-fd': true });
+        const inheritFds = (p.lists.get('inherit-fd') ?? []).map(parseInheritFd);
         const from = p.flags.get('from');
         if (p.flags.has('dir') === (typeof from === 'string')) throw new CliError('EUSAGE', 'restore takes exactly one of --dir and --from');
         const r =
           typeof from === 'string'
-            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir) => restoreProcess({ dir }), err)
-            : await restoreProcess({ dir: requireString(p, 'dir') });
+            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir) => restoreProcess({ dir, inheritFds }), err)
+            : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds });
         out.write(`${r.pid}\n`);
         err.write(`restored in ${ms(r.seconds)}\n`);
         return 0;

@@ -93,7 +93,7 @@ describe('helm/cryopod', () => {
   });
 
   test.each([
-    ['cryopod-operator', ['pods/exec', 'secrets', 'nodes', 'pods/attach', 'serviceaccounts/token', '*']],
+    ['cryopod-operator', ['pods/exec', 'secrets', 'nodes/proxy', 'nodes/status', 'pods/attach', 'serviceaccounts/token', '*']],
     ['cryopod-node-agent', ['secrets', 'pods/exec', '*']],
   ])('ClusterRole %s grants none of %j, and no wildcard verb', async (name, forbidden) => {
     const role = (await template()).find((d) => d.kind === 'ClusterRole' && d.metadata.name === name);
@@ -103,7 +103,15 @@ describe('helm/cryopod', () => {
       expect(r.verbs).not.toContain('*');
       expect(r.apiGroups).not.toContain('*');
     }
+    if (name === 'cryopod-operator') {
+      // Nodes: read one by name (a Restore's target: labels and taints), nothing else.
+      const nodeVerbs = rules.filter((r) => r.resources.includes('nodes')).flatMap((r) => r.verbs);
+      expect(nodeVerbs).toEqual(['get']);
+    }
     if (name === 'cryopod-node-agent') {
+      // Its own work: read, and written only through the status subresource.
+      const crVerbs = rules.filter((r) => r.resources.includes('checkpoints') || r.resources.includes('restores')).flatMap((r) => r.verbs);
+      expect([...new Set(crVerbs)].sort()).toEqual(['get', 'list', 'watch']);
       const podVerbs = rules.filter((r) => r.resources.includes('pods')).flatMap((r) => r.verbs);
       expect(podVerbs.sort()).toEqual(['get', 'list', 'watch']);
     }

@@ -8,6 +8,10 @@
 
 import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
 import { unframeImage } from './codec';
+import { DecodedKindFile } from './files/kind';
+import { ghostState } from './files/ghost';
+import { decodeLocks } from './files/locks';
+import { IMAGE_FILE_KINDS, imageKindOfType } from './files/registry';
 import { ImageError } from './errors';
 import {
   MAX_AUXV_WORDS, MAX_ENTRY_BYTES, MAX_FDS, MAX_PAGE_RUNS, MAX_PATH_BYTES, MAX_PIPES, MAX_PIPE_BYTES, MAX_SIGACTIONS, MAX_TASKS, MAX_THREADS, MAX_VMAS,
@@ -95,6 +99,8 @@ export interface DecodedFiles {
   reg: Map<number, RegFileMsg>;
   sockets: Map<number, DecodedSocket>;
   pipes: Map<number, DecodedPipe>;
+  /** Fds of the kinds of images/files/ (eventfd, ...), by file id. */
+  kinds: Map<number, { fdType: number; file: DecodedKindFile }>;
 }
 
 /** What files.img says of a pipe end: everything of its OpenFile but fd and cloexec (from fdinfo). */
@@ -107,18 +113,26 @@ function decodePipe(file: string, what: string, p: PipeMsg): DecodedPipe {
   if (acc !== O_RDONLY && acc !== O_WRONLY) throw fail(`flags 0o${p.flags.toString(8)} open it neither O_RDONLY (read end) nor O_WRONLY (write end)`);
   const mode = p.cryopod_mode ?? PIPE_MODE;
   if ((mode & S_IFMT) !== S_IFIFO) throw fail(`mode 0o${mode.toString(8)} is not that of a pipe (S_IFIFO)`);
-  return { kind: 'pipe', path: `pipe:[${p.pipe_id}]`, flags: p.flags, pos: 0, size: 0, mode, pipe: { id: p.pipe_id, write: acc === O_WRONLY } };
+  const external = p.cryopod_external === true ? { state: { num: { external: 1 }, text: {} } } : {};
+  return { kind: 'pipe', path: `pipe:[${p.pipe_id}]`, flags: p.flags, pos: 0, size: 0, mode, pipe: { id: p.pipe_id, write: acc === O_WRONLY }, ...external };
 }
 
 export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): DecodedFiles {
   const entries = unframeImage(file, 'FILES', buf);
   if (entries.length > maxEntries) throw new ImageError('ETOOBIG', file, `${entries.length} file entries, over the cap of ${maxEntries}`);
-  const out: DecodedFiles = { reg: new Map(), sockets: new Map(), pipes: new Map() };
+  const out: DecodedFiles = { reg: new Map(), sockets: new Map(), pipes: new Map(), kinds: new Map() };
   entries.forEach((bytes, i) => {
     const f = decodeEntry<FileMsg>(file, `entry ${i}`, messages().file, bytes);
-    if (out.reg.has(f.id) || out.sockets.has(f.id) || out.pipes.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
-    const carried = [f.reg, f.isk, f.pipe].filter((x) => x !== undefined).length;
-    if (f.type === FD_TYPE_PIPE) {
+    if (out.reg.has(f.id) || out.sockets.has(f.id) || out.pipes.has(f.id) || out.kinds.has(f.id)) throw new ImageError('EDECODE', file, `entry ${i}: id ${f.id} is used twice`);
+    const kind = imageKindOfType(f.type);
+    const carried = [f.reg, f.isk, f.pipe, ...IMAGE_FILE_KINDS.map((k) => f[k.field])].filter((x) => x !== undefined).length;
+    if (kind !== undefined) {
+      const msg = f[kind.field] as Record<string, unknown> | undefined;
+      const what = `entry ${i} (id ${f.id})`;
+      if (msg === undefined || carried !== 1) throw new ImageError('EDECODE', file, `${what} is of type ${FD_TYPE_NAMES[f.type]} but does not carry its ${kind.field} alone`);
+      if (msg.id !== f.id) throw new ImageError('EDECODE', file, `${what} carries a ${kind.field} of id ${String(msg.id)}`);
+      out.kinds.set(f.id, { fdType: f.type, file: kind.decode(msg, file, what) });
+    } else if (f.type === FD_TYPE_PIPE) {
       if (f.pipe === undefined || carried !== 1) throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type PIPE but does not carry a pipe_entry alone`);
       if (f.pipe.id !== f.id) throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) carries a pipe_entry of id ${f.pipe.id}`);
       out.pipes.set(f.id, decodePipe(file, `entry ${i} (id ${f.id})`, f.pipe));
@@ -133,7 +147,7 @@ export function decodeFiles(file: string, buf: Uint8Array, maxEntries: number): 
     } else if (f.type === FD_TYPE_REG || f.type === FD_TYPE_INETSK) {
       throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type]} but does not carry ${f.type === FD_TYPE_REG ? 'a reg_file_entry' : 'an inet_sk_entry'} alone`);
     } else {
-      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files, pipes and IPv4/IPv6 sockets only`);
+      throw new ImageError('EDECODE', file, `entry ${i} (id ${f.id}) is of type ${FD_TYPE_NAMES[f.type] ?? f.type}; Cryopod restores regular files, pipes, IPv4/IPv6 sockets and ${IMAGE_FILE_KINDS.map((k) => k.kind).join(', ')} only`);
     }
   });
   return out;
@@ -159,13 +173,21 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
   let prevFd = -1;
   return entries.map((bytes, i) => {
     const e = decodeEntry<FdinfoMsg>(file, `entry ${i}`, messages().fdinfo, bytes);
-    if (e.type !== FD_TYPE_REG && e.type !== FD_TYPE_INETSK && e.type !== FD_TYPE_PIPE) {
-      throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files, pipes and IPv4/IPv6 sockets only`);
+    const kindFile = files.kinds.get(e.id);
+    if (imageKindOfType(e.type) !== undefined) {
+      if (kindFile === undefined || kindFile.fdType !== e.type) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type]} but refers to file id ${e.id}, which is not one in ${filesImg}`);
+    }
+    if (e.type !== FD_TYPE_REG && e.type !== FD_TYPE_INETSK && e.type !== FD_TYPE_PIPE && kindFile === undefined) {
+      throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type}; Cryopod restores regular files, pipes, IPv4/IPv6 sockets and ${IMAGE_FILE_KINDS.map((k) => k.kind).join(', ')} only`);
     }
     // DumpedTask.files is ascending by fd; this also refuses duplicates.
     if (e.fd <= prevFd) throw new ImageError('EDECODE', file, `fd ${e.fd} is not ascending (the entry before is fd ${prevFd})`);
     prevFd = e.fd;
     const cloexec = (e.flags & FD_CLOEXEC) !== 0;
+    if (kindFile !== undefined) {
+      if (kindFile.fdType !== e.type) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type] ?? e.type} but refers to file id ${e.id}, a ${FD_TYPE_NAMES[kindFile.fdType]}`);
+      return { fd: e.fd, cloexec, ...kindFile.file };
+    }
     if (e.type === FD_TYPE_INETSK) {
       const sk = files.sockets.get(e.id);
       if (sk === undefined) {
@@ -180,12 +202,13 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
         const why = files.reg.has(e.id) ? 'a regular file (REG)' : files.sockets.has(e.id) ? 'a socket (INETSK)' : `which ${filesImg} does not have`;
         throw new ImageError('EDECODE', file, `fd ${e.fd} is of type PIPE but refers to file id ${e.id}, ${why}, not a pipe`);
       }
-      return { fd: e.fd, kind: 'pipe', path: p.path, flags: p.flags, cloexec, pos: 0, size: 0, mode: p.mode, pipe: { ...p.pipe } };
+      return { fd: e.fd, kind: 'pipe', path: p.path, flags: p.flags, cloexec, pos: 0, size: 0, mode: p.mode, pipe: { ...p.pipe }, ...(p.state ? { state: p.state } : {}) };
     }
     if (files.sockets.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type REG but refers to file id ${e.id}, a socket (INETSK)`);
     if (files.pipes.has(e.id)) throw new ImageError('EDECODE', file, `fd ${e.fd} is of type ${FD_TYPE_NAMES[e.type]} but refers to file id ${e.id}, a pipe (PIPE)`);
     const reg = fileById(files, e.id, filesImg, file, `fd ${e.fd}`);
     const kind = reg.cryopod_kind === undefined ? 'reg' : KIND_BY_NUMBER.get(reg.cryopod_kind);
+    const locks = decodeLocks(reg, filesImg);
     if (kind === undefined) throw new ImageError('EDECODE', filesImg, `file id ${reg.id} has unknown cryopod_kind ${reg.cryopod_kind}`);
     return {
       fd: e.fd,
@@ -196,6 +219,10 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       pos: numberOf(reg.pos, filesImg, `file id ${reg.id} pos`),
       size: reg.size === undefined ? 0 : numberOf(reg.size, filesImg, `file id ${reg.id} size`),
       mode: reg.mode ?? 0,
+      ...(locks ? { state: locks } : {}),
+      // A terminal is always external (native/src/core/files/tty.cc).
+      ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
+      ...(kind === 'ghost' ? { state: ghostState(reg, filesImg) } : {}),
     };
   });
 }

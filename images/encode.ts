@@ -14,7 +14,9 @@
  * files.img is shared by the tree: file_entry ids are numbered from 1 across all tasks, task by task,
  * each in this order: fds (in DumpedTask order), exe, cwd, root, then one per file-backed VMA (in VMA
  * order). An fd of kind 'socket' is a file_entry of type INETSK carrying an inet_sk_entry (socket.ts),
- * one of kind 'pipe' a file_entry of type PIPE carrying a pipe_entry, every other fd a REG entry.
+ * one of kind 'pipe' a file_entry of type PIPE carrying a pipe_entry (cryopod_external for a pipe held
+ * outside the tree too), one of a kind of images/files/ (eventfd, ...) a file_entry of that kind's type
+ * carrying its message, every other fd a REG entry.
  *
  * Page runs: DumpedTask.pages are PE_PRESENT entries, DumpedTask.inherited PE_PARENT entries with
  * cryopod_inherited set; both go into pagemap-<pid>.img merged by address, as CRIU orders them.
@@ -35,6 +37,10 @@ import {
   PE_PARENT, PE_PRESENT, PROT_WRITE, S_IFIFO, S_IFMT, TASK_ALIVE,
 } from './wire';
 import { encodeInetSk } from './socket';
+import { ImageFileKind } from './files/kind';
+import { ghostContents } from './files/ghost';
+import { encodeLocks } from './files/locks';
+import { imageKindNamed } from './files/registry';
 import { fpregsFromXsave, gpregsFromBuffer } from './x86';
 
 export interface EncodedImage {
@@ -54,7 +60,7 @@ class FileTable {
   readonly entries: Uint8Array[] = [];
   private nextId = 1;
 
-  add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number }): number {
+  add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
     const id = this.nextId++;
     const entry = {
       type: FD_TYPE_REG,
@@ -69,6 +75,14 @@ class FileTable {
   addPipe(pipe: (id: number) => object): number {
     const id = this.nextId;
     this.entries.push(encodeEntry(messages().file, { type: FD_TYPE_PIPE, id, pipe: pipe(id) }));
+    this.nextId++;
+    return id;
+  }
+
+  /** An entry of a kind of images/files/: `make` makes its message for the id handed out. */
+  addKind(kind: ImageFileKind, make: (id: number) => object): number {
+    const id = this.nextId;
+    this.entries.push(encodeEntry(messages().file, { type: kind.fdType, id, [kind.field]: make(id) }));
     this.nextId++;
     return id;
   }
@@ -97,6 +111,11 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     return { id, flags: cloexec, type: FD_TYPE_PIPE, fd };
   }
   if (f.pipe !== undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${f.kind} but has a pipe description`);
+  const imageKind = imageKindNamed(f.kind);
+  if (imageKind !== undefined) {
+    const id = table.addKind(imageKind, (fileId) => imageKind.encode(f, fileId, what));
+    return { id, flags: cloexec, type: imageKind.fdType, fd };
+  }
   // Kinds the contract has but these images do not hold (yet) are refused rather than written as REG.
   const kind = (FILE_KIND as Record<string, number | undefined>)[f.kind];
   if (kind === undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${JSON.stringify(f.kind)}, which the images cannot hold`);
@@ -107,6 +126,8 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     size: u64FromNumber(f.size, `${what}.size`),
     mode: u32(f.mode, `${what}.mode`),
     cryopod_kind: kind,
+    cryopod_locks: encodeLocks(f, what),
+    ...(f.kind === 'ghost' ? { cryopod_contents: ghostContents(f, what) } : {}),
   });
   return { id, flags: cloexec, type: FD_TYPE_REG, fd };
 }
@@ -130,7 +151,8 @@ function encodePipe(f: OpenFile, fileId: number, what: string): object {
   if ((flags & O_ACCMODE) !== want) {
     throw new ImageError('EINVAL', undefined, `${what}: the ${p.write ? 'write' : 'read'} end of pipe ${pipeId} has flags 0o${flags.toString(8)}, not ${p.write ? 'O_WRONLY' : 'O_RDONLY'}`);
   }
-  return { id: fileId, pipe_id: pipeId, flags, fown: ZERO_FOWN, cryopod_mode: mode };
+  const external = f.state?.num.external === 1 ? { cryopod_external: true } : {};
+  return { id: fileId, pipe_id: pipeId, flags, fown: ZERO_FOWN, cryopod_mode: mode, ...external };
 }
 
 /** A SysV segment's mapping name: "/SYSV" and its key in 8 hex digits. */

@@ -23,6 +23,8 @@ export const MAX_TREE_THREADS = 8192;
 export const MAX_MANIFEST_FILES = MAX_TREE_THREADS + 5 * MAX_TASKS + 64;
 /** Bytes saved of one pipe (the kernel's default pipe-max-size, what a restore can put back unprivileged). */
 export const MAX_PIPE_BYTES = 1024 * 1024;
+/** Contents of one memfd held as an fd (kept in its files.img entry, under MAX_ENTRY_BYTES). */
+export const MAX_MEMFD_BYTES = 8 * 1024 * 1024;
 /** Pipes of one tree (entries of pipes-data.img). */
 export const MAX_PIPES = 64 * 1024;
 /** Entries in one image file, checked while framing, before any protobuf decoding. */

@@ -264,7 +264,8 @@ export async function readVerified(dir: string, manifest: Manifest, name: string
 export async function writeManifest(dir: string, manifest: Manifest): Promise<number> {
   const text = JSON.stringify(manifest, null, 2) + '\n';
   const tmp = path.join(dir, `.${MANIFEST_FILE}.tmp`);
-  const fh = await fsp.open(tmp, 'w', 0o600);
+  // 'wx' (O_CREAT|O_EXCL): a name planted in the directory, a symlink above all, is refused, not followed.
+  const fh = await fsp.open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(text);
     await fh.sync();

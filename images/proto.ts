@@ -22,6 +22,12 @@ const PROTO_FILES = [
   'sk-inet.proto',
   'pipe.proto',
   'pipe-data.proto',
+  'eventfd.proto',
+  'eventpoll.proto',
+  'signalfd.proto',
+  'timerfd.proto',
+  'memfd.proto',
+  'fifo.proto',
   'fdinfo.proto',
   'fs.proto',
 ] as const;

@@ -8,6 +8,12 @@ import { WireU64 } from './u64';
 export const FD_TYPE_REG = 1;
 export const FD_TYPE_PIPE = 2;
 export const FD_TYPE_INETSK = 4;
+export const FD_TYPE_FIFO = 3;
+export const FD_TYPE_EVENTFD = 6;
+export const FD_TYPE_EVENTPOLL = 7;
+export const FD_TYPE_SIGNALFD = 9;
+export const FD_TYPE_TIMERFD = 17;
+export const FD_TYPE_MEMFD = 18;
 export const FD_TYPE_NAMES: Record<number, string> = {
   0: 'UND', 1: 'REG', 2: 'PIPE', 3: 'FIFO', 4: 'INETSK', 5: 'UNIXSK', 6: 'EVENTFD', 7: 'EVENTPOLL', 8: 'INOTIFY',
   9: 'SIGNALFD', 10: 'PACKETSK', 11: 'TTY', 12: 'FANOTIFY', 13: 'NETLINKSK', 14: 'NS', 15: 'TUNF', 16: 'EXT',
@@ -29,7 +35,7 @@ export const MARCH_X86_64 = 1;
 /** task_core_entry.task_state: TASK_ALIVE */
 export const TASK_ALIVE = 1;
 /** cryopod_file_kind in regfile.proto (sockets are INETSK entries, not reg_file_entry). */
-export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4 } as const;
+export const FILE_KIND = { reg: 1, dir: 2, devnull: 3, chr: 4, tty: 5, ghost: 6 } as const;
 export type RegFileKind = keyof typeof FILE_KIND;
 /** Socket families, types, protocols and states (inet_sk_entry). */
 export const AF_INET = 2;
@@ -167,6 +173,8 @@ export interface RegFileMsg {
   size?: WireU64;
   mode?: number;
   cryopod_kind?: number;
+  cryopod_locks?: Array<{ lock: number; write: boolean; start: WireU64; len: WireU64 }>;
+  cryopod_contents?: Uint8Array;
 }
 
 export interface SkOptsMsg {
@@ -199,6 +207,7 @@ export interface PipeMsg {
   pipe_id: number;
   flags: number;
   cryopod_mode?: number;
+  cryopod_external?: boolean;
 }
 
 export interface PipeDataMsg {
@@ -213,6 +222,8 @@ export interface FileMsg {
   reg?: RegFileMsg;
   isk?: InetSkMsg;
   pipe?: PipeMsg;
+  /** The entries of the kinds of images/files/, by their file_entry field (efd, epfd, ...). */
+  [field: string]: unknown;
 }
 
 export interface FdinfoMsg {

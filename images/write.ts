@@ -16,8 +16,9 @@ import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTa
 import { DumpedTask, DumpedTree } from '../native/lib/types';
 
 async function writeDurably(file: string, data: Buffer): Promise<void> {
-  // 0600: images hold process memory and registers, tenant data.
-  const fh = await fsp.open(file, 'w', 0o600);
+  // 0600: images hold process memory and registers, tenant data. 'wx' (O_CREAT|O_EXCL): never a file or
+  // symlink someone planted in the directory (it would keep its mode, or send the bytes elsewhere).
+  const fh = await fsp.open(file, 'wx', 0o600);
   try {
     await fh.writeFile(data);
     await fh.sync();

@@ -44,4 +44,6 @@ export const Reason = {
   CheckpointNotReady: 'CheckpointNotReady',
   ImageCorrupt: 'ImageCorrupt',
   RestoreFailed: 'RestoreFailed',
+  NodeNotFound: 'NodeNotFound',
+  PlacementConflict: 'PlacementConflict',
 } as const;

@@ -8,7 +8,7 @@
  *   conditions.ts  setCondition (keeps the condition's place), getCondition, statusEqual
  *   constants.ts   labels, annotations, finalizer, condition types, reasons, file names, defaults
  */
-export { WorkQueue, type QueueOptions, type ReconcileFn, type ReconcileResult } from './queue';
-export { ListWatch, WatchError, isGone, sleep, type KubeObject, type ListWatchEventType, type ListWatchOptions, type WatchEventType, type WatchSource } from './list-watch';
+export { WorkQueue, objectKey, splitKey, type QueueOptions, type ReconcileFn, type ReconcileResult } from './queue';
+export { ListWatch, WatchError, isGone, type KubeObject, type ListWatchEventType, type ListWatchOptions, type WatchEventType, type WatchSource } from './list-watch';
 export { getCondition, setCondition, statusEqual } from './conditions';
 export * from './constants';

@@ -127,7 +127,7 @@ export class ListWatch<T extends KubeObject = KubeObject> {
 }
 
 /** Resolves after ms, or at once when signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(done, ms);

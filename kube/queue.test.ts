@@ -5,7 +5,7 @@
  * first); nothing can run after that, so a run count read then is final.
  */
 import { holdsFor, waitFor } from '../testenv/wait';
-import { WorkQueue } from './queue';
+import { WorkQueue, objectKey, splitKey } from './queue';
 
 function gate(): { open(): void; opened: Promise<void> } {
   let open!: () => void;
@@ -160,4 +160,11 @@ describe('WorkQueue', () => {
     // The requeue the run asked for would fire 1 ms after it: 100 ms is a hundred times that.
     await holdsFor('one run only', () => runs === 1, 100, 5);
   });
+});
+
+test('keys: namespace/name of an object, and back', () => {
+  expect(objectKey({ metadata: { namespace: 'team-a', name: 'ck.1' } })).toBe('team-a/ck.1');
+  expect(objectKey({ metadata: { name: 'cluster-scoped' } })).toBeUndefined();
+  expect(objectKey({})).toBeUndefined();
+  expect(splitKey('team-a/ck.1')).toEqual(['team-a', 'ck.1']);
 });

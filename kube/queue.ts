@@ -8,6 +8,18 @@
  * Keys are opaque strings (namespace/name). The queue never holds objects: reconcilers GET the current state.
  */
 
+/** The queue key of an object, "namespace/name" (undefined for an object without both). */
+export function objectKey(obj: { metadata?: { namespace?: string; name?: string } }): string | undefined {
+  const m = obj.metadata;
+  return m?.namespace && m.name ? `${m.namespace}/${m.name}` : undefined;
+}
+
+/** A key back into [namespace, name] (names have no '/', so the first one splits). */
+export function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
 export interface ReconcileResult {
   /** Look at this key again after this long even if nothing changes (timeouts, polling). */
   requeueAfterMs?: number;

@@ -7,7 +7,7 @@
 import * as http from 'http';
 import * as path from 'path';
 import { CHECKPOINT_PLURAL, RESTORE_PLURAL } from '../crds/types';
-import { AGENT_COMPONENT, ListWatch, NODE_LABEL, WorkQueue } from '../kube';
+import { AGENT_COMPONENT, ListWatch, NODE_LABEL, WorkQueue, objectKey } from '../kube';
 import { CgroupMounts, readCgroupMounts } from './cgroup-mounts';
 import { CheckpointWorker } from './checkpoint-worker';
 import { AgentConfig } from './config';
@@ -90,8 +90,8 @@ export class Agent {
       const watcher = new ListWatch({
         source: customResourceSource(api, kind.plural, `${NODE_LABEL}=${cfg.nodeName}`),
         onEvent: (_type, obj) => {
-          const m = obj.metadata;
-          if (m?.name && m.namespace) queue.add(`${m.namespace}/${m.name}`);
+          const key = objectKey(obj);
+          if (key) queue.add(key);
         },
         log: this.log,
         minBackoffMs: 250,

@@ -13,11 +13,11 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Checkpoint, ContainerResult } from '../crds/types';
-import { ConditionType, getCondition, Reason } from '../kube';
+import { ConditionType, getCondition, Reason, splitKey } from '../kube';
 import { CgroupMounts } from './cgroup-mounts';
 import { Dumper } from './dumper';
 import { AgentIdentity } from './identity';
-import { routeClaimedWork } from './claimed-work';
+import { routeClaimedWork, writeFinalStatus } from './claimed-work';
 import { AgentApi, ConflictError } from './kube';
 import { AgentMetrics } from './metrics';
 import { savedPod, selectContainers } from './pod-containers';
@@ -56,7 +56,7 @@ export class CheckpointWorker {
   }
 
   async handle(key: string): Promise<void> {
-    const [namespace, name] = key.split('/');
+    const [namespace, name] = splitKey(key);
     const cp = await this.d.api.getCheckpoint(namespace, name);
     await routeClaimedWork(key, cp ?? undefined, this.d.identity, this.unwritten, {
       finish: (obj, outcome) => this.finish(obj, outcome),
@@ -178,34 +178,22 @@ export class CheckpointWorker {
   /** Writes the final status while the object is still Running under `claim`; records metrics and an Event. */
   private async finish(cp: Checkpoint, outcome: Outcome, claim = this.d.identity.id): Promise<void> {
     const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
-    let current = cp;
-    for (let attempt = 0; ; attempt++) {
-      if (current.status?.phase !== 'Running' || current.status.claimedBy !== claim) {
-        this.d.log(`${key}: no longer Running under our claim (phase ${current.status?.phase}); result dropped`);
-        if (outcome.kind === 'succeeded') {
-          this.d.store.remove(refOf(current.metadata));
-          const remote = this.d.remote;
-          remote?.store.remove(storeKey(refOf(current.metadata))).catch((err: Error) => this.d.log(`${key}: dropped result's images not removed from ${remote.store.url}: ${err.message}`));
-        }
-        this.unwritten.delete(key);
-        return;
-      }
-      const next = outcome.kind === 'succeeded' ? succeeded(current, outcome.result, this.now()) : failed(current, outcome.reason, outcome.message, this.now());
-      try {
-        current = await this.d.api.replaceCheckpointStatus(next);
-        break;
-      } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
-        const again = await this.d.api.getCheckpoint(current.metadata.namespace as string, current.metadata.name as string);
-        if (!again) {
-          this.unwritten.delete(key);
-          return;
-        }
-        current = again;
+    const w = await writeFinalStatus(cp, {
+      claim,
+      withResult: (current) => (outcome.kind === 'succeeded' ? succeeded(current, outcome.result, this.now()) : failed(current, outcome.reason, outcome.message, this.now())),
+      replaceStatus: (next) => this.d.api.replaceCheckpointStatus(next),
+      reread: async (current) => (await this.d.api.getCheckpoint(current.metadata.namespace as string, current.metadata.name as string)) ?? undefined,
+    });
+    this.unwritten.delete(key);
+    if (w.kind === 'notOurs') {
+      this.d.log(`${key}: no longer Running under our claim (phase ${w.obj.status?.phase}); result dropped`);
+      if (outcome.kind === 'succeeded') {
+        this.d.store.remove(refOf(w.obj.metadata));
+        const remote = this.d.remote;
+        remote?.store.remove(storeKey(refOf(w.obj.metadata))).catch((err: Error) => this.d.log(`${key}: dropped result's images not removed from ${remote.store.url}: ${err.message}`));
       }
     }
-    this.unwritten.delete(key);
-    this.record(current, outcome);
+    if (w.kind === 'written') this.record(w.obj, outcome);
   }
 
   private record(cp: Checkpoint, outcome: Outcome): void {

@@ -26,13 +26,13 @@
 import * as path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Restore } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason } from '../kube';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason, splitKey } from '../kube';
 import { readVerified, restoreVerified } from '../checkpoint';
 import type { VerifiedCheckpoint } from '../checkpoint';
 import { ImageError } from '../images';
 import { CgroupMounts } from './cgroup-mounts';
 import { AgentIdentity } from './identity';
-import { routeClaimedWork } from './claimed-work';
+import { routeClaimedWork, writeFinalStatus } from './claimed-work';
 import { AgentApi, ConflictError } from './kube';
 import { AgentMetrics } from './metrics';
 import { PROC, readStartTime } from './procfs';
@@ -92,7 +92,7 @@ export class RestoreWorker {
   }
 
   async handle(key: string): Promise<void> {
-    const [namespace, name] = key.split('/');
+    const [namespace, name] = splitKey(key);
     const r = await this.d.api.getRestore(namespace, name);
     await routeClaimedWork(key, r ?? undefined, this.d.identity, this.unwritten, {
       finish: (obj, outcome) => this.finish(obj, outcome),
@@ -299,29 +299,15 @@ export class RestoreWorker {
 
   private async finish(r: Restore, outcome: Outcome, claim = this.d.identity.id): Promise<void> {
     const key = `${r.metadata.namespace}/${r.metadata.name}`;
-    let current = r;
-    for (let attempt = 0; ; attempt++) {
-      if (current.status?.phase !== 'Running' || current.status.claimedBy !== claim) {
-        this.d.log(`restore ${key}: no longer Running under our claim (phase ${current.status?.phase}); result (${outcome.kind}) dropped`);
-        this.unwritten.delete(key);
-        return;
-      }
-      const next = outcome.kind === 'succeeded' ? restoreSucceeded(current, outcome.result, this.now()) : restoreFailed(current, outcome.reason, outcome.message, this.now());
-      try {
-        current = await this.d.api.replaceRestoreStatus(next);
-        break;
-      } catch (err) {
-        if (!(err instanceof ConflictError) || attempt >= 5) throw err;
-        const again = await this.d.api.getRestore(current.metadata.namespace as string, current.metadata.name as string);
-        if (!again) {
-          this.unwritten.delete(key);
-          return;
-        }
-        current = again;
-      }
-    }
+    const w = await writeFinalStatus(r, {
+      claim,
+      withResult: (current) => (outcome.kind === 'succeeded' ? restoreSucceeded(current, outcome.result, this.now()) : restoreFailed(current, outcome.reason, outcome.message, this.now())),
+      replaceStatus: (next) => this.d.api.replaceRestoreStatus(next),
+      reread: async (current) => (await this.d.api.getRestore(current.metadata.namespace as string, current.metadata.name as string)) ?? undefined,
+    });
     this.unwritten.delete(key);
-    this.record(current, outcome);
+    if (w.kind === 'notOurs') this.d.log(`restore ${key}: no longer Running under our claim (phase ${w.obj.status?.phase}); result (${outcome.kind}) dropped`);
+    if (w.kind === 'written') this.record(w.obj, outcome);
   }
 
   private record(r: Restore, outcome: Outcome): void {

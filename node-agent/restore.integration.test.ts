@@ -244,8 +244,7 @@ test('a tampered image ends Failed/ImageCorrupt, and the stub is killed before t
   expect(ready?.message).toMatch(/the saved task never ran/);
   // Found while filling: the half-built stub is killed (init reaps it), its container holds nothing.
   const procs = path.join(stub.dir, 'cgroup.procs');
-  const deadline = Date.now() + 5000;
-  while (fs.readFileSync(procs, 'utf8').trim() !== '' && Date.now() < deadline) await sleep(20);
+  await waitFor('the stub\'s cgroup to empty', () => fs.readFileSync(procs, 'utf8').trim() === '', 5000).catch(() => undefined);
   expect(fs.readFileSync(procs, 'utf8').trim()).toBe('');
   expect(readStatus(stub.pid)?.state ?? 'gone').toMatch(/^(gone|Z)$/);
   // It never ran the saved task: the counter (which writes its state as it counts) did not move.

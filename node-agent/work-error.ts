@@ -1,5 +1,5 @@
 /**
- * An error that ends a piece of work with a condition reason (crds/types.ts Reason) and a message for
+ * An error that ends a piece of work with a condition reason (kube/constants.ts Reason) and a message for
  * status and the Event. Anything else that escapes a worker is retried with backoff.
  */
 export class WorkError extends Error {

@@ -11,11 +11,11 @@
  *   Succeeded  retention: keep-last N per pod, TTL after finish
  */
 import type { Checkpoint, CheckpointStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
-import { msUntil, splitKey, type Ctx } from './context';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, Reason, splitKey, type ReconcileResult } from '../kube';
+import { msUntil, type Ctx } from './context';
 import { podPath, crPath } from './kube/paths';
 import { isNotFound } from './kube/client';
-import { addFinalizer, getOrUndefined, removeFinalizer, setLabel, writeStatus } from './objects';
+import { addFinalizer, condition, failWith, getOrUndefined, removeFinalizer, setLabel, writeStatusWithEvent } from './objects';
 import { beyondKeepLast, ttlRemainingMs } from './retention';
 import { StorageError } from './storage';
 
@@ -159,28 +159,15 @@ export class CheckpointReconciler {
     metrics.forget(cp.metadata.uid!);
   }
 
-  private async fail(cp: Checkpoint, reason: string, message: string): Promise<void> {
-    let conditions = this.cond(cp, ConditionType.Ready, 'False', reason, message);
-    if (cp.status?.phase !== 'Running' && cp.status?.phase !== 'Dispatched') {
-      conditions = setCondition(conditions, { type: ConditionType.Dispatched, status: 'False', reason, message, observedGeneration: cp.metadata.generation }, this.ctx.now());
-    }
-    await this.write(cp, {
-      ...cp.status,
-      phase: 'Failed',
-      finishedAt: this.ctx.now().toISOString(),
-      observedGeneration: cp.metadata.generation,
-      conditions,
-    }, 'Warning', reason);
-    this.ctx.metrics.finished('checkpoint', cp.metadata.uid!, 'failed');
+  private fail(cp: Checkpoint, reason: string, message: string): Promise<void> {
+    return failWith(this.ctx, 'checkpoints', cp, reason, message);
   }
 
   private cond(cp: Checkpoint, type: string, status: 'True' | 'False', reason: string, message: string) {
-    return setCondition(cp.status?.conditions, { type, status, reason, message, observedGeneration: cp.metadata.generation }, this.ctx.now());
+    return condition(this.ctx, cp, type, status, reason, message);
   }
 
-  /** Writes the status if it changed and then records the Event (so a rerun that changes nothing records nothing). */
-  private async write(cp: Checkpoint, status: CheckpointStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
-    const message = status.conditions?.find((c) => c.reason === reason)?.message ?? reason;
-    if (await writeStatus(this.ctx.client, 'checkpoints', cp, status)) await this.ctx.events.record(cp, type, reason, message);
+  private write(cp: Checkpoint, status: CheckpointStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
+    return writeStatusWithEvent(this.ctx, 'checkpoints', cp, status, type, reason);
   }
 }

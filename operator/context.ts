@@ -29,11 +29,6 @@ export interface Ctx {
   hooks?: TestHooks;
 }
 
-export function splitKey(key: string): [string, string] {
-  const i = key.indexOf('/');
-  return [key.slice(0, i), key.slice(i + 1)];
-}
-
 /** Milliseconds from now until an ISO time plus some seconds (negative when past). */
 export function msUntil(now: Date, iso: string | undefined, plusSeconds: number): number {
   if (!iso) return 0;

@@ -5,7 +5,7 @@
  */
 import * as http from 'node:http';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ListWatch, WorkQueue, type ReconcileFn } from '../kube';
+import { ListWatch, WorkQueue, objectKey, type ReconcileFn } from '../kube';
 import { CheckpointReconciler } from './checkpoint-reconciler';
 import type { OperatorConfig } from './config';
 import type { Ctx, TestHooks } from './context';
@@ -105,7 +105,10 @@ export class Operator {
       source: collectionSource(this.ctx.client, crPath(resource, this.cfg.namespace)),
       resyncSeconds: this.cfg.resyncSeconds,
       log,
-      onEvent: (_type, obj) => queue.add(`${obj.metadata?.namespace}/${obj.metadata?.name}`),
+      onEvent: (_type, obj) => {
+        const key = objectKey(obj);
+        if (key) queue.add(key);
+      },
     });
     this.queues.push(queue);
     this.watchers.push(watcher);

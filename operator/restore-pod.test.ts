@@ -29,9 +29,10 @@ describe('buildRestorePod', () => {
     stubSourcePath: '/opt/cryopod/cryopod-stub',
   });
 
-  test('pinned to the target node, new name, owned by the Restore, no leftovers of the old pod', () => {
+  test('pinned to the target node, its scheduling constraints kept, new name, owned by the Restore, no leftovers of the old pod', () => {
     expect(pod.spec.nodeName).toBe('node-b');
-    expect(pod.spec.nodeSelector).toBeUndefined();
+    // Kept: the kubelet admits the pod against them too (placement.ts checked them before the pod was made).
+    expect(pod.spec.nodeSelector).toEqual({ disk: 'ssd' });
     expect(pod.spec.hostname).toBe('web');
     expect(pod.spec.restartPolicy).toBe('Never');
     expect(pod.metadata).toEqual({

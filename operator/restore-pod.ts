@@ -5,7 +5,9 @@
  *   saved pod.json                          new Pod
  *   metadata.name  web                 →    spec.newPodName (default CHECKPOINT-restored); spec.hostname web
  *   metadata.labels                    →    kept (+ cryopod.io/restore), so Services still select it
- *   spec.nodeName/nodeSelector/affinity →   nodeName = target node (pinned; no scheduler involved)
+ *   spec.nodeName                      →    target node (pinned: its agent morphs the stubs); nodeSelector,
+ *                                            affinity and tolerations kept (checked first by placement.ts,
+ *                                            and again by the kubelet's admission)
  *   initContainers                     →    replaced by one that copies the stub into an emptyDir at /cryopod
  *   containers[i].command/args         →    ["/cryopod/cryopod-stub"], no args; probes and hooks removed
  *   restartPolicy                      →    Never: a restarted container would be a fresh stub, not the app
@@ -46,8 +48,6 @@ export function buildRestorePod(i: RestorePodInput): Json {
   const originalName: string | undefined = saved.metadata?.name;
   if (spec.volumes?.some((v: Json) => v.name === STUB_VOLUME)) throw new Error(`pod.json already has a volume named ${STUB_VOLUME}`);
 
-  delete spec.nodeSelector;
-  if (spec.affinity) delete spec.affinity.nodeAffinity;
   delete spec.ephemeralContainers;
   delete spec.schedulingGates;
   spec.nodeName = i.nodeName;

@@ -2,8 +2,9 @@
  * The Restore reconciler, level-based like the Checkpoint one:
  *
  *   Pending    Checkpoint missing → Failed/CheckpointNotFound; Failed → Failed/CheckpointNotReady; not yet
- *              Succeeded → wait (CheckpointNotReady, until the timeout); else read pod.json from its images,
- *              create the new Pod (owned by this Restore, pinned to the target node), label
+ *              Succeeded → wait (CheckpointNotReady, until the timeout); else read pod.json from its images;
+ *              the target node missing → Failed/NodeNotFound; the saved pod's nodeSelector, required node
+ *              affinity or tolerations not satisfied there → Failed/PlacementConflict; else create the new Pod (owned by this Restore, pinned to the target node), label
  *              cryopod.io/node=NODE, status Dispatched + podName + nodeName + dispatchedAt
  *   Dispatched no agent claimed it within the agent-claim timeout → Failed/AgentUnavailable
  *   Running    spec.timeoutSeconds after creation → Failed/Timeout (in every open phase)
@@ -13,11 +14,12 @@
  * (same uid) is the one we made before a crash; any other pod of that name is a clear failure.
  */
 import type { Checkpoint, Restore, RestoreStatus } from '../crds/types';
-import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, setCondition, type ReconcileResult } from '../kube';
-import { msUntil, splitKey, type Ctx } from './context';
+import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, splitKey, type ReconcileResult } from '../kube';
+import { msUntil, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
-import { getOrUndefined, setLabel, writeStatus } from './objects';
+import { condition, failWith, getOrUndefined, setLabel, writeStatusWithEvent } from './objects';
+import { nodeFacts, placementConflict } from './placement';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
 
@@ -103,6 +105,13 @@ export class RestoreReconciler {
       throw err;
     }
 
+    // Bound directly to the node (no scheduler), so check what the scheduler would have: a tenant who
+    // names a node gets no placement its own pod's constraints, or the node's taints, forbid.
+    const target = await getOrUndefined<Record<string, unknown>>(client, `/api/v1/nodes/${encodeURIComponent(node)}`);
+    if (!target) return this.fail(r, Reason.NodeNotFound, `node ${node} does not exist`);
+    const conflict = placementConflict(pod.spec, nodeFacts(target));
+    if (conflict) return this.fail(r, Reason.PlacementConflict, `cannot restore onto node ${node}: ${conflict}`);
+
     const podName = pod.metadata.name as string;
     try {
       await client.create(podPath(ns), pod);
@@ -129,21 +138,15 @@ export class RestoreReconciler {
     return { requeueAfterMs: cfg.agentClaimTimeoutSeconds * 1000 };
   }
 
-  private async fail(r: Restore, reason: string, message: string): Promise<void> {
-    let conditions = this.cond(r, ConditionType.Ready, 'False', reason, message);
-    if (r.status?.phase !== 'Running' && r.status?.phase !== 'Dispatched') {
-      conditions = setCondition(conditions, { type: ConditionType.Dispatched, status: 'False', reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
-    }
-    await this.write(r, { ...r.status, phase: 'Failed', finishedAt: this.ctx.now().toISOString(), observedGeneration: r.metadata.generation, conditions }, 'Warning', reason);
-    this.ctx.metrics.finished('restore', r.metadata.uid!, 'failed');
+  private fail(r: Restore, reason: string, message: string): Promise<void> {
+    return failWith(this.ctx, 'restores', r, reason, message);
   }
 
   private cond(r: Restore, type: string, status: 'True' | 'False', reason: string, message: string) {
-    return setCondition(r.status?.conditions, { type, status, reason, message, observedGeneration: r.metadata.generation }, this.ctx.now());
+    return condition(this.ctx, r, type, status, reason, message);
   }
 
-  private async write(r: Restore, status: RestoreStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
-    const message = status.conditions?.find((c) => c.reason === reason)?.message ?? reason;
-    if (await writeStatus(this.ctx.client, 'restores', r, status)) await this.ctx.events.record(r, type, reason, message);
+  private write(r: Restore, status: RestoreStatus, type: 'Normal' | 'Warning', reason: string): Promise<void> {
+    return writeStatusWithEvent(this.ctx, 'restores', r, status, type, reason);
   }
 }

@@ -14,4 +14,5 @@ make -s -C native/parasite
 make -s -C native/test/victims
 make -s -C native/test/snapshot
 make -s -C native/test/tree
+make -s -C native/test/files
 make -s -C demo

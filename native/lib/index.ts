@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { DumpedTask, DumpedTree, DumpOptions, FreezerSpec, RestoreOptions, TreeDumpOptions, TreeRestoreOptions } from './types';
+import type { DumpedTask, DumpedTree, DumpOptions, FdReport, FreezerSpec, InheritFd, RestoreOptions, TreeDumpOptions, TreeRestoreOptions } from './types';
 
 export * from './types';
 
@@ -49,12 +49,26 @@ interface Addon {
     uid?: number;
     gid?: number;
     pagesDigests?: Array<PagesDigest | undefined>;
+    inheritFds?: InheritFd[];
   }): Promise<number>;
+  preflight(opts: { pid: number }): Promise<FdReport[]>;
+}
+
+/**
+ * The preflight of a dump, for `cryopod dump --check` and the agent before it freezes anything: every
+ * fd the process tree rooted at `pid` holds, and whether it can be saved ('saved'), is external (a pipe
+ * held outside the tree too: re-attached on restore) or 'refused' (why in `note`). Reads /proc only.
+ */
+export async function preflight(pid: number): Promise<FdReport[]> {
+  checkPid(pid);
+  return load().preflight({ pid });
 }
 
 /**
  * Dumps a process and all its descendants, frozen together; pipes among them are saved with their
- * contents. A pipe shared with a process outside the tree is refused (EUNSUPPORTED).
+ * contents. A pipe shared with a process outside the tree is external: saved by identity (state.num
+ * external = 1), re-attached on restore (RestoreOptions.inheritFds). Anything the preflight refuses fails
+ * the dump (EUNSUPPORTED, naming the fd) before any task is stopped.
  */
 export async function dumpTree(opts: TreeDumpOptions): Promise<DumpedTree> {
   checkPid(opts.pid);

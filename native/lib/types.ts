@@ -54,7 +54,40 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd' | 'fifo' | 'tty' | 'ghost';
+
+/**
+ * What only an fd's kind knows (an eventfd's counter, an epoll's targets), as the native file layer
+ * (native/src/core/files/<kind>.cc) and the image module of the kind (images/files/<kind>.ts) name it:
+ * numbers (a bigint where a value does not fit 2^53), texts, contents and per-entry states.
+ */
+export interface FileState {
+  num: Record<string, number | bigint>;
+  text: Record<string, string>;
+  data?: Buffer;
+  items?: FileState[];
+}
+
+/**
+ * Where a restore takes the fd that replaces an external one (a pipe whose other end was outside the
+ * checkpointed tree, CRIU's --inherit-fd): an fd of the restoring process, one of the restore stub's own
+ * (a restore pod's container stdio), or a path opened in the stub with the saved flags. Without one, a
+ * saved fd 0, 1 or 2 takes the restorer's own (the stub's own with stubPid).
+ */
+/** One fd of a preflight (native/src/core/files/preflight.h). */
+export interface FdReport {
+  pid: number;
+  fd: number;
+  /** The /proc/PID/fd link: a path, pipe:[ino], anon_inode:[eventfd], ... */
+  object: string;
+  /** The file layer's kind that takes it ('' when none does). */
+  kind: string;
+  verdict: 'saved' | 'external' | 'refused';
+  /** What is saved, how an external one comes back, or why it is refused. */
+  note: string;
+}
+
+export type InheritFd = { fd: number } & ({ restorerFd: number } | { stubFd: number } | { path: string });
 
 export interface OpenFile {
   fd: number;
@@ -71,6 +104,8 @@ export interface OpenFile {
   socket?: InetSocket;
   /** kind 'pipe': which pipe (its inode, the same for every end and holder in the tree) and which end. */
   pipe?: { id: number; write: boolean };
+  /** What only its kind knows (num.external = 1: an external pipe, re-attached on restore). */
+  state?: FileState;
 }
 
 /**
@@ -232,6 +267,8 @@ export interface TreeRestoreOptions {
   gid?: number;
   /** Morph this running restore stub (a restore pod's container) into the root, as RestoreOptions.stubPid. */
   stubPid?: number;
+  /** What replaces each external fd (see InheritFd). */
+  inheritFds?: InheritFd[];
 }
 
 export interface DumpOptions {
@@ -290,6 +327,8 @@ export interface RestoreOptions {
    * credentials). It must be a waiting cryopod-stub; it is killed if the restore fails.
    */
   stubPid?: number;
+  /** What replaces each external fd (see InheritFd). */
+  inheritFds?: InheritFd[];
 }
 
 /**

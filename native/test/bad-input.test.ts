@@ -2,8 +2,8 @@
  * Bad input gives a clear error, with the right code, and harms nothing.
  *
  * Dump: a missing pid (ESRCH), a zombie (EZOMBIE), a read-only dir (EROFS/EACCES), a missing dir (ENOENT),
- * a process holding a pipe (EUNSUPPORTED: pipes are dumped only with a whole process tree, which dumpProcess
- * does not offer). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
+ * a process holding an io_uring (EUNSUPPORTED, naming the fd), an image name planted in the directory (a symlink
+ * or a 0666 file: EEXIST before anything is stopped; planted later, the O_EXCL create refuses it). (Multi-threaded processes and shared anonymous memory are dumped: victims.test.ts.) After each failed dump
  * of a live victim: it is still running, not frozen or stopped, not traced (every thread), it makes
  * progress, and its own check passes.
  *
@@ -21,7 +21,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
-import { restoreTask } from '../lib';
+import { dumpTask, restoreTask } from '../lib';
+import { filesVictim } from './files/harness';
 import {
   Checkpoint,
   CryopodError,
@@ -42,6 +43,7 @@ import {
   readFileOrUndefined,
   readProgress,
   sleep,
+  startProgram,
   startVictim,
   trackMount,
   trackPid,
@@ -110,6 +112,32 @@ describe('dump of bad input', () => {
     await expectUnharmed(v);
   });
 
+  test('a name planted in the image directory (a symlink to a file, a 0666 pages-1.img): EEXIST before the victim is touched, nothing followed or reused', async () => {
+    const v = await startVictim('sleeper');
+    await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+    const outside = path.join(makeTempDir('img-outside'), 'precious');
+    fs.writeFileSync(outside, 'keep me');
+    for (const [name, plant] of [
+      ['pages-1.img', (p: string) => fs.symlinkSync(outside, p)],
+      ['pages-1.img', (p: string) => fs.writeFileSync(p, '', { mode: 0o666 })],
+      ['core-1.img', (p: string) => fs.symlinkSync(outside, p)],
+      ['.cryopod-manifest.json.tmp', (p: string) => fs.symlinkSync(outside, p)],
+    ] as const) {
+      const dir = makeTempDir('img-planted');
+      plant(path.join(dir, name));
+      await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EEXIST', [name]);
+      expect(fs.readdirSync(dir)).toEqual([name]);
+      assertRunningUntraced(v.pid, `the sleeper after a dump into a directory holding ${name}`);
+    }
+    // Planted after the directory check (the race the check cannot close): the native core creates the
+    // pages image with O_EXCL|O_NOFOLLOW, so the dump fails instead of writing memory through the link.
+    const raced = path.join(makeTempDir('img-raced'), 'pages-1.img');
+    fs.symlinkSync(outside, raced);
+    await expectFailure(dumpTask({ pid: v.pid, pagesPath: raced, leaveRunning: true }), 'EEXIST', [raced]);
+    expect(fs.readFileSync(outside, 'utf8')).toBe('keep me');
+    await expectUnharmed(v);
+  });
+
   test('a process already traced (by strace): EBUSY, and strace keeps it', async () => {
     const v = await startVictim('sleeper');
     await waitForProgress(v.workdir, 0, 'the sleeper', 1);
@@ -125,17 +153,12 @@ describe('dump of bad input', () => {
     await expectUnharmed(v);
   });
 
-  test('a process whose stdout is a pipe to a process outside its tree: EUNSUPPORTED, nothing written', async () => {
-    // sh runs the sleeper with its stdout piped into cat, a sibling: the pipe cannot be reconnected on restore.
-    const workdir = makeTempDir('pipe-outside');
-    const launcher = spawn('setsid', ['-f', '/bin/sh', '-c', '"$0" "$1" | cat >/dev/null', victimPath('sleeper'), workdir], { stdio: 'ignore' });
-    await new Promise((r) => launcher.on('exit', r));
-    const pid = Number((await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 30_000, 'the piped sleeper')).trim());
-    trackPid(pid);
-    const v: Victim = { name: 'sleeper', pid, workdir };
-    await waitForProgress(workdir, 0, 'the piped sleeper', 1);
-    const dir = makeTempDir('img-pipe');
-    await expectFailure(dumpProcess({ pid, dir }), 'EUNSUPPORTED', [/pipe/i, /outside/]);
+  test('a process holding an io_uring: EUNSUPPORTED naming the fd, refused before it is stopped, nothing written', async () => {
+    // (A pipe to a process outside the tree is dumped as external now: files/external-pipe.test.ts.)
+    const v = await startProgram('io-uring-holder', filesVictim('io-uring-holder'), []);
+    await waitForProgress(v.workdir, 0, 'the io_uring holder', 1);
+    const dir = makeTempDir('img-io-uring');
+    await expectFailure(dumpProcess({ pid: v.pid, dir }), 'EUNSUPPORTED', [/fd 3/, /io_uring/]);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.img') || f.startsWith('cryopod-'))).toEqual([]);
     await expectUnharmed(v);
   });

@@ -120,9 +120,9 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, prog
     else await sleep(10);
   }
   if (!pid) throw new Error('counter did not write its pid');
-  // The process and whatever it forked before it was moved (children forked later are born inside).
+  // The process and whatever it forked before it was moved (children forked later are born inside: the
+  // kernel orders a fork against a migration, so once this write returns no child can land outside).
   fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
-  await sleep(50);
   for (const p of withDescendants(pid)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
   const freezer = { kind, path: dir };
   const podFreezer = { kind, path: podDir };

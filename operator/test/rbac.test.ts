@@ -77,4 +77,20 @@ describe('RBAC from helm/cryopod, enforced by the API server', () => {
     expect(await code(env.agent.create(crPath('checkpoints', NS), { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name: 'x' }, spec: { podName: 'victim' } }))).toBe(403);
     expect(await can(env.agent, { verb: 'watch', group: 'cryopod.io', resource: 'restores' })).toBe(true);
   });
+
+  test('the agent writes status only: it cannot change a spec, a label or a finalizer', async () => {
+    const ck = await createCheckpoint(env.admin, NS, 'ck-spec', { podName: 'victim' });
+    for (const verb of ['update', 'patch']) {
+      expect(await can(env.agent, { verb, group: 'cryopod.io', resource: 'checkpoints' })).toBe(false);
+      expect(await can(env.agent, { verb, group: 'cryopod.io', resource: 'restores' })).toBe(false);
+    }
+    // For real: a merge patch of the spec, of a label and of the finalizers is refused with 403.
+    const main = crPath('checkpoints', NS, 'ck-spec');
+    expect(await code(env.agent.patch(main, { spec: { podName: 'other' } }))).toBe(403);
+    expect(await code(env.agent.patch(main, { metadata: { labels: { 'cryopod.io/node': 'node-x' } } }))).toBe(403);
+    expect(await code(env.agent.patch(main, { metadata: { finalizers: [] } }))).toBe(403);
+    expect(await code(env.agent.request('PUT', main, { body: { ...ck, spec: { ...ck.spec, podName: 'other' } } }))).toBe(403);
+    const after = await env.admin.get<typeof ck>(main);
+    expect(after.spec.podName).toBe('victim');
+  });
 });

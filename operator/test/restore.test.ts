@@ -8,13 +8,14 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Restore } from '../../crds/types';
 import { crPath, podPath } from '../kube/paths';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createNode, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 
 let env: Env;
 const NS = 'restores';
 beforeAll(async () => {
   env = await setup();
   await createNamespace(env.admin, NS);
+  for (const n of ['node-a', 'node-b']) await createNode(env.admin, n);
 });
 afterAll(() => env?.stop());
 
@@ -153,4 +154,42 @@ test('operator killed after creating the pod: the next one adopts its own pod on
   const taken = await env.admin.get<{ metadata: { ownerReferences?: unknown[] }; spec: { containers: Array<{ command?: string[] }> } }>(podPath(NS, 'taken'));
   expect(taken.metadata.ownerReferences).toBeUndefined();
   await op2.stop();
+});
+
+test('targetNode keeps the pod\'s scheduling constraints: a missing node, an unmatched nodeSelector or an untolerated taint fails the Restore and makes no pod', async () => {
+  const op = await env.startOperator();
+  await createNode(env.admin, 'node-ssd', { disk: 'ssd' }, { taints: [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] });
+  await createNode(env.admin, 'node-ssd-open', { disk: 'ssd' });
+  await createPod(env.admin, NS, 'db', 'node-a');
+  await createCheckpoint(env.admin, NS, 'db-ck', { podName: 'db' });
+  const ck = await waitFor('Dispatched', async () => {
+    const c = await getCheckpoint(env.admin, NS, 'db-ck');
+    return c.status?.phase === 'Dispatched' && c;
+  });
+  // The saved pod as a tenant wrote it: it may run only on ssd nodes.
+  const saved = await env.admin.get<{ spec: Record<string, unknown> }>(podPath(NS, 'db'));
+  saved.spec.nodeSelector = { disk: 'ssd' };
+  const dir = path.join(env.storageRoot, NS, `db-ck-${ck.metadata.uid}`);
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(path.join(dir, 'pod.json'), JSON.stringify(saved));
+  await agentSucceed(env.agent, await agentClaim(env.agent, ck, 'node-a'), pathToFileURL(dir).href);
+
+  const refused = async (name: string, targetNode: string, reason: string, message: RegExp) => {
+    await createRestore(name, { checkpointName: 'db-ck', targetNode, newPodName: name });
+    const r = await finished(name);
+    expect(r.status!.phase).toBe('Failed');
+    expect(r.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason });
+    expect(r.status!.conditions!.find((c) => c.type === 'Ready')!.message).toMatch(message);
+    await expect(env.admin.get(podPath(NS, name))).rejects.toThrow(/404/);
+  };
+  await refused('db-nowhere', 'node-nowhere', 'NodeNotFound', /node node-nowhere does not exist/);
+  await refused('db-b', 'node-b', 'PlacementConflict', /nodeSelector disk=ssd does not match node node-b/);
+  await refused('db-tainted', 'node-ssd', 'PlacementConflict', /taint dedicated=db:NoSchedule/);
+
+  // A node that satisfies them: the pod is made, bound there, and keeps its nodeSelector.
+  await createRestore('db-ok', { checkpointName: 'db-ck', targetNode: 'node-ssd-open', newPodName: 'db-ok' });
+  expect((await finished('db-ok')).status!.phase).toBe('Dispatched');
+  const pod = await env.admin.get<{ spec: Record<string, unknown> }>(podPath(NS, 'db-ok'));
+  expect(pod.spec).toMatchObject({ nodeName: 'node-ssd-open', nodeSelector: { disk: 'ssd' } });
+  await op.stop();
 });

@@ -106,6 +106,17 @@ export async function createPod(c: KubeClient, ns: string, name: string, nodeNam
   });
 }
 
+/**
+ * A Node object (no kubelet behind it): what the operator reads to check a Restore's placement. The API
+ * server taints every new node node.kubernetes.io/not-ready:NoSchedule (TaintNodesByCondition) until its
+ * kubelet reports Ready; there is no kubelet here, so the taints are then set to the given ones, as a
+ * ready node's would be.
+ */
+export async function createNode(c: KubeClient, name: string, labels: Record<string, string> = {}, spec: { taints?: unknown[]; unschedulable?: boolean } = {}): Promise<void> {
+  await c.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, ...labels } }, spec });
+  await c.patch(`/api/v1/nodes/${name}`, { spec: { taints: spec.taints ?? null } });
+}
+
 export async function createCheckpoint(c: KubeClient, ns: string, name: string, spec: Partial<Checkpoint['spec']> & { podName: string }): Promise<Checkpoint> {
   return c.create(crPath('checkpoints', ns), { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name, namespace: ns }, spec });
 }

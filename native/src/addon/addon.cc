@@ -7,6 +7,7 @@
 // pagesDigest(s): { sha256, chunkBytes? } of a pages image as the manifest lists it, for the images whose
 // hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
+//   preflight({ pid })                         → [{ pid, fd, object, kind, verdict, note }] (reads /proc only)
 // Nothing throws out of Execute(): a CoreError becomes an Error with .code, .errno, .op and .path.
 #include <napi.h>
 
@@ -19,6 +20,8 @@
 #include "../core/page_fill.h"
 #include "../core/parasite_check.h"
 #include "../core/restore.h"
+#include "file_state_js.h"
+#include "../core/files/preflight.h"
 #include "../core/dump_tree.h"
 #include "../core/restore_tree.h"
 #include "convert.h"
@@ -123,13 +126,14 @@ void read_dump_options(const Napi::Object& o, DumpOptions& req) {
   req.freezer_dir = str_opt(f, "path");
 }
 
-// What restore and restoreTree share: { stubPath, uid?, gid?, stubPid? }.
+// What restore and restoreTree share: { stubPath, uid?, gid?, stubPid?, inheritFds? }.
 template <typename Request>
 void read_stub_options(const Napi::Object& o, Request& req) {
   req.stub_path = str_opt(o, "stubPath");
   if (o.Get("uid").IsNumber()) req.uid = o.Get("uid").As<Napi::Number>().Int64Value();
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
   if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
+  req.inherit = inherit_from_js(o.Get("inheritFds"));
 }
 
 // The caller skipped hashing the pages images it registered: a restore whose fill did not verify one of
@@ -259,7 +263,23 @@ Napi::Value RestoreTree(const Napi::CallbackInfo& info) {
       pid_to_js);
 }
 
+// preflight({ pid }) → Promise<FdReport[]>: every fd of the tree and whether it can be saved.
+Napi::Value Preflight(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  Napi::Value pid = o.Get("pid");
+  if (!pid.IsNumber()) throw Napi::TypeError::New(info.Env(), "pid must be a number");
+  int root = pid.As<Napi::Number>().Int32Value();
+  return PromiseWorker<std::vector<FdReport>>::Queue(
+      info.Env(),
+      [root] {
+        if (root <= 0 || kill(root, 0) != 0) throw CoreError("ESRCH", "no such process: " + std::to_string(root));
+        return preflight_tree(root);
+      },
+      reports_to_js);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("preflight", Napi::Function::New(env, Preflight, "preflight"));
   exports.Set("dumpTree", Napi::Function::New(env, DumpTree, "dumpTree"));
   exports.Set("restoreTree", Napi::Function::New(env, RestoreTree, "restoreTree"));
   exports.Set("parasiteRoundTrips", Napi::Function::New(env, ParasiteRoundTrips, "parasiteRoundTrips"));

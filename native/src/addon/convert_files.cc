@@ -1,7 +1,8 @@
-// The files of a task: OpenFile (with its InetSocket or pipe end) and PipeImage ↔ their JS objects
+// The files of a task: OpenFile (with its InetSocket or pipe end, and its kind's FileState) and PipeImage ↔ their JS objects
 // (native/lib/types.ts).
 #include "convert_fields.h"
 #include "convert_parts.h"
+#include "file_state_js.h"
 
 namespace cryopod {
 
@@ -56,10 +57,11 @@ Napi::Object file_to_js(Napi::Env env, const OpenFile& f) {
     o.Set("pipe", p);
   }
   if (f.has_socket) o.Set("socket", socket_to_js(env, f.socket));
+  if (!f.state.empty()) o.Set("state", file_state_to_js(env, f.state));
   return o;
 }
 
-// size and mode are what the dump saw (for inspect); a restore reopens by path and needs neither.
+// size is what the dump saw (for inspect); mode is what a ghost (a deleted file) is re-created with.
 OpenFile file_from_js(const Napi::Object& o) {
   OpenFile f;
   f.fd = (int)get_num(o, "fd");
@@ -68,6 +70,7 @@ OpenFile file_from_js(const Napi::Object& o) {
   f.flags = (int)get_num(o, "flags");
   f.cloexec = get_bool(o, "cloexec");
   f.pos = get_num(o, "pos");
+  if (o.Get("mode").IsNumber()) f.mode = (uint32_t)get_num(o, "mode");
   if (f.kind == "pipe") {
     Napi::Object p = get_obj(o, "pipe");
     f.pipe_id = get_num(p, "id");
@@ -79,6 +82,7 @@ OpenFile file_from_js(const Napi::Object& o) {
     f.has_socket = true;
     f.socket = socket_from_js(s.As<Napi::Object>());
   }
+  if (!o.Get("state").IsUndefined()) f.state = file_state_from_js(o.Get("state"), "fd " + std::to_string(f.fd) + " state");
   return f;
 }
 

@@ -1,5 +1,7 @@
 #include "dump.h"
 #include "dump_steps.h"
+#include "files/fifo.h"
+#include "files/preflight.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -79,6 +81,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite->cure();  // the task is stopped again (the child serves the pages from now on)
     read_identity(req.pid, t);
     t.files = collect_files(req.pid);
+    settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
     collect_in_task_state(main, rs, others, gadget, t);
     to_namespace_ids({&t});
@@ -119,10 +122,13 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
 
 TaskImage dump_task(const DumpRequest& req) {
   check_dumpable(req.pid);
+  refuse_unsaveable(check_files(req.pid));  // before anything is stopped
   TaskImage t;
   uint64_t zero_pfn = zero_page_pfn();
 
-  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // O_EXCL: never a file or symlink someone planted in the image directory (it would keep its owner and mode,
+  // or send process memory elsewhere); the directory check refused such names before anything was stopped.
+  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) throw_errno_at("create", req.pages_path);
   struct FdCloser {
     int fd;
@@ -178,6 +184,7 @@ TaskImage dump_task(const DumpRequest& req) {
 
   read_identity(req.pid, t);
   t.files = collect_files(req.pid);
+  settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
   collect_in_task_state(main, rs, others, gadget, t);
   to_namespace_ids({&t});

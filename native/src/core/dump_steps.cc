@@ -27,6 +27,7 @@
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "vmas.h"
+#include "files/inet_socket.h"
 
 #ifndef PTRACE_GET_RSEQ_CONFIGURATION
 #define PTRACE_GET_RSEQ_CONFIGURATION 0x420f
@@ -142,120 +143,6 @@ void read_identity(int pid, TaskImage& t) {
   t.mm.auxv = read_binary(base + "auxv");
 }
 
-std::vector<OpenFile> collect_files(int pid) {
-  std::vector<OpenFile> out;
-  std::string base = "/proc/" + std::to_string(pid) + "/fd/";
-  for (int fd : list_fds(pid)) {
-    OpenFile f;
-    f.fd = fd;
-    std::string link = base + std::to_string(fd);
-    f.path = read_link(link);
-    struct stat st {};
-    if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
-    auto refuse = [&](const std::string& why) {
-      throw CoreError("EUNSUPPORTED", task_name(pid) + ": fd " + std::to_string(fd) + " (" + f.path + "): " + why);
-    };
-    if (f.path.rfind("socket:[", 0) == 0) {
-      // Family, state and address are asked of the task itself (remote getsockopt), later.
-      FdInfo fi = read_fdinfo(pid, fd);
-      f.kind = "socket";
-      f.has_socket = true;
-      f.flags = fi.flags & ~O_CLOEXEC;
-      f.cloexec = (fi.flags & O_CLOEXEC) != 0;
-      f.mode = st.st_mode;
-      out.push_back(f);
-      continue;
-    }
-    if (f.path.rfind("pipe:[", 0) == 0) {
-      FdInfo fi = read_fdinfo(pid, fd);
-      f.kind = "pipe";
-      f.pipe_id = std::strtoull(f.path.c_str() + 6, nullptr, 10);
-      f.pipe_write = (fi.flags & O_ACCMODE) == O_WRONLY;
-      f.flags = fi.flags & ~O_CLOEXEC;
-      f.cloexec = (fi.flags & O_CLOEXEC) != 0;
-      f.mode = st.st_mode;
-      out.push_back(f);
-      continue;
-    }
-    if (f.path.empty() || f.path[0] != '/') refuse("anonymous inodes (eventfd, epoll, ...) are not supported yet");
-    if (f.path.size() > 10 && f.path.compare(f.path.size() - 10, 10, " (deleted)") == 0)
-      refuse("the open file was deleted");
-    if (S_ISREG(st.st_mode)) {
-      f.kind = "reg";
-    } else if (S_ISDIR(st.st_mode)) {
-      f.kind = "dir";
-    } else if (S_ISCHR(st.st_mode) && f.path == "/dev/null") {
-      f.kind = "devnull";
-    } else if (S_ISCHR(st.st_mode) && (f.path == "/dev/zero" || f.path == "/dev/urandom" ||
-                                       f.path == "/dev/random" || f.path == "/dev/full")) {
-      f.kind = "chr";
-    } else if (S_ISCHR(st.st_mode)) {
-      refuse("terminals and devices are not supported yet (redirect stdio to files or /dev/null)");
-    } else {
-      refuse("FIFOs and special files are not supported yet");
-    }
-    FdInfo fi = read_fdinfo(pid, fd);
-    f.flags = fi.flags & ~O_CLOEXEC;
-    f.cloexec = (fi.flags & O_CLOEXEC) != 0;
-    f.pos = fi.pos;
-    f.size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    f.mode = st.st_mode;
-    out.push_back(f);
-  }
-  return out;
-}
-
-// What only the task itself can report, asked through remote syscalls on a scratch page.
-int remote_sockopt(RemoteSyscalls& rs, int pid, uint64_t scratch, int fd, int level, int opt) {
-  int len = sizeof(int);
-  remote_write(pid, scratch + 8, &len, sizeof len);
-  long r = rs.call(SYS_getsockopt, fd, level, opt, scratch, scratch + 8);
-  if (r < 0) return -1;
-  int v = 0;
-  remote_read(pid, scratch, &v, sizeof v);
-  return v;
-}
-
-// Fills in a socket fd from inside the task (getsockopt, getsockname, getpeername); refuses what a
-// restore could not re-create faithfully.
-void describe_socket(RemoteSyscalls& rs, int pid, uint64_t scratch, OpenFile& f) {
-  auto refuse = [&](const std::string& why) {
-    throw CoreError("EUNSUPPORTED", task_name(pid) + ": fd " + std::to_string(f.fd) + " (" + f.path + "): " + why);
-  };
-  InetSocket& s = f.socket;
-  s.family = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_DOMAIN);
-  if (s.family != AF_INET && s.family != AF_INET6) refuse("only IPv4/IPv6 sockets are supported yet (unix, netlink and others are not)");
-  s.type = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_TYPE);
-  s.protocol = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_PROTOCOL);
-  if (s.type != SOCK_STREAM && s.type != SOCK_DGRAM) refuse("only stream and datagram sockets are supported yet");
-  s.listening = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
-  s.reuseaddr = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_REUSEADDR) == 1;
-  s.reuseport = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_REUSEPORT) == 1;
-  if (s.family == AF_INET6) s.v6only = remote_sockopt(rs, pid, scratch, f.fd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
-  // A peer means a connection: its state (sequence numbers, queues) is not saved yet.
-  int len = sizeof(sockaddr_storage);
-  remote_write(pid, scratch + 512, &len, sizeof len);
-  if (rs.call(SYS_getpeername, f.fd, scratch + 256, scratch + 512) == 0) refuse("connected sockets are not supported yet");
-  remote_write(pid, scratch + 512, &len, sizeof len);
-  rs.must("getsockname", SYS_getsockname, f.fd, scratch + 256, scratch + 512);
-  sockaddr_storage ss{};
-  remote_read(pid, scratch + 256, &ss, sizeof ss);
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (s.family == AF_INET) {
-    auto* in = (sockaddr_in*)&ss;
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    s.port = ntohs(in->sin_port);
-  } else {
-    auto* in6 = (sockaddr_in6*)&ss;
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    s.port = ntohs(in6->sin6_port);
-  }
-  s.address = text;
-  if (s.port == 0) refuse("an unbound socket is not supported yet");
-  // The backlog is not readable through the socket API (only through sock_diag): a listener is
-  // restored with 128, which the kernel caps at net.core.somaxconn anyway.
-  s.backlog = s.listening ? 128 : 0;
-}
 
 // What ptrace reports of one stopped thread without running anything in it.
 ThreadState thread_registers(SeizedTask& task) {

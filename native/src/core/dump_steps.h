@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cgroup_freezer.h"
+#include "files/file_driver.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "task_model.h"
@@ -27,8 +28,6 @@ std::vector<uint8_t> resumable_regs(const user_regs_struct& live);
 
 // Identity, mm fields, exe/cwd/root, credentials from /proc.
 void read_identity(int pid, TaskImage& t);
-// Open fds from /proc (sockets are described later, from inside the task).
-std::vector<OpenFile> collect_files(int pid);
 // What ptrace reports of one stopped thread.
 ThreadState thread_registers(SeizedTask& task);
 // Signal handlers, brk, sockets' details, and every thread's clear_child_tid and sigaltstack.

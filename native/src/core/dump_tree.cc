@@ -23,13 +23,16 @@
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "vmas.h"
+#include "files/fifo.h"
+#include "files/inherit.h"
+#include "files/pipe.h"
+#include "files/preflight.h"
 
 namespace cryopod {
 
 namespace {
 
 constexpr size_t kMaxProcesses = 1024;
-constexpr size_t kMaxPipeBytes = 1 << 20;
 
 struct FrozenProcess {
   int pid = 0;
@@ -103,65 +106,6 @@ std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freeze
   return tree;
 }
 
-// Every process on this machine holding one of these pipes, by pipe inode.
-std::map<uint64_t, std::set<int>> pipe_holders(const std::set<uint64_t>& pipes) {
-  std::map<uint64_t, std::set<int>> holders;
-  DIR* proc = opendir("/proc");
-  if (!proc) throw_errno("opendir /proc");
-  while (dirent* de = readdir(proc)) {
-    int pid = std::atoi(de->d_name);
-    if (pid <= 0) continue;
-    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-    DIR* fds = opendir(dir.c_str());
-    if (!fds) continue;
-    while (dirent* fe = readdir(fds)) {
-      if (fe->d_name[0] == '.') continue;
-      char buf[64];
-      ssize_t n = readlinkat(dirfd(fds), fe->d_name, buf, sizeof buf - 1);
-      if (n <= 6 || std::string(buf, 6) != "pipe:[") continue;
-      buf[n] = 0;
-      uint64_t ino = std::strtoull(buf + 6, nullptr, 10);
-      if (pipes.count(ino)) holders[ino].insert(pid);
-    }
-    closedir(fds);
-  }
-  closedir(proc);
-  return holders;
-}
-
-// The bytes in a pipe, without taking them: tee() from a new read end (opened through /proc) into a
-// scratch pipe, then read the scratch pipe.
-std::vector<uint8_t> peek_pipe(int pid, int fd) {
-  std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
-  int rd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (rd < 0) throw_errno_at("open", path);
-  int tmp[2];
-  if (pipe2(tmp, O_NONBLOCK | O_CLOEXEC) != 0) {
-    int e = errno;
-    close(rd);
-    throw_errno("pipe2", e);
-  }
-  fcntl(tmp[1], F_SETPIPE_SZ, (int)kMaxPipeBytes);
-  std::vector<uint8_t> data;
-  ssize_t n = tee(rd, tmp[1], kMaxPipeBytes, SPLICE_F_NONBLOCK);
-  if (n > 0) {
-    data.resize((size_t)n);
-    size_t got = 0;
-    while (got < data.size()) {
-      ssize_t r = read(tmp[0], data.data() + got, data.size() - got);
-      if (r <= 0) break;
-      got += (size_t)r;
-    }
-    data.resize(got);
-  }
-  int tee_err = errno;
-  close(rd);
-  close(tmp[0]);
-  close(tmp[1]);
-  if (n < 0 && tee_err != EAGAIN) throw_errno_at("tee", path, tee_err);
-  return data;
-}
-
 // One process of the frozen tree, as dump_task does it (full freeze).
 // Shared memory is dumped once per object, by the first task (tree order) that maps it; any other holder
 // must have inherited it from its parent (same range, same object), which is how the restore shares it.
@@ -198,7 +142,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   if (parent) split_inherited(p.pid, parent->pid, t.vmas, parent->vmas, t.pages, t.inherited);
   dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
-  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);  // as in dump_task
   if (out < 0) throw_errno_at("create", pages_path);
   try {
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
@@ -230,6 +174,7 @@ std::string pages_file_of(const std::string& dir, size_t index) { return dir + "
 
 TreeImage dump_tree(const TreeDumpRequest& req) {
   check_dumpable(req.root_pid);
+  refuse_unsaveable(preflight_tree(req.root_pid));  // before anything is stopped
   uint64_t zero_pfn = zero_page_pfn();
   auto started = std::chrono::steady_clock::now();
   // From here on any exception detaches every thread of every process (destructors): all run on.
@@ -252,7 +197,9 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
     index_of[tree[i].pid] = i;
   }
 
-  // Pipes: every holder must be in the tree; the bytes in each are saved once.
+  // Pipes: those with every holder in the tree are saved once with their bytes; one held outside it too
+  // (a container's stdio to the runtime's shim) is external: saved by identity, re-attached on restore
+  // to an fd the restorer provides, its bytes left to whoever else holds it.
   std::set<int> members;
   for (const FrozenProcess& p : tree) members.insert(p.pid);
   std::map<uint64_t, std::pair<int, int>> any_end;  // pipe → (pid, fd) of one end
@@ -264,16 +211,20 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
         if (!any_end.count(f.pipe_id)) any_end[f.pipe_id] = {t.pid, f.fd};
       }
   if (!ids.empty()) {
+    std::set<uint64_t> external;
     for (const auto& [id, holders] : pipe_holders(ids))
       for (int holder : holders)
-        if (!members.count(holder))
-          throw CoreError("EUNSUPPORTED", "pipe:[" + std::to_string(id) + "] is shared with " + task_name(holder) +
-                                              ", outside the checkpointed tree: it could not be reconnected on restore");
-    for (uint64_t id : ids) img.pipes.push_back(PipeImage{id, peek_pipe(any_end[id].first, any_end[id].second)});
+        if (!members.count(holder)) external.insert(id);
+    for (TaskImage& t : img.tasks)
+      for (OpenFile& f : t.files)
+        if (f.kind == "pipe" && external.count(f.pipe_id)) mark_external(f);
+    for (uint64_t id : ids)
+      if (!external.count(id)) img.pipes.push_back(PipeImage{id, peek_pipe(any_end[id].first, any_end[id].second)});
   }
 
   std::vector<TaskImage*> all;
   for (TaskImage& t : img.tasks) all.push_back(&t);
+  settle_fifo_bytes(all, members);
   to_namespace_ids(all);
 
   // Let go of everything together.

@@ -29,6 +29,8 @@
 #include "stub_process.h"
 #include "restore_morph.h"
 #include "vmas.h"
+#include "files/file_driver.h"
+#include "files/inherit.h"
 
 namespace cryopod {
 
@@ -52,92 +54,6 @@ struct MmMap {
 struct KernelSigaction {
   uint64_t handler, flags, restorer, mask;
 };
-
-// Re-creates a listening or bound IPv4/IPv6 socket inside the task (so in its network namespace).
-long restore_socket(Morph& m, const OpenFile& f) {
-  const InetSocket& s = f.socket;
-  auto& rs = m.rs();
-  long fd = rs.call(SYS_socket, s.family, s.type, s.protocol);
-  if (fd < 0) throw_errno("in the restored task: socket for fd " + std::to_string(f.fd), (int)-fd);
-  int one = 1, zero = 0;
-  auto setopt = [&](int level, int opt, bool on) {
-    rs.must("setsockopt", SYS_setsockopt, (uint64_t)fd, level, opt, m.put(0, on ? &one : &zero, sizeof(int)), sizeof(int));
-  };
-  setopt(SOL_SOCKET, SO_REUSEADDR, true);  // while binding: old connections of this port may linger
-  if (s.reuseport) setopt(SOL_SOCKET, SO_REUSEPORT, true);
-  if (s.family == AF_INET6) setopt(IPPROTO_IPV6, IPV6_V6ONLY, s.v6only);
-  sockaddr_storage ss{};
-  socklen_t len;
-  if (s.family == AF_INET) {
-    auto* in = (sockaddr_in*)&ss;
-    in->sin_family = AF_INET;
-    in->sin_port = htons((uint16_t)s.port);
-    if (inet_pton(AF_INET, s.address.c_str(), &in->sin_addr) != 1) throw CoreError("EIMAGE", "bad IPv4 address " + s.address);
-    len = sizeof(sockaddr_in);
-  } else {
-    auto* in6 = (sockaddr_in6*)&ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)s.port);
-    if (inet_pton(AF_INET6, s.address.c_str(), &in6->sin6_addr) != 1) throw CoreError("EIMAGE", "bad IPv6 address " + s.address);
-    len = sizeof(sockaddr_in6);
-  }
-  long r = rs.call(SYS_bind, (uint64_t)fd, m.put(0, &ss, len), len);
-  if (r == -EADDRINUSE)
-    throw CoreError("EADDRINUSE", "fd " + std::to_string(f.fd) + ": " + s.address + " port " + std::to_string(s.port) +
-                                      " is in use (is the checkpointed process still running?)");
-  if (r < 0) throw_errno("in the restored task: bind " + s.address + ":" + std::to_string(s.port), (int)-r);
-  if (s.listening) rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
-  if (!s.reuseaddr) setopt(SOL_SOCKET, SO_REUSEADDR, false);
-  return fd;
-}
-
-// Moves a freshly opened fd to its saved number with its status flags (O_NONBLOCK, O_ASYNC) and
-// close-on-exec.
-void place_fd(Morph& m, long fd, const OpenFile& f) {
-  if (fd != f.fd) {
-    m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
-    m.rs().call(SYS_close, (uint64_t)fd);
-  }
-  m.rs().must("fcntl(F_SETFL)", SYS_fcntl, f.fd, F_SETFL, f.flags & (O_NONBLOCK | O_ASYNC));
-  if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
-}
-
-void restore_files(Morph& m, const TaskImage& img, const PipeSources& pipes) {
-  std::set<int> keep;
-  for (const auto& [id, src] : pipes)
-    if (src.creator_pid == m.task().pid()) keep.insert({src.read_fd, src.write_fd});
-  for (int fd : list_fds(m.task().pid()))
-    if (!keep.count(fd)) m.rs().call(SYS_close, fd);
-  for (const OpenFile& f : img.files) {
-    if (f.kind == "pipe") {
-      // Every holder opens the pipe through its creator's fd: /proc/<creator>/fd/<n> of a pipe opens
-      // that very pipe (no reader/writer wait: the creator holds both ends until all are open).
-      auto it = pipes.find(f.pipe_id);
-      if (it == pipes.end()) throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + ": pipe " + std::to_string(f.pipe_id) + " has no source");
-      const PipeSource& src = it->second;
-      std::string path = "/proc/" + std::to_string(src.proc_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
-      long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, path), f.pipe_write ? O_WRONLY : O_RDONLY, 0);
-      if (fd < 0) throw_errno("in the restored task: open pipe end " + path, (int)-fd);
-      place_fd(m, fd, f);
-      continue;
-    }
-    if (f.has_socket) {
-      place_fd(m, restore_socket(m, f), f);
-      continue;
-    }
-    int flags = f.flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY);
-    if (f.kind == "dir") flags |= O_DIRECTORY;
-    uint64_t path = m.put_string(0, f.path);
-    long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, path, flags, 0);
-    if (fd < 0) throw_errno("in the restored task: reopen fd " + std::to_string(f.fd) + " " + f.path, (int)-fd);
-    if (fd != f.fd) {
-      m.rs().must("dup2", SYS_dup2, (uint64_t)fd, f.fd);
-      m.rs().call(SYS_close, (uint64_t)fd);
-    }
-    if (f.kind == "reg") m.rs().must("lseek " + f.path, SYS_lseek, f.fd, f.pos, SEEK_SET);
-    if (f.cloexec) m.rs().must("fcntl(F_SETFD)", SYS_fcntl, f.fd, F_SETFD, FD_CLOEXEC);
-  }
-}
 
 void restore_mm(Morph& m, const TaskImage& img) {
   uint64_t auxv = m.put(4096, img.mm.auxv.data(), img.mm.auxv.size());
@@ -223,14 +139,14 @@ void check_is_stub(int pid) {
 }
 
 std::unique_ptr<StubProcess> start_stub_for(const TaskImage& root, bool need_id, const std::string& stub_path, long uid,
-                                            long gid) {
+                                            long gid, const std::vector<int>& pass_fds) {
   if (root.own_pid_ns && root.pid == 1)
-    return std::make_unique<StubProcess>(stub_path, uid, gid, 0, false, /*new_pid_ns=*/true);
+    return std::make_unique<StubProcess>(stub_path, uid, gid, 0, false, /*new_pid_ns=*/true, pass_fds);
   if (root.own_pid_ns && need_id)
     throw CoreError("EPIDNS", "the checkpoint was taken inside a PID namespace whose init it did not include (its root "
                               "was PID " + std::to_string(root.pid) + " there): a process tree or a multi-threaded "
                               "process is restored only with its namespace's init");
-  return std::make_unique<StubProcess>(stub_path, uid, gid, root.own_pid_ns ? 0 : root.pid, need_id);
+  return std::make_unique<StubProcess>(stub_path, uid, gid, root.own_pid_ns ? 0 : root.pid, need_id, false, pass_fds);
 }
 
 std::unique_ptr<StubProcess> adopt_stub_for(const TaskImage& root, bool need_id, int stub_pid) {
@@ -288,9 +204,9 @@ void validate_image(const TaskImage& img) {
 }
 
 
-MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources& pipes) {
+MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& files) {
   Morph& m = *c.morph;
-  restore_files(m, img, pipes);
+  restore_files(m, img, files);
   restore_task_state(m, img);
   MorphedTask out;
   out.gadget = c.rs->gadget();
@@ -301,11 +217,11 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources&
 }
 
 MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       const PipeSources& pipes, PidPlacement& pids) {
+                       RestoreScope& files, PidPlacement& pids) {
   MorphContext c;
   c.pids = &pids;
   morph_memory(c, task, img, pages_path, verify, /*inherit=*/false);
-  return morph_rest(c, img, pipes);
+  return morph_rest(c, img, files);
 }
 
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed) {
@@ -316,15 +232,18 @@ void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphe
 int restore_task(const TaskImage& img, const RestoreRequest& req) {
   validate_image(img);
   for (const OpenFile& f : img.files)
-    if (f.kind == "pipe") throw CoreError("EIMAGE", "a single-task image with a pipe: pipes are restored with their process tree");
+    if (f.kind == "pipe" && !is_external(f))
+      throw CoreError("EIMAGE", "a single-task image with a pipe: pipes are restored with their process tree");
   // A multi-threaded task needs its PID and TIDs back (glibc caches them); a single-threaded one takes
   // a new PID when its own is in use.
   bool need_id = !img.threads.empty();
+  std::vector<int> pass_fds;
+  RestoreScope files = plan_inherit({&img}, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> stub = req.stub_pid > 0 ? adopt_stub_for(img, need_id, req.stub_pid)
-                                                       : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid);
+                                                       : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid, pass_fds);
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
   PidPlacement pids(stub->pid(), spare_id({&img}));
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, {}, pids);
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids);
   pids.finish();
   release_morphed(task, img, morphed);
   stub->release();

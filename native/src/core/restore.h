@@ -17,6 +17,7 @@
 #include "seized_task.h"
 
 #include "task_model.h"
+#include "files/file_kind.h"
 
 namespace cryopod {
 
@@ -33,6 +34,8 @@ struct RestoreRequest {
   // The manifest's digest of the pages image, checked by the fill as it writes the pages (page_fill.h);
   // null: not verified here (the caller hashed the image itself). Owned by the caller.
   PagesVerification* verify = nullptr;
+  // What takes the places of external fds (--inherit-fd); saved stdio defaults to ours or the stub's.
+  std::vector<InheritFd> inherit;
 };
 
 // Returns the PID of the restored task.
@@ -53,7 +56,7 @@ struct MorphedTask {
 };
 class PidPlacement;
 MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       const PipeSources& pipes, PidPlacement& pids);
+                       RestoreScope& files, PidPlacement& pids);
 
 // The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
 // parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
@@ -68,7 +71,7 @@ struct MorphContext {
 };
 void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const std::string& pages_path,
                   PagesVerification* verify, bool inherit);
-MorphedTask morph_rest(MorphContext& c, const TaskImage& img, const PipeSources& pipes);
+MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& files);
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed);
 
 // Checks an image for what restore_task relies on (pure; exposed for tests). Throws CoreError.
@@ -81,7 +84,7 @@ void check_is_stub(int pid);
 // (`need_id`: threads or a tree); as the init of a PID namespace of its own when the task was one;
 // otherwise with any PID. Throws when the image cannot be given the ID it needs.
 std::unique_ptr<class StubProcess> start_stub_for(const TaskImage& root, bool need_id, const std::string& stub_path, long uid,
-                                                  long gid);
+                                                  long gid, const std::vector<int>& pass_fds = {});
 // For a stub someone else started (a container's): checks it is one, and that it has the saved ID
 // (in its own PID namespace) when the image needs it.
 std::unique_ptr<class StubProcess> adopt_stub_for(const TaskImage& root, bool need_id, int stub_pid);

@@ -19,6 +19,7 @@
 #include "seized_task.h"
 #include "stub_process.h"
 #include "vmas.h"
+#include "files/inherit.h"
 
 namespace cryopod {
 
@@ -78,7 +79,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
   int next = kPipeFdBase;
   for (const TaskImage& t : tree.tasks)
     for (const OpenFile& f : t.files) {
-      if (f.kind != "pipe" || sources.count(f.pipe_id)) continue;
+      if (f.kind != "pipe" || is_external(f) || sources.count(f.pipe_id)) continue;
       TreeTask& s = *tasks[t.pid];
       RemoteSyscalls& rs = *s.ctx.rs;
       rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
@@ -125,8 +126,12 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   for (const TaskImage& t : tree.tasks)
     if (t.own_pid_ns != root.own_pid_ns) throw CoreError("EIMAGE", "tasks of the tree from different PID namespaces");
   bool need_id = tree.tasks.size() > 1 || !root.threads.empty();
+  std::vector<const TaskImage*> all;
+  for (const TaskImage& t : tree.tasks) all.push_back(&t);
+  std::vector<int> pass_fds;
+  RestoreScope files = plan_inherit(all, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> root_stub = req.stub_pid > 0 ? adopt_stub_for(root, need_id, req.stub_pid)
-                                                            : start_stub_for(root, need_id, req.stub_path, req.uid, req.gid);
+                                                            : start_stub_for(root, need_id, req.stub_path, req.uid, req.gid, pass_fds);
   std::vector<std::unique_ptr<TreeTask>> procs(tree.tasks.size());
   std::map<int, TreeTask*> by_pid;  // saved ID → process
   std::vector<std::unique_ptr<StubProcess>> owned;  // killed on failure: init reaps them
@@ -134,8 +139,6 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   procs[0] = std::make_unique<TreeTask>();
   procs[0]->pid = root_stub->pid();
   procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
-  std::vector<const TaskImage*> all;
-  for (const TaskImage& t : tree.tasks) all.push_back(&t);
   PidPlacement pids(root_stub->pid(), spare_id(all));
   {
     RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
@@ -158,9 +161,10 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   }
   restore_sessions(tree, by_pid);
   PipeSources pipes = create_pipes(tree, by_pid);
+  files.pipes = &pipes;
 
   std::vector<MorphedTask> morphed;
-  for (size_t i = 0; i < tree.tasks.size(); ++i) morphed.push_back(morph_rest(procs[i]->ctx, tree.tasks[i], pipes));
+  for (size_t i = 0; i < tree.tasks.size(); ++i) morphed.push_back(morph_rest(procs[i]->ctx, tree.tasks[i], files));
   // Every holder has its pipe ends now: the creators drop the ones they kept.
   for (const auto& [id, src] : pipes) {
     size_t i = 0;

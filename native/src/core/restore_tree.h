@@ -19,6 +19,7 @@ struct TreeRestoreRequest {
   int stub_pid = 0;
   // The manifest's digests of the pages images, checked by the fills (page_fill.h); null: none.
   PagesVerification* verify = nullptr;
+  std::vector<InheritFd> inherit;  // as RestoreRequest::inherit
 };
 
 // Returns the root's PID in our namespace. Every task keeps its saved ID: in ours, or (a tree dumped

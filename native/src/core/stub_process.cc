@@ -30,7 +30,8 @@ bool read_full(int fd, void* buf, size_t len) {
 }  // namespace
 
 StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int want_pid, bool pid_required,
-                         bool new_pid_ns) {
+                         bool new_pid_ns, const std::vector<int>& pass_fds) {
+  if (pass_fds.size() > 64) throw CoreError("EINVAL", "too many fds to pass to the restore stub");
   if (access(stub_path.c_str(), X_OK) != 0) throw_errno("restore stub " + stub_path);
   // Two pipes: the intermediate reports the stub's pid (or -errno) on `info`, the stub says "R" on
   // `ready` once exec'd. One pipe for both would let the stub's byte arrive before the pid.
@@ -85,6 +86,9 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       stub = fork();
     }
     if (stub == 0) {
+      // The passed fds first, out of the way of stdio and the ready pipe.
+      for (size_t i = 0; i < pass_fds.size(); ++i)
+        if (dup2(pass_fds[i], kPassedFdBase + (int)i) < 0) _exit(126);
       int nul = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);
       if (nul < 0) _exit(126);
       dup2(nul, 0);
@@ -92,7 +96,8 @@ StubProcess::StubProcess(const std::string& stub_path, long uid, long gid, int w
       dup2(nul, 2);
       // fd 3 is the ready pipe in the stub. dup2 onto itself would keep O_CLOEXEC and exec would close it.
       if (ready[1] == 3 ? fcntl(3, F_SETFD, 0) != 0 : dup2(ready[1], 3) != 3) _exit(126);
-      syscall(SYS_close_range, 4, ~0U, 0);
+      syscall(SYS_close_range, 4, kPassedFdBase - 1, 0);
+      syscall(SYS_close_range, kPassedFdBase + (unsigned)pass_fds.size(), ~0U, 0);
       // Raw syscalls: after a raw clone3 glibc still believes the parent's threads exist, and its
       // setuid()/setgid() would try to broadcast the change to them.
       const char creds_failed = 'C', exec_failed = 'E';

@@ -8,17 +8,22 @@
 #pragma once
 
 #include <string>
+#include <vector>
 #include <sys/types.h>
 
 namespace cryopod {
+
+constexpr int kPassedFdBase = 200;
 
 class StubProcess {
  public:
   // uid/gid < 0: keep the caller's credentials. want_pid > 0: start the stub with that PID
   // (clone3 set_tid) when it is free; if it is not, fail when pid_required, else take any PID.
   // new_pid_ns: start it as the init (PID 1) of a PID namespace of its own instead.
+  // pass_fds: fds of ours the stub gets too, pass_fds[i] as its fd kPassedFdBase + i (the fds a restore
+  // re-attaches external pipes to: --inherit-fd, the restorer's own stdio).
   StubProcess(const std::string& stub_path, long uid, long gid, int want_pid = 0, bool pid_required = false,
-              bool new_pid_ns = false);
+              bool new_pid_ns = false, const std::vector<int>& pass_fds = {});
   ~StubProcess();
   StubProcess(const StubProcess&) = delete;
   StubProcess& operator=(const StubProcess&) = delete;

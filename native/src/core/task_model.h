@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "files/file_state.h"
+
 namespace cryopod {
 
 // A SysV segment's object id in a Vma: its shmid with this bit set (a shmid may be 0).
@@ -50,9 +52,11 @@ struct InetSocket {
   bool reuseaddr = false, reuseport = false, v6only = false;
 };
 
+// One fd of the task. `kind` names the module of native/src/core/files that dumped it and restores it
+// (files/kinds.def); what only that kind knows sits in `state`.
 struct OpenFile {
   int fd = -1;
-  std::string kind;  // "reg", "dir", "devnull", "chr"
+  std::string kind;  // "reg", "dir", "devnull", "chr", "pipe", "socket", "eventfd", ...
   std::string path;
   int flags = 0;     // O_* without O_CLOEXEC
   bool cloexec = false;
@@ -63,6 +67,7 @@ struct OpenFile {
   InetSocket socket;
   uint64_t pipe_id = 0;     // kind "pipe": the pipe's inode, the same for both ends and every holder
   bool pipe_write = false;  // kind "pipe": the write end
+  FileState state;          // what only its kind knows
 };
 
 // The bytes sitting in a pipe at dump time (read without consuming them, with tee()).

@@ -1,0 +1,121 @@
+// IPv4/IPv6 sockets that listen (TCP) or are bound and unconnected (UDP): described from inside the task
+// (remote getsockopt/getsockname, so in its network namespace) and re-created, bound and listening again
+// on restore. Connections are refused.
+#include "inet_socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#include "../dump_steps.h"
+#include "../errors.h"
+#include "../restore_morph.h"
+#include "file_kind.h"
+
+namespace cryopod {
+
+namespace {
+
+// What only the task itself can report, asked through remote syscalls on a scratch page.
+int remote_sockopt(RemoteSyscalls& rs, int pid, uint64_t scratch, int fd, int level, int opt) {
+  int len = sizeof(int);
+  remote_write(pid, scratch + 8, &len, sizeof len);
+  long r = rs.call(SYS_getsockopt, fd, level, opt, scratch, scratch + 8);
+  if (r < 0) return -1;
+  int v = 0;
+  remote_read(pid, scratch, &v, sizeof v);
+  return v;
+}
+
+}  // namespace
+
+void describe_socket(RemoteSyscalls& rs, int pid, uint64_t scratch, OpenFile& f) {
+  auto refuse = [&](const std::string& why) {
+    throw CoreError("EUNSUPPORTED", task_name(pid) + ": fd " + std::to_string(f.fd) + " (" + f.path + "): " + why);
+  };
+  InetSocket& s = f.socket;
+  s.family = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_DOMAIN);
+  if (s.family != AF_INET && s.family != AF_INET6) refuse("only IPv4/IPv6 sockets are supported yet (unix, netlink and others are not)");
+  s.type = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_TYPE);
+  s.protocol = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_PROTOCOL);
+  if (s.type != SOCK_STREAM && s.type != SOCK_DGRAM) refuse("only stream and datagram sockets are supported yet");
+  s.listening = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_ACCEPTCONN) == 1;
+  s.reuseaddr = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_REUSEADDR) == 1;
+  s.reuseport = remote_sockopt(rs, pid, scratch, f.fd, SOL_SOCKET, SO_REUSEPORT) == 1;
+  if (s.family == AF_INET6) s.v6only = remote_sockopt(rs, pid, scratch, f.fd, IPPROTO_IPV6, IPV6_V6ONLY) == 1;
+  // A peer means a connection: its state (sequence numbers, queues) is not saved yet.
+  int len = sizeof(sockaddr_storage);
+  remote_write(pid, scratch + 512, &len, sizeof len);
+  if (rs.call(SYS_getpeername, f.fd, scratch + 256, scratch + 512) == 0) refuse("connected sockets are not supported yet");
+  remote_write(pid, scratch + 512, &len, sizeof len);
+  rs.must("getsockname", SYS_getsockname, f.fd, scratch + 256, scratch + 512);
+  sockaddr_storage ss{};
+  remote_read(pid, scratch + 256, &ss, sizeof ss);
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (s.family == AF_INET) {
+    auto* in = (sockaddr_in*)&ss;
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    s.port = ntohs(in->sin_port);
+  } else {
+    auto* in6 = (sockaddr_in6*)&ss;
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    s.port = ntohs(in6->sin6_port);
+  }
+  s.address = text;
+  if (s.port == 0) refuse("an unbound socket is not supported yet");
+  // The backlog is not readable through the socket API (only through sock_diag): a listener is
+  // restored with 128, which the kernel caps at net.core.somaxconn anyway.
+  s.backlog = s.listening ? 128 : 0;
+}
+
+namespace {
+
+// Re-creates a listening or bound IPv4/IPv6 socket inside the task (so in its network namespace).
+long restore_socket(Morph& m, const OpenFile& f, RestoreScope&) {
+  const InetSocket& s = f.socket;
+  auto& rs = m.rs();
+  long fd = rs.call(SYS_socket, s.family, s.type, s.protocol);
+  if (fd < 0) throw_errno("in the restored task: socket for fd " + std::to_string(f.fd), (int)-fd);
+  int one = 1, zero = 0;
+  auto setopt = [&](int level, int opt, bool on) {
+    rs.must("setsockopt", SYS_setsockopt, (uint64_t)fd, level, opt, m.put(0, on ? &one : &zero, sizeof(int)), sizeof(int));
+  };
+  setopt(SOL_SOCKET, SO_REUSEADDR, true);  // while binding: old connections of this port may linger
+  if (s.reuseport) setopt(SOL_SOCKET, SO_REUSEPORT, true);
+  if (s.family == AF_INET6) setopt(IPPROTO_IPV6, IPV6_V6ONLY, s.v6only);
+  sockaddr_storage ss{};
+  socklen_t len;
+  if (s.family == AF_INET) {
+    auto* in = (sockaddr_in*)&ss;
+    in->sin_family = AF_INET;
+    in->sin_port = htons((uint16_t)s.port);
+    if (inet_pton(AF_INET, s.address.c_str(), &in->sin_addr) != 1) throw CoreError("EIMAGE", "bad IPv4 address " + s.address);
+    len = sizeof(sockaddr_in);
+  } else {
+    auto* in6 = (sockaddr_in6*)&ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)s.port);
+    if (inet_pton(AF_INET6, s.address.c_str(), &in6->sin6_addr) != 1) throw CoreError("EIMAGE", "bad IPv6 address " + s.address);
+    len = sizeof(sockaddr_in6);
+  }
+  long r = rs.call(SYS_bind, (uint64_t)fd, m.put(0, &ss, len), len);
+  if (r == -EADDRINUSE)
+    throw CoreError("EADDRINUSE", "fd " + std::to_string(f.fd) + ": " + s.address + " port " + std::to_string(s.port) +
+                                      " is in use (is the checkpointed process still running?)");
+  if (r < 0) throw_errno("in the restored task: bind " + s.address + ":" + std::to_string(s.port), (int)-r);
+  if (s.listening) rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
+  if (!s.reuseaddr) setopt(SOL_SOCKET, SO_REUSEADDR, false);
+  return fd;
+}
+
+bool is_socket(const FdProbe& p) { return p.link.rfind("socket:[", 0) == 0; }
+
+// Family, state and address are asked of the task itself (describe_socket), once it runs our syscalls.
+void mark_socket(const FdProbe&, OpenFile& f) { f.has_socket = true; }
+
+}  // namespace
+
+extern const FileKind kInetSocketKind = {"socket", is_socket, nullptr, mark_socket, nullptr, restore_socket};
+
+}  // namespace cryopod

@@ -1,0 +1,52 @@
+/**
+ * `cryopod dump --check` (cli/check.ts, native/src/core/files/preflight.cc): the verdict per fd of real
+ * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), eventfds
+ * saved, a stdout pipe read outside the tree external (exit 0); the process runs on untouched.
+ */
+import { execFile } from 'child_process';
+import * as path from 'path';
+import { FdReport } from '../../../checkpoint';
+import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
+import { startFilesVictim, startWithStdoutPipe } from './harness';
+
+jest.setTimeout(60_000);
+afterEach(cleanup);
+
+const CLI = path.resolve(__dirname, '../../../bin/cryopod.js');
+
+/** Runs the built `cryopod dump --check`: its exit code and output. */
+function check(pid: number, json: boolean): Promise<{ code: number; text: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'dump', '--check', '--pid', String(pid), ...(json ? ['--json'] : [])], (err, stdout, stderr) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: stdout + stderr });
+    });
+  });
+}
+
+test('an io_uring is refused by name, exit 1; the process is not stopped and runs on', async () => {
+  const v = await startFilesVictim('io-uring-holder');
+  const table = await check(v.pid, false);
+  expect(table.code).toBe(1);
+  expect(table.text).toMatch(/\b3\s+anon_inode:\[io_uring\]\s+-\s+refused\s+an io_uring instance/);
+  expect(table.text).toMatch(/1 object cannot be saved/);
+  const json = JSON.parse((await check(v.pid, true)).text) as FdReport[];
+  expect(json.find((r) => r.fd === 3)).toMatchObject({ pid: v.pid, verdict: 'refused', kind: '' });
+  expect(json.filter((r) => r.fd <= 2).map((r) => r.verdict)).toEqual(['saved', 'saved', 'saved']);
+  assertRunningUntraced(v.pid, 'the io_uring holder after the check');
+  await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the io_uring holder after the check', 2);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('eventfds are saved with their counters; a stdout pipe read outside the tree is external; exit 0', async () => {
+  const e = await startFilesVictim('eventfd-holder');
+  const reports = JSON.parse((await check(e.pid, true)).text) as FdReport[];
+  expect(reports.filter((r) => r.kind === 'eventfd').map((r) => [r.fd, r.verdict, r.note])).toEqual([
+    [3, 'saved', 'counter 4294967301'],
+    [4, 'saved', 'counter 3'],
+  ]);
+  const p = await startWithStdoutPipe('stdout-pipe');
+  const table = await check(p.pid, false);
+  expect(table.code).toBe(0);
+  expect(table.text).toMatch(/\b1\s+pipe:\[\d+\]\s+pipe\s+external\s+also held by pid \d+, outside the tree/);
+  expect(table.text).toMatch(/every object can be saved/);
+});
