@@ -15,15 +15,26 @@ import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, chunkBytesFo
 import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTaskOf, writerFail } from './tree';
 import { DumpedTask, DumpedTree } from '../native/lib/types';
 
+/**
+ * 0600: images hold process memory and registers, tenant data. Written to a temp name created with
+ * O_EXCL ('wx') and renamed over the image's name: a file or symlink someone planted there is replaced,
+ * never written through or left with its own owner and mode (rename does not follow a symlink), and a
+ * checkpoint re-written in place replaces the old images.
+ */
 async function writeDurably(file: string, data: Buffer): Promise<void> {
-  // 0600: images hold process memory and registers, tenant data. 'wx' (O_CREAT|O_EXCL): never a file or
-  // symlink someone planted in the directory (it would keep its mode, or send the bytes elsewhere).
-  const fh = await fsp.open(file, 'wx', 0o600);
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  const fh = await fsp.open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, file);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
   }
 }
 
