@@ -59,6 +59,10 @@ function taskWithKinds(): DumpedTask {
       fd: 17, kind: 'ghost', path: '/var/lib/app/tmp.db (deleted)', flags: O_RDWR, cloexec: false, pos: 2, size: 4, mode: 0o100640,
       state: { num: {}, text: {}, data: Buffer.from('gone') },
     },
+    {
+      fd: 18, kind: 'inotify', path: 'anon_inode:inotify', flags: O_RDWR, cloexec: false, pos: 0, size: 0, mode: 0,
+      state: { num: {}, text: {}, items: [{ num: { wd: 1, mask: 0x300 }, text: { path: '/etc' } }, { num: { wd: 3, mask: 0x2 }, text: { path: '/etc/hosts' } }] },
+    },
     { fd: 14, kind: 'signalfd', path: 'anon_inode:[signalfd]', flags: O_RDWR | O_NONBLOCK, cloexec: false, pos: 0, size: 0, mode: 0, state: { num: { sigmask: 0x8000_0000_0000_0600n }, text: {} } },
   ];
   task.files = [...task.files.filter((f) => f.fd !== 1), ...files].sort((a, b) => a.fd - b.fd);
@@ -78,7 +82,7 @@ describe('file kinds in the images', () => {
     dir = '';
   });
 
-  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd), timerfd, signalfd, memfd, FIFO and the external pipe (PIPE)', async () => {
+  it('crit decodes eventfds (EVENTFD efd), the epoll with its tfd entries (EVENTPOLL epfd), timerfd, signalfd, memfd, FIFO, inotify and the external pipe (PIPE)', async () => {
     dir = (await makeCheckpoint(taskWithKinds())).dir;
     const entries = await critDecode(path.join(dir, 'files.img'));
     const efds = entries.filter((e) => e.type === 'EVENTFD').map((e) => e.efd);
@@ -94,6 +98,8 @@ describe('file kinds in the images', () => {
     expect(await critText(path.join(dir, 'files.img'))).toContain(`"sigmask": ${0x8000_0000_0000_0600n}`);
     expect(entries.find((e) => e.type === 'MEMFD')?.memfd).toMatchObject({ flags: O_RDWR, pos: 3, inode_id: expect.any(Number) });
     expect(entries.find((e) => e.type === 'FIFO')?.fifo).toMatchObject({ pipe_id: 0x2345_6789 });
+    const ify = entries.find((e) => e.type === 'INOTIFY')?.ify;
+    expect(ify.wd.map((w: Record<string, any>) => [w.wd, w.mask, w.f_handle.path])).toEqual([[1, 0x300, '/etc'], [3, 0x2, '/etc/hosts']]);
     const fdinfo = await critDecode(path.join(dir, 'fdinfo-1.img'));
     expect(fdinfo.filter((e) => e.type === 'EVENTFD').map((e) => e.fd)).toEqual([10, 11]);
   });

@@ -4,9 +4,11 @@ import { ImageFileKind } from './kind';
 import { epollKind } from './epoll';
 import { eventfdKind } from './eventfd';
 import { fifoKind } from './fifo';
+import { inotifyKind } from './inotify';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
+import { unixKind } from './unix';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
@@ -15,6 +17,8 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   signalfdKind,
   memfdKind,
   fifoKind,
+  inotifyKind,
+  unixKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

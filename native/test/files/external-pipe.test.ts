@@ -1,15 +1,15 @@
 /**
  * External pipes (native/src/core/files/inherit.cc): a victim whose stdout is a pipe to a `cat` outside
  * its tree is dumped (the pipe recorded by identity, no bytes), killed, and restored with fd 1
- * re-attached to what the restorer provides: a path (--inherit-fd 1:PATH), or by default the
- * restorer's own stdout. Its output must arrive there after the restore.
+ * re-attached to what the restorer provides: a path (--inherit-fd 1:PATH), by default the restorer's
+ * own stdout, or, morphing a stub someone else started (a restore pod's container), that stub's own
+ * stdout. Its output must arrive there after the restore.
  */
 import { spawn } from 'child_process';
 import * as path from 'path';
-import { dumpProcess } from '../../../checkpoint';
-import { restoreProcess } from '../../../checkpoint';
+import { STUB_PATH, dumpProcess, readVerified, restoreProcess, restoreVerified } from '../../../checkpoint';
 import { readCheckpoint } from '../../../images';
-import { Victim, cleanup, expectFailure, expectKilledByDump, makeTempDir, readFileOrUndefined, requestCheck, trackPid, waitFor, waitForProgress } from '../harness';
+import { Victim, cleanup, expectFailure, expectKilledByDump, processesRunning, makeTempDir, readFileOrUndefined, requestCheck, trackPid, waitFor, waitForProgress } from '../harness';
 import { FifoReader, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(90_000);
@@ -62,6 +62,21 @@ test('by default a saved stdout takes the restorer\'s own: `cryopod restore | ca
   trackPid(Number(text.split('\n')[0]));
   expect(await requestCheck(v.workdir)).toBe('PASS');
   expect(await waitFor(() => ((readFileOrUndefined(after) ?? '').includes('after-restore') ? true : undefined), 10_000, 'after-restore in after.log')).toBe(true);
+});
+
+test('into a stub someone else started (a restore pod\'s container): the saved stdout takes the stub\'s own', async () => {
+  const { v, dir } = await dumpedPipeVictim(3);
+  const after = path.join(v.workdir, 'container-stdout.log');
+  const before = new Set(processesRunning('cryopod-stub'));
+  // The "container": the stub as its command, its stdout a pipe its "runtime" (cat) reads.
+  const sh = spawn('setsid', ['-f', 'sh', '-c', `exec ${STUB_PATH} | cat > ${after}`], { stdio: 'ignore', cwd: '/' });
+  await new Promise((resolve) => sh.on('exit', resolve));
+  const stub = await waitFor(() => processesRunning('cryopod-stub').find((p) => !before.has(p)), 10_000, 'the container stub');
+  trackPid(stub);
+  expect(await restoreVerified(await readVerified(dir), { stubPid: stub })).toBe(stub);
+  await waitFor(() => (/tick \d+\n/.test(readFileOrUndefined(after) ?? '') ? true : undefined), 10_000, 'ticks on the container stdout');
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+  expect(await waitFor(() => ((readFileOrUndefined(after) ?? '').includes('after-restore') ? true : undefined), 10_000, 'after-restore')).toBe(true);
 });
 
 test('--inherit-fd for an fd that holds no external object: EINHERIT naming the fd, nothing started', async () => {

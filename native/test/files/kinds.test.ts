@@ -97,3 +97,9 @@ test('deleted files held open: contents, size, mode, offset and access mode come
   const { result } = await dumpRestoreCheck(v, { beforeCheck: (r) => expect(fdKinds(r.pid)).toEqual(fds) });
   expect(result).toBe('PASS');
 });
+
+test('inotify: every watch comes back with its wd (a gap included), mask and path, and reports writes made after restore', async () => {
+  const v = await startFilesVictim('inotify-holder');
+  const { result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+});

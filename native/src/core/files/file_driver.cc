@@ -42,7 +42,6 @@ std::string unsupported_reason(const FdProbe& p) {
   if (anon("perf_event")) return "a perf event: not supported";
   if (anon("bpf-map") || anon("bpf-prog") || anon("bpf_link")) return "a BPF object: not supported";
   if (anon("pidfd")) return "a pidfd: not supported";
-  if (anon("inotify")) return "an inotify instance: not supported yet";
   if (l.rfind("anon_inode:", 0) == 0) return "this kind of anonymous inode is not supported";
   if (l.rfind("socket:[", 0) == 0) return "this kind of socket is not supported";
   if (S_ISCHR(p.st.st_mode)) return "devices other than terminals, /dev/null, /dev/zero, /dev/full, /dev/random and "

@@ -1,8 +1,7 @@
 // timerfd: clock, settime flags (TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET), the time left and the
 // interval, and the expirations not read yet, all from fdinfo. As in CRIU the time left is kept relative:
 // a restore arms the timer to go off that long after it (an absolute timer at now + left on its clock),
-// then gives back the unread expirations (TFD_IOC_SET_TICKS). A periodic timer with unread expirations is
-// not armed in the kernel (fdinfo shows it_value 0): it is armed one interval ahead.
+// then gives back the unread expirations (TFD_IOC_SET_TICKS).
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -61,10 +60,9 @@ long restore_timerfd(Morph& m, const OpenFile& f, RestoreScope&) {
   its.it_value = {(time_t)s.need("value_sec", what), (long)s.need("value_nsec", what)};
   its.it_interval = {(time_t)s.need("interval_sec", what), (long)s.need("interval_nsec", what)};
   int flags = (int)s.get("settime_flags");
-  // A periodic timer that went off and was not read yet shows it_value (0, 0): the kernel re-arms its
-  // hrtimer only when the expirations are read. Arming it with zero would disarm it, so it goes off one
-  // interval after the restore instead (its unread expirations come back below).
   if (!its.it_value.tv_sec && !its.it_value.tv_nsec && (its.it_interval.tv_sec || its.it_interval.tv_nsec)) {
+    // A periodic timer that went off and was not read shows no time left (the kernel moves it on only
+    // when it is read): its next expiration is one interval away.
     its.it_value = its.it_interval;
     flags &= ~TFD_TIMER_ABSTIME;
   }
