@@ -9,6 +9,9 @@ import { AgentApi, ConflictError, EventInput } from './kube';
 import { AgentMetrics } from './metrics';
 import { RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
+import type { RemoteStore } from './remote-store';
+import { openStore, publishCheckpoint } from '../store';
+import { keyPair, makeCheckpoint } from '../store/test/fixture';
 
 const RUID = '2c5f39cb-3fb2-11d2-883f-0016d3cca427';
 const CUID = '1b4e28ba-2fa1-11d2-883f-0016d3cca427';
@@ -63,11 +66,12 @@ class FakeApi implements AgentApi {
 }
 
 let morphs = 0;
-function worker(api: FakeApi, bootId = 'b2'): RestoreWorker {
+function worker(api: FakeApi, bootId = 'b2', remote?: RemoteStore): RestoreWorker {
   return new RestoreWorker({
     api,
     identity: makeIdentity('n1', 'agent', bootId),
     store,
+    remote,
     mounts: {},
     metrics: new AgentMetrics('n1'),
     log: () => undefined,
@@ -92,8 +96,8 @@ beforeEach(() => {
 });
 afterEach(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function outcome(api: FakeApi): Promise<{ phase?: string; reason?: string; message?: string }> {
-  await worker(api).handle('ns/r');
+async function outcome(api: FakeApi, remote?: RemoteStore): Promise<{ phase?: string; reason?: string; message?: string }> {
+  await worker(api, 'b2', remote).handle('ns/r');
   const ready = api.r.status?.conditions?.find((c) => c.type === 'Ready');
   return { phase: api.r.status?.phase, reason: ready?.reason, message: ready?.message };
 }
@@ -168,4 +172,35 @@ test('Running under an earlier instance on this node: Failed/AgentRestarted, not
   expect(await outcome(api)).toMatchObject({ phase: 'Failed', reason: 'AgentRestarted', message: expect.stringContaining('n1/agent/b1') });
   expect(api.r.status?.claimedBy).toBe('n1/agent/b1');
   expect(morphs).toBe(0);
+});
+
+describe('from an image store (--store-url; a file:// store here)', () => {
+  const signer = keyPair();
+  async function published(): Promise<{ remote: RemoteStore; url: string; root: string }> {
+    const root = path.join(tmp, 'remote');
+    const remote: RemoteStore = { store: openStore(`file://${root}`), trustedKeys: [signer.publicKey], allowUnsigned: false };
+    const src = path.join(tmp, 'src');
+    await makeCheckpoint(src, { key: signer.privateKey });
+    const { url } = await publishCheckpoint(remote.store, `ns/c-${CUID}`, src, { signingKey: signer.privateKey });
+    return { remote, url, root };
+  }
+
+  test('a tampered byte in the store: Failed/ImageCorrupt naming the file, nothing morphed, no local copy left', async () => {
+    const { remote, url, root } = await published();
+    const file = path.join(root, 'ns', `c-${CUID}`, 'app', 'pages-1.img');
+    const data = fs.readFileSync(file);
+    data[100] ^= 1;
+    fs.writeFileSync(file, data);
+    const api = new FakeApi(restore({ phase: 'Dispatched', podName: 'c-restored' }), checkpoint(url), pod());
+    expect(await outcome(api, remote)).toMatchObject({ phase: 'Failed', reason: 'ImageCorrupt', message: expect.stringMatching(/refused \(Hash\): app\/pages-1\.img: sha256/) });
+    expect(morphs).toBe(0);
+    expect(fs.existsSync(path.join(store.root, 'ns', `c-${CUID}`))).toBe(false);
+  });
+
+  test('signed by a key this node does not trust: Failed/ImageCorrupt (UnknownKey)', async () => {
+    const { remote, url } = await published();
+    const api = new FakeApi(restore({ phase: 'Dispatched', podName: 'c-restored' }), checkpoint(url), pod());
+    expect(await outcome(api, { ...remote, trustedKeys: [keyPair().publicKey] })).toMatchObject({ phase: 'Failed', reason: 'ImageCorrupt', message: expect.stringMatching(/UnknownKey/) });
+    expect(morphs).toBe(0);
+  });
 });
