@@ -6,7 +6,7 @@
 import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { isAlive, makeTempDir, readFileOrUndefined, startProgram, trackPid, Victim, waitFor } from '../harness';
+import { isAlive, makeTempDir, procStatus, readFileOrUndefined, startProgram, trackPid, Victim, waitFor } from '../harness';
 
 const FILES_DIR = __dirname;
 let built = false;
@@ -48,6 +48,10 @@ async function launchDetached(name: string, workdir: string, argv: string[]): Pr
   const ready = await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 30_000, `${name} to write ready`);
   const pid = Number(ready.trim());
   trackPid(pid);
+  // The holder outside the tree (`script`, `sh`) goes too: once the victim is killed, `script` is left
+  // stopped on its terminal and would outlive the test.
+  const holder = Number(procStatus(pid)?.PPid ?? 0);
+  if (holder > 1) trackPid(holder);
   if (!isAlive(pid)) throw new Error(`${name} (pid ${pid}) died right after it was ready`);
   return { name, pid, workdir };
 }
