@@ -39,6 +39,7 @@ export const Reason = {
   AgentRestarted: 'AgentRestarted',
   Timeout: 'Timeout',
   DumpFailed: 'DumpFailed',
+  Unsupported: 'Unsupported',
   CheckpointNotFound: 'CheckpointNotFound',
   CheckpointNotReady: 'CheckpointNotReady',
   ImageCorrupt: 'ImageCorrupt',
