@@ -28,6 +28,8 @@ export interface DumpSummary {
   vmas: number;
   frozenSeconds: number;
   totalSeconds: number;
+  /** How the pages left each task that had any (the parasite, or process_vm_readv), in tree order. */
+  pagesMethods: DumpMethod[];
   /** With a short freeze: snapshot pages the task rewrote while they were written (extra memory). */
   snapshotPrivateBytes?: number;
 }
@@ -89,6 +91,7 @@ export async function dumpProcess(opts: {
     pages,
     bytes: written.bytes,
     vmas: task.vmas.length,
+    pagesMethods: task.pagesMethod ? [task.pagesMethod] : [],
     frozenSeconds: task.frozenSeconds,
     totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
     ...(task.snapshot ? { snapshotPrivateBytes: task.snapshot.privateBytes } : {}),
@@ -153,6 +156,7 @@ async function dumpWholeTree(
     pages: tree.tasks.reduce((n, t) => n + t.pages.reduce((m, r) => m + r.nrPages, 0), 0),
     bytes: written.bytes,
     vmas: tree.tasks.reduce((n, t) => n + t.vmas.length, 0),
+    pagesMethods: tree.tasks.flatMap((t) => (t.pagesMethod ? [t.pagesMethod] : [])),
     frozenSeconds: tree.frozenSeconds,
     totalSeconds: Number(process.hrtime.bigint() - started) / 1e9,
   };

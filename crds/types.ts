@@ -94,6 +94,8 @@ export interface CheckpointStatus {
   /** Where the images are (a URI: file:///… for a shared directory, s3://bucket/prefix for S3). */
   imageLocation?: string;
   imageSizeBytes?: number;
+  /** Progress of the upload to the image store while it runs (bytes before encryption). */
+  transfer?: { doneBytes: number; totalBytes: number };
   conditions?: Condition[];
   observedGeneration?: number;
 }

@@ -41,6 +41,21 @@ describe('helm/cryopod', () => {
     }
   });
 
+  test('store values: both get the store URL and the Secret; only the agents get the signing key', async () => {
+    const docs = await template('--set', 'store.url=s3://bucket/cp', '--set', 'store.secretName=store-creds', '--set', 'store.signingSecretName=store-signing');
+    const agent = docs.find((d) => d.kind === 'DaemonSet').spec.template.spec;
+    const operator = docs.find((d) => d.kind === 'Deployment').spec.template.spec;
+    const env = Object.fromEntries(agent.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env).toMatchObject({ CRYOPOD_STORE_URL: 's3://bucket/cp', CRYOPOD_STORE_SECRET_DIR: '/etc/cryopod/store', CRYOPOD_INSECURE_UNSIGNED: 'false' });
+    const agentSources = agent.volumes.find((v: { name: string }) => v.name === 'store-secrets').projected.sources.map((s: { secret: { name: string } }) => s.secret.name);
+    expect(agentSources).toEqual(['store-creds', 'store-signing']);
+    expect(operator.containers[0].args).toEqual(expect.arrayContaining(['--store-url=s3://bucket/cp', '--store-secret-dir=/etc/cryopod/store', '--insecure-unsigned=false']));
+    expect(operator.volumes.find((v: { name: string }) => v.name === 'store-secrets').secret.secretName).toBe('store-creds');
+    expect(JSON.stringify(operator)).not.toContain('store-signing');
+    const plain = await template();
+    expect(JSON.stringify(plain)).not.toContain('CRYOPOD_STORE_URL');
+  });
+
   test('helm template renders the CRDs, the operator, the agent and their RBAC', async () => {
     const docs = await template('--include-crds');
     const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();

@@ -6,7 +6,8 @@
  * VMAs...) with a message that says so.
  */
 
-import { Creds, MmFields, OpenFile, PageRun, SigAction, ThreadState, Vma } from '../native/lib/types';
+import { Creds, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
+import { processStateOf, SeccompMsg, threadProcessStateOf } from './process-state';
 import { unframeImage } from './codec';
 import { DecodedKindFile } from './files/kind';
 import { ghostState } from './files/ghost';
@@ -239,6 +240,8 @@ export interface DecodedCore {
   altstack: { sp: number; size: number; flags: number };
   rseq: { ptr: number; size: number; signature: number } | null;
   creds: Creds;
+  processState?: ProcessState;
+  threadState?: ThreadProcessState;
 }
 
 type ThreadInfoMsg = NonNullable<CoreMsg['thread_info']>;
@@ -273,8 +276,13 @@ function credsOf(c: CredsMsg): Creds {
   return { uid: c.uid, euid: c.euid, suid: c.suid, fsuid: c.fsuid, gid: c.gid, egid: c.egid, sgid: c.sgid, fsgid: c.fsgid };
 }
 
+/** seccomp.img: every seccomp filter of the checkpoint (see process-state.ts). */
+export function decodeSeccomp(file: string, buf: Uint8Array): SeccompMsg {
+  return single<SeccompMsg>(file, 'SECCOMP', buf, messages().seccomp, 'seccomp_entry');
+}
+
 /** The main thread's core-<pid>.img: its own state and the task-wide parts. */
-export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
+export function decodeCore(file: string, buf: Uint8Array, seccomp?: SeccompMsg): DecodedCore {
   const core = coreEntry(file, buf);
   const { thread_info: ti, tc, thread_core: th } = core;
   if (ti === undefined || tc === undefined || th === undefined) {
@@ -293,7 +301,10 @@ export function decodeCore(file: string, buf: Uint8Array): DecodedCore {
       mask: bigintOf(sa.mask),
     };
   });
-  return { ...state, comm: tc.comm, personality: tc.personality, sigactions, creds: credsOf(th.creds) };
+  const processState = processStateOf(file, tc, th, seccomp);
+  const threadState = threadProcessStateOf(file, th);
+  if (processState !== undefined && threadState === undefined) throw new ImageError('EDECODE', file, 'has the process state but not the main thread\'s');
+  return { ...state, comm: tc.comm, personality: tc.personality, sigactions, creds: credsOf(th.creds), ...(processState ? { processState, threadState } : {}) };
 }
 
 /**
@@ -316,7 +327,8 @@ export function decodeThreadCore(file: string, buf: Uint8Array, tid: number, tas
       throw new ImageError('EDECODE', file, `thread ${tid} has other creds than the main thread (${differs.join(', ')}); Cryopod restores all threads with the task's creds`);
     }
   }
-  return { tid, ...threadStateOf(file, ti, th, bigintOf(th.blk_sigset)) };
+  const threadState = threadProcessStateOf(file, th);
+  return { tid, ...threadStateOf(file, ti, th, bigintOf(th.blk_sigset)), ...(threadState ? { threadState } : {}) };
 }
 
 /** The default /proc/PID/maps name of a VMA when the image does not carry it (images not from Cryopod). */

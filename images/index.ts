@@ -33,6 +33,9 @@
  *                       PIPES_DATA                     bytes, size (buffer size), then exactly `bytes` raw
  *                                                      bytes, no padding (what crit's pipes_data_extra_handler
  *                                                      reads); at most 1 MiB per pipe
+ *   seccomp.img                      seccomp_entry     (only with seccomp filters) every filter of the tree; each
+ *                                                      task's chain from thread_core.seccomp_filter via prev
+ *                                                      (process-state.ts, with the rest of core-<P>.img's state)
  *   pages-<i+1>.img     raw pages, 4096 bytes each, in pagemap order, no header (native core writes it)
  *   cryopod-manifest.json  written last: format version, root pid and comm, time, frozenSeconds (the
  *                          tree's), size + sha256 of every file above

@@ -20,6 +20,7 @@ export const MAGIC = {
   FDINFO: 0x56213732,
   FS: 0x51403912,
   PIPES_DATA: 0x56453709,
+  SECCOMP: 0x64413049,
 } as const;
 
 export type ImageKind = keyof typeof MAGIC;
@@ -60,4 +61,5 @@ export const imageName = {
   fdinfo: (filesId: number): string => `fdinfo-${filesId}.img`,
   fs: (pid: number): string => `fs-${pid}.img`,
   pipesData: (): string => 'pipes-data.img',
+  seccomp: (): string => 'seccomp.img',
 };

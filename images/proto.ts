@@ -27,10 +27,15 @@ const PROTO_FILES = [
   'signalfd.proto',
   'timerfd.proto',
   'memfd.proto',
+  'sk-unix.proto',
   'fifo.proto',
   'fsnotify.proto',
   'fdinfo.proto',
   'fs.proto',
+  'timer.proto',
+  'rlimit.proto',
+  'siginfo.proto',
+  'seccomp.proto',
 ] as const;
 
 export function findProtoDir(from: string = __dirname): string {
@@ -58,6 +63,7 @@ export interface Messages {
   fdinfo: protobuf.Type;
   fs: protobuf.Type;
   pipeData: protobuf.Type;
+  seccomp: protobuf.Type;
 }
 
 let cached: Messages | undefined;
@@ -84,6 +90,7 @@ export function messages(): Messages {
     fdinfo: root.lookupType('fdinfo_entry'),
     fs: root.lookupType('fs_entry'),
     pipeData: root.lookupType('pipe_data_entry'),
+    seccomp: root.lookupType('seccomp_entry'),
   };
   return cached;
 }

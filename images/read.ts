@@ -25,7 +25,7 @@
 import * as path from 'path';
 import { DumpedTask, DumpedTree, ThreadState } from '../native/lib/types';
 import {
-  decodeCore, decodeThreadCore, decodeFdinfo, decodeFiles, decodeFs, decodeIds, decodeInventory, decodeMm, decodePagemap, decodePipesData,
+  decodeCore, decodeSeccomp, decodeThreadCore, decodeFdinfo, decodeFiles, decodeFs, decodeIds, decodeInventory, decodeMm, decodePagemap, decodePipesData,
   decodePstree, fileById,
 } from './decode';
 import { ImageError } from './errors';
@@ -113,6 +113,8 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   checkThreadCores(manifest, entries.map(({ ps, otherTids }) => ({ pid: ps.pid, otherTids })));
   checkTaskFiles(manifest, entries.map(({ ps }) => ps.pid));
 
+  const seccompImg = imageName.seccomp();
+  const seccomp = manifest.files.some((f) => f.name === seccompImg) ? decodeSeccomp(seccompImg, await read(seccompImg)) : undefined;
   const filesImg = imageName.files();
   // One entry per fd, plus exe, cwd, root and one per file-backed VMA, for each task.
   const files = decodeFiles(filesImg, await read(filesImg), Math.min(MAX_ENTRIES, entries.length * (MAX_FDS + MAX_VMAS + 3)));
@@ -134,9 +136,11 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
     if (!manifest.files.some((f) => f.name === fdinfoImg)) {
       throw new ImageError('EMISSING', fdinfoImg, `task ${pid} has files_id ${ids.files_id} in ${idsImg} but ${fdinfoImg} is not listed in the manifest`);
     }
-    const core = decodeCore(imageName.core(pid), await read(imageName.core(pid)));
+    const core = decodeCore(imageName.core(pid), await read(imageName.core(pid)), seccomp);
     const threads: ThreadState[] = [];
     for (const tid of otherTids) threads.push(decodeThreadCore(imageName.core(tid), await read(imageName.core(tid)), tid, core.creds));
+    const bare = threads.find((t) => core.processState !== undefined && t.threadState === undefined);
+    if (bare) throw new ImageError('EDECODE', imageName.core(bare.tid), `thread ${bare.tid} lacks the state its task's core-${pid}.img says was saved`);
     const mmImg = imageName.mm(pid);
     const { mm, vmas, exeId } = decodeMm(mmImg, await read(mmImg), files, filesImg);
     const pagemapImg = imageName.pagemap(pid);
@@ -167,6 +171,7 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
       umask: fs.umask ?? 0o022,
       personality: core.personality,
       creds: core.creds,
+      ...(core.processState ? { processState: core.processState, threadState: core.threadState } : {}),
       regs: core.regs,
       xsave: core.xsave,
       sigmask: core.sigmask,

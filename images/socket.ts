@@ -8,7 +8,8 @@
  *   mode                         cryopod_mode (extension; CRIU keeps no mode)
  *   pos, size                    - (always 0 for a socket: the writer refuses anything else)
  *   socket.family/type/protocol  family / type / proto
- *   socket.state                 state: 'listen' TCP_LISTEN (10), 'bound' TCP_CLOSE (7)
+ *   socket.state                 state: 'listen' TCP_LISTEN (10), 'bound' TCP_CLOSE (7), 'connected'
+ *                                TCP_ESTABLISHED (1: restored as a reset connection; no peer recorded)
  *   socket.address, port         src_addr (u32 words holding network-order bytes), src_port;
  *                                dst_addr all zeros of the same length, dst_port 0 (unconnected)
  *   socket.backlog               backlog
@@ -23,7 +24,7 @@ import { InetSocket, OpenFile } from '../native/lib/types';
 import { ImageError } from './errors';
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_UDPLITE, InetSkMsg, S_IFMT, S_IFSOCK, SOCKET_MODE, SOCK_DGRAM, SOCK_STREAM,
-  TCP_CLOSE, TCP_LISTEN,
+  TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
 } from './wire';
 
 const U32_MAX = 0xffff_ffff;
@@ -181,7 +182,7 @@ export function encodeInetSk(f: OpenFile, id: number, what: string): object {
     family: s.family,
     type: s.type,
     proto: s.protocol,
-    state: s.state === 'listen' ? TCP_LISTEN : TCP_CLOSE,
+    state: s.state === 'listen' ? TCP_LISTEN : s.state === 'connected' ? TCP_ESTABLISHED : TCP_CLOSE,
     src_port: s.port,
     dst_port: 0,
     flags: f.flags,
@@ -212,7 +213,8 @@ function checkSocket(
   if (!PROTOCOLS[s.type].includes(s.protocol)) {
     throw fail(`protocol ${s.protocol} is not one of ${TYPE_NAMES[s.type]} (${PROTOCOLS[s.type].join(', ')})`);
   }
-  if (s.state !== 'listen' && s.state !== 'bound') throw fail(`state ${JSON.stringify(s.state)} is not listen or bound`);
+  if (s.state !== 'listen' && s.state !== 'bound' && s.state !== 'connected') throw fail(`state ${JSON.stringify(s.state)} is not listen, bound or connected`);
+  if (s.state === 'connected' && s.type !== SOCK_STREAM) throw fail(`a connected ${TYPE_NAMES[s.type]} socket is not restored`);
   if (s.state === 'listen' && s.type !== SOCK_STREAM) throw fail(`a ${TYPE_NAMES[s.type]} socket cannot be listening`);
   if (!Number.isInteger(s.port) || s.port < 1 || s.port > 0xffff) throw fail(`port ${s.port} is not in 1..65535 (a bound socket has a port)`);
   if (!Number.isInteger(s.backlog) || s.backlog < 0 || s.backlog > MAX_BACKLOG) throw fail(`backlog ${s.backlog} is not in 0..${MAX_BACKLOG}`);
@@ -233,7 +235,8 @@ export function decodeInetSk(file: string, what: string, isk: InetSkMsg): Decode
   let state: InetSocket['state'];
   if (isk.state === TCP_LISTEN) state = 'listen';
   else if (isk.state === TCP_CLOSE) state = 'bound';
-  else throw fail(`state ${isk.state} is neither TCP_LISTEN (10) nor TCP_CLOSE (7, bound and unconnected), the only ones restored`);
+  else if (isk.state === TCP_ESTABLISHED) state = 'connected';
+  else throw fail(`state ${isk.state} is not TCP_LISTEN (10), TCP_ESTABLISHED (1) or TCP_CLOSE (7), the only ones restored`);
   const v6only = isk.v6only ?? false;
   checkSocket({ family: isk.family, type: isk.type, protocol: isk.proto, state, port: isk.src_port, backlog: isk.backlog, v6only }, fail);
   const words = ADDR_WORDS[isk.family];

@@ -15,6 +15,7 @@ export const FD_TYPE_INOTIFY = 8;
 export const FD_TYPE_SIGNALFD = 9;
 export const FD_TYPE_TIMERFD = 17;
 export const FD_TYPE_MEMFD = 18;
+export const FD_TYPE_UNIXSK = 5;
 export const FD_TYPE_NAMES: Record<number, string> = {
   0: 'UND', 1: 'REG', 2: 'PIPE', 3: 'FIFO', 4: 'INETSK', 5: 'UNIXSK', 6: 'EVENTFD', 7: 'EVENTPOLL', 8: 'INOTIFY',
   9: 'SIGNALFD', 10: 'PACKETSK', 11: 'TTY', 12: 'FANOTIFY', 13: 'NETLINKSK', 14: 'NS', 15: 'TUNF', 16: 'EXT',
@@ -46,6 +47,7 @@ export const SOCK_DGRAM = 2;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 export const IPPROTO_UDPLITE = 136;
+export const TCP_ESTABLISHED = 1;
 export const TCP_CLOSE = 7;
 export const TCP_LISTEN = 10;
 /** st_mode of a socket: S_IFSOCK, and what sockfs gives every socket (S_IFSOCK | 0777). */

@@ -40,6 +40,7 @@ export const Reason = {
   Timeout: 'Timeout',
   DumpFailed: 'DumpFailed',
   Unsupported: 'Unsupported',
+  UploadFailed: 'UploadFailed',
   CheckpointNotFound: 'CheckpointNotFound',
   CheckpointNotReady: 'CheckpointNotReady',
   ImageCorrupt: 'ImageCorrupt',

@@ -129,3 +129,20 @@ test('stop() ends the watch in flight and the loop', async () => {
   expect(src.watches[0].signal.aborted).toBe(true);
   expect(src.lists).toHaveLength(1);
 });
+
+test('stop() while a list is in flight: no watch is started after it', async () => {
+  const src = fakeSource([]);
+  let release!: () => void;
+  const listed = new Promise<void>((r) => (release = r));
+  const list = src.list.bind(src);
+  src.list = async () => {
+    await listed;
+    return list();
+  };
+  const { w } = start(src);
+  const stopped = w.stop();
+  release();
+  await stopped; // would wait for the watch's resyncSeconds (300 s) if one were started
+  expect(src.lists).toHaveLength(1);
+  expect(src.watches).toHaveLength(0);
+});

@@ -110,6 +110,7 @@ export class ListWatch<T extends KubeObject = KubeObject> {
 
   /** One watch, ended by the server, by resyncSeconds passing (our own deadline, too) or by stop(). */
   private async watchOnce(resourceVersion: string): Promise<void> {
+    if (this.abort.signal.aborted) return; // stopped while it listed: the abort event is already past
     const seconds = this.o.resyncSeconds ?? 300;
     const cycle = new AbortController();
     const onStop = (): void => cycle.abort();

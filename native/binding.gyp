@@ -22,6 +22,8 @@
         "src/core/pid_namespace.cc",
         "src/core/pid_placement.cc",
         "src/core/proc.cc",
+        "src/core/process_state_dump.cc",
+        "src/core/process_state_restore.cc",
         "src/core/remote_syscall.cc",
         "src/core/restore.cc",
         "src/core/restore_memory.cc",
@@ -49,7 +51,9 @@
         "src/core/files/signalfd.cc",
         "src/core/files/timerfd.cc",
         "src/core/files/tty.cc",
-        "src/addon/file_state_js.cc"
+        "src/core/files/unix_socket.cc",
+        "src/addon/file_state_js.cc",
+        "src/addon/process_state_js.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

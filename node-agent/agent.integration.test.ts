@@ -24,7 +24,7 @@ import {
   createDispatchedCheckpoint,
   createNamespace,
   createPod,
-  eventsFor,
+  eventsWhenRecorded,
   getCheckpoint,
   setContainerRunning,
   startTestCluster,
@@ -161,7 +161,7 @@ describe('an agent running in-process', () => {
     expect(ctr.state().counter).toBeGreaterThan(before);
     await expectRunningThawedUntraced(ctr);
     // An Event with the same reason.
-    const events = await eventsFor(cluster.admin, ns, name);
+    const events = await eventsWhenRecorded(cluster.admin, ns, name);
     expect(events.map((e) => [e.reason, e.type])).toEqual([['Succeeded', 'Normal']]);
     // Metrics.
     const metrics = (await httpGet(agent.port as number, '/metrics')).body;
@@ -179,7 +179,7 @@ describe('an agent running in-process', () => {
     expect(ready?.message).toMatch(/no-such-pod/);
     expect(cp.status?.imageLocation).toBeUndefined();
     expect(fs.existsSync(path.join(storageRoot, ns, `ckpt-nopod-${cp.metadata.uid}`))).toBe(false);
-    const events = await eventsFor(cluster.admin, ns, 'ckpt-nopod');
+    const events = await eventsWhenRecorded(cluster.admin, ns, 'ckpt-nopod');
     expect(events.map((e) => [e.reason, e.type])).toEqual([['PodNotFound', 'Warning']]);
   });
 
@@ -287,7 +287,7 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     // first in the same stream and queue (concurrency 1), so a second run of ckpt-db would be over by then.
     await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-db', 'no-such-pod', NODE);
     expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-db', ['Failed'])).status?.phase).toBe('Failed');
-    const events = await eventsFor(cluster.admin, ns, 'ckpt-db');
+    const events = await eventsWhenRecorded(cluster.admin, ns, 'ckpt-db');
     expect(events.map((e) => [e.reason, e.type])).toEqual([['AgentRestarted', 'Warning']]);
     const later = await getCheckpoint(cluster.admin, ns, 'ckpt-db');
     expect(later.status?.phase).toBe('Failed');

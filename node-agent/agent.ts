@@ -19,6 +19,7 @@ import { AgentApi, KubeAgentApi, loadKubeConfig } from './kube';
 import { AgentMetrics } from './metrics';
 import { ReadImagesFn, RestoreFn, RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
+import { remoteStoreFrom } from './remote-store';
 import { customResourceSource } from './watch-source';
 
 export interface AgentOverrides {
@@ -70,8 +71,9 @@ export class Agent {
     const api = this.overrides.api ?? new KubeAgentApi(loadKubeConfig(cfg.kubeconfig), { component: AGENT_COMPONENT, host: cfg.nodeName, instance: this.identity.id });
     const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, this.overrides.dumperHooks);
     const store = new ImageStore(cfg.storageRoot);
-    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, dumper, mounts, metrics: this.metrics, log: this.log });
-    const restores = new RestoreWorker({ api, identity: this.identity, store, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
+    const remote = remoteStoreFrom(cfg);
+    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, remote, dumper, mounts, metrics: this.metrics, log: this.log });
+    const restores = new RestoreWorker({ api, identity: this.identity, store, remote, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
     const kinds: WorkKind[] = [
       { plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) },
       { plural: RESTORE_PLURAL, handle: (k) => restores.handle(k) },
@@ -99,7 +101,7 @@ export class Agent {
       this.watchers.push(watcher);
       watcher.start();
     }
-    this.log(`started: node ${cfg.nodeName}, storage ${cfg.storageRoot}, freeze mode ${cfg.freezeMode}, metrics on :${this.server.port}`);
+    this.log(`started: node ${cfg.nodeName}, storage ${cfg.storageRoot}${remote ? `, image store ${remote.store.url}${remote.signingKey ? ' (signing)' : ' (UNSIGNED: no signing key)'}` : ''}, freeze mode ${cfg.freezeMode}, metrics on :${this.server.port}`);
   }
 
   async stop(): Promise<void> {

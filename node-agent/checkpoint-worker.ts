@@ -28,12 +28,16 @@ import { makePodSafe, recoveryMessage } from './recovery';
 import { recheckMembership, resolveContainers } from './resolve';
 import { claimed, failed, succeeded, SuccessResult } from './status';
 import { ImageStore, refOf } from './storage';
+import { storeKey, upload, type RemoteStore } from './remote-store';
+import type { Progress } from '../store';
 import { WorkError, describeError } from './work-error';
 
 export interface WorkerDeps {
   api: AgentApi;
   identity: AgentIdentity;
   store: ImageStore;
+  /** The image store checkpoints are published to (--store-url); none: they stay in `store`'s directory. */
+  remote?: RemoteStore;
   dumper: Dumper;
   mounts: CgroupMounts;
   metrics: AgentMetrics;
@@ -128,13 +132,38 @@ export class CheckpointWorker {
       dumping += out.dumpSeconds;
     }
     const dir = this.d.store.checkpointDir(ref);
+    const imageSizeBytes = this.d.store.sizeOf(dir);
+    let imageLocation = `file://${dir}`;
+    let uploadSeconds = 0;
+    if (this.d.remote) {
+      try {
+        const up = await upload(this.d.remote, ref, dir, (p) => void this.reportTransfer(cp, p));
+        imageLocation = up.url;
+        uploadSeconds = up.seconds;
+      } catch (err) {
+        throw new WorkError(Reason.UploadFailed, `upload to ${this.d.remote.store.url}: ${(err as Error).message}`);
+      }
+      // Confirmed in the store: the node's copy goes (Succeeded is written only after this point).
+      this.d.store.remove(ref);
+    }
     return {
       containers: results,
-      durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: 0 },
+      durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: round(uploadSeconds) },
       freezeDuration: durationString(frozen),
-      imageLocation: `file://${dir}`,
-      imageSizeBytes: this.d.store.sizeOf(dir),
+      imageLocation,
+      imageSizeBytes,
     };
+  }
+
+  /** Upload progress into status.transfer: best effort (a conflict or an error skips one report). */
+  private async reportTransfer(cp: Checkpoint, p: Progress): Promise<void> {
+    try {
+      const current = await this.d.api.getCheckpoint(cp.metadata.namespace as string, cp.metadata.name as string);
+      if (!current || current.status?.phase !== 'Running' || current.status.claimedBy !== this.d.identity.id) return;
+      await this.d.api.replaceCheckpointStatus({ ...current, status: { ...current.status, transfer: { doneBytes: p.doneBytes, totalBytes: p.totalBytes } } });
+    } catch (err) {
+      this.d.log(`${cp.metadata.namespace}/${cp.metadata.name}: upload progress not written: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   private async recover(cp: Checkpoint): Promise<void> {
@@ -162,7 +191,11 @@ export class CheckpointWorker {
     this.unwritten.delete(key);
     if (w.kind === 'notOurs') {
       this.d.log(`${key}: no longer Running under our claim (phase ${w.obj.status?.phase}); result dropped`);
-      if (outcome.kind === 'succeeded') this.d.store.remove(refOf(w.obj.metadata));
+      if (outcome.kind === 'succeeded') {
+        this.d.store.remove(refOf(w.obj.metadata));
+        const remote = this.d.remote;
+        remote?.store.remove(storeKey(refOf(w.obj.metadata))).catch((err: Error) => this.d.log(`${key}: dropped result's images not removed from ${remote.store.url}: ${err.message}`));
+      }
     }
     if (w.kind === 'written') this.record(w.obj, outcome);
   }

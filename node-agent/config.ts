@@ -10,6 +10,13 @@
  *   --kubeconfig    KUBECONFIG             default: in-cluster service account
  *   --freeze-mode   CRYOPOD_FREEZE_MODE    native (default) | agent: see dumper.ts
  *   --concurrency   CRYOPOD_CONCURRENCY    checkpoints handled at once (default 1)
+ *   --store-url     CRYOPOD_STORE_URL      an image store (s3://bucket/prefix or file:///shared): images are
+ *                                          dumped into --storage-root (then node-local staging), sealed,
+ *                                          uploaded there, and the local copy removed once confirmed
+ *   --store-secret-dir CRYOPOD_STORE_SECRET_DIR  the mounted Secret with the store's credentials and keys
+ *                                          (store/credentials.ts)
+ *   --insecure-unsigned CRYOPOD_INSECURE_UNSIGNED  "true": restore unsigned checkpoints from the store
+ *   --store-retry-seconds CRYOPOD_STORE_RETRY_SECONDS  how long an upload or download retries a failing store (default 120)
  *
  * No setting here is a test switch: tests pass their hooks to the Agent (AgentOverrides), never through
  * the environment of the privileged agent.
@@ -27,6 +34,10 @@ export interface AgentConfig {
   kubeconfig?: string;
   freezeMode: FreezeMode;
   concurrency: number;
+  storeUrl?: string;
+  storeSecretDir?: string;
+  allowUnsigned?: boolean;
+  storeRetrySeconds?: number;
 }
 
 const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
@@ -41,7 +52,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
     else if (i + 1 < argv.length) flags.set(a.slice(2), argv[++i]);
     else throw new Error(`flag ${a} needs a value`);
   }
-  const known = ['node-name', 'pod-name', 'storage-root', 'state-dir', 'port', 'bind', 'kubeconfig', 'freeze-mode', 'concurrency'];
+  const known = ['node-name', 'pod-name', 'storage-root', 'state-dir', 'port', 'bind', 'kubeconfig', 'freeze-mode', 'concurrency', 'store-url', 'store-secret-dir', 'insecure-unsigned', 'store-retry-seconds'];
   for (const k of flags.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (known: ${known.map((x) => `--${x}`).join(', ')})`);
   const get = (flag: string, envName: string): string | undefined => flags.get(flag) ?? (env[envName] || undefined);
 
@@ -68,5 +79,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig
     kubeconfig: get('kubeconfig', 'KUBECONFIG'),
     freezeMode,
     concurrency,
+    storeUrl: get('store-url', 'CRYOPOD_STORE_URL'),
+    storeSecretDir: get('store-secret-dir', 'CRYOPOD_STORE_SECRET_DIR'),
+    allowUnsigned: get('insecure-unsigned', 'CRYOPOD_INSECURE_UNSIGNED') === 'true',
+    storeRetrySeconds: retrySeconds(get('store-retry-seconds', 'CRYOPOD_STORE_RETRY_SECONDS')),
   };
+}
+
+function retrySeconds(v: string | undefined): number {
+  const n = Number(v ?? 120);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--store-retry-seconds must be a non-negative number, got ${v}`);
+  return n;
 }

@@ -23,6 +23,7 @@
  * have failed it on its timeout), with retry on conflict; a result whose write failed is kept and written
  * on the next attempt, so no stub is morphed twice by this instance.
  */
+import * as path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Restore } from '../crds/types';
 import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason, splitKey } from '../kube';
@@ -37,7 +38,10 @@ import { AgentMetrics } from './metrics';
 import { PROC, readStartTime } from './procfs';
 import { recheckMembership } from './resolve';
 import { restoreClaimed, restoreFailed, RestoreResult, restoreSucceeded } from './restore-status';
-import { ImageStore, refOf } from './storage';
+import { CheckpointRef, ImageStore, refOf } from './storage';
+import { download, storeKey, type RemoteStore } from './remote-store';
+import { SealError } from '../images/seal-verify';
+import { isStoreError } from '../store';
 import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
 import { WorkError, describeError } from './work-error';
 
@@ -51,6 +55,8 @@ export interface RestoreWorkerDeps {
   api: AgentApi;
   identity: AgentIdentity;
   store: ImageStore;
+  /** The image store checkpoints are published to (--store-url): restores download from it. */
+  remote?: RemoteStore;
   mounts: CgroupMounts;
   metrics: AgentMetrics;
   log: (msg: string) => void;
@@ -128,7 +134,37 @@ export class RestoreWorker {
     return created + (r.spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS) * 1000 - DEADLINE_MARGIN_MS;
   }
 
+  /** A checkpoint downloaded from the image store into the local root is removed once the restore is over. */
   private async restorePod(r: Restore): Promise<RestoreResult> {
+    const staged: { ref?: CheckpointRef } = {};
+    try {
+      return await this.restorePodStaged(r, staged);
+    } finally {
+      if (staged.ref) this.d.store.remove(staged.ref);
+    }
+  }
+
+  /** Downloads a checkpoint from the image store into this node's root and verifies its seal, before anything reads it. */
+  private async stage(ref: CheckpointRef, staged: { ref?: CheckpointRef }): Promise<{ dir: string; seconds: number }> {
+    const remote = this.d.remote as RemoteStore;
+    const t0 = process.hrtime.bigint();
+    this.d.store.remove(ref);
+    const dir = this.d.store.checkpointDir(ref);
+    this.d.store.mkdir(path.dirname(dir));
+    staged.ref = ref;
+    try {
+      await download(remote, ref, dir);
+    } catch (err) {
+      const where = `checkpoint ${ref.namespace}/${ref.name} in ${remote.store.urlOf(storeKey(ref))}`;
+      if (err instanceof SealError) throw new WorkError(Reason.ImageCorrupt, `${where} is refused (${err.problem}): ${err.message}`, { cause: err, code: err.problem });
+      if (isStoreError(err, 'Decrypt')) throw new WorkError(Reason.ImageCorrupt, `${where} is refused: ${err.message}`, { cause: err, code: 'Decrypt' });
+      if (isStoreError(err, 'NotFound')) throw new WorkError(Reason.CheckpointNotFound, `${where}: ${err.message}`, { cause: err });
+      throw new WorkError(Reason.RestoreFailed, `${where}: download failed: ${(err as Error).message}`, { cause: err });
+    }
+    return { dir, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  }
+
+  private async restorePodStaged(r: Restore, staged: { ref?: CheckpointRef }): Promise<RestoreResult> {
     const ns = r.metadata.namespace as string;
     const node = this.d.identity.nodeName;
 
@@ -138,12 +174,16 @@ export class RestoreWorker {
     if (!cp) throw new WorkError(Reason.CheckpointNotFound, `checkpoint ${ns}/${r.spec.checkpointName} does not exist`);
     if (cp.status?.phase !== 'Succeeded') throw new WorkError(Reason.CheckpointNotReady, `checkpoint ${ns}/${cp.metadata.name} is ${cp.status?.phase ?? 'Pending'}, not Succeeded`);
     const ref = refOf(cp.metadata);
-    let imageDir: string;
-    try {
-      if (!cp.status.imageLocation) throw new Error('the checkpoint has no status.imageLocation');
-      imageDir = this.d.store.checkpointDirAt(cp.status.imageLocation, ref);
-    } catch (err) {
-      throw new WorkError(Reason.CheckpointNotFound, `checkpoint ${ns}/${cp.metadata.name}: ${(err as Error).message}`);
+    let downloadSeconds = 0;
+    if (this.d.remote && cp.status.imageLocation === this.d.remote.store.urlOf(storeKey(ref))) {
+      downloadSeconds = (await this.stage(ref, staged)).seconds;
+    } else {
+      try {
+        if (!cp.status.imageLocation) throw new Error('the checkpoint has no status.imageLocation');
+        this.d.store.checkpointDirAt(cp.status.imageLocation, ref);
+      } catch (err) {
+        throw new WorkError(Reason.CheckpointNotFound, `checkpoint ${ns}/${cp.metadata.name}: ${(err as Error).message}`);
+      }
     }
 
     // The restore pod: the one the operator made for this Restore, on this node.
@@ -218,7 +258,7 @@ export class RestoreWorker {
       }
     }
     const restoreSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    return { podName, nodeName: node, containers: done, durations: { downloadSeconds: 0, restoreSeconds: round(restoreSeconds) } };
+    return { podName, nodeName: node, containers: done, durations: { downloadSeconds: round(downloadSeconds), restoreSeconds: round(restoreSeconds) } };
   }
 
   /** The restore pod, checked to belong to this Restore and to run on this node. */

@@ -34,7 +34,7 @@ import {
   createPodObject,
   createRestore,
   dispatchRestore,
-  eventsFor,
+  eventsWhenRecorded,
   getRestore,
   setContainerRunning,
   startTestCluster,
@@ -174,7 +174,7 @@ test.each(['v1', 'v2'] as const)('restores a checkpointed process into a waiting
   expect(later.ok).toBe(true);
 
   // Event and metrics.
-  const events = await eventsFor(cluster.admin, ns, rName);
+  const events = await eventsWhenRecorded(cluster.admin, ns, rName);
   expect(events.map((e) => [e.reason, e.type])).toEqual([['Succeeded', 'Normal']]);
   const metrics = await httpGet(agent.port as number, '/metrics');
   expect(metrics).toMatch(/^cryopod_restores_total\{result="succeeded",node="node-r"\} [1-9]/m);
@@ -244,7 +244,7 @@ test('a tampered image ends Failed/ImageCorrupt, and the stub is killed before t
   expect(readStatus(stub.pid)?.state ?? 'gone').toMatch(/^(gone|Z)$/);
   // It never ran the saved task: the counter (which writes its state as it counts) did not move.
   expect(ctr.state().counter).toBe(lastCounter);
-  const events = await eventsFor(cluster.admin, ns, 'restore-db');
+  const events = await eventsWhenRecorded(cluster.admin, ns, 'restore-db');
   expect(events.map((e) => [e.reason, e.type])).toEqual([['ImageCorrupt', 'Warning']]);
   expect(await httpGet(agent.port as number, '/metrics')).toMatch(/^cryopod_restores_total\{result="failed",node="node-r"\} [1-9]/m);
 });

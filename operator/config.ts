@@ -28,6 +28,14 @@ export interface OperatorConfig {
   resyncSeconds: number;
   /** How often to look again at objects waiting on something the operator does not watch (pod scheduling). */
   pollSeconds: number;
+  /** The image store agents publish to (s3://bucket/prefix or file:///root); unset: the shared root only. */
+  storeUrl?: string;
+  /** The mounted Secret with the store's credentials and the trusted seal keys (store/credentials.ts). */
+  storeSecretDir?: string;
+  /** "true": accept unsigned checkpoints from the store (never wrongly signed ones). */
+  insecureUnsigned: string;
+  /** How often the image store is swept for orphans (images no Checkpoint names; 0 = never). */
+  orphanSweepSeconds: number;
 }
 
 export const DEFAULTS: OperatorConfig = {
@@ -41,6 +49,8 @@ export const DEFAULTS: OperatorConfig = {
   concurrency: 4,
   resyncSeconds: 120,
   pollSeconds: 5,
+  insecureUnsigned: 'false',
+  orphanSweepSeconds: 3600,
 };
 
 type Key = keyof OperatorConfig;
@@ -57,6 +67,10 @@ const FLAGS: Record<string, Key> = {
   concurrency: 'concurrency',
   'resync-seconds': 'resyncSeconds',
   'poll-seconds': 'pollSeconds',
+  'store-url': 'storeUrl',
+  'store-secret-dir': 'storeSecretDir',
+  'insecure-unsigned': 'insecureUnsigned',
+  'orphan-sweep-seconds': 'orphanSweepSeconds',
 };
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {

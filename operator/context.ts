@@ -3,7 +3,7 @@ import type { OperatorConfig } from './config';
 import type { EventRecorder } from './events';
 import type { KubeClient } from './kube/client';
 import type { OperatorMetrics } from './metrics';
-import type { ImageStore } from './storage';
+import type { ImageLocations } from './image-locations';
 
 export interface TestHooks {
   /**
@@ -21,7 +21,7 @@ export interface TestHooks {
 export interface Ctx {
   client: KubeClient;
   cfg: OperatorConfig;
-  store: ImageStore;
+  store: ImageLocations;
   events: EventRecorder;
   metrics: OperatorMetrics;
   log(msg: string): void;

@@ -17,6 +17,8 @@ import { collectionSource } from './kube/watch-source';
 import { OperatorMetrics } from './metrics';
 import { RestoreReconciler } from './restore-reconciler';
 import { ImageStore } from './storage';
+import { Locations, remoteImagesFrom, type RemoteImages } from './image-locations';
+import { sweepOrphans } from './orphan-sweep';
 
 export interface OperatorOptions {
   hooks?: TestHooks;
@@ -38,6 +40,8 @@ export class Operator {
   private readonly watchers: ListWatch[] = [];
   private readonly queues: WorkQueue[] = [];
   private server?: http.Server;
+  private remote?: RemoteImages;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     readonly cfg: OperatorConfig,
@@ -49,7 +53,7 @@ export class Operator {
     this.ctx = {
       client,
       cfg,
-      store: new ImageStore(cfg.storageRoot),
+      store: new Locations(new ImageStore(cfg.storageRoot), (this.remote = remoteImagesFrom({ ...cfg, allowUnsigned: cfg.insecureUnsigned === 'true' }))),
       events: new EventRecorder(client, log),
       metrics: this.metrics,
       log,
@@ -63,6 +67,13 @@ export class Operator {
     const rs = new RestoreReconciler(this.ctx);
     this.run('checkpoints', 'checkpoint', (k) => cp.reconcile(k));
     this.run('restores', 'restore', (k) => rs.reconcile(k));
+    const remote = this.remote;
+    if (remote && this.cfg.orphanSweepSeconds > 0) {
+      const sweep = (): void =>
+        void sweepOrphans(this.ctx, remote.store).catch((err: Error) => this.ctx.log(`orphan sweep of ${remote.store.url}: ${err.message}`));
+      this.sweeper = setInterval(sweep, this.cfg.orphanSweepSeconds * 1000);
+      this.sweeper.unref();
+    }
     if (this.cfg.metricsPort > 0) {
       this.server = await startHttp(this.cfg.metricsPort, this.metrics.registry, { healthy: () => this.healthy() });
     }
@@ -114,6 +125,7 @@ export class Operator {
    * instead (what a crash does; tests use it to leave a reconcile half done).
    */
   async stop(wait = true): Promise<void> {
+    clearInterval(this.sweeper);
     await Promise.all(this.watchers.map((w) => w.stop()));
     await Promise.all(this.queues.map((q) => q.shutdown(wait)));
     if (this.server) await new Promise<void>((r) => this.server!.close(() => r()));

@@ -8,6 +8,7 @@ import { inotifyKind } from './inotify';
 import { memfdKind } from './memfd';
 import { signalfdKind } from './signalfd';
 import { timerfdKind } from './timerfd';
+import { unixKind } from './unix';
 
 export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   eventfdKind,
@@ -17,6 +18,7 @@ export const IMAGE_FILE_KINDS: readonly ImageFileKind[] = [
   memfdKind,
   fifoKind,
   inotifyKind,
+  unixKind,
 ];
 
 export function imageKindNamed(kind: string): ImageFileKind | undefined {

@@ -54,7 +54,7 @@ export interface PageRun {
   nrPages: number;
 }
 
-export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd' | 'fifo' | 'tty' | 'ghost' | 'inotify';
+export type FdKind = 'reg' | 'dir' | 'devnull' | 'chr' | 'socket' | 'unix' | 'pipe' | 'eventfd' | 'epoll' | 'timerfd' | 'signalfd' | 'memfd' | 'fifo' | 'tty' | 'ghost' | 'inotify';
 
 /**
  * What only an fd's kind knows (an eventfd's counter, an epoll's targets), as the native file layer
@@ -118,7 +118,11 @@ export interface InetSocket {
   /** SOCK_STREAM (1) or SOCK_DGRAM (2). */
   type: number;
   protocol: number;
-  state: 'listen' | 'bound';
+  /**
+   * 'connected': a TCP connection at dump time, restored as a socket whose peer is gone (its next read
+   * sees ECONNRESET, as after a network failure; the program reconnects). The peer is not recorded.
+   */
+  state: 'listen' | 'bound' | 'connected';
   /** Bound address, textual (0.0.0.0, ::, 127.0.0.1, ...). */
   address: string;
   port: number;
@@ -177,6 +181,57 @@ export interface ThreadState {
   rseq: { ptr: number; size: number; signature: number } | null;
   robustList: { head: number; len: number };
   clearChildTid: number;
+  /** Scheduling, parent-death signal and pending signals of the thread (absent in older images). */
+  threadState?: ThreadProcessState;
+}
+
+/** What each thread has of its own besides registers (CRIU thread_core_entry). */
+export interface ThreadProcessState {
+  /** -20..19 (getpriority). */
+  nice: number;
+  /** SCHED_* (with SCHED_RESET_ON_FORK, 0x40000000, when set). */
+  policy: number;
+  rtPriority: number;
+  /** sched_getaffinity's CPU mask, in 64-bit words. */
+  affinity: bigint[];
+  /** PR_SET_PDEATHSIG (0: none). */
+  pdeathSignal: number;
+  /** Signals queued for this thread alone, as 128-byte siginfo_t, in queue order. */
+  pendingSignals: Buffer[];
+}
+
+/**
+ * Task-wide state servers rely on besides memory and files (CRIU task_core_entry, creds_entry and
+ * seccomp.img). A restore puts every part back or fails naming it; never with more privilege than the
+ * restore stub has.
+ */
+export interface ProcessState {
+  /** By resource number (RLIMIT_CPU = 0 … RLIMIT_RTTIME = 15); RLIM_INFINITY is 2^64 - 1. */
+  rlimits: Array<{ cur: bigint; max: bigint }>;
+  /** ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF: interval and time left, in microseconds. */
+  itimers: Array<{ intervalUs: number; valueUs: number }>;
+  /** timer_create timers, each restored with its ID, clock, signal, target and remaining time. */
+  posixTimers: Array<{
+    id: number;
+    clock: number;
+    signo: number;
+    /** SIGEV_SIGNAL (0), SIGEV_NONE (1), or SIGEV_THREAD_ID | SIGEV_SIGNAL (4). */
+    notify: number;
+    /** SIGEV_THREAD_ID: the thread, as the task sees it. */
+    notifyTid: number;
+    sigval: bigint;
+    overrun: number;
+    intervalNs: number;
+    valueNs: number;
+  }>;
+  /** Signals queued for the whole process, as 128-byte siginfo_t, in queue order. */
+  sharedSignals: Buffer[];
+  oomScoreAdj: number;
+  childSubreaper: boolean;
+  noNewPrivs: boolean;
+  /** The seccomp filter chain, oldest first: struct sock_filter arrays and their install flags. */
+  seccomp: Array<{ insns: Buffer; flags: number }>;
+  caps: { inheritable: bigint; permitted: bigint; effective: bigint; bounding: bigint; ambient: bigint; securebits: number };
 }
 
 export interface DumpedTask {
@@ -222,10 +277,16 @@ export interface DumpedTask {
   inherited?: PageRun[];
   /** The other threads of the process, ascending by tid (empty for a single-threaded process). */
   threads: ThreadState[];
+  /** Set by dumps that save it (absent in older images: a restore then keeps the stub's). */
+  processState?: ProcessState;
+  /** The main thread's own part (see ThreadState.threadState). */
+  threadState?: ThreadProcessState;
   /** Open file descriptors, ascending by fd. */
   files: OpenFile[];
   /** Seconds spent frozen (seized until detached or killed), as measured by the native core. */
   frozenSeconds: number;
+  /** How the pages left the task (set by a dump, absent when it had none; not stored in images). */
+  pagesMethod?: DumpMethod;
   /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
   pagesSeconds?: number;
   /** Set when the pages came from a copy-on-write snapshot (short freeze); not stored in images. */

@@ -2,7 +2,7 @@
  * The parasite: position-independent, freestanding code the dumper runs inside a stopped task.
  *
  * The dumper points the task's rip at parasite_start (offset 0 of the blob), rsp at the top of the
- * shared area's stack and rdi at struct parasite_args. It connects to the dumper's socket and serves
+ * shared area's stack and rdi at struct parasite_args. It serves, on the socket end the args name,
  * commands (one enum, one dispatch switch, as CRIU's pie/parasite.c) until FINI, then executes int3:
  * the SIGTRAP stop hands the task back to the dumper, which puts its registers back.
  * No libc, no globals that need relocation, all signals blocked by the dumper while it runs.
@@ -10,8 +10,6 @@
 #include "protocol.h"
 
 #define SYS_close 3
-#define SYS_socket 41
-#define SYS_connect 42
 #define SYS_sendto 44
 #define SYS_recvmsg 47
 #define SYS_getpid 39
@@ -20,8 +18,6 @@
 #define SYS_exit_group 231
 #define SYS_close_range 436
 
-#define AF_UNIX 1
-#define SOCK_SEQPACKET 5
 #define SOL_SOCKET 1
 #define SCM_RIGHTS 1
 #define EPROTO 71
@@ -46,10 +42,6 @@ struct cmsghdr {
   size_t cmsg_len;
   int cmsg_level;
   int cmsg_type;
-};
-struct sockaddr_un {
-  unsigned short sun_family;
-  char sun_path[108];
 };
 
 static long sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
@@ -141,34 +133,20 @@ static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs, const
   return total;
 }
 
-static long connect_dumper(const struct parasite_args* a) {
-  int sk = (int)sys3(SYS_socket, AF_UNIX, SOCK_SEQPACKET, 0);
-  if (sk < 0) return sk;
-  struct sockaddr_un sa;
-  sa.sun_family = AF_UNIX;
-  for (unsigned i = 0; i < sizeof sa.sun_path; ++i) sa.sun_path[i] = i < a->addr_len ? a->addr[i] : 0;
-  long r = sys3(SYS_connect, sk, &sa, 2 + a->addr_len);
-  if (r < 0) {
-    sys3(SYS_close, sk, 0, 0);
-    return r;
-  }
-  return sk;
-}
-
 long snapshot_clone(void* child_stack, struct parasite_args* a);
 
 /*
  * The snapshot child: a fork of the frozen task, so its memory is that instant's, copy-on-write. It keeps
  * only its pipes and its own socket (moved to high fds; every other fd of the task is closed, so it holds
  * none of the task's files open), serves DUMP_PAGES and exits on FINI. It touches no static: the blob's
- * data is in the shared area, which the parent parasite still uses.
+ * data is in the shared area, which the parent parasite still uses. Its socket is snapshot_fd, inherited
+ * from the task (the dumper holds the other end).
  */
 __attribute__((noreturn, used)) void snapshot_child_main(struct parasite_args* a) {
   int mine[PARASITE_MAX_PIPES];
   unsigned n = nr_pipes;
   for (unsigned i = 0; i < n; ++i) mine[i] = pipes[i];
-  long sk = connect_dumper(a);
-  if (sk < 0) sys3(SYS_exit_group, 1, 0, 0);
+  long sk = a->snapshot_fd;
   /* Keep fds 1000.. (pipes, socket); the rest are the task's and must not be held open by us. */
   const int base = 1000;
   int moved = 1;
@@ -180,6 +158,8 @@ __attribute__((noreturn, used)) void snapshot_child_main(struct parasite_args* a
     sys3(SYS_close_range, 0, base - 1, 0);
     sys3(SYS_close_range, base + n + 1, ~0U, 0);
   }
+  /* The dumper waits for this before it lets the parent parasite go (FINI clears the shared `pipes`). */
+  reply((int)sk, PARASITE_CMD_SNAPSHOT, 0);
   for (;;) {
     struct parasite_msg m;
     struct iovec iov = {&m, sizeof m};
@@ -199,8 +179,7 @@ __attribute__((noreturn, used)) void snapshot_child_main(struct parasite_args* a
 }
 
 long parasite_main(struct parasite_args* a) {
-  long sk = connect_dumper(a);
-  if (sk < 0) return sk;
+  long sk = a->ctl_fd;
   for (;;) {
     struct parasite_msg m;
     if (receive(sk, &m) < 0) break; /* the dumper went away: clean up and trap */

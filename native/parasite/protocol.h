@@ -11,8 +11,10 @@
  *   │ entry at 0      │ socket address, page batch   │                           │
  *   └─────────────────┴─────────────────────────────┴───────────────────────────┘
  *
- * Control: a SOCK_SEQPACKET unix socket (abstract address in the args); one message per command,
- * pipe fds ride on PARASITE_CMD_INIT as SCM_RIGHTS; every command gets one reply.
+ * Control: SOCK_SEQPACKET socketpairs the task itself creates (a remote socketpair), whose other ends the
+ * dumper takes with pidfd_getfd: no address, so they work in any network namespace and nobody else can
+ * connect. ctl_fd serves the parasite; snapshot_fd is kept for the snapshot child (a fork inherits it).
+ * One message per command, pipe fds ride on PARASITE_CMD_INIT as SCM_RIGHTS; every command gets one reply.
  *
  * Pages: the batch in the args lists iovecs grouped in segments of at most one pipe's capacity; the
  * parasite vmsplice()s segment s into pipe (s % pipes_used) while the dumper splice()s the pipes, in the
@@ -39,7 +41,8 @@ enum parasite_cmd {
   PARASITE_CMD_GETPID,      /* reply with the task's pid: a liveness check */
   PARASITE_CMD_FINI,        /* close everything, reply, then trap back to the dumper (a snapshot child exits) */
   PARASITE_CMD_SNAPSHOT,    /* fork: the child holds a copy-on-write snapshot of the task's memory, connects
-                               to the dumper on its own socket and serves DUMP_PAGES/FINI; reply: its pid */
+                               on snapshot_fd and serves DUMP_PAGES/FINI; reply: its pid; the child
+                               then says SNAPSHOT (value 0) on snapshot_fd once it holds its pipes */
 };
 
 struct parasite_msg {
@@ -60,8 +63,9 @@ struct parasite_seg {
 };
 
 struct parasite_args {
-  uint32_t addr_len;
-  char addr[108]; /* struct sockaddr_un sun_path, abstract: addr[0] == 0 */
+  int32_t ctl_fd;      /* the task's end of the control socketpair */
+  int32_t snapshot_fd; /* the task's end of the snapshot child's socketpair */
+  int32_t pair[2];     /* where the remote socketpair() writes its two fds */
   uint32_t nr_iovs;
   uint32_t nr_segs;
   /* DUMP_PAGES: segment s goes into pipe s % pipes_used (1..nr_pipes); warm != 0: read each segment

@@ -124,6 +124,9 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, prog
   // kernel orders a fork against a migration, so once this write returns no child can land outside).
   fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
   for (const p of withDescendants(pid)) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(p));
+  // Started once it has counted: its first state is written after it filled its 4 MiB pattern.
+  for (let i = 0; i < 500 && !fs.existsSync(stateFile); i++) await sleep(10);
+  if (!fs.existsSync(stateFile)) throw new Error(`counter ${pid} wrote no state within 5 s`);
   const freezer = { kind, path: dir };
   const podFreezer = { kind, path: podDir };
   const state = (): { counter: number; ok: boolean; ids: number[] } => {

@@ -160,6 +160,16 @@ export async function eventsFor(admin: string, ns: string, name: string): Promis
   return (list as { items: k8s.CoreV1Event[] }).items;
 }
 
+/** eventsFor once there is at least one: the agent records its Event just after the status write a test waits for. */
+export async function eventsWhenRecorded(admin: string, ns: string, name: string, timeoutMs = 10000): Promise<k8s.CoreV1Event[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const events = await eventsFor(admin, ns, name);
+    if (events.length || Date.now() > deadline) return events;
+    await sleep(100);
+  }
+}
+
 /** A Restore as the user creates it (the operator's dispatch is dispatchRestore). */
 export async function createRestore(admin: string, ns: string, name: string, checkpointName: string, timeoutSeconds?: number): Promise<Restore> {
   return (await ok(

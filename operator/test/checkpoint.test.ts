@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { crPath } from '../kube/paths';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createPod, eventsFor, eventsWhenRecorded, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 
 let env: Env;
 const NS = 'team-a';
@@ -75,7 +75,7 @@ describe('Checkpoint reconciler', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
     expect(failed.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'AgentUnavailable' });
     expect(failed.status!.dispatchedAt).toBe(dispatched.status!.dispatchedAt);
-    expect(await eventsFor(env.admin, NS, 'lonely-1', 'AgentUnavailable')).toHaveLength(1);
+    expect(await eventsWhenRecorded(env.admin, NS, 'lonely-1', 'AgentUnavailable')).toHaveLength(1);
     await op.stop();
   });
 
@@ -136,8 +136,8 @@ describe('Checkpoint reconciler', () => {
     });
     expect(failed.status!.dispatchedAt).toBe(dispatched.status!.dispatchedAt);
     expect(failed.status!.conditions!.find((c) => c.type === 'Ready')!.reason).toBe('AgentUnavailable');
-    expect(await eventsFor(env.admin, NS, 'crash-1', 'Dispatched')).toHaveLength(1);
-    expect(await eventsFor(env.admin, NS, 'crash-1', 'AgentUnavailable')).toHaveLength(1);
+    expect(await eventsWhenRecorded(env.admin, NS, 'crash-1', 'Dispatched')).toHaveLength(1);
+    expect(await eventsWhenRecorded(env.admin, NS, 'crash-1', 'AgentUnavailable')).toHaveLength(1);
     await op3.stop();
   });
 
@@ -176,7 +176,7 @@ describe('Checkpoint reconciler', () => {
     await expect(fs.stat(cases[0].dir)).rejects.toThrow(/ENOENT/);
     expect(await fs.readFile(path.join(cases[1].dir, 'pages-1.img'), 'utf8')).toBe('x');
     expect(await fs.readFile(path.join(outside, 'precious'), 'utf8')).toBe('keep me');
-    expect(await eventsFor(env.admin, NS, 'del-1', 'ImagesDeleted')).toHaveLength(1);
+    expect(await eventsWhenRecorded(env.admin, NS, 'del-1', 'ImagesDeleted')).toHaveLength(1);
     const refused = await eventsFor(env.admin, NS, 'del-3', 'ImagesNotDeleted');
     expect(refused).toHaveLength(1);
     expect(refused[0].message).toMatch(/is outside/);

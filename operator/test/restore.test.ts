@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Restore } from '../../crds/types';
 import { crPath, podPath } from '../kube/paths';
-import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createNode, createPod, eventsFor, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
+import { agentClaim, agentSucceed, createCheckpoint, createNamespace, createNode, createPod, eventsWhenRecorded, getCheckpoint, reconcileLog, setup, waitFor, type Env } from './test-fixture';
 
 let env: Env;
 const NS = 'restores';
@@ -62,7 +62,7 @@ test('a Restore makes the new pod from pod.json: pinned, stubbed, owned by the R
   expect(pod.spec.volumes).toContainEqual({ name: 'cryopod-stub', emptyDir: {} });
   expect(pod.spec.hostname).toBe('web');
   expect(pod.spec.restartPolicy).toBe('Never');
-  expect(await eventsFor(env.admin, NS, 'web-r', 'Dispatched')).toHaveLength(1);
+  expect(await eventsWhenRecorded(env.admin, NS, 'web-r', 'Dispatched')).toHaveLength(1);
 
   // A second operator (a restart) neither makes a second pod nor fails on the existing one.
   await op.stop();
@@ -81,7 +81,7 @@ test('a Restore of a missing checkpoint fails with CheckpointNotFound; of a fail
   const r = await finished('no-ck');
   expect(r.status!.phase).toBe('Failed');
   expect(r.status!.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'CheckpointNotFound' });
-  expect(await eventsFor(env.admin, NS, 'no-ck', 'CheckpointNotFound')).toHaveLength(1);
+  expect(await eventsWhenRecorded(env.admin, NS, 'no-ck', 'CheckpointNotFound')).toHaveLength(1);
 
   await createCheckpoint(env.admin, NS, 'doomed', { podName: 'does-not-exist' });
   await waitFor('doomed Failed', async () => (await getCheckpoint(env.admin, NS, 'doomed')).status?.phase === 'Failed');
@@ -143,7 +143,7 @@ test('operator killed after creating the pod: the next one adopts its own pod on
   const op2 = await env.startOperator({ agentClaimTimeoutSeconds: 30 });
   const r = await finished('api-r');
   expect(r.status).toMatchObject({ phase: 'Dispatched', podName: 'api-ck-restored' });
-  expect(await eventsFor(env.admin, NS, 'api-r', 'Dispatched')).toHaveLength(1);
+  expect(await eventsWhenRecorded(env.admin, NS, 'api-r', 'Dispatched')).toHaveLength(1);
 
   // A pod of the wanted name that is not ours: refuse, do not touch it.
   await env.admin.create(podPath(NS), { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'taken' }, spec: { containers: [{ name: 'c', image: 'busybox' }] } });

@@ -138,6 +138,13 @@ export async function eventsFor(c: KubeClient, ns: string, name: string, reason?
   return list.items;
 }
 
+/** eventsFor once there is at least one: an Event is recorded just after the status write a test waits for. */
+export const eventsWhenRecorded = (c: KubeClient, ns: string, name: string, reason?: string): Promise<Event[]> =>
+  waitFor(`an Event${reason ? ` ${reason}` : ''} about ${name}`, async () => {
+    const events = await eventsFor(c, ns, name, reason);
+    return events.length > 0 && events;
+  });
+
 /** Polls (every 100 ms: these are API calls) until fn returns a value other than undefined/false. */
 export const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20000): Promise<T> => pollUntil(what, fn, timeoutMs, 100);
 

@@ -4,6 +4,7 @@
 
 #include "convert_fields.h"
 #include "convert_parts.h"
+#include "process_state_js.h"
 
 namespace cryopod {
 
@@ -82,6 +83,8 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   o.Set("files", array_to_js(env, t.files, file_to_js));
   o.Set("frozenSeconds", Napi::Number::New(env, t.frozen_seconds));
   o.Set("pagesSeconds", Napi::Number::New(env, t.pages_seconds));
+  if (!t.pages_method.empty()) o.Set("pagesMethod", Napi::String::New(env, t.pages_method));
+  if (t.state.saved) o.Set("processState", process_state_to_js(env, t.state));
   if (t.snapshot) {
     Napi::Object snap = Napi::Object::New(env);
     snap.Set("privateBytes", num(env, t.snapshot_private_bytes));
@@ -108,6 +111,14 @@ TaskImage task_from_js(const Napi::Object& o) {
   if (o.Get("creds").IsObject()) t.creds = creds_from_js(get_obj(o, "creds"));
   t.main = thread_from_js(o, t.pid);
   if (has(o, "threads")) t.threads = array_from_js<ThreadState>(o, "threads", extra_thread_from_js);
+  // Saved process state (images from before it was saved have none): then every thread has its own.
+  if (has(o, "processState")) {
+    t.state = process_state_from_js(o.Get("processState"));
+    t.main.ps = thread_process_state_from_js(o.Get("threadState"), "threadState");
+    Napi::Array arr = get_arr(o, "threads");
+    for (uint32_t i = 0; i < arr.Length() && i < t.threads.size(); ++i)
+      t.threads[i].ps = thread_process_state_from_js(arr.Get(i).As<Napi::Object>().Get("threadState"), "threads[].threadState");
+  }
   t.sigactions = array_from_js<SigAction>(o, "sigactions", sigaction_from_js);
   t.mm = mm_from_js(get_obj(o, "mm"));
   t.vmas = array_from_js<Vma>(o, "vmas", vma_from_js);

@@ -13,7 +13,7 @@ Napi::Object socket_to_js(Napi::Env env, const InetSocket& s) {
   o.Set("family", num(env, s.family));
   o.Set("type", num(env, s.type));
   o.Set("protocol", num(env, s.protocol));
-  o.Set("state", s.listening ? "listen" : "bound");
+  o.Set("state", s.connected_lost ? "connected" : s.listening ? "listen" : "bound");
   o.Set("address", s.address);
   o.Set("port", num(env, s.port));
   o.Set("backlog", num(env, s.backlog));
@@ -29,7 +29,9 @@ InetSocket socket_from_js(const Napi::Object& o) {
   s.type = (int)get_num(o, "type");
   s.protocol = (int)get_num(o, "protocol");
   std::string state = get_str(o, "state");
-  if (state != "listen" && state != "bound") throw Napi::TypeError::New(o.Env(), "socket.state must be listen or bound");
+  if (state != "listen" && state != "bound" && state != "connected")
+    throw Napi::TypeError::New(o.Env(), "socket.state must be listen, bound or connected");
+  s.connected_lost = state == "connected";
   s.listening = state == "listen";
   s.address = get_str(o, "address");
   s.port = (int)get_num(o, "port");

@@ -1,6 +1,7 @@
 // ThreadState ↔ the per-thread fields of a DumpedTask / ThreadState (native/lib/types.ts).
 #include "convert_fields.h"
 #include "convert_parts.h"
+#include "process_state_js.h"
 
 namespace cryopod {
 
@@ -29,6 +30,7 @@ void thread_to_js(Napi::Env env, const ThreadState& th, Napi::Object o) {
   rl.Set("len", num(env, th.robust_len));
   o.Set("robustList", rl);
   o.Set("clearChildTid", num(env, th.clear_child_tid));
+  o.Set("threadState", thread_process_state_to_js(env, th.ps));
 }
 
 ThreadState thread_from_js(const Napi::Object& o, int tid) {

@@ -70,11 +70,12 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
                         std::chrono::steady_clock::time_point freeze_started) {
   auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
   int child = parasite->fork_snapshot();
+  int child_in_task = parasite->snapshot_child_in_task();
   if (!snapshot_has(child, t.vmas)) {
     // A VMA fork left out (MADV_DONTFORK set after the VmFlags were read): this snapshot is not the
     // task. Drop it while the task is still frozen and dump the task itself.
     parasite.reset();  // cures the task, kills the child
-    rs.call(SYS_wait4, (uint64_t)child, 0, __WALL, 0);
+    rs.call(SYS_wait4, (uint64_t)child_in_task, 0, __WALL, 0);
     return false;
   }
   try {
@@ -99,6 +100,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
     if (need > 0 && parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
+    if (need > 0) t.pages_method = "parasite";
     t.snapshot_private_bytes = parasite->snapshot_private_bytes();
     parasite->finish_snapshot();
     t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
@@ -108,11 +110,11 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite.reset();
     for (auto& th : others) th->detach();
     main.detach();
-    reap_through_task(req.pid, child, gadget);
+    reap_through_task(req.pid, child_in_task, gadget);
     throw;
   }
   parasite.reset();
-  reap_through_task(req.pid, child, gadget);
+  reap_through_task(req.pid, child_in_task, gadget);
   fsync_if_file(out, req.pages_path);
   t.snapshot = true;
   return true;
@@ -171,12 +173,14 @@ TaskImage dump_task(const DumpRequest& req) {
   auto pages_started = std::chrono::steady_clock::now();
   if (req.parasite_path.empty() || t.pages.empty()) {
     dump_pages(req.pid, t.vmas, t.pages, out);
+    if (!t.pages.empty()) t.pages_method = "vm_readv";
   } else {
     Parasite parasite(main, rs, req.parasite_path, req.nr_pipes);
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
     if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
     parasite.cure();
+    t.pages_method = "parasite";
   }
   t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
   struct stat out_st {};

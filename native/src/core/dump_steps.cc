@@ -204,6 +204,7 @@ void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std
       RemoteSyscalls trs(*others[i], gadget);
       thread_in_task_state(trs, others[i]->pid(), scratch, t.threads[i]);
     }
+    collect_process_state(main, rs, others, gadget, scratch, t);
   } catch (...) {
     rs.call(SYS_munmap, scratch, kPageSize);
     throw;

@@ -149,12 +149,14 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
     RemoteSyscalls rs(*p.main, gadget);
     if (req.parasite_path.empty() || t.pages.empty()) {
       dump_pages(p.pid, t.vmas, t.pages, out);
+      if (!t.pages.empty()) t.pages_method = "vm_readv";
     } else {
       Parasite parasite(*p.main, rs, req.parasite_path, req.nr_pipes);
       uint64_t need = 0;
       for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
       if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image of " + task_name(p.pid));
       parasite.cure();
+      t.pages_method = "parasite";
     }
     fsync_if_file(out, pages_path);
     read_identity(p.pid, t);

@@ -7,13 +7,12 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <chrono>
 #include <cstring>
-#include <atomic>
 
 #include "../../parasite/protocol.h"
 #include "errors.h"
@@ -107,7 +106,7 @@ Parasite::~Parasite() {
 void Parasite::release_local() {
   for (int fd : pipe_rd_) close(fd);
   pipe_rd_.clear();
-  for (int* fd : {&sock_fd_, &listen_fd_, &child_sock_})
+  for (int* fd : {&sock_fd_, &child_sock_, &pidfd_})
     if (*fd >= 0) {
       close(*fd);
       *fd = -1;
@@ -144,22 +143,32 @@ void Parasite::start() {
   if (local == MAP_FAILED) throw_errno("mmap parasite area locally", map_err);
   local_area_ = (uint8_t*)local;
 
-  // The control socket: abstract, so nothing is left on any filesystem.
-  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw_errno("socket");
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  // Unique per dumper, task and attempt; who connects is checked with SO_PEERCRED, not by secrecy.
-  static std::atomic<unsigned> attempt{0};
-  std::string addr = std::string(1, '\0') + "cryopod-parasite-" + std::to_string(::getpid()) + "-" +
-                     std::to_string(pid) + "-" + std::to_string(++attempt);
-  std::memcpy(sa.sun_path, addr.data(), addr.size());
-  socklen_t len = (socklen_t)(offsetof(sockaddr_un, sun_path) + addr.size());
-  if (bind(listen_fd_, (sockaddr*)&sa, len) != 0) throw_errno("bind parasite socket");
-  if (listen(listen_fd_, 1) != 0) throw_errno("listen parasite socket");
+  // The control sockets: socketpairs made by the task itself, in its own namespaces, whose far ends
+  // the dumper takes out of its fd table (pidfd_getfd, allowed to its tracer). No address anywhere:
+  // nothing to reach across network namespaces, nothing another local user could connect to first.
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
-  args->addr_len = (uint32_t)addr.size();
-  std::memcpy(args->addr, addr.data(), addr.size());
+  args->ctl_fd = take_socket_end(&sock_fd_);
+  args->snapshot_fd = take_socket_end(&child_sock_);
+  child_sock_ready_ = false;  // the snapshot child's end waits for SNAPSHOT
+}
+
+// One remote socketpair(): the task keeps one end (returned), the dumper gets the other in *ours.
+int Parasite::take_socket_end(int* ours) {
+  pid_t pid = task_.pid();
+  auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
+  uint64_t out = remote_area_ + PARASITE_ARGS_OFF + offsetof(parasite_args, pair);
+  rs_.must("socketpair for the parasite", SYS_socketpair, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, out);
+  int theirs = args->pair[0], mine = args->pair[1];
+  if (pidfd_ < 0) pidfd_ = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd_ < 0) throw_errno("pidfd_open " + who(pid));
+  *ours = (int)syscall(SYS_pidfd_getfd, pidfd_, mine, 0);  // O_CLOEXEC on our side, by the kernel
+  int err = errno;
+  rs_.call(SYS_close, (uint64_t)mine);
+  if (*ours < 0) {
+    rs_.call(SYS_close, (uint64_t)theirs);
+    throw_errno("pidfd_getfd the parasite's socket from " + who(pid), err);
+  }
+  return theirs;
 }
 
 void Parasite::wait_readable(int fd, const char* what) {
@@ -170,7 +179,7 @@ void Parasite::wait_readable(int fd, const char* what) {
     if (r > 0) return;
     if (r < 0 && errno != EINTR) throw_errno(std::string("poll (") + what + ")");
     int sig = 0;
-    if (child_sock_ >= 0 && fd != listen_fd_) {
+    if (child_sock_ready_ && fd != sock_fd_) {
       // Draining the snapshot child: the task runs on, untraced; the child must be alive.
       std::string st;
       try {
@@ -188,27 +197,15 @@ void Parasite::wait_readable(int fd, const char* what) {
   }
 }
 
+// Starts the blob on its stack with the args; its first reply (to INIT) shows that it runs.
 void Parasite::start_blob() {
-  {
-    // First command: start the blob and take its connection.
-    pid_t pid = task_.pid();
-    user_regs_struct r = task_.original_regs();
-    r.rip = remote_area_;
-    r.rsp = remote_area_ + PARASITE_AREA_SIZE - 64;
-    r.rdi = remote_area_ + PARASITE_ARGS_OFF;
-    r.orig_rax = (unsigned long long)-1;
-    task_.set_regs(r);
-    task_.resume();
-    wait_readable(listen_fd_, "its connection");
-    sock_fd_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (sock_fd_ < 0) throw_errno("accept parasite connection from " + who(pid));
-    ucred cred{};
-    socklen_t cl = sizeof cred;
-    // Only the task we infected may drive this socket.
-    if (getsockopt(sock_fd_, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != pid)
-      throw CoreError("EPERM", "parasite socket connected from pid " + std::to_string(cred.pid) + ", expected " +
-                                   std::to_string(pid));
-  }
+  user_regs_struct r = task_.original_regs();
+  r.rip = remote_area_;
+  r.rsp = remote_area_ + PARASITE_AREA_SIZE - 64;
+  r.rdi = remote_area_ + PARASITE_ARGS_OFF;
+  r.orig_rax = (unsigned long long)-1;
+  task_.set_regs(r);
+  task_.resume();
 }
 
 void Parasite::send(int sock, uint32_t cmd, uint32_t nr, const int* fds, unsigned nfds) {
@@ -244,24 +241,42 @@ long Parasite::getpid() {
   return (long)receive(sock_fd_, PARASITE_CMD_GETPID);
 }
 
+// fork() in the task returned the child's ID in the task's PID namespace; /proc and kill() here need
+// ours. The child is the parasite thread's: its children file lists them by our IDs.
+int Parasite::host_pid_of_child(int ns_pid) {
+  pid_t pid = task_.pid();
+  std::string list = read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  size_t at = 0;
+  while (at < list.size()) {
+    size_t end = list.find(' ', at);
+    if (end == std::string::npos) end = list.size();
+    std::string word = list.substr(at, end - at);
+    at = end + 1;
+    if (word.empty() || word == "\n") continue;
+    int host = std::stoi(word);
+    try {
+      std::vector<int> ids = read_status(host).ns_pid;
+      if (!ids.empty() && ids.back() == ns_pid) return host;
+    } catch (const CoreError&) {
+    }
+  }
+  throw CoreError("EPARASITE", "the snapshot child " + std::to_string(ns_pid) + " of " + who(pid) + " is not among its children");
+}
+
 int Parasite::fork_snapshot() {
   send(sock_fd_, PARASITE_CMD_SNAPSHOT, 0);
   int64_t child = receive(sock_fd_, PARASITE_CMD_SNAPSHOT);
   if (child <= 0) throw_errno("in " + who(task_.pid()) + ": parasite fork", child < 0 ? (int)-child : EIO);
-  child_pid_ = (int)child;
-  wait_readable(listen_fd_, "the snapshot's connection");
-  child_sock_ = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-  if (child_sock_ < 0) throw_errno("accept snapshot connection");
-  ucred cred{};
-  socklen_t cl = sizeof cred;
-  if (getsockopt(child_sock_, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 || cred.pid != child_pid_)
-    throw CoreError("EPERM", "snapshot socket connected from pid " + std::to_string(cred.pid) + ", expected " +
-                                 std::to_string(child_pid_));
+  child_ns_pid_ = (int)child;
+  child_pid_ = host_pid_of_child(child_ns_pid_);
+  child_sock_ready_ = true;  // the child inherited the task's end of this pair and serves on it now
+  // Its first word: it has copied the pipes out of the blob's data, which the parent clears on FINI.
+  if (receive(child_sock_, PARASITE_CMD_SNAPSHOT) != 0) throw CoreError("EPROTO", "the snapshot child did not start");
   return child_pid_;
 }
 
 void Parasite::finish_snapshot() {
-  if (child_sock_ < 0 || child_done_) return;
+  if (!child_sock_ready_ || child_done_) return;
   send(child_sock_, PARASITE_CMD_FINI, 0);
   receive(child_sock_, PARASITE_CMD_FINI);
   child_done_ = true;

@@ -8,15 +8,15 @@
 //   ──────                                   ─────────────────────────────
 //   remote memfd_create + mmap RWX shared ──► area: [blob | args | stack]
 //   open /proc/PID/fd/N, mmap shared      ◄── same pages
-//   listen on an abstract unix socket
-//   regs: rip=blob, rsp=stack, rdi=args; PTRACE_CONT ──► parasite_main: connect
+//   remote socketpair() ×2, pidfd_getfd  ◄── one end of each stays in the task
+//   regs: rip=blob, rsp=stack, rdi=args; PTRACE_CONT ──► parasite_main on args->ctl_fd
 //   INIT + SCM_RIGHTS(pipe write ends)  ───► keeps the pipes
 //   DUMP_PAGES(batch in args)           ───► vmsplice(pipe s % P, segment s)
 //   splice(pipe, pages image)           ◄─── (concurrently)
 //   FINI                                ───► closes, replies, int3 → SIGTRAP stop
 //
 // Short freeze: SNAPSHOT makes the blob fork(); the child (a copy-on-write image of the frozen task)
-// connects on its own socket and serves DUMP_PAGES, while the task itself is cured and resumed.
+// serves DUMP_PAGES on the second socketpair (inherited through the fork), while the task itself is cured and resumed.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +42,11 @@ class Parasite {
   long getpid();
   // Forks the blob inside the (stopped) task: the child holds a copy-on-write snapshot of the task's
   // memory at this instant and serves dump_pages() from now on, so the task can be cured and resumed
-  // while its pages are drained. Returns the child's pid (a child of the task, exit signal 0).
+  // while its pages are drained. Returns the child's pid in our PID namespace (a child of the task,
+  // exit signal 0).
   int fork_snapshot();
+  // The snapshot child's ID in the task's own PID namespace (a wait4 inside the task needs that one).
+  int snapshot_child_in_task() const { return child_ns_pid_; }
   // Tells the snapshot child to exit; it is then a zombie of the task, to be reaped through the task.
   void finish_snapshot();
   // Bytes of the snapshot no longer shared with the task (pages the task rewrote since the fork, which
@@ -57,8 +60,10 @@ class Parasite {
   void send(int sock, uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
   int64_t receive(int sock, uint32_t cmd);
   void wait_readable(int fd, const char* what);
-  int page_socket() const { return child_sock_ >= 0 ? child_sock_ : sock_fd_; }
+  int page_socket() const { return child_sock_ready_ ? child_sock_ : sock_fd_; }
   void start_blob();
+  int take_socket_end(int* ours);
+  int host_pid_of_child(int ns_pid);
   void release_local();
 
   SeizedTask& task_;
@@ -67,11 +72,12 @@ class Parasite {
   std::vector<int> fds_before_;
   uint64_t remote_area_ = 0;
   uint8_t* local_area_ = nullptr;
-  int listen_fd_ = -1, sock_fd_ = -1;
+  int pidfd_ = -1, sock_fd_ = -1;
   std::vector<int> pipe_rd_;
   size_t pipe_size_ = 0;
   bool cured_ = false;
-  int child_pid_ = -1, child_sock_ = -1;
+  int child_pid_ = -1, child_ns_pid_ = -1, child_sock_ = -1;  // child_pid_: in our PID namespace
+  bool child_sock_ready_ = false;  // set once SNAPSHOT forked the child that serves child_sock_
   bool child_done_ = false;
 };
 

@@ -7,10 +7,18 @@
 #include <cerrno>
 
 #include "errors.h"
+#include "proc.h"
 
 namespace cryopod {
 
-RemoteSyscalls::RemoteSyscalls(SeizedTask& task, uint64_t gadget) : task_(task), gadget_(gadget) {}
+RemoteSyscalls::RemoteSyscalls(SeizedTask& task, uint64_t gadget) : task_(task), gadget_(gadget) {
+  // A task under seccomp filters might forbid the calls we make on its behalf: suspend them while we
+  // trace it, where we may (the filters stay in force for the task itself).
+  try {
+    if (read_text("/proc/" + std::to_string(task.pid()) + "/status").find("\nSeccomp:\t2") != std::string::npos) task.suspend_seccomp();
+  } catch (const CoreError&) {
+  }
+}
 
 long RemoteSyscalls::call(long nr, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6) {
   if (!signals_blocked_) {

@@ -24,6 +24,7 @@
 #include "page_copy.h"
 #include "pid_placement.h"
 #include "proc.h"
+#include "process_state.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
 #include "stub_process.h"
@@ -212,6 +213,7 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& file
   out.gadget = c.rs->gadget();
   if (!img.threads.empty() && !c.pids) throw CoreError("EINVAL", "no PID placement for the threads");
   for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, c.rs->gadget(), *c.pids));
+  restore_process_state(m, img, out.threads, c.rs->gadget());
   c.rs->must("munmap scratch", SYS_munmap, c.scratch, kScratchSize);
   return out;
 }

@@ -36,9 +36,10 @@ void SeizedTask::seize_and_interrupt(pid_t pid) {
   }
 }
 
-SeizedTask::SeizedTask(pid_t pid, Interrupted) : SeizedTask(pid, Adopt{}) {}
+SeizedTask::SeizedTask(pid_t pid, Interrupted) : SeizedTask(pid, Adopt{}) { options_ = PTRACE_O_TRACESYSGOOD; }
 
-SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid) {
+// Auto-attached threads inherit the options of the restore's seize (TRACESYSGOOD | TRACECLONE).
+SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid), options_(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) {
   attached_ = true;
   try {
     wait_for_stop("new thread");
@@ -53,7 +54,7 @@ SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid) {
   }
 }
 
-SeizedTask::SeizedTask(pid_t pid, unsigned options) : pid_(pid) {
+SeizedTask::SeizedTask(pid_t pid, unsigned options) : pid_(pid), options_(PTRACE_O_TRACESYSGOOD | options) {
   if (ptrace(PTRACE_SEIZE, pid, nullptr, (void*)(long)(PTRACE_O_TRACESYSGOOD | options)) != 0)
     throw_errno("PTRACE_SEIZE " + who(pid));
   attached_ = true;
@@ -69,6 +70,13 @@ SeizedTask::SeizedTask(pid_t pid, unsigned options) : pid_(pid) {
     attached_ = false;
     throw;
   }
+}
+
+bool SeizedTask::suspend_seccomp() {
+  if (options_ & PTRACE_O_SUSPEND_SECCOMP) return true;
+  if (ptrace(PTRACE_SETOPTIONS, pid_, nullptr, (void*)(long)(options_ | PTRACE_O_SUSPEND_SECCOMP)) != 0) return false;
+  options_ |= PTRACE_O_SUSPEND_SECCOMP;
+  return true;
 }
 
 SeizedTask::~SeizedTask() {

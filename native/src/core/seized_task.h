@@ -77,6 +77,9 @@ class SeizedTask {
   // what detach would load).
   void put_back() { restore_original_state(); }
 
+  // Lets our remote syscalls and parasite pass the task's seccomp filters while we trace it
+  // (PTRACE_O_SUSPEND_SECCOMP: needs CAP_SYS_ADMIN and no seccomp of our own). False if refused.
+  bool suspend_seccomp();
   // Seconds between the stop and detach/kill (the downtime the task saw).
   double frozen_seconds() const;
   // The task or thread the last remote clone3 created, by its PID in our namespace (the call itself
@@ -92,6 +95,7 @@ class SeizedTask {
   void restore_original_state();
 
   pid_t pid_;
+  unsigned options_ = 0;  // PTRACE_O_* in effect
   bool attached_ = false;
   bool regs_changed_ = false;
   bool mask_changed_ = false;

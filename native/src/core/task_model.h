@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "files/file_state.h"
+#include "process_state.h"
 
 namespace cryopod {
 
@@ -50,6 +51,8 @@ struct InetSocket {
   int port = 0;
   int backlog = 128;
   bool reuseaddr = false, reuseport = false, v6only = false;
+  // A TCP connection at dump time: restored as a socket whose peer is gone (its next read sees a reset).
+  bool connected_lost = false;
 };
 
 // One fd of the task. `kind` names the module of native/src/core/files that dumped it and restores it
@@ -106,6 +109,7 @@ struct ThreadState {
   uint32_t rseq_size = 0, rseq_sig = 0;
   uint64_t robust_head = 0, robust_len = 0;
   uint64_t clear_child_tid = 0;
+  ThreadProcessState ps;  // scheduling, parent-death signal, pending signals
 };
 
 struct TaskImage {
@@ -129,7 +133,10 @@ struct TaskImage {
   // task's pages image; the restore forks it from its restored parent so they are shared again.
   std::vector<PageRun> inherited;
   std::vector<OpenFile> files;
+  ProcessState state;  // rlimits, timers, shared pending signals, seccomp, capabilities, ...
   double frozen_seconds = 0;
+  // How the pages left the task: "parasite" (vmsplice from inside it) or "vm_readv"; "" with none.
+  std::string pages_method;
   double pages_seconds = 0;  // time spent moving page data (part of the frozen time, unless snapshot)
   bool snapshot = false;     // pages drained from a copy-on-write snapshot after the task was resumed
   uint64_t snapshot_private_bytes = 0;  // snapshot pages the task rewrote during the drain (copied)

@@ -10,22 +10,13 @@ import { dumpProcess, restoreProcess } from '../../../checkpoint';
 import { readCheckpoint } from '../../../images';
 import { restoreTree, STUB_PATH } from '../../lib';
 import { buildVictims, cleanup, makeTempDir, readProgress, requestCheck, trackPid, victimPath, waitFor, waitForProgress, waitGone } from '../harness';
+import { CLEAN_EXEC, hostPidOf, namespaceOf, nsPids, readyLine, startInNamespace } from '../namespaces';
 
 const TREE_BIN = path.join(__dirname, 'bin');
-const CLEAN_EXEC = ['/usr/bin/python3', '-c', 'import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])'];
 
 jest.setTimeout(120_000);
 
-/** NSpid of a task or thread: its ID in every PID namespace it is visible in, ours first. */
-function nsPids(pid: number, tid = pid): number[] {
-  const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1];
-  if (line === undefined) throw new Error(`no NSpid for ${pid}/${tid}`);
-  return line.trim().split(/\s+/).map(Number);
-}
-
-function pidNamespace(pid: number): string {
-  return fs.readlinkSync(`/proc/${pid}/ns/pid`);
-}
+const pidNamespace = (pid: number): string => namespaceOf(pid, 'pid');
 
 function children(pid: number): number[] {
   return fs
@@ -33,38 +24,6 @@ function children(pid: number): number[] {
     .flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/))
     .filter((s) => s !== '')
     .map(Number);
-}
-
-/** Host PID of the process of a namespace started for `workdir` whose ID there is `nsPid`. */
-function hostPidOf(workdir: string, nsPid: number): number | undefined {
-  for (const entry of fs.readdirSync('/proc')) {
-    const pid = Number(entry);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
-    try {
-      if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(workdir)) continue;
-      const ids = nsPids(pid);
-      if (ids.length === 2 && ids[1] === nsPid && !fs.readlinkSync(`/proc/${pid}/exe`).includes('python')) return pid;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
-}
-
-/** The victim's ready line (<workdir>/ready), once it is written. */
-function readyLine(workdir: string, what: string): Promise<string> {
-  const f = path.join(workdir, 'ready');
-  return waitFor(() => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8').trim() : undefined), 30_000, `${what} ready`);
-}
-
-/** Starts `file args... workdir` as the init of a new PID namespace; returns its ready line and host PID. */
-async function startInNamespace(file: string, args: string[]): Promise<{ workdir: string; ready: string; pid: number }> {
-  const workdir = makeTempDir('pidns');
-  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', ...CLEAN_EXEC, file, ...args, workdir], { stdio: 'ignore', cwd: '/' });
-  const ready = await readyLine(workdir, file);
-  const pid = await waitFor(() => hostPidOf(workdir, 1), 10_000, `the host PID of ${file}`);
-  trackPid(pid);
-  return { workdir, ready, pid };
 }
 
 beforeAll(() => {

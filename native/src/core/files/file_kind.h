@@ -70,6 +70,7 @@ struct RestoreScope {
   int restorer_pid = 0;             // our own pid, as the stub's /proc sees it
   bool stub_adopted = false;        // a stub someone else started (a container's): its own stdio count
   std::map<int, int> stub_fds;      // the stub's own fd N at start → where it is kept during the restore
+  std::map<uint64_t, long> unix_ends;  // unix socketpairs: a saved socket's inode → its end made with the peer
 };
 
 struct FileKind {

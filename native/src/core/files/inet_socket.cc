@@ -47,7 +47,10 @@ void describe_socket(RemoteSyscalls& rs, int pid, uint64_t scratch, OpenFile& f)
   // A peer means a connection: its state (sequence numbers, queues) is not saved yet.
   int len = sizeof(sockaddr_storage);
   remote_write(pid, scratch + 512, &len, sizeof len);
-  if (rs.call(SYS_getpeername, f.fd, scratch + 256, scratch + 512) == 0) refuse("connected sockets are not supported yet");
+  if (rs.call(SYS_getpeername, f.fd, scratch + 256, scratch + 512) == 0) {
+    if (s.type != SOCK_STREAM) refuse("connected datagram sockets are not supported yet");
+    s.connected_lost = true;  // a TCP connection: its peer will be gone after a restore anyway
+  }
   remote_write(pid, scratch + 512, &len, sizeof len);
   rs.must("getsockname", SYS_getsockname, f.fd, scratch + 256, scratch + 512);
   sockaddr_storage ss{};
@@ -71,9 +74,52 @@ void describe_socket(RemoteSyscalls& rs, int pid, uint64_t scratch, OpenFile& f)
 
 namespace {
 
+// A TCP socket whose connection was reset, as after a network failure: connected over loopback inside
+// the task (so in its network namespace) to a listener of its own, whose accepted end is closed with
+// SO_LINGER 0 (an RST). The program's next read sees ECONNRESET, the next write EPIPE.
+long reset_tcp_socket(Morph& m, const OpenFile& f) {
+  auto& rs = m.rs();
+  std::string what = "fd " + std::to_string(f.fd) + " (a TCP connection, restored reset)";
+  int family = f.socket.family;
+  sockaddr_storage ss{};
+  socklen_t len = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+  if (family == AF_INET) {
+    auto* in = (sockaddr_in*)&ss;
+    in->sin_family = AF_INET;
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else {
+    auto* in6 = (sockaddr_in6*)&ss;
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = in6addr_loopback;
+  }
+  long l = rs.must("socket for " + what, SYS_socket, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint64_t addr = m.put(0, &ss, len), alen = m.scratch() + 512;
+  rs.must("bind loopback for " + what, SYS_bind, (uint64_t)l, addr, len);
+  rs.must("listen for " + what, SYS_listen, (uint64_t)l, 1);
+  remote_write(m.task().pid(), alen, &len, sizeof len);
+  rs.must("getsockname for " + what, SYS_getsockname, (uint64_t)l, addr, alen);
+  long c = rs.must("socket for " + what, SYS_socket, family, SOCK_STREAM, 0);
+  long r = rs.call(SYS_connect, (uint64_t)c, addr, len);
+  if (r < 0) {
+    rs.call(SYS_close, (uint64_t)l);
+    throw_errno("in the restored task: connect over loopback for " + what + " (is lo up in its network namespace?)", (int)-r);
+  }
+  long a = rs.must("accept for " + what, SYS_accept4, (uint64_t)l, 0, 0, SOCK_CLOEXEC);
+  struct { int32_t onoff, linger; } lg{1, 0};
+  rs.must("SO_LINGER for " + what, SYS_setsockopt, (uint64_t)a, SOL_SOCKET, SO_LINGER, m.put(1024, &lg, sizeof lg), sizeof lg);
+  rs.call(SYS_close, (uint64_t)a);
+  rs.call(SYS_close, (uint64_t)l);
+  return c;
+}
+
+}  // namespace
+
+namespace {
+
 // Re-creates a listening or bound IPv4/IPv6 socket inside the task (so in its network namespace).
 long restore_socket(Morph& m, const OpenFile& f, RestoreScope&) {
   const InetSocket& s = f.socket;
+  if (s.connected_lost) return reset_tcp_socket(m, f);
   auto& rs = m.rs();
   long fd = rs.call(SYS_socket, s.family, s.type, s.protocol);
   if (fd < 0) throw_errno("in the restored task: socket for fd " + std::to_string(f.fd), (int)-fd);

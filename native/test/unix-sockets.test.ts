@@ -1,0 +1,56 @@
+/**
+ * Unix sockets as a kind of the file layer (issue 10): socketpairs (stream, seqpacket, datagram) with
+ * bytes queued in both directions, and listeners on a path and in the abstract namespace. The
+ * unix-sockets victim is dumped, killed, restored, and checks every queued message (boundaries too),
+ * new traffic both ways and that both listeners accept. The images hold them as CRIU's unix_sk_entry,
+ * which crit decodes.
+ */
+import { execFileSync } from 'child_process';
+import * as net from 'net';
+import * as path from 'path';
+import { dumpProcess, restoreProcess } from '../../checkpoint';
+import { readCheckpoint } from '../../images';
+import { cleanup, isAlive, makeTempDir, requestCheck, startProgram, startVictim, trackPid, waitGone } from './harness';
+
+jest.setTimeout(60_000);
+afterEach(cleanup);
+
+test('socketpairs keep their queued bytes both ways and listeners accept after restore', async () => {
+  const v = await startVictim('unix-sockets');
+  const images = makeTempDir('img-unix');
+  await dumpProcess({ pid: v.pid, dir: images });
+  await waitGone(v.pid, 'the dumped unix-sockets victim');
+
+  const { task } = await readCheckpoint(images);
+  const unix = task.files.filter((f) => f.kind === 'unix');
+  expect(unix).toHaveLength(8);
+  const queued = unix.flatMap((f) => (f.state?.items ?? []).map((m) => m.data!.toString()));
+  expect(queued.sort()).toEqual(['dgram', 'one', 'ping from a', 'pong from b', 'two']);
+  const names = unix.filter((f) => f.state!.num.listening === 1).map((f) => [f.state!.text.name, f.state!.num.abstract]);
+  expect(names).toEqual([[path.join(v.workdir, 'srv.sock'), 0], [`cryopod-unix-${v.pid}`, 1]]);
+  const files = execFileSync('/usr/bin/crit', ['decode', '-i', path.join(images, 'files.img'), '--pretty'], { encoding: 'utf8' });
+  expect(files).toContain('"usk"');
+  expect(files).toContain('"peer"');
+
+  const r = await restoreProcess({ dir: images });
+  trackPid(r.pid);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('a unix socket connected to a process outside the dump is refused by name, and the process runs on', async () => {
+  const dir = makeTempDir('unix-outside');
+  const sockPath = path.join(dir, 'outside.sock');
+  const server = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
+    const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
+    await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-unix-outside') })).rejects.toMatchObject({
+      code: 'EUNSUPPORTED',
+      message: expect.stringMatching(/unix socket|socket:\[\d+\].*(another process|held)/),
+    });
+    expect(isAlive(v.pid)).toBe(true);
+  } finally {
+    server.close();
+  }
+});

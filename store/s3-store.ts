@@ -1,0 +1,280 @@
+/**
+ * The S3 backend (AWS S3, MinIO, any S3-compatible server), with the AWS SDK for JavaScript v3.
+ *
+ *   PREFIX/KEY/.cryopod-upload     written first: marks an upload (so a dead one is found as an orphan)
+ *   PREFIX/KEY/<path>              one object per checkpoint file, encrypted when the store has a key
+ *   PREFIX/KEY/cryopod-seal.json   written last, in plain: its presence means the checkpoint is complete
+ *
+ * Each file is streamed from disk into a multipart upload (lib-storage: parts in parallel, never a second
+ * copy on disk; memory = parts in flight x part size). Each object carries the file's sealed sha256 as
+ * metadata, so an upload retried after a crash or an outage skips the files already stored whole. A
+ * file that fails is retried from its start with backoff; objects are never read back before the seal.
+ */
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type _Object,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import { SEAL_FILE } from '../images/seal';
+import { parseSealText } from '../images/seal-verify';
+import type { KeyRing } from './cipher';
+import { StoreError } from './errors';
+import type { ImageStore, S3Options, StoredCheckpoint, StoreOptions, TransferOptions } from './image-store';
+import { checkKey } from './location';
+import { withRetry } from './retry';
+import { decodeInto, decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { promises as fsp } from 'node:fs';
+
+const UPLOAD_MARKER = '.cryopod-upload';
+const DEFAULT_PART_BYTES = 8 << 20;
+const DEFAULT_PARALLEL_PARTS = 4;
+const DOWNLOAD_PARALLEL_FILES = 4;
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404;
+}
+
+/** An SDK error in words: HEAD responses have no body, so the SDK's own message can be just "UnknownError". */
+function explain(err: unknown, what: string): unknown {
+  if (err instanceof StoreError || !(err instanceof Error)) return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (status === undefined) return err;
+  if (status === 401 || status === 403) {
+    return new StoreError('Denied', `${what}: access denied (HTTP ${status}, ${err.name}): wrong credentials, or they lack permission on this bucket`, { cause: err });
+  }
+  return new StoreError('Unavailable', `${what}: HTTP ${status} ${err.name}: ${err.message}`, { cause: err });
+}
+
+export class S3ImageStore implements ImageStore {
+  readonly url: string;
+  readonly client: S3Client;
+  private readonly keys?: KeyRing;
+  private readonly retryForMs: number;
+  private readonly partBytes: number;
+  private readonly parallelParts: number;
+
+  constructor(
+    readonly bucket: string,
+    readonly prefix: string,
+    opts: StoreOptions = {},
+  ) {
+    const s3: S3Options = opts.s3 ?? {};
+    this.url = `s3://${bucket}${prefix ? `/${prefix}` : ''}`;
+    this.keys = opts.keys;
+    this.retryForMs = opts.retryForMs ?? 120_000;
+    this.partBytes = Math.max(5 << 20, s3.partBytes ?? DEFAULT_PART_BYTES); // S3's minimum part size
+    this.parallelParts = Math.max(1, s3.parallelParts ?? DEFAULT_PARALLEL_PARTS);
+    this.client = new S3Client({
+      region: s3.region ?? 'us-east-1',
+      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+      forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== undefined,
+      // Explicit credentials only: never the SDK's default chain (instance metadata, ~/.aws), so what a
+      // node holds never leaks into a checkpoint's upload by accident.
+      credentials: { accessKeyId: s3.accessKeyId ?? '', secretAccessKey: s3.secretAccessKey ?? '', ...(s3.sessionToken ? { sessionToken: s3.sessionToken } : {}) },
+      // The SDK retries single requests quickly; withRetry below outlasts a server restart.
+      maxAttempts: 3,
+    });
+  }
+
+  get encryptionKeyId(): string | undefined {
+    return this.keys?.current;
+  }
+
+  urlOf(key: string): string {
+    return `${this.url}/${checkKey(key)}`;
+  }
+
+  private objectKey(key: string, file = ''): string {
+    return `${this.prefix ? `${this.prefix}/` : ''}${checkKey(key)}/${file}`;
+  }
+
+  private async retry<T>(what: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    try {
+      return await withRetry(what, fn, { forMs: this.retryForMs, signal });
+    } catch (err) {
+      throw explain(err, what);
+    }
+  }
+
+  async upload(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
+    const local = await localCheckpoint(localDir, this.keys);
+    if (await this.exists(key)) {
+      throw new StoreError('Exists', `${this.urlOf(key)} is already published: checkpoints are immutable`);
+    }
+    await this.retry(`start of ${this.urlOf(key)}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, UPLOAD_MARKER), Body: '' })), opts.signal);
+    const meter = new ProgressMeter(local.totalBytes, opts.onProgress);
+    const sha = new Map(local.seal.files.map((f) => [f.path, f.sha256]));
+    const keyId = this.keys?.current ?? '';
+    for (const f of local.files) {
+      const Key = this.objectKey(key, f.path);
+      const meta = { 'cryopod-sha256': sha.get(f.path) ?? '', 'cryopod-key': keyId };
+      await this.retry(`upload of ${Key}`, async () => {
+        if (f.path !== SEAL_FILE && (await this.storedWhole(Key, meta).catch((err) => Promise.reject(explain(err, `check of ${Key}`))))) {
+          meter.rewind(-f.size); // counted as done: an earlier try stored it
+          return;
+        }
+        const before = meter.doneBytes;
+        const upload = new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key, Body: encodedStream(localDir, f.path, meter, this.keys, isEncrypted(local.seal, f.path)), Metadata: meta, ContentType: 'application/octet-stream' },
+          partSize: this.partBytes,
+          queueSize: this.parallelParts,
+          leavePartsOnError: false,
+        });
+        const abort = (): void => void upload.abort();
+        opts.signal?.addEventListener('abort', abort, { once: true });
+        try {
+          await upload.done();
+        } catch (err) {
+          meter.rewind(meter.doneBytes - before);
+          throw err;
+        } finally {
+          opts.signal?.removeEventListener('abort', abort);
+        }
+      }, opts.signal);
+    }
+    return { bytes: local.totalBytes };
+  }
+
+  /** True when an object is there with the metadata of the file it should hold (stored by an earlier try). */
+  private async storedWhole(Key: string, meta: Record<string, string>): Promise<boolean> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return head.Metadata?.['cryopod-sha256'] === meta['cryopod-sha256'] && head.Metadata?.['cryopod-key'] === meta['cryopod-key'] && meta['cryopod-sha256'] !== '';
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private async getBody(Key: string): Promise<{ body: Readable; size: number }> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      return { body: r.Body as Readable, size: r.ContentLength ?? 0 };
+    } catch (err) {
+      if (isNotFound(err)) throw new StoreError('NotFound', `s3://${this.bucket}/${Key} does not exist`, { cause: err });
+      throw err;
+    }
+  }
+
+  private async readObject(Key: string, maxBytes: number): Promise<Buffer> {
+    return this.retry(`read of ${Key}`, async () => {
+      const { body, size } = await this.getBody(Key);
+      if (size > maxBytes) {
+        body.destroy();
+        throw new StoreError('BadLocation', `s3://${this.bucket}/${Key} is ${size} bytes, over ${maxBytes}`);
+      }
+      return readCapped(body, maxBytes, `s3://${this.bucket}/${Key}`);
+    });
+  }
+
+  private async objectsOf(prefix: string): Promise<_Object[]> {
+    const out: _Object[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.retry(`list of ${prefix}`, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken })));
+      out.push(...(page.Contents ?? []));
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return out;
+  }
+
+  async download(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
+    const base = this.objectKey(key);
+    const seal = parseSealText((await this.readObject(base + SEAL_FILE, MAX_SEAL_BYTES)).toString('utf8'));
+    const objects = (await this.objectsOf(base)).filter((o) => o.Key && !o.Key.slice(base.length).startsWith('.'));
+    await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
+    if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
+    const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
+    // A few files at once: the large pages images dominate, the many small ones overlap their latency.
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < objects.length) {
+        const o = objects[next++];
+        const file = o.Key!.slice(base.length);
+        await this.retry(`download of ${o.Key}`, async () => {
+          const { body } = await this.getBody(o.Key!);
+          await decodeInto(body, localDir, file, meter, this.keys, isEncrypted(seal, file), opts);
+        }, opts.signal);
+      }
+    };
+    await Promise.all(Array.from({ length: DOWNLOAD_PARALLEL_FILES }, worker));
+    return { bytes: meter.doneBytes };
+  }
+
+  async readFile(key: string, name: string, maxBytes = 1 << 20): Promise<Buffer> {
+    const base = this.objectKey(key);
+    const seal = parseSealText((await this.readObject(base + SEAL_FILE, MAX_SEAL_BYTES)).toString('utf8'));
+    const raw = await this.readObject(base + name, maxBytes + 4096);
+    const plain = await decodeSmall(raw, name, this.keys, isEncrypted(seal, name));
+    if (plain.length > maxBytes) throw new StoreError('BadLocation', `${this.urlOf(key)}/${name} is over ${maxBytes} bytes`);
+    return plain;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return this.retry(`check of ${this.urlOf(key)}`, () => this.headSeal(key));
+  }
+
+  private async headSeal(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, SEAL_FILE) }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async list(under = ''): Promise<StoredCheckpoint[]> {
+    const root = this.prefix ? `${this.prefix}/` : '';
+    const objects = await this.objectsOf(under ? `${root}${checkKey(under)}/` : root);
+    const byKey = new Map<string, { complete: boolean; marked: boolean; modified: Date }>();
+    // A checkpoint is where a seal or an upload marker is; its key is the path above that object.
+    for (const o of objects) {
+      const rel = o.Key!.slice(root.length);
+      const name = rel.slice(rel.lastIndexOf('/') + 1);
+      if (name !== SEAL_FILE && name !== UPLOAD_MARKER) continue;
+      const key = rel.slice(0, rel.lastIndexOf('/'));
+      if (key === '') continue;
+      const e = byKey.get(key) ?? { complete: false, marked: false, modified: new Date(0) };
+      if (name === SEAL_FILE) e.complete = true;
+      else e.marked = true;
+      byKey.set(key, e);
+    }
+    for (const o of objects) {
+      const rel = o.Key!.slice(root.length);
+      for (const [key, e] of byKey) if (rel.startsWith(`${key}/`) && o.LastModified && o.LastModified > e.modified) e.modified = o.LastModified;
+    }
+    return [...byKey].map(([key, e]) => ({ key, url: this.urlOf(key), complete: e.complete, modified: e.modified })).sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  async remove(key: string): Promise<'removed' | 'absent'> {
+    const base = this.objectKey(key);
+    const objects = await this.objectsOf(base);
+    // The seal first: from then on no reader takes the checkpoint for complete while the rest goes.
+    const seal = objects.filter((o) => o.Key === base + SEAL_FILE);
+    const rest = objects.filter((o) => o.Key !== base + SEAL_FILE);
+    for (const group of [seal, rest]) {
+      for (let i = 0; i < group.length; i += 1000) {
+        const batch = group.slice(i, i + 1000).map((o) => ({ Key: o.Key! }));
+        const r = await this.retry(`delete under ${base}`, () => this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } })));
+        if (r.Errors?.length) throw new StoreError('Unavailable', `could not delete ${r.Errors.length} objects under s3://${this.bucket}/${base}: ${r.Errors[0].Code} ${r.Errors[0].Message}`);
+      }
+    }
+    // Parts of multipart uploads that died (a killed agent) are invisible to listings but cost storage.
+    const uploads = await this.retry(`list of uploads under ${base}`, () => this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: base })));
+    for (const u of uploads.Uploads ?? []) {
+      await this.retry(`abort of ${u.Key}`, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key!, UploadId: u.UploadId! })));
+    }
+    return objects.length || uploads.Uploads?.length ? 'removed' : 'absent';
+  }
+}

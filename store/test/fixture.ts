@@ -1,0 +1,2 @@
+/** The sample checkpoint of the store tests: the bench's (bench/sample-checkpoint.ts). */
+export { bytes, keyPair, makeCheckpoint, readTree, tempDir } from '../../bench/sample-checkpoint';

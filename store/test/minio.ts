@@ -1,0 +1,2 @@
+/** The MinIO server the S3 tests run against: the bench's launcher (bench/minio-server.ts). */
+export { startMinio, ensureMinio, type Minio } from '../../bench/minio-server';
