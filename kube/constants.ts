@@ -39,6 +39,7 @@ export const Reason = {
   AgentRestarted: 'AgentRestarted',
   Timeout: 'Timeout',
   DumpFailed: 'DumpFailed',
+  Unsupported: 'Unsupported',
   UploadFailed: 'UploadFailed',
   CheckpointNotFound: 'CheckpointNotFound',
   CheckpointNotReady: 'CheckpointNotReady',

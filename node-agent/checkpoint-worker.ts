@@ -3,7 +3,8 @@
  *
  *   get ─► not ours / finished ─► done
  *       ─► Dispatched ─► claim (PUT status, resourceVersion; 409 = someone else won: drop)
- *                         ─► pod ─► containers ─► PIDs ─► pod.json ─► dump each ─► Succeeded | Failed
+ *                         ─► pod ─► containers ─► PIDs ─► preflight (nothing frozen; refused: Failed Unsupported)
+ *                         ─► pod.json ─► dump each ─► Succeeded | Failed
  *       ─► Running, claimed by an earlier instance of this agent ─► recovery.ts ─► Failed AgentRestarted
  *
  * Final statuses are written with retry-on-conflict, but only while the object is still Running under
@@ -21,6 +22,7 @@ import { routeClaimedWork, writeFinalStatus } from './claimed-work';
 import { AgentApi, ConflictError } from './kube';
 import { AgentMetrics } from './metrics';
 import { savedPod, selectContainers } from './pod-containers';
+import { preflightContainers } from './preflight';
 import { PROC } from './procfs';
 import { makePodSafe, recoveryMessage } from './recovery';
 import { recheckMembership, resolveContainers } from './resolve';
@@ -108,6 +110,8 @@ export class CheckpointWorker {
     const ref = refOf(cp.metadata);
     const uid = pod.metadata?.uid as string;
     const containers = resolveContainers(uid, selectContainers(pod, cp.spec.containers), this.d.mounts, this.d.proc ?? PROC);
+    // Every container is checked before the first is journalled or frozen: a refusal pauses nothing.
+    await preflightContainers(containers);
     // A directory left by an earlier attempt is ours to replace: the claim made this work ours alone.
     this.d.store.remove(ref);
     this.d.store.writePodJson(ref, savedPod(pod));

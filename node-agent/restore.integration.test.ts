@@ -16,14 +16,15 @@
  */
 import * as fs from 'fs';
 import * as http from 'http';
-import * as os from 'os';
 import * as path from 'path';
 import { Checkpoint, Restore } from '../crds/types';
 import { STUB_PATH } from '../checkpoint';
 import { buildRestorePod } from '../operator/restore-pod';
 import { holdsFor, waitFor } from '../testenv/wait';
-import { Agent } from './agent';
+import type { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
+import { startInProcessAgent } from './test/test-agent';
+import type { InProcessAgent } from './test/test-agent';
 import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
 import {
   TestCluster,
@@ -57,25 +58,19 @@ function httpGet(port: number, p: string): Promise<string> {
 }
 
 let cluster: TestCluster;
+let running: InProcessAgent;
 let agent: Agent;
 const cleanups: Array<() => Promise<void> | void> = [];
 
 beforeAll(async () => {
   cluster = await startTestCluster();
-  const storageRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-images-'));
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-state-'));
-  cleanups.push(() => fs.rmSync(storageRoot, { recursive: true, force: true }), () => fs.rmSync(stateDir, { recursive: true, force: true }));
   await createNamespace(cluster.admin, ns);
-  agent = new Agent(
-    { nodeName: NODE, podName: 'agent-restore', storageRoot, stateDir, port: 0, bind: '127.0.0.1', kubeconfig: cluster.agentKubeconfig, freezeMode: 'native', concurrency: 1 },
-    { log: () => undefined },
-  );
-  await agent.start();
-  await waitFor('the agent to list its work', () => agent.ready(), 10000);
+  running = await startInProcessAgent(cluster, NODE, 'agent-restore');
+  agent = running.agent;
 }, 600000);
 
 afterAll(async () => {
-  await agent?.stop();
+  await running?.stop();
   for (const c of cleanups.reverse()) await c();
   await cluster?.stop();
 });

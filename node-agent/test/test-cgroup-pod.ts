@@ -148,6 +148,33 @@ export async function startFakeContainer(kind: 'v1' | 'v2', podUid: string, prog
   };
 }
 
+/** A process someone else started (e.g. a native/test victim), moved into a fresh container cgroup of the pod. */
+export interface AdoptedContainer {
+  pid: number;
+  containerID: string;
+  freezer: FreezerRef;
+  podFreezer: FreezerRef;
+  /** Thaws, kills the process and removes the cgroups. */
+  destroy(): Promise<void>;
+}
+
+export function adoptIntoFakeContainer(kind: 'v1' | 'v2', podUid: string, pid: number): AdoptedContainer {
+  const { id, podDir, dir } = makeContainerCgroup(kind, podUid);
+  fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+  const freezer: FreezerRef = { kind, path: dir };
+  const podFreezer: FreezerRef = { kind, path: podDir };
+  return {
+    pid,
+    containerID: `containerd://${id}`,
+    freezer,
+    podFreezer,
+    destroy: async () => {
+      for (const ref of [podFreezer, freezer]) if (fs.existsSync(ref.path)) await thaw(ref).catch(() => undefined);
+      await killAndRemove(pid, dir, podDir);
+    },
+  };
+}
+
 export interface StubContainer {
   /** The stub's PID (after a successful restore: the restored process's). */
   pid: number;
