@@ -12,6 +12,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { POD_FILE } from '../kube';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const UID = /^[0-9a-f][0-9a-f-]{0,63}$/;
@@ -76,7 +77,7 @@ export class ImageStore {
   }
 
   writePodJson(cp: CheckpointRef, pod: unknown): string {
-    const file = path.join(this.mkdir(this.checkpointDir(cp)), 'pod.json');
+    const file = path.join(this.mkdir(this.checkpointDir(cp)), POD_FILE);
     fs.writeFileSync(`${file}.tmp`, JSON.stringify(pod, null, 2) + '\n', { mode: 0o600 });
     fs.renameSync(`${file}.tmp`, file);
     return file;

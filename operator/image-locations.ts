@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { SEAL_FILE } from '../images/seal';
 import { checkSignature, parseSealText, SealError } from '../images/seal-verify';
 import { openStore, storeSecretsFromDir, type ImageStore as Store } from '../store';
-import { ImageStore, StorageError, POD_FILE } from './storage';
+import { POD_FILE } from '../kube';
+import { ImageStore, StorageError } from './storage';
 
 export interface ImageLocations {
   remove(imageLocation: string, namespace: string): Promise<'removed' | 'absent'>;

@@ -15,12 +15,12 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { POD_FILE } from '../kube';
 
 export class StorageError extends Error {
   override name = 'StorageError';
 }
 
-export const POD_FILE = 'pod.json';
 const MAX_POD_JSON = 1 << 20;
 
 export class ImageStore {
