@@ -6,7 +6,7 @@
  * VMAs...) with a message that says so.
  */
 
-import { Creds, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
+import { Creds, FileState, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
 import { processStateOf, SeccompMsg, threadProcessStateOf } from './process-state';
 import { unframeImage } from './codec';
 import { DecodedKindFile } from './files/kind';
@@ -102,6 +102,8 @@ export interface DecodedFiles {
   pipes: Map<number, DecodedPipe>;
   /** Fds of the kinds of images/files/ (eventfd, ...), by file id. */
   kinds: Map<number, { fdType: number; file: DecodedKindFile }>;
+  /** Deleted files (remap-fpath.img, ghost-file-<id>.img: ghosts.ts), by file id; set by the reader. */
+  ghosts?: Map<number, { ghostId: number; mode: number; data: Buffer }>;
 }
 
 /** What files.img says of a pipe end: everything of its OpenFile but fd and cloexec (from fdinfo). */
@@ -223,9 +225,16 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       ...(locks ? { state: locks } : {}),
       // A terminal is always external (native/src/core/files/tty.cc).
       ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
-      ...(kind === 'ghost' ? { state: ghostState(reg, filesImg) } : {}),
+      ...(kind === 'ghost' ? { state: ghostOfFd(files, reg, filesImg) } : {}),
     };
   });
+}
+
+/** A deleted file's contents: from its ghost file, or (images before ghost files) from cryopod_contents. */
+function ghostOfFd(files: DecodedFiles, reg: RegFileMsg, filesImg: string): FileState {
+  const g = files.ghosts?.get(reg.id);
+  if (g === undefined) return ghostState(reg, filesImg);
+  return { num: {}, text: {}, ...(g.data.length ? { data: g.data } : {}) };
 }
 
 export interface DecodedCore {
@@ -346,6 +355,7 @@ export function decodeMm(
   const auxv = Buffer.alloc(m.mm_saved_auxv.length * 8);
   m.mm_saved_auxv.forEach((w, i) => auxv.writeBigUInt64LE(BigInt.asUintN(64, bigintOf(w)), i * 8));
   const n = (v: string | number, what: string): number => numberOf(v, file, what);
+  const ghostsSeen = new Set<number>();
   const vmas = m.vmas.map((e, i): Vma => {
     const what = `VMA ${i}`;
     const kind = kindOfStatus(e.status);
@@ -385,6 +395,12 @@ export function decodeMm(
       madv: e.madv === undefined ? 0 : n(e.madv, `${what} madv`),
     };
     if (path !== undefined) vma.path = path;
+    const ghost = kind === 'file-private' || kind === 'file-shared' ? files.ghosts?.get(n(e.shmid, `${what} shmid`)) : undefined;
+    if (ghost !== undefined) {
+      // The first VMA of a ghost in this task carries its contents (as the dump hands them out).
+      vma.ghost = { id: ghost.ghostId, mode: ghost.mode, ...(ghostsSeen.has(ghost.ghostId) ? {} : { data: ghost.data }) };
+      ghostsSeen.add(ghost.ghostId);
+    }
     if (e.cryopod_dev !== undefined) vma.dev = n(e.cryopod_dev, `${what} dev`);
     if (e.cryopod_inode !== undefined) vma.inode = n(e.cryopod_inode, `${what} inode`);
     if (shm !== undefined) {

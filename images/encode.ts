@@ -39,6 +39,7 @@ import {
 import { encodeInetSk } from './socket';
 import { ImageFileKind } from './files/kind';
 import { ghostContents } from './files/ghost';
+import { GhostImages } from './ghosts';
 import { encodeLocks } from './files/locks';
 import { imageKindNamed } from './files/registry';
 import { SeccompTable } from './process-state';
@@ -54,6 +55,8 @@ const ZERO_FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
 /** Collects file_entry records and hands out their ids. */
 class FileTable {
   readonly entries: Uint8Array[] = [];
+  /** Deleted files (fds and mappings): remap-fpath.img and ghost-file-<id>.img. */
+  readonly ghosts = new GhostImages();
   private nextId = 1;
 
   add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
@@ -123,8 +126,8 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     mode: u32(f.mode, `${what}.mode`),
     cryopod_kind: kind,
     cryopod_locks: encodeLocks(f, what),
-    ...(f.kind === 'ghost' ? { cryopod_contents: ghostContents(f, what) } : {}),
   });
+  if (f.kind === 'ghost') table.ghosts.add(id, { mode: u32(f.mode, `${what}.mode`), data: ghostContents(f, what) }, what);
   return { id, flags: cloexec, type: FD_TYPE_REG, fd };
 }
 
@@ -154,7 +157,24 @@ function encodePipe(f: OpenFile, fileId: number, what: string): object {
 /** A SysV segment's mapping name: "/SYSV" and its key in 8 hex digits. */
 export const SYSV_PATH = /^\/SYSV[0-9a-f]{8}$/;
 
-function encodeVma(v: Vma, i: number, table: FileTable): object {
+/**
+ * A mapped deleted file: its VMA's file entry is remapped to a ghost, made by the first VMA of the file
+ * (the one with the contents) and shared by the others (`ghostIds`: the task's ghost id → the image's).
+ */
+function encodeVmaGhost(v: Vma, what: string, fileId: number, table: FileTable, ghostIds: Map<number, number>): void {
+  const g = v.ghost;
+  if (g === undefined) return;
+  if (!isFileKind(v.kind)) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a ghost`);
+  const known = ghostIds.get(g.id);
+  if (known !== undefined) {
+    if (g.data !== undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}): ghost ${g.id} has its contents in an earlier VMA already`);
+    table.ghosts.link(fileId, known);
+    return;
+  }
+  ghostIds.set(g.id, table.ghosts.add(fileId, { mode: u32(g.mode, `${what}.ghost.mode`), data: g.data ?? Buffer.alloc(0), dev: v.dev, ino: v.inode }, what));
+}
+
+function encodeVma(v: Vma, i: number, table: FileTable, ghostIds: Map<number, number>): object {
   const what = `vmas[${i}]`;
   let shmid = 0;
   let fdflags: number | undefined;
@@ -178,6 +198,9 @@ function encodeVma(v: Vma, i: number, table: FileTable): object {
     // The flags CRIU re-opens a mapped file with: writable shared mappings need O_RDWR.
     fdflags = (v.flags & MAP_SHARED) !== 0 && (v.prot & PROT_WRITE) !== 0 ? O_RDWR : O_RDONLY;
     shmid = table.add({ flags: fdflags, name: v.path });
+    encodeVmaGhost(v, what, shmid, table, ghostIds);
+  } else if (v.ghost !== undefined) {
+    throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a ghost`);
   } else if (v.path !== undefined) {
     // CRIU has no file for such a VMA; dropping the path silently would break the round trip.
     throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a path (${v.path})`);
@@ -332,7 +355,8 @@ function taskParts(task: DumpedTask, index: number, table: FileTable): TaskParts
     const exeId = table.add({ flags: O_RDONLY, name: task.exe });
     const cwdId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.cwd });
     const rootId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.root });
-    const vmas = task.vmas.map((v, i) => encodeVma(v, i, table));
+    const ghostIds = new Map<number, number>();
+    const vmas = task.vmas.map((v, i) => encodeVma(v, i, table, ghostIds));
     const id = index + 1;
     return { task, index, fdinfos, exeId, cwdId, rootId, vmas, ids: { vm_id: id, files_id: id, fs_id: id, sighand_id: id } };
   });
@@ -388,6 +412,7 @@ export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
     );
   }
   if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree) });
+  out.push(...table.ghosts.encode());
   if (!seccomp.empty) out.push(one('SECCOMP', imageName.seccomp(), seccomp.encode()));
   return out;
 }

@@ -22,6 +22,7 @@ const PROTO_FILES = [
   'sk-inet.proto',
   'pipe.proto',
   'pipe-data.proto',
+  'ghost-file.proto',
   'eventfd.proto',
   'eventpoll.proto',
   'signalfd.proto',
@@ -63,6 +64,8 @@ export interface Messages {
   fdinfo: protobuf.Type;
   fs: protobuf.Type;
   pipeData: protobuf.Type;
+  ghostFile: protobuf.Type;
+  remapFpath: protobuf.Type;
   seccomp: protobuf.Type;
 }
 
@@ -90,6 +93,8 @@ export function messages(): Messages {
     fdinfo: root.lookupType('fdinfo_entry'),
     fs: root.lookupType('fs_entry'),
     pipeData: root.lookupType('pipe_data_entry'),
+    ghostFile: root.lookupType('ghost_file_entry'),
+    remapFpath: root.lookupType('remap_file_path_entry'),
     seccomp: root.lookupType('seccomp_entry'),
   };
   return cached;

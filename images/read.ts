@@ -29,6 +29,7 @@ import {
   decodePstree, fileById,
 } from './decode';
 import { ImageError } from './errors';
+import { readGhosts } from './ghosts';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
 import { MAX_ENTRIES, MAX_FDS, MAX_VMAS } from './limits';
 import { imageName, pagesFile } from './magic';
@@ -118,6 +119,8 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   const filesImg = imageName.files();
   // One entry per fd, plus exe, cwd, root and one per file-backed VMA, for each task.
   const files = decodeFiles(filesImg, await read(filesImg), Math.min(MAX_ENTRIES, entries.length * (MAX_FDS + MAX_VMAS + 3)));
+  files.ghosts = await readGhosts((name) => manifest.files.some((f) => f.name === name), read);
+  for (const id of files.ghosts.keys()) fileById(files, id, filesImg, imageName.remapFpath(), `remapped file id ${id}`);
   const filesIds = new Map<number, number>();
   const vmIds = new Map<number, number>();
   const tasks: DumpedTask[] = [];
