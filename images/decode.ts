@@ -462,14 +462,15 @@ export function decodePagemap(file: string, buf: Uint8Array, pagesId = 1): { pag
 }
 
 /**
- * pipes-data.img: pipe_data_entry, then exactly `bytes` raw bytes, again and again. Each pipe at most
- * once, at most MAX_PIPE_BYTES bytes (and `size`, the buffer size, not below `bytes`).
+ * pipes-data.img (and fifo-data.img, magic FIFO_DATA, the same layout for FIFOs): pipe_data_entry, then
+ * exactly `bytes` raw bytes, again and again. Each pipe at most once, at most MAX_PIPE_BYTES bytes (and
+ * `size`, the buffer size, not below `bytes`).
  */
-export function decodePipesData(file: string, buf: Uint8Array): Array<{ id: number; data: Buffer }> {
+export function decodePipesData(file: string, buf: Uint8Array, kind: 'PIPES_DATA' | 'FIFO_DATA' = 'PIPES_DATA'): Array<{ id: number; data: Buffer }> {
   if (buf.length < 8) throw new ImageError('ETRUNC', file, `${buf.length} bytes is too short for the image magics (8 bytes)`);
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (b.readUInt32LE(0) !== IMG_COMMON || b.readUInt32LE(4) !== MAGIC.PIPES_DATA) {
-    throw new ImageError('EMAGIC', file, `magics are 0x${b.readUInt32LE(0).toString(16)} 0x${b.readUInt32LE(4).toString(16)}, expected IMG_COMMON and PIPES_DATA (0x${MAGIC.PIPES_DATA.toString(16)})`);
+  if (b.readUInt32LE(0) !== IMG_COMMON || b.readUInt32LE(4) !== MAGIC[kind]) {
+    throw new ImageError('EMAGIC', file, `magics are 0x${b.readUInt32LE(0).toString(16)} 0x${b.readUInt32LE(4).toString(16)}, expected IMG_COMMON and ${kind} (0x${MAGIC[kind].toString(16)})`);
   }
   const out: Array<{ id: number; data: Buffer }> = [];
   const seen = new Set<number>();

@@ -295,15 +295,18 @@ export function pipeBufferSize(bytes: number): number {
   return size;
 }
 
-/** pipes-data.img: each pipe_data_entry framed as usual and followed by its raw bytes (no padding). */
-function encodePipesData(tree: DumpedTree): Buffer {
+/**
+ * pipes-data.img (or fifo-data.img, magic FIFO_DATA, as CRIU keeps a FIFO's bytes): each pipe_data_entry
+ * framed as usual and followed by its raw bytes (no padding).
+ */
+function encodePipesData(pipes: ReadonlyArray<{ id: number; data: Buffer }>, kind: 'PIPES_DATA' | 'FIFO_DATA', name: string): Buffer {
   const parts: Buffer[] = [];
   const header = Buffer.alloc(8);
   header.writeUInt32LE(IMG_COMMON, 0);
-  header.writeUInt32LE(MAGIC.PIPES_DATA, 4);
+  header.writeUInt32LE(MAGIC[kind], 4);
   parts.push(header);
-  tree.pipes.forEach((p, i) => {
-    const what = `pipes[${i}]`;
+  pipes.forEach((p, i) => {
+    const what = `${name}[${i}]`;
     if (!Buffer.isBuffer(p.data)) throw new ImageError('EINVAL', undefined, `${what}.data is not a Buffer`);
     if (p.data.length > MAX_PIPE_BYTES) throw new ImageError('ETOOBIG', undefined, `${what} (pipe ${p.id}) holds ${p.data.length} bytes, over the cap of ${MAX_PIPE_BYTES}`);
     const entry = encodeEntry(messages().pipeData, { pipe_id: u32(p.id, `${what}.id`), bytes: p.data.length, size: pipeBufferSize(p.data.length) });
@@ -312,6 +315,23 @@ function encodePipesData(tree: DumpedTree): Buffer {
     parts.push(len, Buffer.from(entry), p.data);
   });
   return Buffer.concat(parts);
+}
+
+/**
+ * The bytes FIFOs held (the native core keeps them in the first fd of each FIFO, tree order), keyed as
+ * CRIU keys fifo-data.img: by the fifo_entry's pipe_id, the inode's low 32 bits.
+ */
+function fifoData(tree: DumpedTree): Array<{ id: number; data: Buffer }> {
+  const out: Array<{ id: number; data: Buffer }> = [];
+  for (const t of tree.tasks)
+    for (const f of t.files) {
+      const data = f.kind === 'fifo' ? f.state?.data : undefined;
+      if (data === undefined || data.length === 0) continue;
+      const id = Number(BigInt(f.state!.num.ino ?? 0) & 0xffff_ffffn);
+      if (out.some((o) => o.id === id)) throw new ImageError('EINVAL', undefined, `pid ${t.pid} fd ${f.fd}: the bytes of a second FIFO with pipe id ${id}`);
+      out.push({ id, data });
+    }
+  return out;
 }
 
 /** A single task as the tree of one it is (no pipes). */
@@ -411,7 +431,9 @@ export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
       one('FS', imageName.fs(p.task.pid), encodeEntry(msg.fs, { cwd_id: p.cwdId, root_id: p.rootId, umask: u32(p.task.umask, 'umask') })),
     );
   }
-  if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree) });
+  if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree.pipes, 'PIPES_DATA', 'pipes') });
+  const fifos = fifoData(tree);
+  if (fifos.length > 0) out.push({ name: imageName.fifoData(), data: encodePipesData(fifos, 'FIFO_DATA', 'FIFO') });
   out.push(...table.ghosts.encode());
   if (!seccomp.empty) out.push(one('SECCOMP', imageName.seccomp(), seccomp.encode()));
   return out;

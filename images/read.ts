@@ -76,6 +76,16 @@ function checkTaskFiles(manifest: Manifest, pids: readonly number[]): void {
   }
 }
 
+/** fifo-data.img's bytes, each to the first fd (tree order) of the FIFO whose pipe_id it names. */
+function giveFifoBytes(tasks: DumpedTask[], entries: Array<{ id: number; data: Buffer }>, file: string): void {
+  for (const [i, e] of entries.entries()) {
+    const fifo = tasks.flatMap((t) => t.files).find((f) => f.kind === 'fifo' && Number(BigInt(f.state?.num.ino ?? 0) & 0xffff_ffffn) === e.id);
+    if (fifo === undefined) throw new ImageError('EDECODE', file, `entry ${i} holds the bytes of FIFO ${e.id}, which no fd of the tree holds`);
+    if (fifo.state!.data !== undefined && fifo.state!.data.length > 0) throw new ImageError('EDECODE', file, `entry ${i}: FIFO ${e.id} has its bytes in files.img already`);
+    fifo.state!.data = e.data;
+  }
+}
+
 export interface ReadResult {
   tree: DumpedTree;
   /** The pages file of each task, in tree order. */
@@ -207,6 +217,9 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   pipes.forEach((p, i) => {
     if (!held.has(p.id)) throw new ImageError('EDECODE', pipesImg, `entry ${i} holds data of pipe ${p.id}, which no fd of the tree holds`);
   });
+
+  const fifoImg = imageName.fifoData();
+  if (manifest.files.some((f) => f.name === fifoImg)) giveFifoBytes(tasks, decodePipesData(fifoImg, await read(fifoImg), 'FIFO_DATA'), fifoImg);
 
   const tree: DumpedTree = { tasks, pipes, frozenSeconds: manifest.frozenSeconds };
   const pagesPaths = tasks.map((_, i) => path.join(dir, pagesFile(i)));

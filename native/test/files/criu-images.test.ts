@@ -1,9 +1,11 @@
 /**
- * Deleted files (native/src/core/files/ghost.cc for fds, native/src/core/vmas.cc and restore_memory.cc
- * for mappings), saved in CRIU's layout (images/ghosts.ts): remap-fpath.img names each deleted file's
- * entry of files.img a ghost, ghost-file-<id>.img holds its contents, and Debian's `crit` decodes both
- * as it decodes CRIU's. A file mapped twice (private and shared) and deleted comes back as one ghost
- * both mappings share; a deleted file held open comes back with its contents from its ghost image.
+ * Contents saved in CRIU's own separate images, which Debian's `crit` decodes as it decodes CRIU's:
+ * - deleted files (native/src/core/files/ghost.cc for fds, native/src/core/vmas.cc and
+ *   restore_memory.cc for mappings; images/ghosts.ts): remap-fpath.img names each deleted file's entry
+ *   of files.img a ghost, ghost-file-<id>.img holds its contents. A file mapped twice (private and
+ *   shared) and deleted comes back as one ghost both mappings share; a deleted file held open comes
+ *   back with its contents from its ghost image;
+ * - a FIFO's bytes (fifo.cc, images/files/fifo.ts): in fifo-data.img, keyed by pipe_id, not in files.img.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -60,4 +62,19 @@ test('a deleted file held open: its contents are in ghost-file-<id>.img (crit de
   expect(remap.entries.map((e) => e.orig_id)).toEqual(regs.map((r) => r!.id));
   const sizes = remap.entries.map((e) => Number(critDecode(path.join(cp.dir, `ghost-file-${e.remap_id}.img`)).entries[0].size));
   expect(sizes).toEqual([50000, 7]);
+});
+
+test('the bytes a FIFO held are in fifo-data.img (crit decodes the entry and its bytes), not in files.img', async () => {
+  const v = await startFilesVictim('fifo-holder');
+  const { cp, result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+  const files = critDecode(path.join(cp.dir, 'files.img'));
+  const fifos = files.entries.map((e) => e.fifo as Record<string, unknown> | undefined).filter((f) => f !== undefined);
+  expect(fifos.length).toBeGreaterThan(0);
+  expect(fifos.every((f) => f!.cryopod_data === undefined)).toBe(true);
+  const data = critDecode(path.join(cp.dir, 'fifo-data.img'));
+  expect(data.magic).toBe('FIFO_DATA');
+  expect(data.entries.map((e) => e.pipe_id)).toEqual([fifos[0]!.pipe_id]);
+  expect(Buffer.from(String(data.entries[0].extra), 'base64').length).toBe(Number(data.entries[0].bytes));
+  expect(Number(data.entries[0].bytes)).toBeGreaterThan(0);
 });
