@@ -22,6 +22,9 @@
  * cryopod_inherited set; both go into pagemap-<pid>.img merged by address, as CRIU orders them.
  * pipes-data.img (only when the tree has pipes): one pipe_data_entry per DumpedTree.pipes entry, in
  * order, each followed by its bytes.
+ * fifo-data.img (only when a FIFO held bytes): the same, per FIFO, keyed by its pipe_id.
+ * remap-fpath.img and ghost-file-<id>.img (only with deleted files, ghosts.ts): the contents of every
+ * deleted file held open (kind 'ghost') or mapped (Vma.ghost), its files.img entry remapped to its ghost.
  */
 
 import { DumpedTask, DumpedTree, OpenFile, Vma } from '../native/lib/types';
