@@ -9,7 +9,8 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import { cleanup } from './harness';
+import { cleanup, expectFailure, isAlive, makeTempDir, waitGone } from './harness';
+import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { jvmHttpCounter } from './runtimes';
 import { expectRuntimeAlive, killCycle, leaveRunningCycle, squaresProtocol } from './server-cycles';
 import { cliCheck, startServer, verdicts } from './servers';
@@ -57,13 +58,28 @@ test('jvm: checkpointed, killed, restored on new stdio pipes; its map, JIT code,
   }
 });
 
-test('jvm --leave-running: serves on during and after the dump; restored after a kill with the state of the dump', async () => {
+test('jvm --leave-running: serves on during and after the dump (a restore meanwhile is refused: its PID is taken); restored after a kill with the state of the dump', async () => {
   const s = await startServer('jvm-http', argv);
   started.push(s.pid);
-  const r = await leaveRunningCycle(s, squaresProtocol);
+  const r = await leaveRunningCycle(s, squaresProtocol, async (images) => {
+    // Multi-threaded: only its own PID and TIDs will do, and the original holds them.
+    await expectFailure(restoreProcess({ dir: images }), 'EPIDTAKEN', [String(s.pid)]);
+  });
   try {
     await expectRuntimeAlive(s.port, r.last);
   } finally {
     r.out.close();
   }
+});
+
+test('jvm: when its perf-data file is gone (a JVM that exited on its own removes it), the restore refuses naming it and leaves nothing', async () => {
+  const s = await startServer('jvm-http', argv);
+  started.push(s.pid);
+  const images = makeTempDir('img-jvm-noperf');
+  await dumpProcess({ pid: s.pid, dir: images });
+  await waitGone(s.pid, 'the dumped JVM');
+  fs.rmSync(perfData(s.pid));
+  await expectFailure(restoreProcess({ dir: images }), 'ENOENT', [perfData(s.pid)]);
+  expect(isAlive(s.pid)).toBe(false);
+  expect(fs.existsSync(perfData(s.pid))).toBe(false);
 });

@@ -55,8 +55,11 @@ export async function killCycle(s: Server, p: Protocol): Promise<RestoredServer>
   }
 }
 
-/** Dumps `s` with --leave-running under a client that never pauses, kills it, restores; the caller closes `out`. */
-export async function leaveRunningCycle(s: Server, p: Protocol): Promise<RestoredServer> {
+/**
+ * Dumps `s` with --leave-running under a client that never pauses, kills it, restores; the caller closes
+ * `out`. `whileOriginalRuns(images)` runs after the dump, the original still serving.
+ */
+export async function leaveRunningCycle(s: Server, p: Protocol, whileOriginalRuns?: (images: string) => Promise<void>): Promise<RestoredServer> {
   const client = new Poller(() => p.ask(s.port));
   let stopped = false;
   try {
@@ -68,6 +71,10 @@ export async function leaveRunningCycle(s: Server, p: Protocol): Promise<Restore
     expect(summary.pagesMethods).toEqual(['parasite']);
     assertRunningUntraced(s.pid, `${s.name} after a --leave-running dump`);
     await client.more(5, `${s.name} answering after the dump`);
+    if (whileOriginalRuns) {
+      await whileOriginalRuns(images);
+      await client.more(2, `${s.name} answering after that`);
+    }
     await client.stop();
     stopped = true;
     const counts = client.answers.map((a) => a.value);
