@@ -43,15 +43,20 @@ function buildInto(dir: string, build: (tmp: string) => void): void {
   }
 }
 
-/** The Go net/http victim's binary (built once; `go build` runs under nice, with GOPROXY=off). */
-export function goHttpCounter(): string {
+/**
+ * The Go net/http victim's binary, built once under nice with GOPROXY=off: an ordinary `go build` (cgo
+ * on: linked with glibc, whose threads register rseq) or, with `cgo` false, a static one
+ * (CGO_ENABLED=0, as container images often are: the Go runtime's own threads only).
+ */
+export function goHttpCounter(cgo = true): string {
   const go = findTool('go', ['/usr/local/go/bin', '/usr/lib/go/bin']);
   const src = path.join(VICTIMS_DIR, 'go-http-counter');
-  const version = execFileSync(go, ['version'], { encoding: 'utf8' });
+  // The settings of the build are part of its key: a cache built otherwise is not this one.
+  const version = `${execFileSync(go, ['version'], { encoding: 'utf8' })} ${cgo ? 'cgo default' : 'CGO_ENABLED=0'}`;
   const { dir, done } = cacheDir('go-http-counter', [path.join(src, 'go.mod'), path.join(src, 'main.go')], version);
   if (!done) {
     buildInto(dir, (tmp) => {
-      const env = { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod', CGO_ENABLED: '0', GOCACHE: path.join(CACHE, 'go-build'), GOPATH: path.join(CACHE, 'go-path') };
+      const env = { ...process.env, GOPROXY: 'off', GOFLAGS: '-mod=mod', ...(cgo ? {} : { CGO_ENABLED: '0' }), GOCACHE: path.join(CACHE, 'go-build'), GOPATH: path.join(CACHE, 'go-path') };
       execFileSync('nice', ['-n', '10', go, 'build', '-o', path.join(tmp, 'go-http-counter'), '.'], { cwd: src, env, stdio: ['ignore', 'inherit', 'inherit'] });
     });
   }
