@@ -23,6 +23,8 @@
  * pipes-data.img (only when the tree has pipes): one pipe_data_entry per DumpedTree.pipes entry, in
  * order, each followed by its bytes.
  * fifo-data.img (only when a FIFO held bytes): the same, per FIFO, keyed by its pipe_id.
+ * memfd-inode.img, pagemap-shmem-<id>.img and pages-<tasks+k>.img (only with memfds, memfds.ts): each
+ * memfd's name, seals and contents as CRIU keeps them.
  * remap-fpath.img and ghost-file-<id>.img (only with deleted files, ghosts.ts): the contents of every
  * deleted file held open (kind 'ghost') or mapped (Vma.ghost), its files.img entry remapped to its ghost.
  */
@@ -43,6 +45,7 @@ import { encodeInetSk } from './socket';
 import { ImageFileKind } from './files/kind';
 import { ghostContents } from './files/ghost';
 import { GhostImages } from './ghosts';
+import { MemfdImages } from './memfds';
 import { encodeLocks } from './files/locks';
 import { imageKindNamed } from './files/registry';
 import { SeccompTable } from './process-state';
@@ -60,6 +63,8 @@ class FileTable {
   readonly entries: Uint8Array[] = [];
   /** Deleted files (fds and mappings): remap-fpath.img and ghost-file-<id>.img. */
   readonly ghosts = new GhostImages();
+  /** Memfds held as fds: memfd-inode.img, their shmem pagemaps and pages (memfds.ts). */
+  readonly memfds = new MemfdImages();
   private nextId = 1;
 
   add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
@@ -116,6 +121,7 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
   const imageKind = imageKindNamed(f.kind);
   if (imageKind !== undefined) {
     const id = table.addKind(imageKind, (fileId) => imageKind.encode(f, fileId, what));
+    if (f.kind === 'memfd') table.memfds.add({ id, name: String(f.state?.text.name), seals: Number(f.state?.num.seals ?? 0), data: f.state?.data ?? Buffer.alloc(0) }, what);
     return { id, flags: cloexec, type: imageKind.fdType, fd };
   }
   // Kinds the contract has but these images do not hold (yet) are refused rather than written as REG.
@@ -437,7 +443,7 @@ export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
   if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree.pipes, 'PIPES_DATA', 'pipes') });
   const fifos = fifoData(tree);
   if (fifos.length > 0) out.push({ name: imageName.fifoData(), data: encodePipesData(fifos, 'FIFO_DATA', 'FIFO') });
-  out.push(...table.ghosts.encode());
+  out.push(...table.ghosts.encode(), ...table.memfds.encode(tree.tasks.length));
   if (!seccomp.empty) out.push(one('SECCOMP', imageName.seccomp(), seccomp.encode()));
   return out;
 }

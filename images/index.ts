@@ -39,6 +39,10 @@
  *                       REMAP_FPATH  entry             file (an fd's, a mapping's): orig_id -> remap_id, GHOST
  *   ghost-file-<N>.img  IMG_COMMON   ghost_file_entry  then the file's contents raw to the end of the image
  *                       GHOST_FILE                     (at most 8 MiB; ghosts.ts)
+ *   memfd-inode.img     IMG_COMMON   memfd_inode_entry (only with memfds) name, size, seals, inode_id (the
+ *                       MEMFD_INODE                    files.img id), shmid; contents as shmem pages:
+ *   pagemap-shmem-<S>.img  PAGEMAP   pagemap_head{pages_id above the tasks'} + one run from offset 0, and
+ *                                                      pages-<pages_id>.img, read whole and hashed (memfds.ts)
  *   seccomp.img                      seccomp_entry     (only with seccomp filters) every filter of the tree; each
  *                                                      task's chain from thread_core.seccomp_filter via prev
  *                                                      (process-state.ts, with the rest of core-<P>.img's state)

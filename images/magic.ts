@@ -23,6 +23,7 @@ export const MAGIC = {
   FIFO_DATA: 0x59333054,
   REMAP_FPATH: 0x59133954,
   GHOST_FILE: 0x52583605,
+  MEMFD_INODE: 0x48453499,
   SECCOMP: 0x64413049,
 } as const;
 
@@ -67,5 +68,7 @@ export const imageName = {
   fifoData: (): string => 'fifo-data.img',
   remapFpath: (): string => 'remap-fpath.img',
   ghostFile: (id: number): string => `ghost-file-${id}.img`,
+  memfdInode: (): string => 'memfd-inode.img',
+  shmemPagemap: (shmid: number): string => `pagemap-shmem-${shmid}.img`,
   seccomp: (): string => 'seccomp.img',
 };

@@ -66,6 +66,7 @@ export interface Messages {
   pipeData: protobuf.Type;
   ghostFile: protobuf.Type;
   remapFpath: protobuf.Type;
+  memfdInode: protobuf.Type;
   seccomp: protobuf.Type;
 }
 
@@ -95,6 +96,7 @@ export function messages(): Messages {
     pipeData: root.lookupType('pipe_data_entry'),
     ghostFile: root.lookupType('ghost_file_entry'),
     remapFpath: root.lookupType('remap_file_path_entry'),
+    memfdInode: root.lookupType('memfd_inode_entry'),
     seccomp: root.lookupType('seccomp_entry'),
   };
   return cached;

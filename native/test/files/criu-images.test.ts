@@ -5,7 +5,9 @@
  *   of files.img a ghost, ghost-file-<id>.img holds its contents. A file mapped twice (private and
  *   shared) and deleted comes back as one ghost both mappings share; a deleted file held open comes
  *   back with its contents from its ghost image;
- * - a FIFO's bytes (fifo.cc, images/files/fifo.ts): in fifo-data.img, keyed by pipe_id, not in files.img.
+ * - a FIFO's bytes (fifo.cc, images/files/fifo.ts): in fifo-data.img, keyed by pipe_id, not in files.img;
+ * - a memfd's name, seals and contents (memfd.cc, images/memfds.ts): memfd-inode.img, and the contents
+ *   as shared memory pages, pagemap-shmem-<shmid>.img naming a pages file of their own.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -77,4 +79,24 @@ test('the bytes a FIFO held are in fifo-data.img (crit decodes the entry and its
   expect(data.entries.map((e) => e.pipe_id)).toEqual([fifos[0]!.pipe_id]);
   expect(Buffer.from(String(data.entries[0].extra), 'base64').length).toBe(Number(data.entries[0].bytes));
   expect(Number(data.entries[0].bytes)).toBeGreaterThan(0);
+});
+
+test('memfds: memfd-inode.img (name, size, seals) and their contents as shmem pages, pagemap-shmem-<id>.img and a pages file, crit decodes them', async () => {
+  const v = await startFilesVictim('memfd-holder');
+  const { cp, result } = await dumpRestoreCheck(v);
+  expect(result).toBe('PASS');
+  const files = critDecode(path.join(cp.dir, 'files.img'));
+  const memfds = files.entries.map((e) => e.memfd as Record<string, unknown> | undefined).filter((m) => m !== undefined);
+  expect(memfds.every((m) => m!.cryopod_contents === undefined)).toBe(true);
+  const inodes = critDecode(path.join(cp.dir, 'memfd-inode.img'));
+  expect(inodes.magic).toBe('MEMFD_INODE');
+  expect(inodes.entries.map((e) => [e.name, Number(e.size)]).sort()).toEqual([['cryopod-open', 3], ['cryopod-sealed', 10000]]);
+  expect(inodes.entries.map((e) => Number(e.inode_id)).sort()).toEqual(memfds.map((m) => Number(m!.inode_id)).sort());
+  for (const e of inodes.entries) {
+    const pm = critDecode(path.join(cp.dir, `pagemap-shmem-${e.shmid}.img`));
+    expect(pm.magic).toBe('PAGEMAP');
+    const pages = Math.ceil(Number(e.size) / 4096);
+    expect([Number(pm.entries[1].vaddr), pm.entries[1].nr_pages]).toEqual([0, pages]);
+    expect(fs.statSync(path.join(cp.dir, `pages-${pm.entries[0].pages_id}.img`)).size).toBe(pages * 4096);
+  }
 });
