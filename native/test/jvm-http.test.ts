@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import { cleanup, expectFailure, isAlive, makeTempDir, waitGone } from './harness';
+import { cleanup, expectFailure, makeTempDir, waitGone } from './harness';
 import { dumpProcess, restoreProcess } from '../../checkpoint';
 import { jvmHttpCounter } from './runtimes';
 import { expectRuntimeAlive, killCycle, leaveRunningCycle, squaresProtocol } from './server-cycles';
@@ -80,6 +80,7 @@ test('jvm: when its perf-data file is gone (a JVM that exited on its own removes
   await waitGone(s.pid, 'the dumped JVM');
   fs.rmSync(perfData(s.pid));
   await expectFailure(restoreProcess({ dir: images }), 'ENOENT', [perfData(s.pid)]);
-  expect(isAlive(s.pid)).toBe(false);
+  // The stub it had started under the saved PID was killed: it goes away.
+  await waitGone(s.pid, 'the killed restore stub');
   expect(fs.existsSync(perfData(s.pid))).toBe(false);
 });

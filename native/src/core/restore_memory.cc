@@ -214,8 +214,13 @@ class MappedGhosts {
   explicit MappedGhosts(Morph& m) : m_(m) {}
   ~MappedGhosts() {
     for (auto& [id, g] : made_) {
-      m_.rs().call(SYS_unlinkat, (uint64_t)AT_FDCWD, m_.put_string(0, g.path), 0);
-      m_.rs().call(SYS_close, (uint64_t)g.fd);
+      try {
+        m_.rs().call(SYS_unlinkat, (uint64_t)AT_FDCWD, m_.put_string(0, g.path), 0);
+        m_.rs().call(SYS_close, (uint64_t)g.fd);
+      } catch (const std::exception&) {
+        // The stub is gone (it is killed on any failure): nothing left to close; try the path from here.
+        unlink(("/proc/" + std::to_string(m_.task().pid()) + "/root" + g.path).c_str());
+      }
     }
   }
   long fd_for(const Vma& v) {

@@ -193,6 +193,14 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
     struct stat st {};
     if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
     if (!S_ISREG(st.st_mode)) unsupported(pid, e, "mapping of a non-regular file");
+    if (gone && st.st_nlink != 0) {
+      // Still linked: a file whose name really ends in " (deleted)", or one unlinked here but linked
+      // elsewhere, whose other name is not looked for.
+      struct stat named {};
+      if (stat(("/proc/" + std::to_string(pid) + "/root" + path).c_str(), &named) != 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev)
+        unsupported(pid, e, "the mapped file was deleted at this path but has another link");
+      gone = false;
+    }
     if (gone) {
       path.resize(path.size() - deleted.size());
       ghost_of(pid, e, link, st, ghosts, v);
