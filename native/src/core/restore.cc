@@ -125,6 +125,19 @@ void restore_task_state(Morph& m, const TaskImage& img) {
   restore_thread_state(m, rs, img.main);
 }
 
+// A child's own uid and gid (its parent's stub may be root, the child ran as nobody): without
+// supplementary groups, as the root's stub is started.
+void restore_creds(Morph& m, const Creds& c) {
+  auto& rs = m.rs();
+  rs.call(SYS_setgroups, 0, 0);  // only root may, and only root has groups to drop here
+  long r = rs.call(SYS_setresgid, c.gid, c.egid, c.sgid);
+  if (r < 0) throw_errno("in the restored task: setresgid(" + std::to_string(c.gid) + ")", (int)-r);
+  rs.call(SYS_setfsgid, c.fsgid);
+  r = rs.call(SYS_setresuid, c.uid, c.euid, c.suid);
+  if (r < 0) throw_errno("in the restored task: setresuid(" + std::to_string(c.uid) + ")", (int)-r);
+  rs.call(SYS_setfsuid, c.fsuid);
+}
+
 }  // namespace
 
 void check_is_stub(int pid) {
@@ -209,6 +222,7 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& file
   Morph& m = *c.morph;
   restore_files(m, img, files);
   restore_task_state(m, img);
+  if (c.creds) restore_creds(m, *c.creds);
   MorphedTask out;
   out.gadget = c.rs->gadget();
   if (!img.threads.empty() && !c.pids) throw CoreError("EINVAL", "no PID placement for the threads");

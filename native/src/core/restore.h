@@ -66,6 +66,10 @@ struct MorphContext {
   std::unique_ptr<Morph> morph;
   uint64_t scratch = 0;
   PidPlacement* pids = nullptr;  // how its threads get their IDs back
+  // Set: the task takes these credentials (a tree's child that ran as another user than its parent,
+  // nginx's workers), after its files and before its threads and capabilities. Never more than the
+  // stub it was forked from had: the kernel refuses anything else, and the restore fails naming it.
+  const Creds* creds = nullptr;
   MorphContext();
   ~MorphContext();
 };

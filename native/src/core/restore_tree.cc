@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -155,6 +156,9 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     procs[i]->task = fork_child(parent, t.pid, pids);
     procs[i]->pid = procs[i]->task->pid();
     procs[i]->ctx.pids = &pids;
+    const Creds& mine = t.creds;
+    const Creds& parents = tree.tasks[position.at(t.ppid)].creds;
+    if (std::memcmp(&mine, &parents, sizeof mine) != 0) procs[i]->ctx.creds = &t.creds;
     owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);

@@ -1,5 +1,7 @@
 #include "preflight.h"
 
+#include <unistd.h>
+
 #include <map>
 #include <set>
 #include <sstream>
@@ -9,6 +11,7 @@
 #include "../proc.h"
 #include "inherit.h"
 #include "pipe.h"
+#include "unix_socket.h"
 
 namespace cryopod {
 
@@ -40,7 +43,51 @@ std::vector<int> tree_pids(int root) {
   return pids;
 }
 
+// Who outside `members` holds the socket "socket:[ino]" (0: nobody).
+int outside_holder(const std::string& object, const std::set<int>& members) {
+  int found = 0;
+  for_each_open_fd([&](int pid, int fd_dir, const char* name) {
+    if (found || members.count(pid)) return;
+    char buf[64];
+    ssize_t n = readlinkat(fd_dir, name, buf, sizeof buf - 1);
+    if (n > 0 && std::string(buf, (size_t)n) == object) found = pid;
+  });
+  return found;
+}
+
 }  // namespace
+
+void settle_unix_peers(std::vector<FdReport>& reports, const std::set<int>& members) {
+  std::map<std::string, const FdReport*> in_tree;  // "socket:[ino]" → a holder in the tree
+  for (const FdReport& r : reports)
+    if (!in_tree.count(r.object)) in_tree[r.object] = &r;
+  for (FdReport& r : reports) {
+    if (r.kind != "unix" || r.verdict.status != FileVerdict::Saved) continue;
+    uint64_t peer = 0;
+    try {
+      peer = unix_peer_of(probe_fd(r.pid, r.fd));
+    } catch (const CoreError& e) {
+      r.verdict = {FileVerdict::Refused, e.what()};
+      continue;
+    }
+    if (peer == 0) continue;
+    std::string object = "socket:[" + std::to_string(peer) + "]";
+    auto it = in_tree.find(object);
+    if (it != in_tree.end()) {
+      if (it->second->pid != r.pid)
+        r.verdict.note = "connected to " + task_name(it->second->pid) + " fd " + std::to_string(it->second->fd) +
+                         ", inside the tree: restored as a socketpair with the bytes queued both ways";
+      continue;
+    }
+    int outsider = outside_holder(object, members);
+    r.verdict.status = FileVerdict::Refused;
+    r.verdict.note = outsider ? "connected to " + object + ", held by " + task_name(outsider) +
+                                    ", outside the dumped tree: a unix connection to a process outside the checkpoint "
+                                    "cannot be saved (checkpoint that process too, or close the connection first)"
+                              : "connected to " + object + ", which no process holds (in flight in an SCM_RIGHTS "
+                                "message?): not supported";
+  }
+}
 
 std::vector<FdReport> preflight_tree(int root) {
   std::vector<int> pids = tree_pids(root);
@@ -75,6 +122,7 @@ std::vector<FdReport> preflight_tree(int root) {
       }
     }
   }
+  settle_unix_peers(out, members);
   return out;
 }
 

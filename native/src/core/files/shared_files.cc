@@ -1,0 +1,190 @@
+#include "shared_files.h"
+
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "../errors.h"
+#include "../proc.h"
+#include "../dump_steps.h"
+#include "../restore_morph.h"
+
+namespace cryopod {
+
+namespace {
+
+constexpr uint64_t kMsgScratch = 8192;  // where the remote recvmsg's msghdr, iovec and cmsg sit in the scratch area
+
+struct Holder {
+  TaskImage* task;
+  size_t file;
+};
+
+}  // namespace
+
+void assign_share_ids(const std::vector<TaskImage*>& tasks) {
+  // Descriptions by the object they open: kcmp tells which fds of one object share a description.
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<std::vector<Holder>>> by_object;
+  std::vector<std::vector<Holder>*> order;  // descriptions in order of their first holder
+  for (TaskImage* t : tasks)
+    for (size_t i = 0; i < t->files.size(); ++i) {
+      const OpenFile& f = t->files[i];
+      struct stat st {};
+      std::string link = "/proc/" + std::to_string(t->pid) + "/fd/" + std::to_string(f.fd);
+      if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
+      auto& descriptions = by_object[{(uint64_t)st.st_dev, (uint64_t)st.st_ino}];
+      std::vector<Holder>* same = nullptr;
+      for (auto& d : descriptions) {
+        const Holder& first = d.front();
+        long r = syscall(SYS_kcmp, first.task->pid, t->pid, KCMP_FILE, first.task->files[first.file].fd, f.fd);
+        if (r < 0) throw_errno("kcmp of " + link + " and fd " + std::to_string(first.task->files[first.file].fd) + " of " + task_name(first.task->pid));
+        if (r == 0) {
+          same = &d;
+          break;
+        }
+      }
+      if (same) {
+        same->push_back({t, i});
+      } else {
+        descriptions.push_back({{t, i}});
+      }
+    }
+  // Pointers into the vectors are stable only once every fd is placed: collect the order now.
+  for (auto& [object, descriptions] : by_object)
+    for (auto& d : descriptions)
+      if (d.size() > 1) order.push_back(&d);
+  std::sort(order.begin(), order.end(), [&](const std::vector<Holder>* a, const std::vector<Holder>* b) {
+    auto pos = [&](const Holder& h) {
+      size_t ti = 0;
+      while (tasks[ti] != h.task) ++ti;
+      return std::make_pair(ti, h.file);
+    };
+    return pos(a->front()) < pos(b->front());
+  });
+  uint64_t next = 1;
+  for (auto* d : order) {
+    for (const Holder& h : *d) h.task->files[h.file].share_id = next;
+    ++next;
+  }
+}
+
+FdHandover::~FdHandover() {
+  for (auto& [key, fd] : kept_) close(fd);
+  for (auto& [pid, c] : channels_) close(c.ours);
+}
+
+int FdHandover::take(int pid, int fd, const std::string& what) {
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) throw_errno("pidfd_open of the restored " + task_name(pid) + " for " + what);
+  int got = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);  // O_CLOEXEC on our side
+  int e = errno;
+  close(pidfd);
+  if (got < 0) throw_errno("pidfd_getfd of " + what + " from the restored " + task_name(pid), e);
+  return got;
+}
+
+void FdHandover::keep(const std::string& key, int our_fd) {
+  auto it = kept_.find(key);
+  if (it != kept_.end()) close(it->second);
+  kept_[key] = our_fd;
+}
+
+int FdHandover::kept(const std::string& key) const {
+  auto it = kept_.find(key);
+  return it == kept_.end() ? -1 : it->second;
+}
+
+void FdHandover::drop(const std::string& key) {
+  auto it = kept_.find(key);
+  if (it == kept_.end()) return;
+  close(it->second);
+  kept_.erase(it);
+}
+
+FdHandover::Channel& FdHandover::channel_to(Morph& m) {
+  int pid = m.task().pid();
+  auto it = channels_.find(pid);
+  if (it != channels_.end()) return it->second;
+  auto& rs = m.rs();
+  uint64_t pair = m.scratch() + kMsgScratch;
+  rs.must("socketpair for handing shared files over", SYS_socketpair, AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, pair);
+  int fds[2];
+  remote_read(pid, pair, fds, sizeof fds);
+  Channel c;
+  try {
+    c.ours = take(pid, fds[0], "the hand-over socket");
+  } catch (...) {
+    rs.call(SYS_close, (uint64_t)fds[0]);
+    rs.call(SYS_close, (uint64_t)fds[1]);
+    throw;
+  }
+  rs.call(SYS_close, (uint64_t)fds[0]);
+  c.theirs = rs.call(SYS_fcntl, (uint64_t)fds[1], F_DUPFD_CLOEXEC, (uint64_t)floor_);
+  rs.call(SYS_close, (uint64_t)fds[1]);
+  if (c.theirs < 0) {
+    close(c.ours);
+    throw_errno("in the restored task: move the hand-over socket above fd " + std::to_string(floor_), (int)-c.theirs);
+  }
+  return channels_[pid] = c;
+}
+
+long FdHandover::give(Morph& m, int our_fd, const std::string& what) {
+  Channel& c = channel_to(m);
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr h{};
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  h.msg_control = control;
+  h.msg_controllen = sizeof control;
+  cmsghdr* cm = CMSG_FIRSTHDR(&h);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &our_fd, sizeof(int));
+  if (sendmsg(c.ours, &h, MSG_NOSIGNAL | MSG_DONTWAIT) != 1) throw_errno("hand " + what + " over (sendmsg SCM_RIGHTS)");
+
+  // The same message received in the stub: msghdr, iovec, one byte and the control buffer in its scratch.
+  uint64_t base = m.scratch() + kMsgScratch;
+  uint64_t r_iov = base + 128, r_byte = base + 160, r_control = base + 192;
+  struct {
+    uint64_t base, len;
+  } riov{r_byte, 1};
+  m.put(kMsgScratch + 128, &riov, sizeof riov);
+  msghdr rh{};
+  rh.msg_iov = (iovec*)r_iov;
+  rh.msg_iovlen = 1;
+  rh.msg_control = (void*)r_control;
+  rh.msg_controllen = sizeof control;
+  m.put(kMsgScratch, &rh, sizeof rh);
+  char zero[sizeof control] = {};
+  m.put(kMsgScratch + 192, zero, sizeof zero);
+  long n = m.rs().call(SYS_recvmsg, (uint64_t)c.theirs, base, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  if (n != 1) throw_errno("in the restored task: receive " + what + " (recvmsg SCM_RIGHTS)", n < 0 ? (int)-n : EIO);
+  char got[sizeof control];
+  remote_read(m.task().pid(), r_control, got, sizeof got);
+  auto* rcm = (cmsghdr*)got;
+  if (rcm->cmsg_level != SOL_SOCKET || rcm->cmsg_type != SCM_RIGHTS || rcm->cmsg_len != CMSG_LEN(sizeof(int)))
+    throw CoreError("EIO", "in the restored task: " + what + " did not arrive with its message");
+  int fd;
+  std::memcpy(&fd, CMSG_DATA(rcm), sizeof fd);
+  return fd;
+}
+
+void FdHandover::done_with(Morph& m) {
+  auto it = channels_.find(m.task().pid());
+  if (it == channels_.end()) return;
+  m.rs().call(SYS_close, (uint64_t)it->second.theirs);
+  close(it->second.ours);
+  channels_.erase(it);
+}
+
+}  // namespace cryopod
