@@ -8,7 +8,7 @@
 import { execFileSync } from 'child_process';
 import * as net from 'net';
 import * as path from 'path';
-import { dumpProcess, restoreProcess } from '../../checkpoint';
+import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
 import { cleanup, isAlive, makeTempDir, requestCheck, startProgram, startVictim, trackPid, waitGone } from './harness';
 
@@ -45,9 +45,15 @@ test('a unix socket connected to a process outside the dump is refused by name, 
   try {
     const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
     const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
+    // --check names the object, its peer and who holds the peer (this test process, outside the tree).
+    const reports = await checkProcess(v.pid);
+    const refused = reports.filter((r) => r.verdict === 'refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0].kind).toBe('unix');
+    expect(refused[0].note).toMatch(new RegExp(`^connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`));
     await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-unix-outside') })).rejects.toMatchObject({
       code: 'EUNSUPPORTED',
-      message: expect.stringMatching(/unix socket|socket:\[\d+\].*(another process|held)/),
+      message: expect.stringMatching(new RegExp(`fd ${refused[0].fd} \\(socket:\\[\\d+\\]\\): connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`)),
     });
     expect(isAlive(v.pid)).toBe(true);
   } finally {

@@ -43,17 +43,6 @@ std::unique_ptr<SeizedTask> fork_child(TreeTask& parent, int id, PidPlacement& p
   return std::make_unique<SeizedTask>(child, SeizedTask::Adopt{});
 }
 
-// The task's own directory in the /proc it sees (a container's /proc shows its namespace's IDs).
-int proc_self_of(TreeTask& t) {
-  const char self[] = "/proc/self";
-  remote_write(t.pid, t.ctx.scratch + 256, self, sizeof self);
-  long n = t.ctx.rs->call(SYS_readlinkat, (uint64_t)AT_FDCWD, t.ctx.scratch + 256, t.ctx.scratch + 512, 31);
-  if (n <= 0) throw_errno("in the restored task: readlink /proc/self (is /proc mounted?)", n < 0 ? (int)-n : EIO);
-  char buf[32] = {};
-  remote_read(t.pid, t.ctx.scratch + 512, buf, (size_t)n);
-  return std::atoi(buf);
-}
-
 // Sessions and process groups as saved, where their leaders are in the tree (the root started a session
 // of its own before its children were forked: a root whose session led outside the tree, a shell's,
 // gets one too).
@@ -86,7 +75,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
       int fds[2];
       remote_read(s.pid, s.ctx.scratch, fds, sizeof fds);
-      PipeSource src{s.pid, proc_self_of(s), next, next + 1};
+      PipeSource src{s.pid, next, next + 1};
       next += 2;
       rs.must("dup2", SYS_dup2, fds[0], src.read_fd);
       rs.must("dup2", SYS_dup2, fds[1], src.write_fd);
@@ -132,7 +121,11 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   std::vector<int> pass_fds;
   RestoreScope files = plan_inherit(all, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> root_stub = req.stub_pid > 0 ? adopt_stub_for(root, need_id, req.stub_pid)
-                                                            : start_stub_for(root, need_id, req.stub_path, req.uid, req.gid, pass_fds);
+                                                            : start_stub_for(root, need_id, req.stub_path, -1, -1, pass_fds);
+  // The stubs run as the restorer until their children and threads exist (clone3 set_tid needs
+  // CAP_CHECKPOINT_RESTORE): each takes its saved credentials in morph_rest when the request asks for
+  // them (root restores), and a child that ran as another user than its parent always does.
+  bool restore_creds = req.uid >= 0 || req.gid >= 0;
   std::vector<std::unique_ptr<TreeTask>> procs(tree.tasks.size());
   std::map<int, TreeTask*> by_pid;  // saved ID → process
   std::vector<std::unique_ptr<StubProcess>> owned;  // killed on failure: init reaps them
@@ -147,6 +140,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   }
   by_pid[root.pid] = procs[0].get();
   procs[0]->ctx.pids = &pids;
+  if (restore_creds && req.stub_pid <= 0) procs[0]->ctx.creds = &root.creds;
   morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], req.verify, /*inherit=*/false);
 
   for (size_t i = 1; i < tree.tasks.size(); ++i) {
@@ -158,7 +152,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     procs[i]->ctx.pids = &pids;
     const Creds& mine = t.creds;
     const Creds& parents = tree.tasks[position.at(t.ppid)].creds;
-    if (std::memcmp(&mine, &parents, sizeof mine) != 0) procs[i]->ctx.creds = &t.creds;
+    if ((restore_creds && req.stub_pid <= 0) || std::memcmp(&mine, &parents, sizeof mine) != 0) procs[i]->ctx.creds = &t.creds;
     owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);

@@ -1,12 +1,15 @@
 /**
  * `cryopod dump --check` (cli/check.ts, native/src/core/files/preflight.cc): the verdict per fd of real
  * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), eventfds
- * saved, a stdout pipe read outside the tree external (exit 0); the process runs on untouched.
+ * saved, a stdout pipe read outside the tree external (exit 0), a unix socket connected to a process
+ * outside the tree refused naming who holds its peer (exit 1, and the dump refuses it); the process
+ * runs on untouched.
  */
 import { execFile } from 'child_process';
+import * as net from 'net';
 import * as path from 'path';
-import { FdReport } from '../../../checkpoint';
-import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
+import { dumpProcess, FdReport } from '../../../checkpoint';
+import { assertRunningUntraced, cleanup, makeTempDir, readProgress, requestCheck, startProgram, waitForProgress } from '../harness';
 import { startFilesVictim, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(60_000);
@@ -49,4 +52,26 @@ test('eventfds are saved with their counters; a stdout pipe read outside the tre
   expect(table.code).toBe(0);
   expect(table.text).toMatch(/\b1\s+pipe:\[\d+\]\s+pipe\s+external\s+also held by pid \d+, outside the tree/);
   expect(table.text).toMatch(/every object can be saved/);
+});
+
+test('a unix socket connected to a process outside the tree is refused, naming who holds its peer; exit 1, and the dump refuses it too', async () => {
+  const dir = makeTempDir('check-unix-outside');
+  const sockPath = path.join(dir, 'outside.sock');
+  const server = net.createServer(() => undefined);
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
+    const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
+    const table = await check(v.pid, false);
+    expect(table.code).toBe(1);
+    expect(table.text).toMatch(new RegExp(`\\b3\\s+socket:\\[\\d+\\]\\s+unix\\s+refused\\s+connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`));
+    expect(table.text).toMatch(/1 object cannot be saved/);
+    await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-check-unix-outside') })).rejects.toMatchObject({
+      code: 'EUNSUPPORTED',
+      message: expect.stringContaining(`held by pid ${process.pid}, outside the dumped tree`),
+    });
+    assertRunningUntraced(v.pid, 'the unix client after the refused dump');
+  } finally {
+    server.close();
+  }
 });

@@ -133,8 +133,13 @@ void restore_files(Morph& m, const TaskImage& img, RestoreScope& scope) {
     visiting.insert(f.fd);
     const FileKind* k = kind_named(f.kind);
     if (!k) throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + " is of unknown kind " + f.kind);
-    std::string share_key = "share:" + std::to_string(f.share_id);
-    if (f.share_id != 0 && handover.kept(share_key) >= 0) {
+    // An external fd's source is chosen by its number (fd N: the restorer's fd N, or what --inherit-fd
+    // names): holders of one open file at the same number share what its first holder re-attached (nginx's
+    // workers their master's stdout, opened once); at another number it takes its own source, even when the
+    // saved fds shared one open file (a terminal on 0, 1 and 2: the restorer's 0 may be read-only).
+    bool shared = f.share_id != 0;
+    std::string share_key = "share:" + std::to_string(f.share_id) + (is_external(f) ? ":fd" + std::to_string(f.fd) : "");
+    if (shared && handover.kept(share_key) >= 0) {
       // An open file another fd (of this task or an earlier one) already re-created: that very one.
       place_fd(m, handover.give(m, handover.kept(share_key), "fd " + std::to_string(f.fd) + " (" + f.kind + ")"), f);
       visiting.erase(f.fd);
@@ -149,7 +154,7 @@ void restore_files(Morph& m, const TaskImage& img, RestoreScope& scope) {
         restore_one(*it->second);
       }
     place_fd(m, k->restore(m, f, scope), f);
-    if (f.share_id != 0) handover.keep(share_key, FdHandover::take(m.task().pid(), f.fd, "fd " + std::to_string(f.fd) + " (" + f.kind + ")"));
+    if (shared) handover.keep(share_key, FdHandover::take(m.task().pid(), f.fd, "fd " + std::to_string(f.fd) + " (" + f.kind + ")"));
     visiting.erase(f.fd);
     done.insert(f.fd);
   };

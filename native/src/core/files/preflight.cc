@@ -11,6 +11,7 @@
 #include "../proc.h"
 #include "inherit.h"
 #include "pipe.h"
+#include "shared_files.h"
 #include "unix_socket.h"
 
 namespace cryopod {
@@ -53,6 +54,26 @@ int outside_holder(const std::string& object, const std::set<int>& members) {
     if (n > 0 && std::string(buf, (size_t)n) == object) found = pid;
   });
   return found;
+}
+
+// An fd that holds the same open file as an earlier one (dup'd, or inherited across fork) says so: the
+// restore re-creates it once and hands it to every holder.
+void note_shared(std::vector<FdReport>& reports) {
+  std::vector<FdRef> fds;
+  for (const FdReport& r : reports) fds.push_back({r.pid, r.fd});
+  std::vector<size_t> first;
+  try {
+    first = first_holders(fds);
+  } catch (const CoreError&) {
+    return;  // an fd closed meanwhile: the dump compares them again, frozen
+  }
+  for (size_t i = 0; i < reports.size(); ++i) {
+    if (first[i] == i || reports[i].verdict.status != FileVerdict::Saved) continue;  // an external one takes its own source
+    const FdReport& f = reports[first[i]];
+    reports[i].verdict.note += std::string(reports[i].verdict.note.empty() ? "" : "; ") + "one open file with " +
+                               (f.pid == reports[i].pid ? "fd " + std::to_string(f.fd) : task_name(f.pid) + " fd " + std::to_string(f.fd)) +
+                               " (re-created once, handed to each holder)";
+  }
 }
 
 }  // namespace
@@ -123,6 +144,7 @@ std::vector<FdReport> preflight_tree(int root) {
     }
   }
   settle_unix_peers(out, members);
+  note_shared(out);
   return out;
 }
 

@@ -7,7 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -22,56 +21,49 @@ namespace {
 
 constexpr uint64_t kMsgScratch = 8192;  // where the remote recvmsg's msghdr, iovec and cmsg sit in the scratch area
 
-struct Holder {
-  TaskImage* task;
-  size_t file;
-};
-
 }  // namespace
 
-void assign_share_ids(const std::vector<TaskImage*>& tasks) {
+std::vector<size_t> first_holders(const std::vector<FdRef>& fds) {
   // Descriptions by the object they open: kcmp tells which fds of one object share a description.
-  std::map<std::pair<uint64_t, uint64_t>, std::vector<std::vector<Holder>>> by_object;
-  std::vector<std::vector<Holder>*> order;  // descriptions in order of their first holder
-  for (TaskImage* t : tasks)
-    for (size_t i = 0; i < t->files.size(); ++i) {
-      const OpenFile& f = t->files[i];
-      struct stat st {};
-      std::string link = "/proc/" + std::to_string(t->pid) + "/fd/" + std::to_string(f.fd);
-      if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
-      auto& descriptions = by_object[{(uint64_t)st.st_dev, (uint64_t)st.st_ino}];
-      std::vector<Holder>* same = nullptr;
-      for (auto& d : descriptions) {
-        const Holder& first = d.front();
-        long r = syscall(SYS_kcmp, first.task->pid, t->pid, KCMP_FILE, first.task->files[first.file].fd, f.fd);
-        if (r < 0) throw_errno("kcmp of " + link + " and fd " + std::to_string(first.task->files[first.file].fd) + " of " + task_name(first.task->pid));
-        if (r == 0) {
-          same = &d;
-          break;
-        }
-      }
-      if (same) {
-        same->push_back({t, i});
-      } else {
-        descriptions.push_back({{t, i}});
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<size_t>> firsts;  // object → the first fd of each description
+  std::vector<size_t> out(fds.size());
+  for (size_t i = 0; i < fds.size(); ++i) {
+    const FdRef& f = fds[i];
+    struct stat st {};
+    std::string link = "/proc/" + std::to_string(f.pid) + "/fd/" + std::to_string(f.fd);
+    if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
+    auto& descriptions = firsts[{(uint64_t)st.st_dev, (uint64_t)st.st_ino}];
+    out[i] = i;
+    for (size_t first : descriptions) {
+      long r = syscall(SYS_kcmp, fds[first].pid, f.pid, KCMP_FILE, fds[first].fd, f.fd);
+      if (r < 0) throw_errno("kcmp of " + link + " and fd " + std::to_string(fds[first].fd) + " of " + task_name(fds[first].pid));
+      if (r == 0) {
+        out[i] = first;
+        break;
       }
     }
-  // Pointers into the vectors are stable only once every fd is placed: collect the order now.
-  for (auto& [object, descriptions] : by_object)
-    for (auto& d : descriptions)
-      if (d.size() > 1) order.push_back(&d);
-  std::sort(order.begin(), order.end(), [&](const std::vector<Holder>* a, const std::vector<Holder>* b) {
-    auto pos = [&](const Holder& h) {
-      size_t ti = 0;
-      while (tasks[ti] != h.task) ++ti;
-      return std::make_pair(ti, h.file);
-    };
-    return pos(a->front()) < pos(b->front());
-  });
-  uint64_t next = 1;
-  for (auto* d : order) {
-    for (const Holder& h : *d) h.task->files[h.file].share_id = next;
-    ++next;
+    if (out[i] == i) descriptions.push_back(i);
+  }
+  return out;
+}
+
+void assign_share_ids(const std::vector<TaskImage*>& tasks) {
+  std::vector<FdRef> fds;
+  std::vector<OpenFile*> files;
+  for (TaskImage* t : tasks)
+    for (OpenFile& f : t->files) {
+      fds.push_back({t->pid, f.fd});
+      files.push_back(&f);
+    }
+  std::vector<size_t> first = first_holders(fds);
+  std::vector<size_t> holders(fds.size(), 0);
+  for (size_t i = 0; i < fds.size(); ++i) ++holders[first[i]];
+  std::map<size_t, uint64_t> id_of;  // first holder → share id, numbered in tree and fd order
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (holders[first[i]] < 2) continue;
+    auto it = id_of.find(first[i]);
+    if (it == id_of.end()) it = id_of.emplace(first[i], id_of.size() + 1).first;
+    files[i]->share_id = it->second;
   }
 }
 

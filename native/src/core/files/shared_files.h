@@ -28,6 +28,15 @@ namespace cryopod {
 
 class Morph;
 
+// One fd of a task (our PID namespace).
+struct FdRef {
+  int pid = 0, fd = -1;
+};
+
+// For each fd, the index of the first fd in `fds` that holds the same open file description (itself
+// when none before it does). Reads /proc and kcmp only.
+std::vector<size_t> first_holders(const std::vector<FdRef>& fds);
+
 // Gives every fd of these stopped tasks (host PIDs, before to_namespace_ids) that shares its open file
 // description with another fd a share id (OpenFile::share_id), numbered from 1 in tree and fd order.
 void assign_share_ids(const std::vector<TaskImage*>& tasks);
