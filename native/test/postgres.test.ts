@@ -99,10 +99,11 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
   expect(reports.find((r) => r.pid === postmaster && r.kind === 'socket')?.verdict).toBe('saved');
   const stdout = reports.filter((r) => r.fd === 1);
   expect(stdout.map((r) => r.verdict)).toEqual(tree.map(() => 'external'));
+  for (const r of stdout.slice(1)) expect(r.note).toContain(`one open file with pid ${postmaster} fd 1`);
   const child = reports.filter((r) => r.pid !== postmaster);
   expect(child.map((r) => r.kind)).toEqual(expect.arrayContaining(['signalfd', 'epoll', 'pipe']));
   // The postmaster-death pipe: one read end, inherited by every child.
-  const deathPipe = reports.find((r) => r.pid === postmaster && r.kind === 'pipe' && child.some((c) => c.object === r.object))!;
+  const deathPipe = reports.find((r) => r.pid === postmaster && r.kind === 'pipe' && r.verdict === 'saved' && child.some((c) => c.object === r.object))!;
   for (const c of child.filter((r) => r.object === deathPipe.object)) expect(c.note).toContain(`one open file with pid ${postmaster} fd ${deathPipe.fd}`);
 
   const images = makeTempDir('img-postgres');

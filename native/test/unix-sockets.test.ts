@@ -6,11 +6,11 @@
  * which crit decodes.
  */
 import { execFileSync } from 'child_process';
-import * as net from 'net';
 import * as path from 'path';
 import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
-import { cleanup, isAlive, makeTempDir, requestCheck, startProgram, startVictim, trackPid, waitGone } from './harness';
+import { cleanup, isAlive, makeTempDir, requestCheck, startVictim, trackPid, waitGone } from './harness';
+import { withOutsideUnixClient } from './unix-outside';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
@@ -38,14 +38,8 @@ test('socketpairs keep their queued bytes both ways and listeners accept after r
 });
 
 test('a unix socket connected to a process outside the dump is refused by name, and the process runs on', async () => {
-  const dir = makeTempDir('unix-outside');
-  const sockPath = path.join(dir, 'outside.sock');
-  const server = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-  try {
-    const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
-    const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
-    // --check names the object, its peer and who holds the peer (this test process, outside the tree).
+  await withOutsideUnixClient(async (v) => {
+    // The preflight names the object, its peer and who holds the peer (this test process, outside the tree).
     const reports = await checkProcess(v.pid);
     const refused = reports.filter((r) => r.verdict === 'refused');
     expect(refused).toHaveLength(1);
@@ -56,7 +50,5 @@ test('a unix socket connected to a process outside the dump is refused by name, 
       message: expect.stringMatching(new RegExp(`fd ${refused[0].fd} \\(socket:\\[\\d+\\]\\): connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`)),
     });
     expect(isAlive(v.pid)).toBe(true);
-  } finally {
-    server.close();
-  }
+  });
 });

@@ -2,14 +2,14 @@
  * `cryopod dump --check` (cli/check.ts, native/src/core/files/preflight.cc): the verdict per fd of real
  * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), eventfds
  * saved, a stdout pipe read outside the tree external (exit 0), a unix socket connected to a process
- * outside the tree refused naming who holds its peer (exit 1, and the dump refuses it); the process
- * runs on untouched.
+ * outside the tree refused naming who holds its peer (exit 1; the dump's refusal: unix-sockets.test.ts);
+ * the process runs on untouched.
  */
 import { execFile } from 'child_process';
-import * as net from 'net';
 import * as path from 'path';
-import { dumpProcess, FdReport } from '../../../checkpoint';
-import { assertRunningUntraced, cleanup, makeTempDir, readProgress, requestCheck, startProgram, waitForProgress } from '../harness';
+import { FdReport } from '../../../checkpoint';
+import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
+import { withOutsideUnixClient } from '../unix-outside';
 import { startFilesVictim, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(60_000);
@@ -54,24 +54,12 @@ test('eventfds are saved with their counters; a stdout pipe read outside the tre
   expect(table.text).toMatch(/every object can be saved/);
 });
 
-test('a unix socket connected to a process outside the tree is refused, naming who holds its peer; exit 1, and the dump refuses it too', async () => {
-  const dir = makeTempDir('check-unix-outside');
-  const sockPath = path.join(dir, 'outside.sock');
-  const server = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-  try {
-    const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
-    const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
+test('a unix socket connected to a process outside the tree is refused, naming who holds its peer; exit 1', async () => {
+  await withOutsideUnixClient(async (v) => {
     const table = await check(v.pid, false);
     expect(table.code).toBe(1);
     expect(table.text).toMatch(new RegExp(`\\b3\\s+socket:\\[\\d+\\]\\s+unix\\s+refused\\s+connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`));
     expect(table.text).toMatch(/1 object cannot be saved/);
-    await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-check-unix-outside') })).rejects.toMatchObject({
-      code: 'EUNSUPPORTED',
-      message: expect.stringContaining(`held by pid ${process.pid}, outside the dumped tree`),
-    });
-    assertRunningUntraced(v.pid, 'the unix client after the refused dump');
-  } finally {
-    server.close();
-  }
+    assertRunningUntraced(v.pid, 'the unix client after the check');
+  });
 });

@@ -68,8 +68,10 @@ void note_shared(std::vector<FdReport>& reports) {
     return;  // an fd closed meanwhile: the dump compares them again, frozen
   }
   for (size_t i = 0; i < reports.size(); ++i) {
-    if (first[i] == i || reports[i].verdict.status != FileVerdict::Saved) continue;  // an external one takes its own source
+    if (first[i] == i || reports[i].verdict.status == FileVerdict::Refused) continue;
     const FdReport& f = reports[first[i]];
+    // An external fd at another number than the first holder's takes its own source (inherit.h).
+    if (reports[i].verdict.status == FileVerdict::External && f.fd != reports[i].fd) continue;
     reports[i].verdict.note += std::string(reports[i].verdict.note.empty() ? "" : "; ") + "one open file with " +
                                (f.pid == reports[i].pid ? "fd " + std::to_string(f.fd) : task_name(f.pid) + " fd " + std::to_string(f.fd)) +
                                " (re-created once, handed to each holder)";
