@@ -7,11 +7,13 @@
  * names each; after dump, kill and restore (output on a new pipe) it serves a request, and a worker's
  * error reaches the new stderr.
  */
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
-import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
+import { dumpProcess, FdReport, restoreProcess } from '../../checkpoint';
 import { freePorts } from '../../testenv/ports';
+import { cliCheck } from './cli-check';
 import { FifoReader } from './files/harness';
 import { cleanup, makeTempDir, readFileOrUndefined, waitFor } from './harness';
 import { startBehindPipe, trackTree, treeOf, waitReaped } from './real-servers';
@@ -59,7 +61,11 @@ test('nginx (master + 2 workers: shared listener, socketpair channels, epoll, ev
   const [, ...workers] = tree;
   expect(workers.map(statusUid)).toEqual([65534, 65534]);
 
-  const reports = await checkProcess(master);
+  const table = await cliCheck(master, false);
+  expect(table.code).toBe(0);
+  expect(table.text).toMatch(new RegExp(`^${workers[0]}\\s+\\d+\\s+socket:\\[\\d+\\]\\s+socket\\s+saved\\s+.*one open file with pid ${master} fd \\d+`, 'm'));
+  expect(table.text).toMatch(/\nevery object can be saved\s*$/);
+  const reports = JSON.parse((await cliCheck(master, true)).text) as FdReport[];
   expect(reports.filter((r) => r.verdict === 'refused')).toEqual([]);
   const listen = reports.filter((r) => r.kind === 'socket');
   expect(listen.map((r) => r.pid).sort()).toEqual([...tree].sort());
@@ -74,6 +80,13 @@ test('nginx (master + 2 workers: shared listener, socketpair channels, epoll, ev
   const s = await dumpProcess({ pid: master, dir: images });
   expect(s.tasks).toBe(3);
   await waitReaped(tree, 'the dumped nginx processes');
+  // crit reads the images: the listener is one file_entry that the master's and both workers' fdinfo refer to.
+  const fdinfo = (n: number): Array<{ id: number; type: string }> =>
+    JSON.parse(execFileSync('/usr/bin/crit', ['decode', '-i', path.join(images, `fdinfo-${n}.img`)], { encoding: 'utf8' })).entries;
+  const listenerIds = [1, 2, 3].map((n) => fdinfo(n).filter((e) => e.type === 'INETSK').map((e) => e.id));
+  expect(listenerIds[0]).toHaveLength(1);
+  expect(listenerIds).toEqual([listenerIds[0], listenerIds[0], listenerIds[0]]);
+  execFileSync('/usr/bin/crit', ['decode', '-i', path.join(images, 'files.img')], { stdio: 'ignore' });
 
   const out = new FifoReader(path.join(work, 'after'));
   try {

@@ -11,8 +11,9 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
+import { dumpProcess, FdReport, restoreProcess } from '../../checkpoint';
 import { freePorts } from '../../testenv/ports';
+import { cliCheck } from './cli-check';
 import { FifoReader } from './files/harness';
 import { cleanup, makeTempDir, readFileOrUndefined, waitFor } from './harness';
 import { startBehindPipe, stateOf, trackTree, treeOf, uidOf, waitReaped } from './real-servers';
@@ -91,7 +92,11 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
   expect(maps).toMatch(/rw-s .* \/dev\/zero \(deleted\)/);
 
   // The preflight: every object saved or external, the shared ones named once per holder.
-  const reports = await checkProcess(postmaster);
+  const table = await cliCheck(postmaster, false);
+  expect(table.code).toBe(0);
+  expect(table.text).toMatch(new RegExp(`^${postmaster}\\s+\\d+\\s+socket:\\[\\d+\\]\\s+unix\\s+saved\\s+re-created`, 'm'));
+  expect(table.text).toMatch(/\nevery object can be saved\s*$/);
+  const reports = JSON.parse((await cliCheck(postmaster, true)).text) as FdReport[];
   expect(reports.filter((r) => r.verdict === 'refused')).toEqual([]);
   expect(new Set(reports.map((r) => r.pid))).toEqual(new Set(tree));
   const listener = reports.find((r) => r.pid === postmaster && r.kind === 'unix');

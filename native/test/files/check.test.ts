@@ -5,26 +5,16 @@
  * outside the tree refused naming who holds its peer (exit 1; the dump's refusal: unix-sockets.test.ts);
  * the process runs on untouched.
  */
-import { execFile } from 'child_process';
-import * as path from 'path';
 import { FdReport } from '../../../checkpoint';
 import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
+import { cliCheck } from '../cli-check';
 import { withOutsideUnixClient } from '../unix-outside';
 import { startFilesVictim, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
 
-const CLI = path.resolve(__dirname, '../../../bin/cryopod.js');
-
-/** Runs the built `cryopod dump --check`: its exit code and output. */
-function check(pid: number, json: boolean): Promise<{ code: number; text: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'dump', '--check', '--pid', String(pid), ...(json ? ['--json'] : [])], (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: stdout + stderr });
-    });
-  });
-}
+const check = cliCheck;
 
 test('an io_uring is refused by name, exit 1; the process is not stopped and runs on', async () => {
   const v = await startFilesVictim('io-uring-holder');
