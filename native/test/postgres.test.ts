@@ -64,23 +64,27 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
   const before = path.join(work, 'before.log');
   await startBehindPipe([path.join(PG_BIN, 'postgres'), '-D', data, '-k', work, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'], before, { user: 'postgres', cwd: work });
   const pidFile = path.join(data, 'postmaster.pid');
-  const postmaster = await waitFor(() => {
-    const lines = (readFileOrUndefined(pidFile) ?? '').split('\n');
-    return lines.length > 7 && lines[7].trim() === 'ready' ? Number(lines[0]) : undefined;
-  }, 30_000, 'postmaster.pid to say ready');
+  const pidLines = (): string[] => (readFileOrUndefined(pidFile) ?? '').split('\n');
+  // Tracked as soon as it has a PID, so that cleanup() kills it whatever fails next; then the leftovers
+  // of a killed postmaster: its SysV segment (postmaster.pid line 7: key and id) and the POSIX shm
+  // segment of its dynamic shared memory.
+  const postmaster = await waitFor(() => Number(pidLines()[0]) || undefined, 30_000, 'postmaster.pid');
   trackTree(postmaster);
-  // The leftovers of a killed postmaster: its SysV segment (postmaster.pid line 7: key and id) and the
-  // POSIX shm segment of its dynamic shared memory.
-  const shmid = (readFileOrUndefined(pidFile) ?? '').split('\n')[6].trim().split(/\s+/)[1];
-  const dsm = fs.readFileSync(`/proc/${postmaster}/maps`, 'utf8').match(/\/dev\/shm\/PostgreSQL\.\d+/)?.[0];
+  let dsm: string | undefined;
+  let shmid: string | undefined;
   extraCleanup.push(() => {
-    try {
-      execFileSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
-    } catch {
-      // removed by a clean shutdown
+    if (shmid) {
+      try {
+        execFileSync('ipcrm', ['-m', shmid], { stdio: 'ignore' });
+      } catch {
+        // removed by a clean shutdown
+      }
     }
     if (dsm) fs.rmSync(dsm, { force: true });
   });
+  await waitFor(() => pidLines()[7]?.trim() === 'ready' || undefined, 30_000, 'postmaster.pid to say ready');
+  shmid = pidLines()[6]?.trim().split(/\s+/)[1];
+  dsm = fs.readFileSync(`/proc/${postmaster}/maps`, 'utf8').match(/\/dev\/shm\/PostgreSQL\.\d+/)?.[0];
   expect(dsm).toBeDefined();
 
   psql(work, port, 'CREATE TABLE frozen (id int, word text); INSERT INTO frozen VALUES (1, $$before$$), (2, $$the checkpoint$$);');
