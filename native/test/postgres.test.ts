@@ -27,6 +27,8 @@ afterEach(async () => {
   for (const c of extraCleanup.splice(0)) c();
 });
 
+const dsmSegments = (): string[] => fs.readdirSync('/dev/shm').filter((f) => f.startsWith('PostgreSQL.')).map((f) => path.join('/dev/shm', f));
+
 function psql(sockDir: string, port: number, sql: string, host = sockDir): string {
   return execFileSync(path.join(PG_BIN, 'psql'), ['-h', host, '-p', String(port), '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', sql], {
     encoding: 'utf8',
@@ -62,15 +64,16 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
   });
   const [port] = await freePorts(1);
   const before = path.join(work, 'before.log');
+  // Its POSIX shm segments (dynamic shared memory: the control segment, and those its statistics grow
+  // into) outlive a killed postmaster: the new ones are removed after the test.
+  const dsmBefore = new Set(dsmSegments());
   await startBehindPipe([path.join(PG_BIN, 'postgres'), '-D', data, '-k', work, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'], before, { user: 'postgres', cwd: work });
   const pidFile = path.join(data, 'postmaster.pid');
   const pidLines = (): string[] => (readFileOrUndefined(pidFile) ?? '').split('\n');
   // Tracked as soon as it has a PID, so that cleanup() kills it whatever fails next; then the leftovers
-  // of a killed postmaster: its SysV segment (postmaster.pid line 7: key and id) and the POSIX shm
-  // segment of its dynamic shared memory.
+  // of a killed postmaster: its SysV segment (postmaster.pid line 7: key and id) and its POSIX shm.
   const postmaster = await waitFor(() => Number(pidLines()[0]) || undefined, 30_000, 'postmaster.pid');
   trackTree(postmaster);
-  let dsm: string | undefined;
   let shmid: string | undefined;
   extraCleanup.push(() => {
     if (shmid) {
@@ -80,11 +83,11 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
         // removed by a clean shutdown
       }
     }
-    if (dsm) fs.rmSync(dsm, { force: true });
+    for (const f of dsmSegments()) if (!dsmBefore.has(f)) fs.rmSync(f, { force: true });
   });
   await waitFor(() => pidLines()[7]?.trim() === 'ready' || undefined, 30_000, 'postmaster.pid to say ready');
   shmid = pidLines()[6]?.trim().split(/\s+/)[1];
-  dsm = fs.readFileSync(`/proc/${postmaster}/maps`, 'utf8').match(/\/dev\/shm\/PostgreSQL\.\d+/)?.[0];
+  const dsm = fs.readFileSync(`/proc/${postmaster}/maps`, 'utf8').match(/\/dev\/shm\/PostgreSQL\.\d+/)?.[0];
   expect(dsm).toBeDefined();
 
   psql(work, port, 'CREATE TABLE frozen (id int, word text); INSERT INTO frozen VALUES (1, $$before$$), (2, $$the checkpoint$$);');
