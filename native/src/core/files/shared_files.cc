@@ -24,25 +24,35 @@ constexpr uint64_t kMsgScratch = 8192;  // where the remote recvmsg's msghdr, io
 }  // namespace
 
 std::vector<size_t> first_holders(const std::vector<FdRef>& fds) {
-  // Descriptions by the object they open: kcmp tells which fds of one object share a description.
-  std::map<std::pair<uint64_t, uint64_t>, std::vector<size_t>> firsts;  // object → the first fd of each description
+  // kcmp(KCMP_FILE) orders open files (0: the same, 1: the first is lower, 2: higher), so each object's
+  // descriptions are kept sorted by it and each fd is placed by binary search: n log n calls, not n².
+  auto order = [&](size_t a, size_t b) {
+    long r = syscall(SYS_kcmp, fds[a].pid, fds[b].pid, KCMP_FILE, fds[a].fd, fds[b].fd);
+    if (r < 0 || r > 2)
+      throw_errno("kcmp of fd " + std::to_string(fds[a].fd) + " of " + task_name(fds[a].pid) + " and fd " + std::to_string(fds[b].fd) +
+                      " of " + task_name(fds[b].pid),
+                  r < 0 ? errno : EINVAL);
+    return r;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<size_t>> firsts;  // object → its descriptions' first fds, in kcmp order
   std::vector<size_t> out(fds.size());
   for (size_t i = 0; i < fds.size(); ++i) {
-    const FdRef& f = fds[i];
     struct stat st {};
-    std::string link = "/proc/" + std::to_string(f.pid) + "/fd/" + std::to_string(f.fd);
+    std::string link = "/proc/" + std::to_string(fds[i].pid) + "/fd/" + std::to_string(fds[i].fd);
     if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
-    auto& descriptions = firsts[{(uint64_t)st.st_dev, (uint64_t)st.st_ino}];
-    out[i] = i;
-    for (size_t first : descriptions) {
-      long r = syscall(SYS_kcmp, fds[first].pid, f.pid, KCMP_FILE, fds[first].fd, f.fd);
-      if (r < 0) throw_errno("kcmp of " + link + " and fd " + std::to_string(fds[first].fd) + " of " + task_name(fds[first].pid));
-      if (r == 0) {
-        out[i] = first;
-        break;
-      }
+    auto& sorted = firsts[{(uint64_t)st.st_dev, (uint64_t)st.st_ino}];
+    size_t lo = 0, hi = sorted.size();
+    while (lo < hi) {  // the first description not below fd i's
+      size_t mid = (lo + hi) / 2;
+      if (order(sorted[mid], i) == 1) lo = mid + 1;
+      else hi = mid;
     }
-    if (out[i] == i) descriptions.push_back(i);
+    if (lo < sorted.size() && order(sorted[lo], i) == 0) {
+      out[i] = sorted[lo];
+    } else {
+      out[i] = i;
+      sorted.insert(sorted.begin() + (long)lo, i);
+    }
   }
   return out;
 }

@@ -4,8 +4,9 @@
 // id, one task opens the file and the others get it over a unix socket with SCM_RIGHTS), so the
 // holders share one description again: one offset, one set of status flags, one socket, one pipe end.
 //
-//   dump:     every fd of the frozen tree is compared with kcmp(KCMP_FILE) to the fds whose object has
-//             the same device and inode; a description held by two fds or more gets a share id (from 1,
+//   dump:     every fd of the frozen tree is placed by kcmp(KCMP_FILE), which orders open files, among
+//             the descriptions of the same device and inode (binary search: n log n kcmp calls); a
+//             description held by two fds or more gets a share id (from 1,
 //             in tree order), the same in each holder's OpenFile.
 //   restore:  the first holder in tree order re-creates it through its kind; the restorer keeps a
 //             duplicate (pidfd_getfd from the stopped stub) and hands that very description to every
