@@ -6,10 +6,11 @@
  * which crit decodes.
  */
 import { execFileSync } from 'child_process';
+import { readFileSync } from 'fs';
 import * as path from 'path';
 import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
-import { cleanup, isAlive, makeTempDir, requestCheck, startVictim, trackPid, waitGone } from './harness';
+import { cleanup, isAlive, makeTempDir, requestCheck, startProgram, startVictim, trackPid, waitGone } from './harness';
 import { withOutsideUnixClient } from './unix-outside';
 
 jest.setTimeout(60_000);
@@ -51,4 +52,26 @@ test('a unix socket connected to a process outside the dump is refused by name, 
     });
     expect(isAlive(v.pid)).toBe(true);
   });
+});
+
+test('a unix listener that a process outside the tree holds too is refused by --check and the dump, naming that process', async () => {
+  // The parent (outside: only the child is dumped) binds and listens, then forks: both hold the listener.
+  const script = `import socket, sys, os, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1] + '/shared.sock')
+s.listen()
+open(sys.argv[1] + '/parent', 'w').write(str(os.getpid()))
+if os.fork() == 0:
+    open(sys.argv[1] + '/ready', 'w').write(str(os.getpid()))
+time.sleep(600)`;
+  const v = await startProgram('unix-shared-listener', '/usr/bin/python3', ['-c', script]);
+  const parent = Number(readFileSync(path.join(v.workdir, 'parent'), 'utf8'));
+  trackPid(parent);
+  const refused = (await checkProcess(v.pid)).filter((r) => r.verdict === 'refused');
+  expect(refused.map((r) => [r.kind, r.note])).toEqual([['unix', expect.stringMatching(new RegExp(`^also held by pid ${parent}, outside the dumped tree`))]]);
+  await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-unix-shared-listener') })).rejects.toMatchObject({
+    code: 'EUNSUPPORTED',
+    message: expect.stringContaining(`also held by pid ${parent}, outside the dumped tree`),
+  });
+  expect(isAlive(v.pid)).toBe(true);
 });

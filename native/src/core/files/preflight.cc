@@ -44,14 +44,17 @@ std::vector<int> tree_pids(int root) {
   return pids;
 }
 
-// Who outside `members` holds the socket "socket:[ino]" (0: nobody).
-int outside_holder(const std::string& object, const std::set<int>& members) {
-  int found = 0;
+// Who outside `members` holds each of these objects ("socket:[ino]"), one walk over every process.
+std::map<std::string, int> outside_holders(const std::set<std::string>& objects, const std::set<int>& members) {
+  std::map<std::string, int> found;
+  if (objects.empty()) return found;
   for_each_open_fd([&](int pid, int fd_dir, const char* name) {
-    if (found || members.count(pid)) return;
+    if (members.count(pid)) return;
     char buf[64];
     ssize_t n = readlinkat(fd_dir, name, buf, sizeof buf - 1);
-    if (n > 0 && std::string(buf, (size_t)n) == object) found = pid;
+    if (n <= 0) return;
+    std::string link(buf, (size_t)n);
+    if (objects.count(link) && !found.count(link)) found[link] = pid;
   });
   return found;
 }
@@ -84,31 +87,50 @@ void settle_unix_peers(std::vector<FdReport>& reports, const std::set<int>& memb
   std::map<std::string, const FdReport*> in_tree;  // "socket:[ino]" → a holder in the tree
   for (const FdReport& r : reports)
     if (!in_tree.count(r.object)) in_tree[r.object] = &r;
+  std::map<const FdReport*, std::string> peer_of;  // connected unix sockets of the tree → their peer
+  std::set<std::string> objects;
   for (FdReport& r : reports) {
     if (r.kind != "unix" || r.verdict.status != FileVerdict::Saved) continue;
-    uint64_t peer = 0;
+    objects.insert(r.object);
     try {
-      peer = unix_peer_of(probe_fd(r.pid, r.fd));
+      uint64_t peer = unix_peer_of(probe_fd(r.pid, r.fd));
+      if (peer == 0) continue;
+      peer_of[&r] = "socket:[" + std::to_string(peer) + "]";
+      objects.insert(peer_of[&r]);
     } catch (const CoreError& e) {
       r.verdict = {FileVerdict::Refused, e.what()};
+    }
+  }
+  // A socket, or its peer, that a process outside the tree holds too would be split in two by a restore
+  // (the outsider keeps the old one): refused, naming the outsider.
+  std::map<std::string, int> outside = outside_holders(objects, members);
+  for (FdReport& r : reports) {
+    if (r.kind != "unix" || r.verdict.status != FileVerdict::Saved) continue;
+    auto self_out = outside.find(r.object);
+    if (self_out != outside.end()) {
+      r.verdict = {FileVerdict::Refused, "also held by " + task_name(self_out->second) +
+                                             ", outside the dumped tree: a unix socket shared with a process outside the "
+                                             "checkpoint cannot be saved"};
       continue;
     }
-    if (peer == 0) continue;
-    std::string object = "socket:[" + std::to_string(peer) + "]";
+    auto p = peer_of.find(&r);
+    if (p == peer_of.end()) continue;
+    const std::string& object = p->second;
     auto it = in_tree.find(object);
-    if (it != in_tree.end()) {
+    auto peer_out = outside.find(object);
+    if (it != in_tree.end() && peer_out == outside.end()) {
       if (it->second->pid != r.pid)
         r.verdict.note = "connected to " + task_name(it->second->pid) + " fd " + std::to_string(it->second->fd) +
                          ", inside the tree: restored as a socketpair with the bytes queued both ways";
       continue;
     }
-    int outsider = outside_holder(object, members);
     r.verdict.status = FileVerdict::Refused;
-    r.verdict.note = outsider ? "connected to " + object + ", held by " + task_name(outsider) +
-                                    ", outside the dumped tree: a unix connection to a process outside the checkpoint "
-                                    "cannot be saved (checkpoint that process too, or close the connection first)"
-                              : "connected to " + object + ", which no process holds (in flight in an SCM_RIGHTS "
-                                "message?): not supported";
+    if (peer_out != outside.end())
+      r.verdict.note = "connected to " + object + ", held by " + task_name(peer_out->second) +
+                       ", outside the dumped tree: a unix connection to a process outside the checkpoint "
+                       "cannot be saved (checkpoint that process too, or close the connection first)";
+    else
+      r.verdict.note = "connected to " + object + ", which no process holds (in flight in an SCM_RIGHTS message?): not supported";
   }
 }
 
