@@ -97,6 +97,15 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
   return sources;
 }
 
+// Until a stub takes its saved credentials (morph_rest), the files it maps are opened with the task's
+// file-system identity and no supplementary groups: the stub keeps the capabilities clone3 set_tid needs
+// (setfsuid drops only the file ones) and never maps a file the task could not have opened itself.
+void check_files_as(RemoteSyscalls& rs, const Creds& c) {
+  rs.call(SYS_setgroups, 0, 0);
+  rs.call(SYS_setfsgid, c.fsgid);
+  rs.call(SYS_setfsuid, c.fsuid);
+}
+
 }  // namespace
 
 int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
@@ -137,6 +146,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   {
     RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
     rs.call(SYS_setsid);  // before any child is forked, so that they are born into it
+    if (restore_creds && req.stub_pid <= 0) check_files_as(rs, root.creds);
   }
   by_pid[root.pid] = procs[0].get();
   procs[0]->ctx.pids = &pids;
@@ -154,6 +164,10 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     const Creds& parents = tree.tasks[position.at(t.ppid)].creds;
     if ((restore_creds && req.stub_pid <= 0) || std::memcmp(&mine, &parents, sizeof mine) != 0) procs[i]->ctx.creds = &t.creds;
     owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
+    if (procs[i]->ctx.creds && std::memcmp(&mine, &parents, sizeof mine) != 0) {
+      RemoteSyscalls rs(*procs[i]->task, find_vdso_syscall(procs[i]->pid, collect_vmas(procs[i]->pid)));
+      check_files_as(rs, mine);
+    }
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);
   }
