@@ -313,3 +313,34 @@ test('objects shared between parent and child come back shared: socketpairs acro
   expect(await verdict(work)).toBe('PASS');
   expect(await answer).toBe('served by the child');
 }, 120000);
+
+test('a tree of another user maps its files with that user\'s rights on restore: a file it may no longer open fails the restore, leaving nothing', async () => {
+  const work = tmp('cryopod-tree-fsuid-');
+  fs.chmodSync(work, 0o777);
+  const mapped = path.join(work, 'mapped');
+  fs.writeFileSync(mapped, Buffer.alloc(4096, 7), { mode: 0o666 });
+  fs.chmodSync(mapped, 0o666);
+  const script = `import mmap, os, sys, time
+w = sys.argv[1]
+f = open(w + '/mapped', 'r+b')
+m = mmap.mmap(f.fileno(), 4096, mmap.MAP_SHARED)
+f.close()
+child = os.fork()
+if child == 0:
+    time.sleep(600)
+open(w + '/ready', 'w').write('%d %d' % (os.getpid(), child))
+time.sleep(600)`;
+  const ids = (await start('/usr/bin/setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', '/usr/bin/python3', '-c', script, work], work)).split(' ').map(Number);
+  ids.forEach((p) => started.add(p));
+  const images = tmp('cryopod-tree-fsuid-img-');
+  await dumpProcess({ pid: ids[0], dir: images });
+  await gone(ids);
+  fs.chmodSync(mapped, 0o600); // root's only now
+  await expect(restoreProcess({ dir: images })).rejects.toThrow(/mapped.*Permission denied|Permission denied.*mapped/);
+  await gone(ids); // the failed restore's stubs are killed: their PIDs come free again
+  fs.chmodSync(mapped, 0o666);
+  const r = await restoreProcess({ dir: images });
+  expect(r.pid).toBe(ids[0]);
+  for (const p of ids) expect(alive(p)).toBe(true);
+  expect(Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${ids[1]}/status`, 'utf8'))![1])).toBe(65534);
+}, 120000);
