@@ -47,6 +47,7 @@
         "src/core/files/pipe.cc",
         "src/core/files/preflight.cc",
         "src/core/files/registry.cc",
+        "src/core/files/shared_files.cc",
         "src/core/files/regular.cc",
         "src/core/files/signalfd.cc",
         "src/core/files/timerfd.cc",

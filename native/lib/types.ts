@@ -112,6 +112,13 @@ export interface OpenFile {
   pipe?: { id: number; write: boolean };
   /** What only its kind knows (num.external = 1: an external pipe, re-attached on restore). */
   state?: FileState;
+  /**
+   * One open file description held by several fds (dup'd, or inherited across fork by several tasks of
+   * the tree): the same id on each, numbered from 1 in tree order. The first holder re-creates it, the
+   * others are handed that very description (same offset, flags, socket). Absent: this fd alone.
+   * In the images: one file_entry, referred to by each holder's fdinfo_entry (as CRIU does).
+   */
+  shareId?: number;
 }
 
 /**

@@ -2,6 +2,7 @@
 #include "dump_steps.h"
 #include "files/fifo.h"
 #include "files/preflight.h"
+#include "files/shared_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -84,6 +85,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     t.files = collect_files(req.pid);
     settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
+    assign_share_ids({&t});
     collect_in_task_state(main, rs, others, gadget, t);
     to_namespace_ids({&t});
     for (auto& th : others) th->detach();
@@ -124,7 +126,11 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
 
 TaskImage dump_task(const DumpRequest& req) {
   check_dumpable(req.pid);
-  refuse_unsaveable(check_files(req.pid));  // before anything is stopped
+  {
+    std::vector<FdReport> reports = check_files(req.pid);
+    settle_unix_peers(reports, {req.pid});
+    refuse_unsaveable(reports);  // before anything is stopped
+  }
   TaskImage t;
   uint64_t zero_pfn = zero_page_pfn();
 
@@ -190,6 +196,7 @@ TaskImage dump_task(const DumpRequest& req) {
   t.files = collect_files(req.pid);
   settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
+  assign_share_ids({&t});
   collect_in_task_state(main, rs, others, gadget, t);
   to_namespace_ids({&t});
 

@@ -27,6 +27,7 @@
 #include "files/inherit.h"
 #include "files/pipe.h"
 #include "files/preflight.h"
+#include "files/shared_files.h"
 
 namespace cryopod {
 
@@ -241,6 +242,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
   std::vector<TaskImage*> all;
   for (TaskImage& t : img.tasks) all.push_back(&t);
   settle_fifo_bytes(all, members);
+  assign_share_ids(all);  // host PIDs still, the tree still frozen
   to_namespace_ids(all);
 
   // Let go of everything together.
