@@ -289,7 +289,18 @@ long restore_unix(Morph& m, const OpenFile& f, RestoreScope& scope) {
     rs.must("socketpair for " + what, SYS_socketpair, AF_UNIX, (uint64_t)type | SOCK_CLOEXEC, 0, pair);
     int fds[2];
     remote_read(m.task().pid(), pair, fds, sizeof fds);
-    write_queue(m, fds[1], f, what);  // what it had to read, sent by the peer that then goes away
+    // What it had to read, sent by the peer that then goes away (written through our duplicate of it).
+    int gone = -1;
+    try {
+      gone = FdHandover::take(m.task().pid(), fds[1], what + "'s closed peer");
+      write_queue(gone, f, what);
+    } catch (...) {
+      if (gone >= 0) close(gone);
+      rs.call(SYS_close, (uint64_t)fds[0]);
+      rs.call(SYS_close, (uint64_t)fds[1]);
+      throw;
+    }
+    close(gone);
     rs.call(SYS_close, (uint64_t)fds[1]);
     return fds[0];
   }
