@@ -57,16 +57,25 @@ std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, u
 }
 
 Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes)
-    : task_(task), rs_(rs) {
+    : task_(task), rs_(rs), vdso_gadget_(rs.gadget()) {
+  static_assert(Parasite::kScratchOff == PARASITE_SCRATCH_OFF, "scratch page offset");
+  static_assert(PARASITE_ARGS_OFF + sizeof(parasite_args) <= PARASITE_SCRATCH_OFF, "args overlap the scratch page");
+  static_assert(PARASITE_RESCUE_OFF + sizeof(parasite_rescue) <= PARASITE_CHILD_STACK_TOP - 64 * 1024, "rescue record overlaps the stacks");
   std::vector<uint8_t> blob = read_binary(blob_path);
   if (blob.empty() || blob.size() > PARASITE_ARGS_OFF)
     throw CoreError("EINVAL", "parasite blob " + blob_path + " has a bad size " + std::to_string(blob.size()));
+  if (blob.size() < PARASITE_GADGET_OFF + 2 || blob[PARASITE_GADGET_OFF] != 0x0f || blob[PARASITE_GADGET_OFF + 1] != 0x05)
+    throw CoreError("EINVAL", "parasite blob " + blob_path + " has no syscall gadget at its offset " + std::to_string(PARASITE_GADGET_OFF));
   nr_pipes = std::max(1u, std::min<unsigned>(nr_pipes, PARASITE_MAX_PIPES));
   xsave_ = task_.xsave();  // the blob is built without SSE, but a cure must put back exactly what was there
   fds_before_ = list_fds(task_.pid());
   try {
     start();
     std::memcpy(local_area_, blob.data(), blob.size());  // the task runs it only on the first send()
+    write_rescue_record();
+    // From here until cure()'s munmap, a remote syscall whose dumper dies at its stop parks the task
+    // in the blob, which the rescue record can undo; on the vDSO it would run on with our registers.
+    rs_.set_gadget(remote_area_ + PARASITE_GADGET_OFF);
   } catch (...) {
     cure();
     throw;
@@ -81,6 +90,8 @@ Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob
       pipe_rd_.push_back(p[0]);
       wr.push_back(p[1]);
       if (fcntl(p[1], F_SETPIPE_SZ, (int)pipe_size_) < 0) pipe_size_ = kPageSize * 16;
+      struct stat st {};
+      if (fstat(p[0], &st) == 0) record_fd(-1, st.st_ino, 2);  // the blob's copy: any fd of this pipe
     }
     start_blob();
     send(sock_fd_, PARASITE_CMD_INIT, nr_pipes, wr.data(), (unsigned)wr.size());
@@ -168,7 +179,35 @@ int Parasite::take_socket_end(int* ours) {
     rs_.call(SYS_close, (uint64_t)theirs);
     throw_errno("pidfd_getfd the parasite's socket from " + who(pid), err);
   }
+  try {
+    std::string link = read_link("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(theirs));
+    if (link.rfind("socket:[", 0) == 0) record_fd(theirs, std::stoull(link.substr(8)), 1);
+  } catch (...) {
+  }
   return theirs;
+}
+
+// The task as the dumper seized it, in the area: a rescuer needs nothing from a dumper that died.
+void Parasite::write_rescue_record() {
+  auto* r = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  const user_regs_struct& regs = task_.original_regs();
+  static_assert(sizeof regs == sizeof r->regs, "user_regs_struct layout");
+  std::memcpy(r->regs, &regs, sizeof regs);
+  r->sigmask = task_.original_sigmask();
+  r->pid = task_.pid();
+  if (xsave_.size() > sizeof r->xsave) throw CoreError("EINVAL", "XSAVE area larger than the rescue record holds");
+  std::memcpy(r->xsave, xsave_.data(), xsave_.size());
+  r->xsave_len = (uint32_t)xsave_.size();
+  __atomic_store_n(&r->magic, PARASITE_RESCUE_MAGIC, __ATOMIC_RELEASE);  // last: the record is whole
+}
+
+// kind 1: a socket at fd_in_task; kind 2: a pipe, at whatever fd the blob got it.
+void Parasite::record_fd(int fd_in_task, uint64_t ino, uint32_t kind) {
+  if (!local_area_) return;
+  auto* r = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  if (r->nr_fds >= PARASITE_RESCUE_MAX_FDS) return;
+  r->fds[r->nr_fds] = parasite_rescue_fd{fd_in_task, kind, ino};
+  ++r->nr_fds;
 }
 
 void Parasite::wait_readable(int fd, const char* what) {
@@ -269,7 +308,11 @@ int Parasite::fork_snapshot() {
   if (child <= 0) throw_errno("in " + who(task_.pid()) + ": parasite fork", child < 0 ? (int)-child : EIO);
   child_ns_pid_ = (int)child;
   child_pid_ = host_pid_of_child(child_ns_pid_);
-  child_sock_ready_ = true;  // the child inherited the task's end of this pair and serves on it now
+  child_sock_ready_ = true;
+  auto* rec = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  rec->child_ns_pid = child_ns_pid_;
+  rec->child_start = read_stat(child_pid_).starttime;
+  __atomic_store_n(&rec->child_pid, child_pid_, __ATOMIC_RELEASE);  // the child inherited the task's end of this pair and serves on it now
   // Its first word: it has copied the pipes out of the blob's data, which the parent clears on FINI.
   if (receive(child_sock_, PARASITE_CMD_SNAPSHOT) != 0) throw CoreError("EPROTO", "the snapshot child did not start");
   return child_pid_;
@@ -350,33 +393,42 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
   return total;
 }
 
-void Parasite::cure() {
-  if (cured_) return;
-  cured_ = true;
+void Parasite::stop() {
+  if (stopped_) return;
+  stopped_ = true;
   pid_t pid = task_.pid();
-  // 1. Stop the blob: politely (FINI, then its int3), or by PTRACE_INTERRUPT.
+  // 1. Stop the blob: FINI (it closes what it holds, replies and parks), then PTRACE_INTERRUPT its
+  // park, or at once if it does not answer.
   if (task_.running()) {
-    bool trapped = false;
     if (sock_fd_ >= 0) {
       try {
         send(sock_fd_, PARASITE_CMD_FINI, 0);
         receive(sock_fd_, PARASITE_CMD_FINI);
-        trapped = task_.wait_stop() == SIGTRAP;
       } catch (const CoreError&) {
       }
     }
-    if (!trapped) task_.interrupt();
+    task_.interrupt();
   }
   if (sock_fd_ >= 0) close(sock_fd_);
   sock_fd_ = -1;
+  // 2. Every fd the blob or we left in the task (remote syscalls on the area's gadget).
+  if (remote_area_) {
+    std::vector<int> now = list_fds(pid);
+    for (int fd : now)
+      if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
+  }
+}
+
+void Parasite::cure() {
+  if (cured_) return;
+  stop();
+  cured_ = true;
   if (child_pid_ < 0) release_local();
-  // 2. Remove every trace from the task: fds the blob left open, the shared area.
-  std::vector<int> now = list_fds(pid);
-  for (int fd : now)
-    if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
+  // 3. The shared area, by the last remote syscall on the vDSO's gadget (ours goes with the area).
+  rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
   remote_area_ = 0;
-  // 3. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
+  // 4. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
   if (!xsave_.empty()) task_.set_xsave(xsave_);
 }
 
