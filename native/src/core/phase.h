@@ -5,6 +5,7 @@
 // images).
 #pragma once
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,7 +21,14 @@ inline void phase(int fd, const char* name) {
   line[n++] = '\n';
   if (write(fd, line, n) != (ssize_t)n) return;  // nobody listens: no one to wait for
   char ack;
-  while (read(fd, &ack, 1) < 0 && errno == EINTR) {
+  for (;;) {
+    if (read(fd, &ack, 1) >= 0) return;
+    if (errno == EAGAIN) {
+      pollfd p{fd, POLLIN, 0};
+      poll(&p, 1, -1);
+    } else if (errno != EINTR) {
+      return;
+    }
   }
 }
 

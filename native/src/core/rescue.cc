@@ -143,7 +143,9 @@ bool is_ours(const std::string& link, const parasite_rescue& rec) {
 
 }  // namespace
 
-RescueReport rescue_task(const RescueRequest& req) {
+namespace {
+
+RescueReport rescue_once(const RescueRequest& req) {
   RescueReport rep;
   int pid = req.pid;
   if (!exists(pid)) return RescueReport{true};
@@ -197,6 +199,20 @@ RescueReport rescue_task(const RescueRequest& req) {
     throw;
   }
   return rep;
+}
+
+}  // namespace
+
+RescueReport rescue_task(const RescueRequest& req) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return rescue_once(req);
+    } catch (const CoreError& e) {
+      // Another rescuer (the guard, an agent's recovery) seized it between our checks: once it has
+      // detached, look again: what it put back is no longer there to find.
+      if (e.code() != "EPERM" || attempt >= 5) throw;
+    }
+  }
 }
 
 }  // namespace cryopod
