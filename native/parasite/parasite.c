@@ -17,6 +17,11 @@
 #define SYS_recvmsg 47
 #define SYS_getpid 39
 #define SYS_pause 34
+#define SYS_rt_sigtimedwait 128
+
+#define EPIPE 32
+#define SIGPIPE 13
+#define MSG_NOSIGNAL 0x4000
 #define SYS_vmsplice 278
 #define SYS_dup2 33
 #define SYS_exit_group 231
@@ -64,9 +69,22 @@ static long sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) 
 static int pipes[PARASITE_MAX_PIPES];
 static unsigned nr_pipes;
 
+/* MSG_NOSIGNAL: a dumper that died must not leave a SIGPIPE pending in the task (it is blocked while
+ * the blob runs, and would be delivered, and kill it, the moment its own mask is put back). */
 static void reply(int sk, uint32_t cmd, int64_t value) {
   struct parasite_msg m = {cmd, 0, value};
-  sys6(SYS_sendto, sk, (long)&m, sizeof m, 0, 0, 0);
+  sys6(SYS_sendto, sk, (long)&m, sizeof m, MSG_NOSIGNAL, 0, 0);
+}
+
+/* vmsplice into a pipe whose reader (the dumper) is gone queued a SIGPIPE for this thread (blocked
+ * now): take it back out, for the same reason. (A SIGPIPE the task had pending and blocked before the
+ * dump is the same signal: non-realtime signals do not queue.) */
+static void drop_own_sigpipe(void) {
+  uint64_t set = 1ULL << (SIGPIPE - 1);
+  struct {
+    long sec, nsec;
+  } now = {0, 0};
+  sys6(SYS_rt_sigtimedwait, (long)&set, 0, (long)&now, sizeof set, 0, 0);
 }
 
 /* Receives one command; pipe fds from SCM_RIGHTS land in `pipes`. */
@@ -123,6 +141,7 @@ static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs, const
       while (pi.len > 0) {
         struct iovec v = {(void*)pi.base, pi.len};
         long n = sys3(SYS_vmsplice, fd, &v, 1);
+        if (n == -EPIPE) drop_own_sigpipe();
         if (n <= 0) return n < 0 ? n : -EPROTO;
         pi.base += (uint64_t)n;
         pi.len -= (uint64_t)n;

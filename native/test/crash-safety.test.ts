@@ -90,33 +90,33 @@ interface Dumper {
   dir: string;
   exited: Promise<void>;
   stderr: () => string;
+  /** The last phase it reported (the random runs let it go on at once: for the failure message). */
+  lastPhase: () => string;
 }
 
 function startDumper(t: Target, mode: Mode, opts: { killAt?: string } = {}): Dumper {
   const dir = makeTempDir('crash-img');
-  const args = ['dump', '--pid', String(t.pid), '--dir', dir, ...(mode === 'leave-running' ? ['--leave-running'] : [])];
-  if (opts.killAt) args.push('--phase-fd', '3');
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe', opts.killAt ? 'pipe' : 'ignore'] });
+  const args = ['dump', '--pid', String(t.pid), '--dir', dir, ...(mode === 'leave-running' ? ['--leave-running'] : []), '--phase-fd', '3'];
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   trackPid(child.pid!);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  if (opts.killAt) {
-    const hook = child.stdio[3] as unknown as import("net").Socket;
-    let buf = '';
-    hook.on('data', (d) => {
-      buf += d;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const name = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (name === opts.killAt) child.kill('SIGKILL');
-        else hook.write('x');
-      }
-    });
-    hook.on('error', () => undefined);
-  }
-  return { child, dir, exited, stderr: () => err };
+  let last = '(none)';
+  const hook = child.stdio[3] as unknown as import('net').Socket;
+  let buf = '';
+  hook.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      last = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (last === opts.killAt) child.kill('SIGKILL');
+      else hook.write('x');
+    }
+  });
+  hook.on('error', () => undefined);
+  return { child, dir, exited, stderr: () => err, lastPhase: () => last };
 }
 
 /**
@@ -130,7 +130,7 @@ async function expectPutBack(t: Target, mode: Mode, d: Dumper, what: string): Pr
   if (status !== undefined || !isAlive(t.pid)) {
     const code = status === undefined ? undefined : Number(status.trim());
     if (mode === 'plain' && code === 137 && fs.existsSync(path.join(d.dir, MANIFEST_FILE))) return 'checkpointed';
-    throw new Error(`${what}: the target died (exit status ${status?.trim()}, mode ${mode}); dumper said: ${d.stderr()}`);
+    throw new Error(`${what}: the target died (exit status ${status?.trim()}, mode ${mode}, last phase ${d.lastPhase()}); dumper said: ${d.stderr()}`);
   }
   assertRunningUntraced(t.pid, `the target (${what})`);
   expect({ what, parasite: readMaps(t.pid).filter((l) => l.name.includes('cryopod-parasite')) }).toEqual({ what, parasite: [] });

@@ -428,8 +428,11 @@ void Parasite::cure() {
   rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
   remote_area_ = 0;
-  // 4. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
+  // 4. The FPU state exactly as it was, and at once the registers and signal mask (which the
+  // SeizedTask would put back on detach): a dumper that dies from here on leaves the task stopped with
+  // its own state, which ptrace's detach at exit resumes, not on the vDSO gadget with our registers.
   if (!xsave_.empty()) task_.set_xsave(xsave_);
+  task_.put_back();
 }
 
 }  // namespace cryopod
