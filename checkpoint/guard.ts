@@ -15,16 +15,11 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { processState } from './process-state';
+import { startTicks } from './rescue';
 
 export interface DumpGuard {
   /** The dump finished (succeeded, or failed and cleaned up itself): the guard exits without acting. */
   done(): void;
-}
-
-/** Clock ticks after boot at which this process started (/proc/self/stat field 22). */
-function ownStartTicks(): number {
-  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
 }
 
 function guardScript(): string {
@@ -40,7 +35,7 @@ export function startGuard(pid: number): DumpGuard {
   if (!fs.existsSync(script)) throw new Error(`the dump guard is not built (${script} is missing): run npm run build`);
   // Stopped before we touched it: its stop is not ours to end.
   const resumeStopped = processState(pid) !== 'T';
-  const child = spawn(process.execPath, [script, String(pid), String(ownStartTicks()), resumeStopped ? '1' : '0'], {
+  const child = spawn(process.execPath, [script, String(pid), String(startTicks('self') ?? 0), resumeStopped ? '1' : '0'], {
     stdio: ['pipe', 'ignore', 'inherit'],
     detached: true, // its own session: a terminal's SIGINT to the dumper's group does not reach it
   });

@@ -6,7 +6,10 @@
  *     untraced; status has the per-phase durations; an Event was recorded (cgroup v1 freezer and v2);
  *   - a missing pod ends Failed/PodNotFound with an Event;
  *   - an agent SIGKILLed while it holds the pod frozen, then restarted: the work ends Failed/AgentRestarted,
- *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice.
+ *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice;
+ *   - an agent SIGKILLed (with the dump's guard: a container killed whole) while the process is infected
+ *     by the parasite mid-dump: the process waits parked (alive, untraced); the restarted agent's journal
+ *     puts it back (no parasite mapping, running) within 5 s, and the work ends Failed/AgentRestarted.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -210,19 +213,19 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
    * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
    * no test switch from its environment).
    */
-  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string): ChildProcess {
+  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
     const dist = path.join(ROOT, 'dist', 'node-agent');
     const withHooks = `
       const { Agent } = require(${JSON.stringify(path.join(dist, 'agent.js'))});
       const { parseConfig } = require(${JSON.stringify(path.join(dist, 'config.js'))});
       const agent = new Agent(parseConfig(process.argv.slice(1), process.env), { dumperHooks: ${JSON.stringify(hooks)} });
       agent.start().catch((err) => { console.error(err); process.exit(1); });`;
-    const entry = hooks.pauseAfterFreezeFile ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
+    const entry = Object.keys(hooks).length > 0 ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
     const out = fs.openSync(logFile, 'a');
     const child = spawn(
       process.execPath,
-      [...entry, '--node-name', NODE, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
-      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out] },
+      [...entry, '--node-name', node, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
+      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out, hooks.phaseFd === 3 ? 'pipe' : 'ignore'] },
     );
     fs.closeSync(out);
     children.push(child);
@@ -297,5 +300,81 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     second.kill('SIGTERM');
     const code = await new Promise((r) => (second.exitCode !== null ? r(second.exitCode) : second.once('exit', (c) => r(c))));
     expect(code).toBe(0);
+  });
+
+  test('killed with its guard while the parasite is in the process: the journal puts it back within 5 s of the restart', async () => {
+    const node = 'node-c';
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-parked-'));
+    cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const storageRoot = path.join(tmp, 'images');
+    const stateDir = path.join(tmp, 'state');
+    const log = path.join(tmp, 'agent.log');
+    await createNamespace(cluster.admin, 'team-c');
+    const pod = await createPod(cluster.admin, 'team-c', 'web', node);
+    const uid = pod.metadata?.uid as string;
+    const ctr = await startFakeContainer('v2', uid);
+    cleanups.push(() => ctr.destroy());
+    await setContainerRunning(cluster.admin, pod, ctr.containerID);
+    await createDispatchedCheckpoint(cluster.admin, 'team-c', 'ckpt-web', 'web', node, uid);
+
+    // First agent: held right after the snapshot fork (leaveRunning, the default: the parasite runs in
+    // the process, its copy-on-write child holds the pages), then SIGKILLed together with the dump's
+    // guard, as when the agent's container dies whole.
+    const first = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
+    const hook = first.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    let lines = '';
+    await new Promise<void>((resolve) =>
+      hook.on('data', (d: Buffer) => {
+        lines += d.toString();
+        const seen = lines.split('\n');
+        if (seen.includes('snapshot')) return resolve();
+        if (lines.endsWith('\n')) hook.write('x');
+      }),
+    );
+    const guards = fs
+      .readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((e) => {
+        const argv = (() => {
+          try {
+            return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+          } catch {
+            return [];
+          }
+        })();
+        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(ctr.pid));
+      })
+      .map(Number);
+    expect(guards).toHaveLength(1);
+    for (const g of guards) process.kill(g, 'SIGKILL');
+    first.kill('SIGKILL');
+    await new Promise((r) => (first.exitCode !== null || first.signalCode !== null ? r(null) : first.once('exit', r)));
+    // Parked, not killed: alive, untraced once its tracer is gone, the parasite still mapped.
+    await waitFor('the dead agent to leave the process untraced', () => tracedThreads(ctr.pid).length === 0, 5000);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).toContain('cryopod-parasite');
+    expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^State:\s+S/m);
+    const snapshotChild = () => fs.readFileSync(`/proc/${ctr.pid}/task/${ctr.pid}/children`, 'utf8').trim();
+    expect(snapshotChild()).not.toBe(''); // exits on its own (its socket's far end died), left a zombie
+
+    const restarted = Date.now();
+    startAgentChild(storageRoot, stateDir, {}, log, node);
+    await waitFor(
+      'the restarted agent to put the process back',
+      () => !fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8').includes('cryopod-parasite'),
+      5000,
+    );
+    const putBackMs = Date.now() - restarted;
+    expect(putBackMs).toBeLessThan(5000);
+    await expectRunningThawedUntraced(ctr);
+    expect(snapshotChild()).toBe('');
+    expect(fs.readFileSync(log, 'utf8')).toMatch(
+      /put back pid \d+ left by an earlier agent's dump: parasite removed true, registers restored true, fds closed \d+, snapshot children reaped 1/,
+    );
+    const cp = await waitForPhase(cluster.admin, 'team-c', 'ckpt-web', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'AgentRestarted' });
+    expect(fs.existsSync(path.join(storageRoot, 'team-c', `ckpt-web-${cp.metadata.uid}`))).toBe(false);
+    process.stdout.write(`parked process put back ${putBackMs} ms after the agent restarted\n`);
   });
 });
