@@ -12,7 +12,7 @@
  * What does the putting back: the task is parked in the parasite when the dumper dies (never trapped), and
  * the dump's guard (checkpoint/guard.ts), a process of its own, rescues it from the area's record.
  */
-import { ChildProcess, spawn } from 'child_process';
+import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST_FILE } from '../../images';
@@ -26,6 +26,7 @@ import {
   readFileOrUndefined,
   readMaps,
   readProgress,
+  trackMount,
   trackPid,
   victimPath,
   buildVictims,
@@ -94,8 +95,8 @@ interface Dumper {
   lastPhase: () => string;
 }
 
-function startDumper(t: Target, mode: Mode, opts: { killAt?: string } = {}): Dumper {
-  const dir = makeTempDir('crash-img');
+function startDumper(t: Target, mode: Mode, opts: { killAt?: string; dir?: string } = {}): Dumper {
+  const dir = opts.dir ?? makeTempDir('crash-img');
   const args = ['dump', '--pid', String(t.pid), '--dir', dir, ...(mode === 'leave-running' ? ['--leave-running'] : []), '--phase-fd', '3'];
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   trackPid(child.pid!);
@@ -183,5 +184,25 @@ describe.each<Mode>(['plain', 'leave-running'])('cryopod dump %s, SIGKILLed', (m
     if (mode === 'leave-running') expect(outcomes.checkpointed).toBe(0);
     expect(outcomes.running + outcomes.checkpointed).toBe(RANDOM_RUNS);
     process.stdout.write(`random kills (${mode}, span ${span.toFixed(0)} ms): ${JSON.stringify(outcomes)}\n`);
+  });
+});
+
+describe.each<Mode>(['plain', 'leave-running'])('cryopod dump %s into a full disk', (mode) => {
+  test('fails with ENOSPC, leaves no partial image, and the target runs on unharmed', async () => {
+    const t = await startTarget();
+    // A 2 MiB tmpfs as the image directory: the ticker's 8 MiB of pages cannot fit.
+    const dir = makeTempDir('full');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m,mode=0700', 'tmpfs', dir]);
+    trackMount(dir);
+    const d = startDumper(t, mode, { dir });
+    await d.exited;
+    expect(d.child.exitCode).toBe(1);
+    expect(d.stderr()).toMatch(/ENOSPC|no space left/i);
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(await expectPutBack(t, mode, d, 'disk full')).toBe('running');
+    await waitForProgress(t.workdir, readProgress(t.workdir) ?? 0, 'the target after a failed dump');
+    fs.writeFileSync(path.join(t.workdir, 'check'), '');
+    await waitFor(() => readFileOrUndefined(path.join(t.workdir, 'result')), 10_000, 'the target to check itself');
+    expect(readFileOrUndefined(path.join(t.workdir, 'result'))).toBe('PASS\n');
   });
 });

@@ -24,6 +24,7 @@ namespace cryopod {
 namespace {
 
 constexpr int kReplyTimeoutMs = 30000;  // no progress for this long: the parasite is stuck
+constexpr int kFiniTimeoutMs = 1000;    // an idle blob answers FINI in microseconds
 
 size_t pipe_capacity() {
   size_t max = 1 << 20;
@@ -210,8 +211,8 @@ void Parasite::record_fd(int fd_in_task, uint64_t ino, uint32_t kind) {
   ++r->nr_fds;
 }
 
-void Parasite::wait_readable(int fd, const char* what) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+void Parasite::wait_readable(int fd, const char* what, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, 100);
@@ -266,8 +267,8 @@ void Parasite::send(int sock, uint32_t cmd, uint32_t nr, const int* fds, unsigne
   if (sendmsg(sock, &h, MSG_NOSIGNAL) != (ssize_t)sizeof m) throw_errno("send parasite command");
 }
 
-int64_t Parasite::receive(int sock, uint32_t cmd) {
-  wait_readable(sock, "a reply");
+int64_t Parasite::receive(int sock, uint32_t cmd, int timeout_ms) {
+  wait_readable(sock, "a reply", timeout_ms);
   parasite_msg m{};
   ssize_t n = recv(sock, &m, sizeof m, 0);
   if (n != (ssize_t)sizeof m) throw CoreError("EPROTO", "short reply from the parasite");
@@ -340,6 +341,15 @@ uint64_t Parasite::snapshot_private_bytes() const {
 }
 
 uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
+  try {
+    return drain(runs, out_fd);
+  } catch (...) {
+    broken_ = true;
+    throw;
+  }
+}
+
+uint64_t Parasite::drain(const std::vector<PageRun>& runs, int out_fd) {
   std::vector<PageSegment> segs = split_into_segments(runs, pipe_size_);
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
   // A file sink copies every page (tmpfs, page cache): the parasite then warms each segment for that
@@ -377,7 +387,7 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
         }
         if (n == 0) throw CoreError("EPIPE", "the parasite closed its pipe mid-segment");
         if (errno == EAGAIN) {
-          wait_readable(rd, "pages");
+          wait_readable(rd, "pages", kReplyTimeoutMs);
           continue;
         }
         if (errno != EINTR) throw_errno("splice pages image");
@@ -398,12 +408,13 @@ void Parasite::stop() {
   stopped_ = true;
   pid_t pid = task_.pid();
   // 1. Stop the blob: FINI (it closes what it holds, replies and parks), then PTRACE_INTERRUPT its
-  // park, or at once if it does not answer.
+  // park; at once when a page batch failed (the blob may sit in a vmsplice into a pipe nobody drains
+  // any more: the disk filled up) or it does not answer.
   if (task_.running()) {
-    if (sock_fd_ >= 0) {
+    if (sock_fd_ >= 0 && !broken_) {
       try {
         send(sock_fd_, PARASITE_CMD_FINI, 0);
-        receive(sock_fd_, PARASITE_CMD_FINI);
+        receive(sock_fd_, PARASITE_CMD_FINI, kFiniTimeoutMs);
       } catch (const CoreError&) {
       }
     }

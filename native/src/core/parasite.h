@@ -73,8 +73,9 @@ class Parasite {
  private:
   void start();
   void send(int sock, uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
-  int64_t receive(int sock, uint32_t cmd);
-  void wait_readable(int fd, const char* what);
+  int64_t receive(int sock, uint32_t cmd, int timeout_ms = 30000);
+  void wait_readable(int fd, const char* what, int timeout_ms);
+  uint64_t drain(const std::vector<PageRun>& runs, int out_fd);
   int page_socket() const { return child_sock_ready_ ? child_sock_ : sock_fd_; }
   void start_blob();
   int take_socket_end(int* ours);
@@ -93,6 +94,7 @@ class Parasite {
   std::vector<int> pipe_rd_;
   size_t pipe_size_ = 0;
   bool cured_ = false, stopped_ = false;
+  bool broken_ = false;  // a page batch failed: the blob may be stuck in it, so stop() does not ask it
   uint64_t vdso_gadget_ = 0;
   int child_pid_ = -1, child_ns_pid_ = -1, child_sock_ = -1;  // child_pid_: in our PID namespace
   bool child_sock_ready_ = false;  // set once SNAPSHOT forked the child that serves child_sock_
