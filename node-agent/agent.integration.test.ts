@@ -9,7 +9,9 @@
  *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice;
  *   - an agent SIGKILLed (with the dump's guard: a container killed whole) while the process is infected
  *     by the parasite mid-dump: the process waits parked (alive, untraced); the restarted agent's journal
- *     puts it back (no parasite mapping, running) within 5 s, and the work ends Failed/AgentRestarted.
+ *     puts it back (no parasite mapping, running) within 5 s, and the work ends Failed/AgentRestarted;
+ *   - the API server restarted while the agent dumps (down from the infection until the images are on
+ *     disk): the Checkpoint still ends with a result (Succeeded, or Failed with a reason), nothing frozen.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -376,5 +378,56 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'AgentRestarted' });
     expect(fs.existsSync(path.join(storageRoot, 'team-c', `ckpt-web-${cp.metadata.uid}`))).toBe(false);
     process.stdout.write(`parked process put back ${putBackMs} ms after the agent restarted\n`);
+  });
+
+  test('the API server restarted mid-checkpoint: the Checkpoint still ends with a result, nothing left frozen', async () => {
+    const node = 'node-d';
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-apirestart-'));
+    cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    const storageRoot = path.join(tmp, 'images');
+    const log = path.join(tmp, 'agent.log');
+    await createNamespace(cluster.admin, 'team-d');
+    const pod = await createPod(cluster.admin, 'team-d', 'api', node);
+    const uid = pod.metadata?.uid as string;
+    const ctr = await startFakeContainer('v1', uid);
+    cleanups.push(() => ctr.destroy());
+    await setContainerRunning(cluster.admin, pod, ctr.containerID);
+    await createDispatchedCheckpoint(cluster.admin, 'team-d', 'ckpt-api', 'api', node, uid);
+
+    const agent = startAgentChild(storageRoot, path.join(tmp, 'state'), { phaseFd: 3 }, log, node);
+    const hook = agent.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    const seen: string[] = [];
+    let onPhase: (name: string) => void = (name) => name !== 'infect' && hook.write('x');
+    let buf = '';
+    hook.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const name = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        seen.push(name);
+        onPhase(name);
+      }
+    });
+    // Held at the infection; the API server goes down; the dump then runs to its end (its images on
+    // disk) with the API server down, and the agent's status write meets a dead server; then it is back.
+    await waitFor('the agent to infect the process', () => seen.includes('infect'), 30000);
+    await cluster.cp.restartApiServer(async () => {
+      onPhase = () => hook.write('x');
+      hook.write('x'); // go on from the infection
+      await waitFor('the dump to reach its images', () => seen.includes('images'), 30000);
+      await waitFor('the images to be written', () => {
+        const dir = fs.existsSync(path.join(storageRoot, 'team-d')) ? fs.readdirSync(path.join(storageRoot, 'team-d')) : [];
+        return dir.some((d) => fs.existsSync(path.join(storageRoot, 'team-d', d, 'app', 'cryopod-manifest.json')));
+      }, 30000);
+    });
+    const cp = await waitForPhase(cluster.admin, 'team-d', 'ckpt-api', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    if (cp.status?.phase === 'Failed') expect(ready?.reason).toMatch(/^[A-Z][A-Za-z]+$/);
+    else expect(ready?.reason).toBe('Succeeded');
+    process.stdout.write(`after an API server restart mid-checkpoint: ${cp.status?.phase} ${ready?.reason}: ${ready?.message}\n`);
+    await expectRunningThawedUntraced(ctr);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
   });
 });
