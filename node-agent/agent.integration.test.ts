@@ -304,20 +304,23 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     expect(code).toBe(0);
   });
 
-  test('killed with its guard while the parasite is in the process: the journal puts it back within 5 s of the restart', async () => {
-    const node = 'node-c';
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-parked-'));
+  /** A pod `name` on `node` whose process runs in a fake container, and a Checkpoint ckpt-<name> dispatched to it. */
+  async function podWithDispatchedCheckpoint(node: string, ns: string, name: string, kind: 'v1' | 'v2') {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `cryopod-${name}-`));
     cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
-    const storageRoot = path.join(tmp, 'images');
-    const stateDir = path.join(tmp, 'state');
-    const log = path.join(tmp, 'agent.log');
-    await createNamespace(cluster.admin, 'team-c');
-    const pod = await createPod(cluster.admin, 'team-c', 'web', node);
+    await createNamespace(cluster.admin, ns);
+    const pod = await createPod(cluster.admin, ns, name, node);
     const uid = pod.metadata?.uid as string;
-    const ctr = await startFakeContainer('v2', uid);
+    const ctr = await startFakeContainer(kind, uid);
     cleanups.push(() => ctr.destroy());
     await setContainerRunning(cluster.admin, pod, ctr.containerID);
-    await createDispatchedCheckpoint(cluster.admin, 'team-c', 'ckpt-web', 'web', node, uid);
+    await createDispatchedCheckpoint(cluster.admin, ns, `ckpt-${name}`, name, node, uid);
+    return { storageRoot: path.join(tmp, 'images'), stateDir: path.join(tmp, 'state'), log: path.join(tmp, 'agent.log'), ctr };
+  }
+
+  test('killed with its guard while the parasite is in the process: the journal puts it back within 5 s of the restart', async () => {
+    const node = 'node-c';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-c', 'web', 'v2');
 
     // First agent: held right after the snapshot fork (leaveRunning, the default: the parasite runs in
     // the process, its copy-on-write child holds the pages), then SIGKILLed together with the dump's
@@ -382,19 +385,9 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
 
   test('the API server restarted mid-checkpoint: the Checkpoint still ends with a result, nothing left frozen', async () => {
     const node = 'node-d';
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-apirestart-'));
-    cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
-    const storageRoot = path.join(tmp, 'images');
-    const log = path.join(tmp, 'agent.log');
-    await createNamespace(cluster.admin, 'team-d');
-    const pod = await createPod(cluster.admin, 'team-d', 'api', node);
-    const uid = pod.metadata?.uid as string;
-    const ctr = await startFakeContainer('v1', uid);
-    cleanups.push(() => ctr.destroy());
-    await setContainerRunning(cluster.admin, pod, ctr.containerID);
-    await createDispatchedCheckpoint(cluster.admin, 'team-d', 'ckpt-api', 'api', node, uid);
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-d', 'api', 'v1');
 
-    const agent = startAgentChild(storageRoot, path.join(tmp, 'state'), { phaseFd: 3 }, log, node);
+    const agent = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
     const hook = agent.stdio[3] as unknown as import('net').Socket;
     hook.on('error', () => undefined);
     const seen: string[] = [];
