@@ -11,7 +11,9 @@
  *     by the parasite mid-dump: the process waits parked (alive, untraced); the restarted agent's journal
  *     puts it back (no parasite mapping, running) within 5 s, and the work ends Failed/AgentRestarted;
  *   - the API server restarted while the agent dumps (down from the infection until the images are on
- *     disk): the Checkpoint still ends with a result (Succeeded, or Failed with a reason), nothing frozen.
+ *     disk): the Checkpoint still ends with a result (Succeeded, or Failed with a reason), nothing frozen;
+ *   - the storage root full while the agent dumps (a 1 MiB tmpfs): Failed/DumpFailed naming ENOSPC, no
+ *     image left, the process running, thawed, untraced, without the parasite.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -420,6 +422,27 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     if (cp.status?.phase === 'Failed') expect(ready?.reason).toMatch(/^[A-Z][A-Za-z]+$/);
     else expect(ready?.reason).toBe('Succeeded');
     process.stdout.write(`after an API server restart mid-checkpoint: ${cp.status?.phase} ${ready?.reason}: ${ready?.message}\n`);
+    await expectRunningThawedUntraced(ctr);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
+  });
+
+  test('the disk full while dumping: Failed/DumpFailed with ENOSPC, no partial images, the pod unharmed', async () => {
+    const node = 'node-e';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-e', 'full', 'v2');
+    fs.mkdirSync(storageRoot, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', storageRoot]);
+    cleanups.push(() => void execFileSync('umount', ['-l', storageRoot]));
+    startAgentChild(storageRoot, stateDir, {}, log, node);
+    const cp = await waitForPhase(cluster.admin, 'team-e', 'ckpt-full', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'DumpFailed' });
+    expect(ready?.message).toMatch(/ENOSPC/);
+    const left: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : left.push(path.join(d, e.name));
+    };
+    walk(storageRoot);
+    expect(left.filter((f) => f.endsWith('.img') || f.endsWith('cryopod-manifest.json'))).toEqual([]);
     await expectRunningThawedUntraced(ctr);
     expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
   });
