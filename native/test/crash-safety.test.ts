@@ -11,11 +11,15 @@
  *
  * What does the putting back: the task is parked in the parasite when the dumper dies (never trapped), and
  * the dump's guard (checkpoint/guard.ts), a process of its own, rescues it from the area's record.
+ *
+ * And `cryopod restore` SIGKILLed at random moments: the half-built stub dies with it (PTRACE_O_EXITKILL),
+ * so afterwards either the restored process runs and passes its own check, or nothing of it is left.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST_FILE } from '../../images';
+import { STUB_PATH } from '../../checkpoint';
 import {
   assertRunningUntraced,
   cleanup,
@@ -204,5 +208,56 @@ describe.each<Mode>(['plain', 'leave-running'])('cryopod dump %s into a full dis
     fs.writeFileSync(path.join(t.workdir, 'check'), '');
     await waitFor(() => readFileOrUndefined(path.join(t.workdir, 'result')), 10_000, 'the target to check itself');
     expect(readFileOrUndefined(path.join(t.workdir, 'result'))).toBe('PASS\n');
+  });
+});
+
+describe('cryopod restore, SIGKILLed at random moments', () => {
+  test('leaves the restored process running and whole, or nothing at all', async () => {
+    const t = await startTarget();
+    const d = startDumper(t, 'plain');
+    await d.exited;
+    expect(d.child.exitCode).toBe(0);
+    const stubs = (): number[] =>
+      fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => {
+        try {
+          return fs.readlinkSync(`/proc/${p}/exe`) === STUB_PATH;
+        } catch {
+          return false;
+        }
+      });
+    const restore = () => {
+      const child = spawn(process.execPath, [CLI, 'restore', '--dir', d.dir], { stdio: 'ignore' });
+      trackPid(child.pid!);
+      return { child, exited: new Promise<void>((resolve) => child.on('exit', () => resolve())) };
+    };
+    const timed = Date.now();
+    const whole = restore();
+    await whole.exited;
+    const span = (Date.now() - timed) * 1.3;
+    await waitFor(() => isAlive(t.pid), 5000, 'the unkilled restore to run the target');
+    process.kill(t.pid, 'SIGKILL');
+    await waitFor(() => !isAlive(t.pid), 5000, 'the restored target to die');
+    const outcomes = { restored: 0, nothing: 0 };
+    for (let i = 0; i < 10; ++i) {
+      const r = restore();
+      const delay = Math.random() * span;
+      const timer = setTimeout(() => r.child.kill('SIGKILL'), delay);
+      await r.exited;
+      clearTimeout(timer);
+      await waitFor(() => stubs().length === 0, 5000, `no half-built stub after a kill at ${delay.toFixed(0)} ms (run ${i})`);
+      if (isAlive(t.pid) && fs.readlinkSync(`/proc/${t.pid}/exe`) === victimPath('ticker')) {
+        assertRunningUntraced(t.pid, `the restored target (run ${i})`);
+        const p = readProgress(t.workdir) ?? 0;
+        await waitForProgress(t.workdir, p, `the restored target (run ${i})`);
+        process.kill(t.pid, 'SIGKILL');
+        await waitFor(() => !isAlive(t.pid), 5000, 'the restored target to die');
+        outcomes.restored++;
+      } else {
+        expect({ run: i, alive: isAlive(t.pid) }).toEqual({ run: i, alive: false });
+        outcomes.nothing++;
+      }
+    }
+    expect(outcomes.restored + outcomes.nothing).toBe(10);
+    process.stdout.write(`random restore kills (span ${span.toFixed(0)} ms): ${JSON.stringify(outcomes)}\n`);
   });
 });
