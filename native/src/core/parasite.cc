@@ -77,6 +77,7 @@ Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob
     // From here until cure()'s munmap, a remote syscall whose dumper dies at its stop parks the task
     // in the blob, which the rescue record can undo; on the vDSO it would run on with our registers.
     rs_.set_gadget(remote_area_ + PARASITE_GADGET_OFF);
+    connect();
   } catch (...) {
     cure();
     throw;
@@ -130,34 +131,46 @@ void Parasite::release_local() {
 // Maps the shared area in the task and in the dumper, copies nothing yet, and starts the blob.
 void Parasite::start() {
   pid_t pid = task_.pid();
-  uint64_t scratch = (uint64_t)rs_.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+  // Until the area holds the blob, remote syscalls run on the vDSO's `syscall`: a dumper that dies at
+  // one of their stops leaves the task running on with our registers. So only three run there
+  // (memfd_create, ftruncate, mmap); the rest of the setup waits for the area's own gadget. The
+  // memfd's name goes below the task's stack pointer (past the red zone: dead stack), not into a
+  // scratch mapping that would take two more.
   const char name[] = "cryopod-parasite";
-  remote_write(pid, scratch, name, sizeof name);
-  long mfd = rs_.call(SYS_memfd_create, scratch, MFD_CLOEXEC);
-  rs_.call(SYS_munmap, scratch, kPageSize);
+  uint64_t name_at = (task_.original_regs().rsp - 512) & ~15ULL, scratch = 0;
+  try {
+    remote_write(pid, name_at, name, sizeof name);
+  } catch (const CoreError&) {
+    scratch = (uint64_t)rs_.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                 (uint64_t)-1, 0);
+    remote_write(pid, scratch, name, sizeof name);
+    name_at = scratch;
+  }
+  long mfd = rs_.call(SYS_memfd_create, name_at, MFD_CLOEXEC);
+  if (scratch) rs_.call(SYS_munmap, scratch, kPageSize);
   if (mfd < 0) throw_errno("in " + who(pid) + ": memfd_create", (int)-mfd);
+  memfd_in_task_ = (int)mfd;
   rs_.must("ftruncate parasite area", SYS_ftruncate, (uint64_t)mfd, PARASITE_AREA_SIZE);
   long area = rs_.call(SYS_mmap, 0, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, (uint64_t)mfd, 0);
+  if (area < 0 && area > -4096) throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
+  remote_area_ = (uint64_t)area;
   std::string fd_path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(mfd);
   int local_fd = open(fd_path.c_str(), O_RDWR | O_CLOEXEC);
-  int open_err = errno;
-  rs_.call(SYS_close, (uint64_t)mfd);
-  if (area < 0 && area > -4096) {
-    if (local_fd >= 0) close(local_fd);
-    throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
-  }
-  remote_area_ = (uint64_t)area;
-  if (local_fd < 0) throw_errno_at("open", fd_path, open_err);
+  if (local_fd < 0) throw_errno_at("open", fd_path);
   void* local = mmap(nullptr, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
   int map_err = errno;
   close(local_fd);
   if (local == MAP_FAILED) throw_errno("mmap parasite area locally", map_err);
   local_area_ = (uint8_t*)local;
+}
 
-  // The control sockets: socketpairs made by the task itself, in its own namespaces, whose far ends
-  // the dumper takes out of its fd table (pidfd_getfd, allowed to its tracer). No address anywhere:
-  // nothing to reach across network namespaces, nothing another local user could connect to first.
+// On the area's gadget: the memfd's fd goes, and the control sockets come: socketpairs made by the task
+// itself, in its own namespaces, whose far ends the dumper takes out of its fd table (pidfd_getfd,
+// allowed to its tracer). No address anywhere: nothing to reach across network namespaces, nothing
+// another local user could connect to first.
+void Parasite::connect() {
+  rs_.call(SYS_close, (uint64_t)memfd_in_task_);
+  memfd_in_task_ = -1;
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
   args->ctl_fd = take_socket_end(&sock_fd_);
   args->snapshot_fd = take_socket_end(&child_sock_);
@@ -422,12 +435,10 @@ void Parasite::stop() {
   }
   if (sock_fd_ >= 0) close(sock_fd_);
   sock_fd_ = -1;
-  // 2. Every fd the blob or we left in the task (remote syscalls on the area's gadget).
-  if (remote_area_) {
-    std::vector<int> now = list_fds(pid);
-    for (int fd : now)
-      if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
-  }
+  // 2. Every fd the blob or we left in the task (remote syscalls on the area's gadget, once it is there).
+  std::vector<int> now = list_fds(pid);
+  for (int fd : now)
+    if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
 }
 
 void Parasite::cure() {

@@ -72,6 +72,7 @@ class Parasite {
 
  private:
   void start();
+  void connect();
   void send(int sock, uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
   int64_t receive(int sock, uint32_t cmd, int timeout_ms = 30000);
   void wait_readable(int fd, const char* what, int timeout_ms);
@@ -91,6 +92,7 @@ class Parasite {
   uint64_t remote_area_ = 0;
   uint8_t* local_area_ = nullptr;
   int pidfd_ = -1, sock_fd_ = -1;
+  int memfd_in_task_ = -1;  // the area's memfd in the task, until connect() closes it
   std::vector<int> pipe_rd_;
   size_t pipe_size_ = 0;
   bool cured_ = false, stopped_ = false;
