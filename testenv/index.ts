@@ -94,7 +94,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       await api.process.stop();
       if (whileDown) await whileDown();
       api = await startApiServer(tools.kubeApiserver, dataDir, etcd.endpoint, apiFiles, 60000, Number(new URL(api.server).port));
+      pids.apiserver = api.process.pid;
     };
+    const pids = { etcd: etcd.process.pid, apiserver: api.process.pid };
 
     const adminKubeconfig = path.join(dataDir, 'admin.kubeconfig');
     await writeKubeconfig(adminKubeconfig, api.server, ca.certPath, { user: ADMIN_USER, ...admin });
@@ -115,7 +117,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       server: api.server,
       caPath: ca.certPath,
       dataDir,
-      pids: { etcd: etcd.process.pid, apiserver: api.process.pid },
+      pids, // the API server's is the current one after a restart
       stop: () => (stopped ??= cleanup()),
       kubeconfigFor,
       restartApiServer,
