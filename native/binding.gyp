@@ -25,6 +25,7 @@
         "src/core/process_state_dump.cc",
         "src/core/process_state_restore.cc",
         "src/core/remote_syscall.cc",
+        "src/core/rescue.cc",
         "src/core/restore.cc",
         "src/core/restore_memory.cc",
         "src/core/restore_tree.cc",

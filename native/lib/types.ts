@@ -376,6 +376,12 @@ export interface DumpOptions {
    * is frozen for about the time of a fork, not of writing the images.
    */
   snapshot?: boolean;
+  /**
+   * A stepping hook: at each phase (seize, infect, snapshot, drain, cure) the dumper writes the phase's
+   * name and a newline to this fd and waits for one byte (EOF: it goes on). The crash-safety tests kill
+   * it exactly there.
+   */
+  phaseFd?: number;
 }
 
 export interface FreezerSpec {
@@ -416,4 +422,19 @@ export interface NativeErrorFields {
   errno?: number;
   op?: string;
   path?: string;
+}
+
+/** What rescueTask found and undid of a dead dumper's work on one task (native/src/core/rescue.h). */
+export interface RescueReport {
+  /** The task no longer exists. */
+  gone: boolean;
+  /** The task still mapped a parasite area with its rescue record. */
+  infected: boolean;
+  /** It was parked in the area: its own registers, signal mask and FPU state were put back. */
+  registersRestored: boolean;
+  fdsClosed: number;
+  /** Snapshot children (zombies with exit signal 0) reaped through the task. */
+  childrenReaped: number;
+  /** It was in a group stop the caller said was the dumper's, and got SIGCONT. */
+  resumed: boolean;
 }

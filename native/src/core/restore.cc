@@ -266,7 +266,9 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   RestoreScope files = plan_inherit({&img}, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> stub = req.stub_pid > 0 ? adopt_stub_for(img, need_id, req.stub_pid)
                                                        : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid, pass_fds);
-  SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
+  // EXITKILL: a restorer that dies mid-morph takes the half-built stub with it, rather than let it run
+  // on a half-restored address space (a restore pod's container then exits and is restarted).
+  SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
   PidPlacement pids(stub->pid(), spare_id({&img}));
   MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids);
   pids.finish();

@@ -141,7 +141,8 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
 
   procs[0] = std::make_unique<TreeTask>();
   procs[0]->pid = root_stub->pid();
-  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
+  // EXITKILL (as in restore.cc): a dead restorer takes the half-built tree with it.
+  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL);
   PidPlacement pids(root_stub->pid(), spare_id(all));
   {
     RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
