@@ -56,9 +56,12 @@ test('by default a saved stdout takes the restorer\'s own: `cryopod restore | ca
   const { v, dir } = await dumpedPipeVictim(3);
   const after = path.join(v.workdir, 'after.log');
   // The CLI prints the new pid first, then the restored process writes its ticks to the same pipe.
-  const sh = spawn('setsid', ['-f', 'sh', '-c', `${process.execPath} ${CLI} restore --dir ${dir} | cat > ${after}`], { stdio: 'ignore' });
+  const errors = path.join(v.workdir, 'restore.err');
+  const sh = spawn('setsid', ['-f', 'sh', '-c', `${process.execPath} ${CLI} restore --dir ${dir} 2> ${errors} | cat > ${after}`], { stdio: 'ignore' });
   await new Promise((resolve) => sh.on('exit', resolve));
-  const text = await waitFor(() => (/^\d+\n[^]*tick \d+\n/.test(readFileOrUndefined(after) ?? '') ? readFileOrUndefined(after) : undefined), 30_000, 'the pid and ticks in after.log');
+  // The restore's own stderr goes into the failure message: a restore that failed says why.
+  const text = await waitFor(() => (/^\d+\n[^]*tick \d+\n/.test(readFileOrUndefined(after) ?? '') ? readFileOrUndefined(after) : undefined), 30_000, 'the pid and ticks in after.log')
+    .catch((e: Error) => { throw new Error(`${e.message}; after.log: ${JSON.stringify(readFileOrUndefined(after) ?? '')}; restore stderr: ${JSON.stringify(readFileOrUndefined(errors) ?? '')}`); });
   trackPid(Number(text.split('\n')[0]));
   expect(await requestCheck(v.workdir)).toBe('PASS');
   expect(await waitFor(() => ((readFileOrUndefined(after) ?? '').includes('after-restore') ? true : undefined), 10_000, 'after-restore in after.log')).toBe(true);
