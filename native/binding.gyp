@@ -13,6 +13,7 @@
         "src/core/dump_steps.cc",
         "src/core/dump_tree.cc",
         "src/core/errors.cc",
+        "src/core/image_checks.cc",
         "src/core/ipc_namespace.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",

@@ -3,7 +3,8 @@
 #
 # Idempotent and fast when everything is present (a few stat() calls, no package manager): it installs
 # only what is missing, from Debian's packages (criu for `crit`, which the tests use to decode images;
-# gcc, g++, make, python3 for node-gyp and the C programs), then checks what no install can fix: the
+# gcc, g++, make, python3 for node-gyp and the C programs; clang-14 and libclang-rt-14-dev for the native
+# fuzzers), then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
@@ -78,6 +79,9 @@ missing=()
 for tool in gcc g++ make python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# clang and libFuzzer for the native fuzzers (native/fuzz/run.sh; the suite runs them briefly).
+command -v clang++-14 >/dev/null 2>&1 || missing+=(clang-14)
+compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null || missing+=(libclang-rt-14-dev)
 
 if ((${#missing[@]})); then
   if ((EUID != 0)); then
