@@ -21,6 +21,7 @@
         "src/core/parasite.cc",
         "src/core/parasite_check.cc",
         "src/core/pid_namespace.cc",
+        "src/core/pid_ns_helper.cc",
         "src/core/pid_placement.cc",
         "src/core/proc.cc",
         "src/core/process_state_dump.cc",
