@@ -323,3 +323,42 @@ test('a child claiming a 16 GiB run of inherited pages: restored, and the restor
   expect(maps).toContain(`${start16.toString(16)}-${(start16 + 16 * 2 ** 30).toString(16)} rw-p`);
   expect(await verdict(work)).toBe('PASS');
 }, 180000);
+
+test('a tree with a task in another cgroup is refused after the seize (ECGROUP, naming it), and every task runs on untraced', async () => {
+  const work = tmp('cryopod-tree-cgx-');
+  const ids = (await start(path.join(BIN, 'tree-pipe'), [work], work)).split(' ').map(Number);
+  ids.forEach((p) => started.add(p));
+  const [parent, child, grandchild] = ids;
+  const target = fs.mkdtempSync('/sys/fs/cgroup/unified/cryopod-test-');
+  const other = fs.mkdtempSync('/sys/fs/cgroup/unified/cryopod-test-other-');
+  try {
+    for (const p of [parent, child]) fs.writeFileSync(path.join(target, 'cgroup.procs'), String(p));
+    // The grandchild is the tree's, but not the cgroup's: the agent was given no right over it.
+    fs.writeFileSync(path.join(other, 'cgroup.procs'), String(grandchild));
+    const images = tmp('cryopod-tree-cgx-img-');
+    const err = await dumpProcess({ pid: parent, dir: images, freezer: { kind: 'v2', path: target } }).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'ECGROUP' });
+    expect(err?.message).toContain(`${grandchild}`);
+    expect(err?.message).toContain(`is not in the cgroup ${target} being checkpointed`);
+    expect(fs.readdirSync(images).filter((f) => f.endsWith('.img') || f.endsWith('.json'))).toEqual([]);
+    for (const p of ids) {
+      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      expect(status).toMatch(/^TracerPid:\s+0$/m);
+      expect(status).not.toMatch(/^State:\s+[tT]/m);
+    }
+    expect(fs.readFileSync(path.join(target, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
+    expect(await verdict(work)).toBe('PASS');
+  } finally {
+    for (const p of ids) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    for (const cg of [target, other]) {
+      await waitFor('a test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
+      fs.rmdirSync(cg);
+    }
+  }
+}, 120000);
