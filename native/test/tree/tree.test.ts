@@ -71,6 +71,16 @@ async function verdict(workdir: string): Promise<string> {
   });
 }
 
+function killAll(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
 async function gone(pids: number[]): Promise<void> {
   await waitFor('the dumped processes to be reaped', () => (pids.every((p) => !fs.existsSync(`/proc/${p}`)) ? true : undefined), 15000);
 }
@@ -123,13 +133,7 @@ test('a tree frozen through its cgroup (v2) is dumped at one instant and thawed 
     await restoreProcess({ dir: images });
     expect(await verdict(work)).toBe('PASS');
   } finally {
-    for (const p of ids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(ids);
     await waitFor('the test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
     fs.rmdirSync(cg);
   }
@@ -349,13 +353,7 @@ test('a tree with a task in another cgroup is refused after the seize (ECGROUP, 
     expect(fs.readFileSync(path.join(target, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
     expect(await verdict(work)).toBe('PASS');
   } finally {
-    for (const p of ids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(ids);
     for (const cg of [target, other]) {
       await waitFor('a test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
       fs.rmdirSync(cg);
