@@ -1,0 +1,83 @@
+/**
+ * An image cannot raise the privilege of what it restores: in the node agent's path (restoreVerified into
+ * a stub someone else started, as a restore pod's container is), the restored process has exactly the
+ * stub's credentials and never a capability the stub lacks, whatever the image claims.
+ *
+ * The stub runs as uid/gid 65534 with no capability in any set (bounding included), in a PID namespace of
+ * its own, as a container's would. Two images of a root process (a real dump of the sleeper victim):
+ *   - as dumped: it claims uid 0 and every capability. The restore fails naming the capabilities, and
+ *     no process is left (the stub is killed);
+ *   - re-written by someone with the image directory (manifest re-hashed): it claims uid 0 and no
+ *     capability. The restore succeeds, and the process runs as 65534 with no capability: the stub's.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { readVerified, restoreVerified } from '../../checkpoint';
+import { readCheckpoint } from '../../images';
+import { encodeTree } from '../../images/encode';
+import { recomputeManifest } from '../../images/test/test-dir';
+import { STUB_PATH } from '../lib';
+import { checkpoint, checkResult, cleanup, expectKilledByDump, isAlive, startVictim, trackPid, waitFor, waitForProgress } from './harness';
+import { hostPidOf } from './namespaces';
+
+jest.setTimeout(60_000);
+afterEach(cleanup);
+
+const NOBODY = 65534;
+
+/** A stub as a restore pod's container runs it: init of a PID namespace, uid/gid 65534, no capabilities. */
+async function unprivilegedStub(marker: string): Promise<number> {
+  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', STUB_PATH, marker], { stdio: 'ignore', cwd: '/' });
+  const stub = await waitFor(() => hostPidOf(marker, 1), 10_000, 'the unprivileged stub');
+  trackPid(stub);
+  await waitFor(() => (/^Uid:\s+65534\s/m.test(fs.readFileSync(`/proc/${stub}/status`, 'utf8')) && fs.readlinkSync(`/proc/${stub}/exe`).endsWith('cryopod-stub') ? true : undefined), 10_000, 'the stub to run as 65534');
+  return stub;
+}
+
+function status(pid: number): string {
+  return fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+}
+
+async function dumpedSleeper(): Promise<{ dir: string; workdir: string }> {
+  const v = await startVictim('sleeper');
+  await waitForProgress(v.workdir, 0, 'the sleeper', 1);
+  // Root's capabilities (CAP_SYS_ADMIN among them: bit 21), which its image then claims.
+  const eff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(status(v.pid))![1]}`);
+  expect((eff >> 21n) & 1n).toBe(1n);
+  const cp = await checkpoint(v);
+  await expectKilledByDump(v);
+  return { dir: cp.dir, workdir: v.workdir };
+}
+
+test('an image claiming uid 0 and every capability: refused by an unprivileged stub, naming them; nothing left', async () => {
+  const { dir, workdir } = await dumpedSleeper();
+  const stub = await unprivilegedStub(`${workdir}-stub`);
+  const cp = await readVerified(dir);
+  expect(cp.task.creds.uid).toBe(0);
+  const err = await restoreVerified(cp, { stubPid: stub }).then(() => undefined, (e: Error & { code?: string }) => e);
+  expect(err).toBeDefined();
+  expect(err?.message).toMatch(/^the task had capabilities the restore stub lacks \(numbers 0,1,2,.*21,.*\): never more than the stub has$/);
+  await waitFor(() => (isAlive(stub) ? undefined : true), 10_000, 'the stub to be killed');
+});
+
+test('an image re-written to claim uid 0 without capabilities: restored with the stub\'s uid 65534 and no capability', async () => {
+  const { dir, workdir } = await dumpedSleeper();
+  const { tree } = await readCheckpoint(dir);
+  const task = tree.tasks[0];
+  task.creds = { uid: 0, euid: 0, suid: 0, fsuid: 0, gid: 0, egid: 0, sgid: 0, fsgid: 0 };
+  if (task.processState) task.processState.caps = { inheritable: 0n, permitted: 0n, effective: 0n, bounding: 0n, ambient: 0n, securebits: 0 };
+  for (const img of encodeTree(tree)) if (img.name.startsWith('core-')) fs.writeFileSync(path.join(dir, img.name), img.data);
+  await recomputeManifest(dir);
+  fs.chmodSync(workdir, 0o777); // the sleeper reports there; as 65534 now
+
+  const stub = await unprivilegedStub(`${workdir}-stub`);
+  const cp = await readVerified(dir);
+  expect(cp.task.creds).toMatchObject({ uid: 0, euid: 0, gid: 0 });
+  expect(await restoreVerified(cp, { stubPid: stub })).toBe(stub);
+  const s = status(stub);
+  expect(s).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+  expect(s).toMatch(/^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
+  for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(s).toMatch(new RegExp(`^${set}:\\s+0000000000000000$`, 'm'));
+  expect(await checkResult(stub, workdir)).toBe('PASS');
+});
