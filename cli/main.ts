@@ -10,6 +10,8 @@
  *                                                    given fd/path, saved stdio by default ours
  *   cryopod dump ... --to URL                         the same, into an image store (file:// or s3://: remote.ts)
  *   cryopod restore --from URL [--insecure-unsigned]  from an image store, after verifying its seal
+ *   cryopod restore ... --trust-saved-credentials     as root: the saved uid/gid even if another user
+ *                                                    could have written the images (checkpoint/local-creds.ts)
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
 import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
@@ -23,7 +25,7 @@ import { dumpTo, restoreFrom } from './remote';
 const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
   cryopod dump --check --pid N [--json]
-  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--inherit-fd N:FD|N:PATH]...
+  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--trust-saved-credentials] [--inherit-fd N:FD|N:PATH]...
   cryopod inspect D [--json]
 URL: file:///path/NAME or s3://bucket/prefix/NAME; credentials and keys from the environment
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CRYOPOD_S3_ENDPOINT, CRYOPOD_SIGNING_KEY, CRYOPOD_TRUSTED_KEYS,
@@ -61,14 +63,15 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         return 0;
       }
       case 'restore': {
-        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'inherit-fd': true });
+        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'trust-saved-credentials': false, 'inherit-fd': true });
         const inheritFds = (p.lists.get('inherit-fd') ?? []).map(parseInheritFd);
         const from = p.flags.get('from');
+        const trustSavedCredentials = p.flags.has('trust-saved-credentials');
         if (p.flags.has('dir') === (typeof from === 'string')) throw new CliError('EUSAGE', 'restore takes exactly one of --dir and --from');
         const r =
           typeof from === 'string'
-            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir) => restoreProcess({ dir, inheritFds }), err)
-            : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds });
+            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir, signed) => restoreProcess({ dir, inheritFds, unsigned: !signed, trustSavedCredentials }), err)
+            : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds, trustSavedCredentials });
         out.write(`${r.pid}\n`);
         err.write(`restored in ${ms(r.seconds)}\n`);
         return 0;

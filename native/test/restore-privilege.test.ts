@@ -13,7 +13,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { readVerified, restoreVerified } from '../../checkpoint';
+import { readVerified, restoreProcess, restoreVerified } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
 import { encodeTree } from '../../images/encode';
 import { recomputeManifest } from '../../images/test/test-dir';
@@ -80,4 +80,45 @@ test('an image re-written to claim uid 0 without capabilities: restored with the
   expect(s).toMatch(/^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
   for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(s).toMatch(new RegExp(`^${set}:\\s+0000000000000000$`, 'm'));
   expect(await checkResult(stub, workdir)).toBe('PASS');
+});
+
+describe('local mode: a restore by root never gives more than the image\'s writers had', () => {
+  it('a root process\'s checkpoint handed to uid 65534 (its files now 65534\'s) is refused, EPERM naming why; --trust-saved-credentials restores it as saved', async () => {
+    const { dir, workdir } = await dumpedSleeper();
+    for (const p of [dir, ...fs.readdirSync(dir).map((n) => path.join(dir, n))]) fs.chownSync(p, NOBODY, NOBODY);
+    const before = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length;
+    const err = await restoreProcess({ dir }).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'EPERM' });
+    expect(err?.message).toBe(`${dir} is uid 65534's (gid 65534), so it restores with at most those credentials, but the checkpoint claims uid 0 gid 0: refused (pass --trust-saved-credentials to restore with them anyway)`);
+    expect(fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).length).toBeLessThanOrEqual(before + 2);
+
+    const r = await restoreProcess({ dir, trustSavedCredentials: true });
+    trackPid(r.pid);
+    expect(status(r.pid)).toMatch(/^Uid:\s+0\s+0\s+0\s+0$/m);
+    expect(await checkResult(r.pid, workdir)).toBe('PASS');
+  });
+
+  it('a directory others may write: refused whatever it claims, naming it', async () => {
+    const { dir } = await dumpedSleeper();
+    fs.chmodSync(dir, 0o777);
+    await expect(restoreProcess({ dir })).rejects.toMatchObject({ code: 'EPERM', message: expect.stringContaining(`${dir} is writable by its group or others (mode 777): anyone could have written this checkpoint`) });
+  });
+
+  it('an image of uid 65534 in 65534\'s directory: restored as 65534', async () => {
+    const { dir, workdir } = await dumpedSleeper();
+    const { tree } = await readCheckpoint(dir);
+    tree.tasks[0].creds = { uid: NOBODY, euid: NOBODY, suid: NOBODY, fsuid: NOBODY, gid: NOBODY, egid: NOBODY, sgid: NOBODY, fsgid: NOBODY };
+    // What a process of 65534 started by root has: no capability, root's bounding set.
+    const ps = tree.tasks[0].processState;
+    if (ps) ps.caps = { ...ps.caps, inheritable: 0n, permitted: 0n, effective: 0n, ambient: 0n };
+    for (const img of encodeTree(tree)) if (img.name.startsWith('core-')) fs.writeFileSync(path.join(dir, img.name), img.data);
+    await recomputeManifest(dir);
+    for (const p of [dir, ...fs.readdirSync(dir).map((n) => path.join(dir, n))]) fs.chownSync(p, NOBODY, NOBODY);
+    fs.chmodSync(workdir, 0o777);
+    const r = await restoreProcess({ dir });
+    trackPid(r.pid);
+    expect(status(r.pid)).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+    expect(status(r.pid)).toMatch(/^CapEff:\s+0000000000000000$/m);
+    expect(await checkResult(r.pid, workdir)).toBe('PASS');
+  });
 });
