@@ -194,6 +194,29 @@ describe('an agent running in-process', () => {
     expect(cp.status?.phase).toBe('Dispatched');
     expect(cp.status?.claimedBy).toBeUndefined();
   });
+
+  test('work claimed by a foreign agent (Running, claimedBy another node\'s agent) is left alone', async () => {
+    const created = await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-foreign-claim', 'no-such-pod', NODE);
+    const foreign = 'node-z/cryopod-agent-x/boot-1';
+    const claimed = { ...created, status: { ...created.status, phase: 'Running' as const, claimedBy: foreign, startedAt: new Date().toISOString() } };
+    await apiRequest(cluster.admin, 'PUT', `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints/ckpt-foreign-claim/status`, claimed);
+    // Watched for as long as the agent takes to finish work created after it (same ordering as above).
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-foreign-claim', 'no-such-pod', NODE);
+    expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-foreign-claim', ['Failed'])).status?.phase).toBe('Failed');
+    const cp = await getCheckpoint(cluster.admin, ns, 'ckpt-foreign-claim');
+    expect({ phase: cp.status?.phase, claimedBy: cp.status?.claimedBy }).toEqual({ phase: 'Running', claimedBy: foreign });
+  });
+
+  test('a Checkpoint labelled for this node of a pod that runs on another node: refused, Failed/PodNotScheduled naming both nodes', async () => {
+    await createPod(cluster.admin, ns, 'web-elsewhere', 'node-z');
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-pod-elsewhere', 'web-elsewhere', NODE);
+    const cp = await waitForPhase(cluster.admin, ns, 'ckpt-pod-elsewhere', ['Failed', 'Succeeded']);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason, message: ready?.message }).toEqual({
+      phase: 'Failed', reason: 'PodNotScheduled', message: `pod ${ns}/web-elsewhere runs on node node-z, not ${NODE}`,
+    });
+    expect(cp.status?.containers ?? []).toEqual([]);
+  });
 });
 
 describe('an agent killed while it holds the pod frozen, then restarted', () => {
