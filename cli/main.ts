@@ -16,7 +16,7 @@
  */
 import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
 import { formatCheck } from './check';
-import { inspectImages, formatInspect } from './inspect';
+import { inspectImages, inspectJson, inspectLines } from './inspect';
 import { parseArgs, requireString } from './args';
 import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
@@ -80,7 +80,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         const p = parseArgs(rest, { json: false });
         if (p.positional.length !== 1) throw new CliError('EUSAGE', 'inspect takes one image directory');
         const report = await inspectImages(p.positional[0]);
-        out.write(p.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : formatInspect(report) + '\n');
+        await writeInBatches(out, p.flags.has('json') ? withFinalNewline(inspectJson(report)) : withNewlines(inspectLines(report)));
         return 0;
       }
       case undefined:
@@ -97,4 +97,32 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
     if (error.code === 'EUSAGE') err.write(USAGE + '\n');
     return 1;
   }
+}
+
+function* withNewlines(lines: Iterable<string>): Generator<string> {
+  for (const line of lines) yield `${line}\n`;
+}
+
+function* withFinalNewline(pieces: Iterable<string>): Generator<string> {
+  yield* pieces;
+  yield '\n';
+}
+
+/**
+ * Writes the pieces as they come, a batch at a time, waiting for the stream to drain when it asks to
+ * (a pipe to a slow reader): the output of a large checkpoint is never held as one string, and none of
+ * it is still queued when the command exits.
+ */
+async function writeInBatches(out: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+  let batch: string[] = [];
+  const flush = async (): Promise<void> => {
+    const more = out.write(batch.join(''));
+    batch = [];
+    if (!more) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  };
+  for (const piece of pieces) {
+    batch.push(piece);
+    if (batch.length === 1024) await flush();
+  }
+  if (batch.length > 0) await flush();
 }

@@ -94,7 +94,7 @@ export { verifyManifest } from './manifest';
 export { writeCheckpoint } from './write';
 export { pagesFile } from './magic';
 export { readCheckpoint } from './read';
-export { summarize, formatSummary, isTreeSummary, protString } from './summarize';
+export { summarize, formatSummary, summaryLines, isTreeSummary, protString } from './summarize';
 export { socketString } from './socket';
 export type { Summary, TreeSummary, VmaRow } from './summarize';
 export type { ReadResult } from './read';
