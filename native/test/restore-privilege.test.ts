@@ -7,8 +7,10 @@
  * its own, as a container's would. Two images of a root process (a real dump of the sleeper victim):
  *   - as dumped: it claims uid 0 and every capability. The restore fails naming the capabilities, and
  *     no process is left (the stub is killed);
- *   - re-written by someone with the image directory (manifest re-hashed): it claims uid 0 and no
- *     capability. The restore succeeds, and the process runs as 65534 with no capability: the stub's.
+ *   - re-written by someone with the image directory (manifest re-hashed): it claims uid 0, no
+ *     capability and a PID namespace of its own. The restore succeeds, and the process runs as 65534 with no capability, in the stub's
+ *     namespaces (all seven the same as before);
+ *     into a stub under a seccomp filter (its runtime's), the image's having none leaves that filter on.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -18,7 +20,7 @@ import { readCheckpoint } from '../../images';
 import { encodeTree } from '../../images/encode';
 import { recomputeManifest } from '../../images/test/test-dir';
 import { STUB_PATH } from '../lib';
-import { checkpoint, checkResult, cleanup, expectKilledByDump, isAlive, startVictim, trackPid, waitFor, waitForProgress } from './harness';
+import { checkpoint, checkResult, cleanup, expectKilledByDump, isAlive, startVictim, trackPid, victimPath, waitFor, waitForProgress } from './harness';
 import { hostPidOf } from './namespaces';
 
 jest.setTimeout(60_000);
@@ -26,9 +28,13 @@ afterEach(cleanup);
 
 const NOBODY = 65534;
 
-/** A stub as a restore pod's container runs it: init of a PID namespace, uid/gid 65534, no capabilities. */
-async function unprivilegedStub(marker: string): Promise<number> {
-  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', STUB_PATH, marker], { stdio: 'ignore', cwd: '/' });
+/**
+ * A stub as a restore pod's container runs it: init of a PID namespace, uid/gid 65534, no capabilities;
+ * with `seccomp`, under a filter of its runtime's too (victims/seccomp-exec.c).
+ */
+async function unprivilegedStub(marker: string, opts: { seccomp?: boolean } = {}): Promise<number> {
+  const launcher = opts.seccomp ? [victimPath('seccomp-exec')] : [];
+  execFileSync('setsid', ['-f', 'unshare', '--pid', '--fork', 'setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all', ...launcher, STUB_PATH, marker], { stdio: 'ignore', cwd: '/' });
   const stub = await waitFor(() => hostPidOf(marker, 1), 10_000, 'the unprivileged stub');
   trackPid(stub);
   await waitFor(() => (/^Uid:\s+65534\s/m.test(fs.readFileSync(`/proc/${stub}/status`, 'utf8')) && fs.readlinkSync(`/proc/${stub}/exe`).endsWith('cryopod-stub') ? true : undefined), 10_000, 'the stub to run as 65534');
@@ -61,24 +67,38 @@ test('an image claiming uid 0 and every capability: refused by an unprivileged s
   await waitFor(() => (isAlive(stub) ? undefined : true), 10_000, 'the stub to be killed');
 });
 
-test('an image re-written to claim uid 0 without capabilities: restored with the stub\'s uid 65534 and no capability', async () => {
+test.each([
+  ['', false],
+  [', no seccomp filter, into a stub under its runtime\'s filter: the filter stays', true],
+])('an image re-written to claim uid 0 without capabilities%s: restored with the stub\'s uid 65534 and no capability', async (_what, seccomp) => {
   const { dir, workdir } = await dumpedSleeper();
   const { tree } = await readCheckpoint(dir);
   const task = tree.tasks[0];
   task.creds = { uid: 0, euid: 0, suid: 0, fsuid: 0, gid: 0, egid: 0, sgid: 0, fsgid: 0 };
-  if (task.processState) task.processState.caps = { inheritable: 0n, permitted: 0n, effective: 0n, bounding: 0n, ambient: 0n, securebits: 0 };
+  task.ownPidNamespace = true; // and IDs of a PID namespace of its own
+  if (task.processState) {
+    task.processState.caps = { inheritable: 0n, permitted: 0n, effective: 0n, bounding: 0n, ambient: 0n, securebits: 0 };
+    expect(task.processState.seccomp).toEqual([]); // the sleeper had none: the image claims none
+  }
   for (const img of encodeTree(tree)) if (img.name.startsWith('core-')) fs.writeFileSync(path.join(dir, img.name), img.data);
   await recomputeManifest(dir);
   fs.chmodSync(workdir, 0o777); // the sleeper reports there; as 65534 now
 
-  const stub = await unprivilegedStub(`${workdir}-stub`);
+  const stub = await unprivilegedStub(`${workdir}-stub`, { seccomp });
+  if (seccomp) expect(status(stub)).toMatch(/^Seccomp_filters:\s+1$/m);
+  const namespaces = (pid: number): string[] => ['pid', 'mnt', 'net', 'ipc', 'uts', 'user', 'cgroup'].map((k) => fs.readlinkSync(`/proc/${pid}/ns/${k}`));
+  const before = namespaces(stub);
+  expect(before[0]).not.toBe(fs.readlinkSync('/proc/self/ns/pid'));
   const cp = await readVerified(dir);
   expect(cp.task.creds).toMatchObject({ uid: 0, euid: 0, gid: 0 });
   expect(await restoreVerified(cp, { stubPid: stub })).toBe(stub);
   const s = status(stub);
+  expect(namespaces(stub)).toEqual(before); // the stub's namespaces, whatever the image says of its own
   expect(s).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
   expect(s).toMatch(/^Gid:\s+65534\s+65534\s+65534\s+65534$/m);
   for (const set of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(s).toMatch(new RegExp(`^${set}:\\s+0000000000000000$`, 'm'));
+  // The runtime's no_new_privs and filter stay: the image, which has neither, takes nothing away.
+  if (seccomp) expect(s).toMatch(/^NoNewPrivs:\s+1\nSeccomp:\s+2\nSeccomp_filters:\s+1$/m);
   expect(await checkResult(stub, workdir)).toBe('PASS');
 });
 
