@@ -8,9 +8,11 @@
  *   - as dumped: it claims uid 0 and every capability. The restore fails naming the capabilities, and
  *     no process is left (the stub is killed);
  *   - re-written by someone with the image directory (manifest re-hashed): it claims uid 0, no
- *     capability and a PID namespace of its own. The restore succeeds, and the process runs as 65534 with no capability, in the stub's
- *     namespaces (all seven the same as before);
- *     into a stub under a seccomp filter (its runtime's), the image's having none leaves that filter on.
+ *     capability and a PID namespace of its own. The restore succeeds, and the process runs as 65534
+ *     with no capability, in the stub's namespaces (all seven the same as before); into a stub under a
+ *     seccomp filter (its runtime's), the image's having none leaves that filter on.
+ * Local mode (restoreProcess by root): the saved credentials only as far as the image's writers had them
+ * (checkpoint/local-creds.ts).
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
