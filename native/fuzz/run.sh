@@ -13,9 +13,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 seconds=${1:-20}
 readonly CXX=clang++-14
-readonly TARGETS=(image_layout_fuzz)
+readonly TARGETS=(image_layout_fuzz proc_text_fuzz)
 # What each target links of the core (pure code only: no ptrace, no N-API).
-declare -A SOURCES=([image_layout_fuzz]="../src/core/image_checks.cc ../src/core/errors.cc")
+declare -A SOURCES=([image_layout_fuzz]="../src/core/image_checks.cc ../src/core/errors.cc" [proc_text_fuzz]="../src/core/proc.cc ../src/core/errors.cc")
 
 if ! command -v "$CXX" >/dev/null 2>&1 || ! compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null; then
   bash ../../scripts/prepare-host.sh
