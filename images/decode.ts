@@ -6,7 +6,7 @@
  * VMAs...) with a message that says so.
  */
 
-import { Creds, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
+import { Creds, FileState, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
 import { processStateOf, SeccompMsg, threadProcessStateOf } from './process-state';
 import { unframeImage } from './codec';
 import { countRepeated, splitRepeated } from './repeated';
@@ -116,6 +116,8 @@ export interface DecodedFiles {
   pipes: Map<number, DecodedPipe>;
   /** Fds of the kinds of images/files/ (eventfd, ...), by file id. */
   kinds: Map<number, { fdType: number; file: DecodedKindFile }>;
+  /** Deleted files (remap-fpath.img, ghost-file-<id>.img: ghosts.ts), by file id; set by the reader. */
+  ghosts?: Map<number, { ghostId: number; mode: number; data: Buffer }>;
 }
 
 /** What files.img says of a pipe end: everything of its OpenFile but fd and cloexec (from fdinfo). */
@@ -237,9 +239,16 @@ export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles,
       ...(locks ? { state: locks } : {}),
       // A terminal is always external (native/src/core/files/tty.cc).
       ...(kind === 'tty' ? { state: { num: { external: 1 }, text: {} } } : {}),
-      ...(kind === 'ghost' ? { state: ghostState(reg, filesImg) } : {}),
+      ...(kind === 'ghost' ? { state: ghostOfFd(files, reg, filesImg) } : {}),
     };
   });
+}
+
+/** A deleted file's contents: from its ghost file, or (images before ghost files) from cryopod_contents. */
+function ghostOfFd(files: DecodedFiles, reg: RegFileMsg, filesImg: string): FileState {
+  const g = files.ghosts?.get(reg.id);
+  if (g === undefined) return ghostState(reg, filesImg);
+  return { num: {}, text: {}, ...(g.data.length ? { data: g.data } : {}) };
 }
 
 export interface DecodedCore {
@@ -355,6 +364,7 @@ export function decodeMm(
   file: string, buf: Uint8Array, files: DecodedFiles, filesImg: string,
 ): { mm: MmFields; vmas: Vma[]; exeId: number } {
   const n = (v: string | number, what: string): number => numberOf(v, file, what);
+  const ghostsSeen = new Set<number>(); // before the VMAs are decoded: vmaOf uses it
   const [entry] = singleEntry(file, 'MM', buf, 'mm_entry');
   // The VMAs are counted on the wire and decoded one at a time (repeated.ts): the cap is checked before
   // anything is built, and no decoded message of all of them ever exists at once.
@@ -405,6 +415,12 @@ export function decodeMm(
       madv: e.madv === undefined ? 0 : n(e.madv, `${what} madv`),
     };
     if (path !== undefined) vma.path = path;
+    const ghost = kind === 'file-private' || kind === 'file-shared' ? files.ghosts?.get(n(e.shmid, `${what} shmid`)) : undefined;
+    if (ghost !== undefined) {
+      // The first VMA of a ghost in this task carries its contents (as the dump hands them out).
+      vma.ghost = { id: ghost.ghostId, mode: ghost.mode, ...(ghostsSeen.has(ghost.ghostId) ? {} : { data: ghost.data }) };
+      ghostsSeen.add(ghost.ghostId);
+    }
     if (e.cryopod_dev !== undefined) vma.dev = n(e.cryopod_dev, `${what} dev`);
     if (e.cryopod_inode !== undefined) vma.inode = n(e.cryopod_inode, `${what} inode`);
     if (shm !== undefined) {
@@ -466,14 +482,15 @@ export function decodePagemap(file: string, buf: Uint8Array, pagesId = 1): { pag
 }
 
 /**
- * pipes-data.img: pipe_data_entry, then exactly `bytes` raw bytes, again and again. Each pipe at most
- * once, at most MAX_PIPE_BYTES bytes (and `size`, the buffer size, not below `bytes`).
+ * pipes-data.img (and fifo-data.img, magic FIFO_DATA, the same layout for FIFOs): pipe_data_entry, then
+ * exactly `bytes` raw bytes, again and again. Each pipe at most once, at most MAX_PIPE_BYTES bytes (and
+ * `size`, the buffer size, not below `bytes`).
  */
-export function decodePipesData(file: string, buf: Uint8Array): Array<{ id: number; data: Buffer }> {
+export function decodePipesData(file: string, buf: Uint8Array, kind: 'PIPES_DATA' | 'FIFO_DATA' = 'PIPES_DATA'): Array<{ id: number; data: Buffer }> {
   if (buf.length < 8) throw new ImageError('ETRUNC', file, `${buf.length} bytes is too short for the image magics (8 bytes)`);
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-  if (b.readUInt32LE(0) !== IMG_COMMON || b.readUInt32LE(4) !== MAGIC.PIPES_DATA) {
-    throw new ImageError('EMAGIC', file, `magics are 0x${b.readUInt32LE(0).toString(16)} 0x${b.readUInt32LE(4).toString(16)}, expected IMG_COMMON and PIPES_DATA (0x${MAGIC.PIPES_DATA.toString(16)})`);
+  if (b.readUInt32LE(0) !== IMG_COMMON || b.readUInt32LE(4) !== MAGIC[kind]) {
+    throw new ImageError('EMAGIC', file, `magics are 0x${b.readUInt32LE(0).toString(16)} 0x${b.readUInt32LE(4).toString(16)}, expected IMG_COMMON and ${kind} (0x${MAGIC[kind].toString(16)})`);
   }
   const out: Array<{ id: number; data: Buffer }> = [];
   const seen = new Set<number>();

@@ -22,6 +22,11 @@
  * cryopod_inherited set; both go into pagemap-<pid>.img merged by address, as CRIU orders them.
  * pipes-data.img (only when the tree has pipes): one pipe_data_entry per DumpedTree.pipes entry, in
  * order, each followed by its bytes.
+ * fifo-data.img (only when a FIFO held bytes): the same, per FIFO, keyed by its pipe_id.
+ * memfd-inode.img, pagemap-shmem-<id>.img and pages-<tasks+k>.img (only with memfds, memfds.ts): each
+ * memfd's name, seals and contents as CRIU keeps them.
+ * remap-fpath.img and ghost-file-<id>.img (only with deleted files, ghosts.ts): the contents of every
+ * deleted file held open (kind 'ghost') or mapped (Vma.ghost), its files.img entry remapped to its ghost.
  */
 
 import { DumpedTask, DumpedTree, OpenFile, Vma } from '../native/lib/types';
@@ -39,6 +44,8 @@ import {
 import { encodeInetSk } from './socket';
 import { ImageFileKind } from './files/kind';
 import { ghostContents } from './files/ghost';
+import { GhostImages } from './ghosts';
+import { MemfdImages } from './memfds';
 import { encodeLocks } from './files/locks';
 import { imageKindNamed } from './files/registry';
 import { SeccompTable } from './process-state';
@@ -54,6 +61,10 @@ const ZERO_FOWN = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
 /** Collects file_entry records and hands out their ids. */
 class FileTable {
   readonly entries: Uint8Array[] = [];
+  /** Deleted files (fds and mappings): remap-fpath.img and ghost-file-<id>.img. */
+  readonly ghosts = new GhostImages();
+  /** Memfds held as fds: memfd-inode.img, their shmem pagemaps and pages (memfds.ts). */
+  readonly memfds = new MemfdImages();
   private nextId = 1;
 
   add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
@@ -110,6 +121,7 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
   const imageKind = imageKindNamed(f.kind);
   if (imageKind !== undefined) {
     const id = table.addKind(imageKind, (fileId) => imageKind.encode(f, fileId, what));
+    if (f.kind === 'memfd') table.memfds.add({ id, name: String(f.state?.text.name), seals: Number(f.state?.num.seals ?? 0), data: f.state?.data ?? Buffer.alloc(0) }, what);
     return { id, flags: cloexec, type: imageKind.fdType, fd };
   }
   // Kinds the contract has but these images do not hold (yet) are refused rather than written as REG.
@@ -123,8 +135,8 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     mode: u32(f.mode, `${what}.mode`),
     cryopod_kind: kind,
     cryopod_locks: encodeLocks(f, what),
-    ...(f.kind === 'ghost' ? { cryopod_contents: ghostContents(f, what) } : {}),
   });
+  if (f.kind === 'ghost') table.ghosts.add(id, { mode: u32(f.mode, `${what}.mode`), data: ghostContents(f, what) }, what);
   return { id, flags: cloexec, type: FD_TYPE_REG, fd };
 }
 
@@ -154,7 +166,24 @@ function encodePipe(f: OpenFile, fileId: number, what: string): object {
 /** A SysV segment's mapping name: "/SYSV" and its key in 8 hex digits. */
 export const SYSV_PATH = /^\/SYSV[0-9a-f]{8}$/;
 
-function encodeVma(v: Vma, i: number, table: FileTable): object {
+/**
+ * A mapped deleted file: its VMA's file entry is remapped to a ghost, made by the first VMA of the file
+ * (the one with the contents) and shared by the others (`ghostIds`: the task's ghost id → the image's).
+ */
+function encodeVmaGhost(v: Vma, what: string, fileId: number, table: FileTable, ghostIds: Map<number, number>): void {
+  const g = v.ghost;
+  if (g === undefined) return;
+  if (!isFileKind(v.kind)) throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a ghost`);
+  const known = ghostIds.get(g.id);
+  if (known !== undefined) {
+    if (g.data !== undefined) throw new ImageError('EINVAL', undefined, `${what} (${v.name}): ghost ${g.id} has its contents in an earlier VMA already`);
+    table.ghosts.link(fileId, known);
+    return;
+  }
+  ghostIds.set(g.id, table.ghosts.add(fileId, { mode: u32(g.mode, `${what}.ghost.mode`), data: g.data ?? Buffer.alloc(0), dev: v.dev, ino: v.inode }, what));
+}
+
+function encodeVma(v: Vma, i: number, table: FileTable, ghostIds: Map<number, number>): object {
   const what = `vmas[${i}]`;
   let shmid = 0;
   let fdflags: number | undefined;
@@ -178,6 +207,9 @@ function encodeVma(v: Vma, i: number, table: FileTable): object {
     // The flags CRIU re-opens a mapped file with: writable shared mappings need O_RDWR.
     fdflags = (v.flags & MAP_SHARED) !== 0 && (v.prot & PROT_WRITE) !== 0 ? O_RDWR : O_RDONLY;
     shmid = table.add({ flags: fdflags, name: v.path });
+    encodeVmaGhost(v, what, shmid, table, ghostIds);
+  } else if (v.ghost !== undefined) {
+    throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a ghost`);
   } else if (v.path !== undefined) {
     // CRIU has no file for such a VMA; dropping the path silently would break the round trip.
     throw new ImageError('EINVAL', undefined, `${what} (${v.name}) is ${v.kind} but has a path (${v.path})`);
@@ -272,15 +304,18 @@ export function pipeBufferSize(bytes: number): number {
   return size;
 }
 
-/** pipes-data.img: each pipe_data_entry framed as usual and followed by its raw bytes (no padding). */
-function encodePipesData(tree: DumpedTree): Buffer {
+/**
+ * pipes-data.img (or fifo-data.img, magic FIFO_DATA, as CRIU keeps a FIFO's bytes): each pipe_data_entry
+ * framed as usual and followed by its raw bytes (no padding).
+ */
+function encodePipesData(pipes: ReadonlyArray<{ id: number; data: Buffer }>, kind: 'PIPES_DATA' | 'FIFO_DATA', name: string): Buffer {
   const parts: Buffer[] = [];
   const header = Buffer.alloc(8);
   header.writeUInt32LE(IMG_COMMON, 0);
-  header.writeUInt32LE(MAGIC.PIPES_DATA, 4);
+  header.writeUInt32LE(MAGIC[kind], 4);
   parts.push(header);
-  tree.pipes.forEach((p, i) => {
-    const what = `pipes[${i}]`;
+  pipes.forEach((p, i) => {
+    const what = `${name}[${i}]`;
     if (!Buffer.isBuffer(p.data)) throw new ImageError('EINVAL', undefined, `${what}.data is not a Buffer`);
     if (p.data.length > MAX_PIPE_BYTES) throw new ImageError('ETOOBIG', undefined, `${what} (pipe ${p.id}) holds ${p.data.length} bytes, over the cap of ${MAX_PIPE_BYTES}`);
     const entry = encodeEntry(messages().pipeData, { pipe_id: u32(p.id, `${what}.id`), bytes: p.data.length, size: pipeBufferSize(p.data.length) });
@@ -289,6 +324,23 @@ function encodePipesData(tree: DumpedTree): Buffer {
     parts.push(len, Buffer.from(entry), p.data);
   });
   return Buffer.concat(parts);
+}
+
+/**
+ * The bytes FIFOs held (the native core keeps them in the first fd of each FIFO, tree order), keyed as
+ * CRIU keys fifo-data.img: by the fifo_entry's pipe_id, the inode's low 32 bits.
+ */
+function fifoData(tree: DumpedTree): Array<{ id: number; data: Buffer }> {
+  const out: Array<{ id: number; data: Buffer }> = [];
+  for (const t of tree.tasks)
+    for (const f of t.files) {
+      const data = f.kind === 'fifo' ? f.state?.data : undefined;
+      if (data === undefined || data.length === 0) continue;
+      const id = Number(BigInt(f.state!.num.ino ?? 0) & 0xffff_ffffn);
+      if (out.some((o) => o.id === id)) throw new ImageError('EINVAL', undefined, `pid ${t.pid} fd ${f.fd}: the bytes of a second FIFO with pipe id ${id}`);
+      out.push({ id, data });
+    }
+  return out;
 }
 
 /** A single task as the tree of one it is (no pipes). */
@@ -332,7 +384,8 @@ function taskParts(task: DumpedTask, index: number, table: FileTable): TaskParts
     const exeId = table.add({ flags: O_RDONLY, name: task.exe });
     const cwdId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.cwd });
     const rootId = table.add({ flags: O_RDONLY | O_DIRECTORY, name: task.root });
-    const vmas = task.vmas.map((v, i) => encodeVma(v, i, table));
+    const ghostIds = new Map<number, number>();
+    const vmas = task.vmas.map((v, i) => encodeVma(v, i, table, ghostIds));
     const id = index + 1;
     return { task, index, fdinfos, exeId, cwdId, rootId, vmas, ids: { vm_id: id, files_id: id, fs_id: id, sighand_id: id } };
   });
@@ -387,7 +440,10 @@ export function encodeTree(input: DumpedTask | DumpedTree): EncodedImage[] {
       one('FS', imageName.fs(p.task.pid), encodeEntry(msg.fs, { cwd_id: p.cwdId, root_id: p.rootId, umask: u32(p.task.umask, 'umask') })),
     );
   }
-  if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree) });
+  if (tree.pipes.length > 0) out.push({ name: imageName.pipesData(), data: encodePipesData(tree.pipes, 'PIPES_DATA', 'pipes') });
+  const fifos = fifoData(tree);
+  if (fifos.length > 0) out.push({ name: imageName.fifoData(), data: encodePipesData(fifos, 'FIFO_DATA', 'FIFO') });
+  out.push(...table.ghosts.encode(), ...table.memfds.encode(tree.tasks.length));
   if (!seccomp.empty) out.push(one('SECCOMP', imageName.seccomp(), seccomp.encode()));
   return out;
 }

@@ -17,6 +17,9 @@ const KIND_OF: Array<[RegExp, ImageKind]> = [
   [/^ids-\d+\.img$/, 'IDS'],
   [/^mm-\d+\.img$/, 'MM'],
   [/^pagemap-\d+\.img$/, 'PAGEMAP'],
+  [/^pagemap-shmem-\d+\.img$/, 'PAGEMAP'],
+  [/^memfd-inode\.img$/, 'MEMFD_INODE'],
+  [/^remap-fpath\.img$/, 'REMAP_FPATH'],
   [/^files\.img$/, 'FILES'],
   [/^fdinfo-\d+\.img$/, 'FDINFO'],
   [/^fs-\d+\.img$/, 'FS'],
@@ -31,7 +34,7 @@ export class EntryBudget {
   /** Counts the image `name` (its verified bytes) against the budget; throws ETOOBIG when it is spent. */
   take(name: string, buf: Uint8Array): void {
     const kind = KIND_OF.find(([re]) => re.test(name))?.[1];
-    if (kind === undefined) return; // inventory (one entry), pipes-data (its own cap, MAX_PIPES)
+    if (kind === undefined) return; // inventory (one entry); pipes-data, fifo-data and ghost files (raw bytes after their entries, their own caps)
     const n = countEntries(name, kind, buf);
     let nested = 0;
     if (kind === 'MM' && n === 1) {

@@ -33,6 +33,16 @@
  *                       PIPES_DATA                     bytes, size (buffer size), then exactly `bytes` raw
  *                                                      bytes, no padding (what crit's pipes_data_extra_handler
  *                                                      reads); at most 1 MiB per pipe
+ *   fifo-data.img       IMG_COMMON   pipe_data_entry   (only when a FIFO held bytes) the same, keyed by the
+ *                       FIFO_DATA                      fifo_entry's pipe_id; given to the FIFO's first fd
+ *   remap-fpath.img     IMG_COMMON   remap_file_path_  (only with deleted files) per REG entry of a deleted
+ *                       REMAP_FPATH  entry             file (an fd's, a mapping's): orig_id -> remap_id, GHOST
+ *   ghost-file-<N>.img  IMG_COMMON   ghost_file_entry  then the file's contents raw to the end of the image
+ *                       GHOST_FILE                     (at most 8 MiB; ghosts.ts)
+ *   memfd-inode.img     IMG_COMMON   memfd_inode_entry (only with memfds) name, size, seals, inode_id (the
+ *                       MEMFD_INODE                    files.img id), shmid; contents as shmem pages:
+ *   pagemap-shmem-<S>.img  PAGEMAP   pagemap_head{pages_id above the tasks'} + one run from offset 0, and
+ *                                                      pages-<pages_id>.img, read whole and hashed (memfds.ts)
  *   seccomp.img                      seccomp_entry     (only with seccomp filters) every filter of the tree; each
  *                                                      task's chain from thread_core.seccomp_filter via prev
  *                                                      (process-state.ts, with the rest of core-<P>.img's state)

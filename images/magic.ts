@@ -20,6 +20,10 @@ export const MAGIC = {
   FDINFO: 0x56213732,
   FS: 0x51403912,
   PIPES_DATA: 0x56453709,
+  FIFO_DATA: 0x59333054,
+  REMAP_FPATH: 0x59133954,
+  GHOST_FILE: 0x52583605,
+  MEMFD_INODE: 0x48453499,
   SECCOMP: 0x64413049,
 } as const;
 
@@ -61,5 +65,10 @@ export const imageName = {
   fdinfo: (filesId: number): string => `fdinfo-${filesId}.img`,
   fs: (pid: number): string => `fs-${pid}.img`,
   pipesData: (): string => 'pipes-data.img',
+  fifoData: (): string => 'fifo-data.img',
+  remapFpath: (): string => 'remap-fpath.img',
+  ghostFile: (id: number): string => `ghost-file-${id}.img`,
+  memfdInode: (): string => 'memfd-inode.img',
+  shmemPagemap: (shmid: number): string => `pagemap-shmem-${shmid}.img`,
   seccomp: (): string => 'seccomp.img',
 };

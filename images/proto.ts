@@ -22,6 +22,7 @@ const PROTO_FILES = [
   'sk-inet.proto',
   'pipe.proto',
   'pipe-data.proto',
+  'ghost-file.proto',
   'eventfd.proto',
   'eventpoll.proto',
   'signalfd.proto',
@@ -64,6 +65,9 @@ export interface Messages {
   fdinfo: protobuf.Type;
   fs: protobuf.Type;
   pipeData: protobuf.Type;
+  ghostFile: protobuf.Type;
+  remapFpath: protobuf.Type;
+  memfdInode: protobuf.Type;
   seccomp: protobuf.Type;
 }
 
@@ -92,6 +96,9 @@ export function messages(): Messages {
     fdinfo: root.lookupType('fdinfo_entry'),
     fs: root.lookupType('fs_entry'),
     pipeData: root.lookupType('pipe_data_entry'),
+    ghostFile: root.lookupType('ghost_file_entry'),
+    remapFpath: root.lookupType('remap_file_path_entry'),
+    memfdInode: root.lookupType('memfd_inode_entry'),
     seccomp: root.lookupType('seccomp_entry'),
   };
   return cached;

@@ -26,10 +26,12 @@ import * as path from 'path';
 import { DumpedTask, DumpedTree, ThreadState } from '../native/lib/types';
 import {
   decodeCore, decodeSeccomp, decodeThreadCore, decodeFdinfo, decodeFiles, decodeFs, decodeIds, decodeInventory, decodeMm, decodePagemap, decodePipesData,
-  decodePstree, fileById,
+  decodePstree, DecodedFiles, fileById,
 } from './decode';
 import { EntryBudget } from './entry-budget';
 import { ImageError } from './errors';
+import { readGhosts } from './ghosts';
+import { MemfdPages, readMemfds } from './memfds';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
 import { MAX_ENTRIES, MAX_FDS, MAX_VMAS } from './limits';
 import { imageName, pagesFile } from './magic';
@@ -61,7 +63,7 @@ function checkThreadCores(manifest: Manifest, tasks: ReadonlyArray<{ pid: number
 }
 
 /** The per-task images and pages files must all be listed, and no pages file of no task. */
-function checkTaskFiles(manifest: Manifest, pids: readonly number[]): void {
+function checkTaskFiles(manifest: Manifest, pids: readonly number[], memfdPages: ReadonlySet<string>): void {
   const listed = new Set(manifest.files.map((f) => f.name));
   pids.forEach((pid, i) => {
     for (const name of [imageName.ids(pid), imageName.mm(pid), imageName.pagemap(pid), imageName.fs(pid), pagesFile(i)]) {
@@ -70,9 +72,35 @@ function checkTaskFiles(manifest: Manifest, pids: readonly number[]): void {
   });
   const pages = new Set(pids.map((_, i) => pagesFile(i)));
   for (const name of listed) {
-    if (PAGES_NAME.test(name) && !pages.has(name)) {
+    if (PAGES_NAME.test(name) && !pages.has(name) && !memfdPages.has(name)) {
       throw new ImageError('EDECODE', name, `is listed in the manifest but ${imageName.pstree()} has ${pids.length} task(s), whose pages are pages-1.img to ${pagesFile(pids.length - 1)}`);
     }
+  }
+}
+
+/** memfd-inode.img's contents, each to the memfd entry of files.img whose id is its inode_id (one each). */
+function giveMemfdContents(files: DecodedFiles, memfds: MemfdPages, file: string): void {
+  if (memfds.contents.size === 0) return;
+  for (const [id, k] of files.kinds) {
+    if (k.file.kind !== 'memfd') continue;
+    const data = memfds.contents.get(id);
+    if (data === undefined) throw new ImageError('EDECODE', file, `the memfd of file id ${id} has no inode entry`);
+    if ((k.file.state?.data?.length ?? 0) > 0) throw new ImageError('EDECODE', file, `the memfd of file id ${id} has its contents in files.img already`);
+    k.file.state = { ...(k.file.state ?? { num: {}, text: {} }), data };
+    k.file.size = data.length;
+  }
+  for (const id of memfds.contents.keys()) {
+    if (files.kinds.get(id)?.file.kind !== 'memfd') throw new ImageError('EDECODE', file, `inode_id ${id} is not a memfd of files.img`);
+  }
+}
+
+/** fifo-data.img's bytes, each to the first fd (tree order) of the FIFO whose pipe_id it names. */
+function giveFifoBytes(tasks: DumpedTask[], entries: Array<{ id: number; data: Buffer }>, file: string): void {
+  for (const [i, e] of entries.entries()) {
+    const fifo = tasks.flatMap((t) => t.files).find((f) => f.kind === 'fifo' && Number(BigInt(f.state?.num.ino ?? 0) & 0xffff_ffffn) === e.id);
+    if (fifo === undefined) throw new ImageError('EDECODE', file, `entry ${i} holds the bytes of FIFO ${e.id}, which no fd of the tree holds`);
+    if (fifo.state!.data !== undefined && fifo.state!.data.length > 0) throw new ImageError('EDECODE', file, `entry ${i}: FIFO ${e.id} has its bytes in files.img already`);
+    fifo.state!.data = e.data;
   }
 }
 
@@ -117,13 +145,18 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   const ppidOf = (ps: PstreeMsg, i: number): number => (i === 0 ? ps.cryopod_ppid ?? ps.ppid : ps.ppid);
   checkPstree(entries.map(({ ps, otherTids }, i) => ({ pid: ps.pid, ppid: i === 0 ? 0 : ps.ppid, pgid: ps.pgid, sid: ps.sid, tids: [ps.pid, ...otherTids] })), readerFail);
   checkThreadCores(manifest, entries.map(({ ps, otherTids }) => ({ pid: ps.pid, otherTids })));
-  checkTaskFiles(manifest, entries.map(({ ps }) => ps.pid));
+  const listed = (name: string): boolean => manifest.files.some((f) => f.name === name);
+  const memfds = await readMemfds(listed, read, entries.length);
+  checkTaskFiles(manifest, entries.map(({ ps }) => ps.pid), memfds.pagesFiles);
 
   const seccompImg = imageName.seccomp();
   const seccomp = manifest.files.some((f) => f.name === seccompImg) ? decodeSeccomp(seccompImg, await read(seccompImg)) : undefined;
   const filesImg = imageName.files();
   // One entry per fd, plus exe, cwd, root and one per file-backed VMA, for each task.
   const files = decodeFiles(filesImg, await read(filesImg), Math.min(MAX_ENTRIES, entries.length * (MAX_FDS + MAX_VMAS + 3)));
+  files.ghosts = await readGhosts(listed, read);
+  giveMemfdContents(files, memfds, imageName.memfdInode());
+  for (const id of files.ghosts.keys()) fileById(files, id, filesImg, imageName.remapFpath(), `remapped file id ${id}`);
   const filesIds = new Map<number, number>();
   const vmIds = new Map<number, number>();
   const tasks: DumpedTask[] = [];
@@ -210,6 +243,9 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   pipes.forEach((p, i) => {
     if (!held.has(p.id)) throw new ImageError('EDECODE', pipesImg, `entry ${i} holds data of pipe ${p.id}, which no fd of the tree holds`);
   });
+
+  const fifoImg = imageName.fifoData();
+  if (manifest.files.some((f) => f.name === fifoImg)) giveFifoBytes(tasks, decodePipesData(fifoImg, await read(fifoImg), 'FIFO_DATA'), fifoImg);
 
   const tree: DumpedTree = { tasks, pipes, frozenSeconds: manifest.frozenSeconds };
   const pagesPaths = tasks.map((_, i) => path.join(dir, pagesFile(i)));

@@ -1,8 +1,10 @@
 /**
  * FIFO (named pipe, native/src/core/files/fifo.cc): a file_entry of type FIFO carrying a fifo_entry
  * (`fifo`): pipe_id the inode's low 32 bits, and in cryopod_ fields the path, the fd's O_* flags, its
- * mode, the FIFO's identity (state.num.dev, ino) and the bytes it held (state.data, at most
- * MAX_PIPE_BYTES; none when a process outside the tree held it).
+ * mode and the FIFO's identity (state.num.dev, ino). The bytes it held (state.data, at most
+ * MAX_PIPE_BYTES; none when a process outside the tree held it) go, as in CRIU, into fifo-data.img
+ * (encode.ts, keyed by pipe_id; read.ts gives them back to the first fd of that FIFO); images written
+ * before that kept them in cryopod_data, which is still read.
  */
 
 import { OpenFile } from '../../native/lib/types';
@@ -20,7 +22,7 @@ function encode(f: OpenFile, id: number, what: string): object {
   const ino = stateNum(f, 'ino', what);
   return {
     id, pipe_id: Number(ino & 0xffff_ffffn), cryopod_path: f.path, cryopod_flags: f.flags, cryopod_mode: f.mode,
-    cryopod_dev: u64FromBigInt(stateNum(f, 'dev', what), `${what}.state.num.dev`), cryopod_ino: u64FromBigInt(ino, `${what}.state.num.ino`), cryopod_data: data,
+    cryopod_dev: u64FromBigInt(stateNum(f, 'dev', what), `${what}.state.num.dev`), cryopod_ino: u64FromBigInt(ino, `${what}.state.num.ino`),
   };
 }
 

@@ -1,8 +1,10 @@
 /**
  * memfd held as an fd (native/src/core/files/memfd.cc): a file_entry of type MEMFD carrying a
  * memfd_file_entry (`memfd`) with the flags and offset, and in its cryopod_ fields the name
- * (state.text.name), the seals (state.num.seals) and the contents (state.data, at most
- * MAX_MEMFD_BYTES). inode_id is the file id: each fd is its own memfd here. Path "/memfd:<name> (deleted)".
+ * (state.text.name) and the seals (state.num.seals). The contents (state.data, at most MAX_MEMFD_BYTES)
+ * are written as CRIU writes them, in memfd-inode.img and shmem pages (../memfds.ts, which read.ts
+ * gives back to state.data); images from before that kept them in cryopod_contents, which is still
+ * read. inode_id is the file id: each fd is its own memfd here. Path "/memfd:<name> (deleted)".
  */
 
 import { OpenFile } from '../../native/lib/types';
@@ -23,7 +25,7 @@ function encode(f: OpenFile, id: number, what: string): object {
   if (seals > 0xffff_ffffn) throw new ImageError('EINVAL', undefined, `${what}: seals ${seals} are not a u32`);
   return {
     id, flags: f.flags, pos: u64FromNumber(f.pos, `${what}.pos`), fown: ZERO_FOWN, inode_id: id,
-    cryopod_name: name, cryopod_seals: Number(seals), cryopod_contents: contents,
+    cryopod_name: name, cryopod_seals: Number(seals),
   };
 }
 

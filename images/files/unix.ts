@@ -1,7 +1,8 @@
 /**
  * Unix sockets (native/src/core/files/unix_socket.cc): a file_entry of type UNIXSK carrying a
  * unix_sk_entry (`usk`): inode, type, state, backlog, peer inode, bound name (a leading NUL when
- * abstract) and, in cryopod_queue, the messages queued for reading on it. The path is the kernel's
+ * abstract) and, in cryopod_queue, the messages queued for reading on it. A connection whose peer has
+ * closed is state ESTABLISHED with peer 0 (`peer_gone` in the model). The path is the kernel's
  * "socket:[ino]".
  */
 
@@ -24,7 +25,7 @@ function encode(f: OpenFile, id: number, what: string): object {
   const name = s.text.name === undefined ? Buffer.alloc(0) : Buffer.concat([s.num.abstract ? Buffer.from([0]) : Buffer.alloc(0), Buffer.from(s.text.name, 'utf8')]);
   return {
     id, ino: Number(stateNum(f, 'ino', what)), type: Number(stateNum(f, 'type', what)),
-    state: listening ? TCP_LISTEN : peer !== 0 ? TCP_ESTABLISHED : TCP_CLOSE,
+    state: listening ? TCP_LISTEN : peer !== 0 || s.num.peer_gone ? TCP_ESTABLISHED : TCP_CLOSE,
     flags: f.flags, uflags: 0, backlog: Number(s.num.backlog ?? 0), peer, fown: ZERO_FOWN, opts: NO_OPTS, name,
     cryopod_queue: (s.items ?? []).map((m) => m.data ?? Buffer.alloc(0)),
   };
@@ -40,6 +41,8 @@ function decode(msg: Record<string, unknown>, file: string, what: string): Decod
     num: {
       ino, type: u32Field(msg, 'type', file, what), peer: u32Field(msg, 'peer', file, what),
       listening: u32Field(msg, 'state', file, what) === TCP_LISTEN ? 1 : 0, backlog: u32Field(msg, 'backlog', file, what),
+      // Connected with no peer inode: its peer had closed (CRIU's image says the same with peer 0).
+      ...(u32Field(msg, 'state', file, what) === TCP_ESTABLISHED && u32Field(msg, 'peer', file, what) === 0 ? { peer_gone: 1 } : {}),
       ...(name.length > 0 ? { abstract: abstract ? 1 : 0 } : {}),
     },
     text: name.length > 0 ? { name: (abstract ? name.subarray(1) : name).toString('utf8') } : {},

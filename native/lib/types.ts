@@ -46,6 +46,12 @@ export interface Vma {
    * SHM_DEST (0o1000) when it had been removed with IPC_RMID.
    */
   sysvMode?: number;
+  /**
+   * A file mapping whose file had been deleted (path is where it was): `id` the same in every VMA of one
+   * file (from 1, per task), the file's mode, and in the first of them its contents (at most 8 MiB),
+   * which the restore writes into a new file at that path, maps and unlinks again.
+   */
+  ghost?: { id: number; mode: number; data?: Buffer };
 }
 
 /** A run of pages, in the order they sit in the pages image. */

@@ -15,11 +15,41 @@ import { ask, connect } from './line-client';
 import { FifoReader } from './files/harness';
 import { cleanup, isAlive, makeTempDir, readFileOrUndefined, trackPid, waitFor, waitGone, VICTIMS_DIR } from './harness';
 import { CLEAN_EXEC } from './namespaces';
+import { leaveRunningCycle, Protocol } from './server-cycles';
+import { cliCheck, startServer, verdicts } from './servers';
 
 jest.setTimeout(90_000);
 afterEach(cleanup);
 
+const ARGV = ['/usr/bin/python3', path.join(VICTIMS_DIR, 'asyncio-counter.py')];
 
+/** One line on a fresh connection: the answer is the count of lines served. */
+const protocol: Protocol = {
+  ask: async (port) => {
+    const c = await connect(port);
+    try {
+      return Number(await ask(c, 'x'));
+    } finally {
+      c.destroy();
+    }
+  },
+  logged: (n) => `served ${n}\n`,
+};
+
+test('asyncio: dump --check says every object is saved (its wakeup socketpair too), the stdout pipe external', async () => {
+  const s = await startServer('asyncio', ARGV);
+  const { code, table, reports } = await cliCheck(s.pid);
+  expect(code).toBe(0);
+  expect(table).toMatch(/every object can be saved/);
+  expect(verdicts(reports)).toEqual(['0 devnull saved', '1 pipe external', '2 pipe external', 'epoll saved', 'socket saved', 'unix saved', 'unix saved']);
+  expect(reports.filter((r) => r.kind === 'unix').map((r) => r.note)).toEqual([expect.stringMatching(/^connected to fd \d+ of the same process/), expect.stringMatching(/^connected to fd/)]);
+});
+
+test('asyncio --leave-running: serves on during and after the dump; restored after a kill with the count of the dump', async () => {
+  const s = await startServer('asyncio', ARGV);
+  const r = await leaveRunningCycle(s, protocol);
+  r.out.close();
+});
 
 test('an asyncio server with a client connected is checkpointed, restored on new stdio pipes, and serves on with its count', async () => {
   const workdir = makeTempDir('asyncio');

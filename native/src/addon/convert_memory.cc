@@ -57,6 +57,13 @@ Napi::Object vma_to_js(Napi::Env env, const Vma& v) {
     o.Set("shmSize", num(env, v.shm_size));
     if (is_sysv(v)) o.Set("sysvMode", num(env, v.sysv_mode));
   }
+  if (v.ghost_id != 0) {
+    Napi::Object g = Napi::Object::New(env);
+    g.Set("id", num(env, v.ghost_id));
+    g.Set("mode", num(env, v.ghost_mode));
+    if (!v.ghost_data.empty()) g.Set("data", buf(env, v.ghost_data));
+    o.Set("ghost", g);
+  }
   return o;
 }
 
@@ -75,6 +82,13 @@ Vma vma_from_js(const Napi::Object& o) {
     v.shmid = get_num(o, "shmid");
     v.shm_size = get_num(o, "shmSize");
     if (is_sysv(v)) v.sysv_mode = (uint32_t)get_num(o, "sysvMode");
+  }
+  if (has(o, "ghost")) {
+    Napi::Object g = get_obj(o, "ghost");
+    v.ghost_id = (uint32_t)get_num(g, "id");
+    v.ghost_mode = (uint32_t)get_num(g, "mode");
+    if (has(g, "data")) v.ghost_data = get_buf(g, "data");
+    if (v.ghost_id == 0) throw Napi::TypeError::New(o.Env(), "vma.ghost.id must not be 0");
   }
   return v;
 }

@@ -131,6 +131,19 @@ void dedupe_shmem(TaskImage& t, const TaskImage* parent, std::set<uint64_t>& dum
   dumped.insert(here.begin(), here.end());
 }
 
+// A deleted file mapped MAP_SHARED by two tasks: each restore would make its own copy, and they would no
+// longer share what they write. Refused (one task mapping it, or private mappings, are fine).
+void refuse_shared_ghosts(const TaskImage& t, const std::vector<TaskImage>& earlier) {
+  for (const Vma& v : t.vmas) {
+    if (v.ghost_id == 0 || v.kind != VmaKind::FileShared) continue;
+    for (const TaskImage& o : earlier)
+      for (const Vma& ov : o.vmas)
+        if (ov.ghost_id != 0 && ov.dev == v.dev && ov.inode == v.inode)
+          throw CoreError("EUNSUPPORTED", task_name(t.pid) + ": mapping " + v.name + ": a deleted file mapped shared is also mapped by " +
+                                              task_name(o.pid) + ": its copies would not be shared after a restore");
+  }
+}
+
 TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, uint64_t zero_pfn, const TaskImage* parent,
                    std::set<uint64_t>& dumped_shmem) {
   TaskImage t;
@@ -196,6 +209,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
     int ppid = read_stat(tree[i].pid).ppid;
     const TaskImage* parent = i > 0 && index_of.count(ppid) ? &img.tasks[index_of[ppid]] : nullptr;
     img.tasks.push_back(dump_one(tree[i], req, i, zero_pfn, parent, dumped_shmem));
+    refuse_shared_ghosts(img.tasks.back(), {img.tasks.begin(), img.tasks.end() - 1});
     index_of[tree[i].pid] = i;
   }
 

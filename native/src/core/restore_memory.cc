@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 
+#include "files/contents.h"
 #include "image_checks.h"
 #include "ipc_namespace.h"
 #include "page_bitmap.h"
@@ -207,8 +208,51 @@ void map_shmem(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
   }
 }
 
+// The mapped deleted files of a restore: each re-created from the contents its first VMA carries (at its
+// old path, or beside it when a new file took that path), mapped by every VMA of it, then unlinked
+// again, so that /proc shows "<path> (deleted)" as before. The destructor unlinks and closes them
+// whatever happened, so a failed restore leaves no file behind.
+class MappedGhosts {
+ public:
+  explicit MappedGhosts(Morph& m) : m_(m) {}
+  ~MappedGhosts() {
+    for (auto& [id, g] : made_) {
+      try {
+        m_.rs().call(SYS_unlinkat, (uint64_t)AT_FDCWD, m_.put_string(0, g.path), 0);
+        m_.rs().call(SYS_close, (uint64_t)g.fd);
+      } catch (const std::exception&) {
+        // The stub is gone (it is killed on any failure): nothing left to close; try the path from here.
+        unlink(("/proc/" + std::to_string(m_.task().pid()) + "/root" + g.path).c_str());
+      }
+    }
+  }
+  long fd_for(const Vma& v) {
+    auto it = made_.find(v.ghost_id);
+    if (it != made_.end()) return it->second.fd;
+    std::string path = v.path;
+    long fd = create(path, v);
+    if (fd == -EEXIST) fd = create(path += ".cryopod-ghost-map-" + std::to_string(v.ghost_id), v);
+    if (fd < 0) throw_errno("in the restored task: create the ghost " + path + " of mapping " + v.name, (int)-fd);
+    made_[v.ghost_id] = {fd, path};
+    write_contents(m_.task().pid(), fd, v.ghost_data, "the ghost of mapping " + v.name);
+    return fd;
+  }
+
+ private:
+  long create(const std::string& path, const Vma& v) {
+    return m_.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m_.put_string(0, path), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, v.ghost_mode & 07777);
+  }
+  struct Made {
+    long fd;
+    std::string path;
+  };
+  Morph& m_;
+  std::map<uint32_t, Made> made_;
+};
+
 void map_vmas(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
   map_shmem(m, img, kept);
+  MappedGhosts ghosts(m);
   for (const Vma& v : img.vmas) {
     if (v.is_special() || v.kind == VmaKind::Shmem) continue;
     // Pages are written after mapping: private mappings start writable and get their final prot later.
@@ -222,13 +266,17 @@ void map_vmas(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
       m.rs().must("mmap anonymous " + v.name, SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)-1, 0);
       continue;
     }
-    int oflags = (v.kind == VmaKind::FileShared && (v.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
-    uint64_t path = m.put_string(0, v.path);
-    long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, path, oflags | O_CLOEXEC, 0);
-    if (fd < 0) throw_errno("in the restored task: open " + v.path + " to map it", (int)-fd);
+    long fd = -1;
+    if (v.ghost_id != 0) {
+      fd = ghosts.fd_for(v);
+    } else {
+      int oflags = (v.kind == VmaKind::FileShared && (v.prot & PROT_WRITE)) ? O_RDWR : O_RDONLY;
+      fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, v.path), oflags | O_CLOEXEC, 0);
+      if (fd < 0) throw_errno("in the restored task: open " + v.path + " to map it", (int)-fd);
+    }
     int flags = (v.kind == VmaKind::FileShared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED;
     long r = m.rs().call(SYS_mmap, v.start, v.length(), prot, flags, (uint64_t)fd, v.pgoff);
-    m.rs().call(SYS_close, (uint64_t)fd);
+    if (v.ghost_id == 0) m.rs().call(SYS_close, (uint64_t)fd);
     if (r < 0 && r > -4096) throw_errno("in the restored task: mmap " + v.path, (int)-r);
   }
 }

@@ -30,6 +30,12 @@ struct Vma {
   uint64_t shmid = 0;  // Shmem: the object's inode, the same in every VMA and task that maps it
   uint64_t shm_size = 0;  // Shmem: the object's size
   uint32_t sysv_mode = 0;  // Shmem from SysV (path /SYSV<key>): the segment's mode, SHM_DEST (01000) if removed
+  // A file mapping whose file was deleted (a "ghost", as CRIU says): `path` is where it was. Every VMA of
+  // one file has the same ghost_id (from 1, per task); the first of them carries the file's mode and
+  // contents, which the restore writes into a new file at that path, maps, and unlinks again.
+  uint32_t ghost_id = 0;
+  uint32_t ghost_mode = 0;
+  std::vector<uint8_t> ghost_data;
 
   uint64_t length() const { return end - start; }
   bool is_special() const {

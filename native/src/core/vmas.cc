@@ -3,10 +3,15 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include "errors.h"
+#include "files/contents.h"
 #include "ipc_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
@@ -86,8 +91,37 @@ std::vector<Vma> collect_vmas_fast(int pid, const std::vector<SmapsEntry>& befor
 }
 
 namespace {
+// A deleted regular file that is mapped: one id per file (dev, inode), its contents read once (through
+// the map_files link, which opens the mapped file itself) into the first of its VMAs.
+void ghost_of(int pid, const SmapsEntry& e, const std::string& link, const struct stat& st,
+              std::map<std::pair<uint64_t, uint64_t>, uint32_t>& ghosts, Vma& v) {
+  auto key = std::make_pair((uint64_t)st.st_dev, (uint64_t)st.st_ino);
+  auto it = ghosts.find(key);
+  if (it != ghosts.end()) {
+    v.ghost_id = it->second;
+    return;
+  }
+  if ((uint64_t)st.st_size > kMaxMappedGhostBytes)
+    unsupported(pid, e, "the mapped deleted file holds " + std::to_string(st.st_size) + " bytes, over the cap of " +
+                            std::to_string(kMaxMappedGhostBytes) + " bytes");
+  if (ghosts.size() >= kMaxMappedGhosts) unsupported(pid, e, "more than " + std::to_string(kMaxMappedGhosts) + " mapped deleted files");
+  for (int fd : list_fds(pid)) {
+    struct stat fst {};
+    std::string fdl = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    if (stat(fdl.c_str(), &fst) == 0 && fst.st_dev == st.st_dev && fst.st_ino == st.st_ino)
+      unsupported(pid, e, "the mapped deleted file is also open as fd " + std::to_string(fd) + ": a restore would make two files of it");
+  }
+  int fd = open(link.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_errno_at("open", link);
+  v.ghost_data = read_contents(fd, (size_t)st.st_size, "pid " + std::to_string(pid) + ": mapped deleted file " + v.name);
+  v.ghost_mode = st.st_mode;
+  v.ghost_id = (uint32_t)ghosts.size() + 1;
+  ghosts[key] = v.ghost_id;
+}
+
 std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
   std::vector<Vma> out;
+  std::map<std::pair<uint64_t, uint64_t>, uint32_t> ghosts;
   for (const SmapsEntry& e : entries) {
     // [vsyscall] sits at a fixed kernel address in every task: nothing to dump or to restore.
     if (e.name == "[vsyscall]") continue;
@@ -156,10 +190,21 @@ std::vector<Vma> classify(int pid, const std::vector<SmapsEntry>& entries) {
       out.push_back(v);
       continue;
     }
-    if (gone) unsupported(pid, e, shared ? "shared mapping of a deleted file" : "the mapped file was deleted");
     struct stat st {};
     if (stat(link.c_str(), &st) != 0) throw_errno_at("stat", link);
     if (!S_ISREG(st.st_mode)) unsupported(pid, e, "mapping of a non-regular file");
+    if (gone && st.st_nlink != 0) {
+      // Still linked: a file whose name really ends in " (deleted)", or one unlinked here but linked
+      // elsewhere, whose other name is not looked for.
+      struct stat named {};
+      if (stat(("/proc/" + std::to_string(pid) + "/root" + path).c_str(), &named) != 0 || named.st_ino != st.st_ino || named.st_dev != st.st_dev)
+        unsupported(pid, e, "the mapped file was deleted at this path but has another link");
+      gone = false;
+    }
+    if (gone) {
+      path.resize(path.size() - deleted.size());
+      ghost_of(pid, e, link, st, ghosts, v);
+    }
     v.kind = shared ? VmaKind::FileShared : VmaKind::FilePrivate;
     v.pgoff = e.offset;
     v.path = path;

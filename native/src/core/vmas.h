@@ -10,6 +10,10 @@
 
 namespace cryopod {
 
+// A mapped deleted file's contents are saved (Vma::ghost_data): at most this much per file, this many files.
+constexpr uint64_t kMaxMappedGhostBytes = 8 << 20;
+constexpr size_t kMaxMappedGhosts = 64;
+
 std::vector<Vma> collect_vmas(int pid);
 
 // The same while the task is frozen, without the smaps page walk: the layout comes from /proc/PID/maps

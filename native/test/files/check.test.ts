@@ -1,6 +1,7 @@
 /**
  * `cryopod dump --check` (cli/check.ts, native/src/core/files/preflight.cc): the verdict per fd of real
- * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), eventfds
+ * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), an inotify
+ * with an event queued unread refused (its event is still there for the program afterwards), eventfds
  * saved, a stdout pipe read outside the tree external (exit 0); the process runs on untouched.
  */
 import { execFile } from 'child_process';
@@ -34,6 +35,14 @@ test('an io_uring is refused by name, exit 1; the process is not stopped and run
   expect(json.filter((r) => r.fd <= 2).map((r) => r.verdict)).toEqual(['saved', 'saved', 'saved']);
   assertRunningUntraced(v.pid, 'the io_uring holder after the check');
   await waitForProgress(v.workdir, readProgress(v.workdir) ?? 0, 'the io_uring holder after the check', 2);
+  expect(await requestCheck(v.workdir)).toBe('PASS');
+});
+
+test('an inotify with an unread event queued is refused, exit 1; the event is still there for the program', async () => {
+  const v = await startFilesVictim('inotify-queued');
+  const table = await check(v.pid, false);
+  expect(table.code).toBe(1);
+  expect(table.text).toMatch(/\b3\s+anon_inode:inotify\s+inotify\s+refused\s+\d+ bytes of events are queued unread/);
   expect(await requestCheck(v.workdir)).toBe('PASS');
 });
 

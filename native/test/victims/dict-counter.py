@@ -1,7 +1,7 @@
 """A real python3 program as a victim (same protocol as victim.h): `python3 dict-counter.py <workdir>`.
 
 Every 50 ms it adds d[i] = i * i to a dict and appends "<len(d)> <sum of values>" to <workdir>/log,
-a file it opened (line-buffered, O_APPEND) before the loop. When <workdir>/check appears it verifies the
+a file it opened (line-buffered, O_APPEND) before the loop, and prints the same line on stdout. When <workdir>/check appears it verifies the
 dict (keys 0..n-1 in order, values k*k, and a few other objects it made at start) and writes PASS or
 FAIL: <reason> to <workdir>/result.
 """
@@ -41,6 +41,7 @@ while not os.path.exists(check):
     draws.append(rng.random())
     i += 1
     log.write("%d %d\n" % (len(d), sum(d.values())))
+    print("%d %d" % (len(d), sum(d.values())), flush=True)
     time.sleep(0.05)
 
 errors = []

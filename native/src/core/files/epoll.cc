@@ -2,15 +2,18 @@
 // (EPOLLET, EPOLLONESHOT, EPOLLEXCLUSIVE bits included) and data. A target is re-registered by its fd
 // number, so it must still be that fd: kcmp(KCMP_EPOLL_TFD) tells a target that was closed (or whose
 // number now holds another file) but is still registered, and kcmp(KCMP_FILE) two registered fds that
-// share one open file (a dup): both are refused, a restore could not give them back. The restore makes
+// share one open file (a dup): both are refused, a restore could not give them back (checked again while
+// the task is stopped: the preflight's view of a running task may be a moment old). The restore makes
 // a new epoll once its targets are in place (needs()) and adds each one again.
 #include <linux/kcmp.h>
 #include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <thread>
 
 #include "../errors.h"
 #include "../restore_morph.h"
@@ -59,17 +62,41 @@ std::string target_problem(const FdProbe& p, const std::vector<Target>& all, siz
   return "";
 }
 
-FileVerdict check_epoll(const FdProbe& p) {
-  std::vector<Target> all = targets_of(p);
+std::string problem_of(const FdProbe& p, const std::vector<Target>& all) {
   for (size_t i = 0; i < all.size(); ++i) {
     std::string why = target_problem(p, all, i);
-    if (!why.empty()) return {FileVerdict::Refused, why};
+    if (!why.empty()) return why;
   }
-  return {FileVerdict::Saved, std::to_string(all.size()) + " target" + (all.size() == 1 ? "" : "s")};
+  return "";
+}
+
+// The preflight runs beside the task: a target it closes between our read of fdinfo and kcmp (a server
+// closing a connection, which libuv deregisters as it closes it) looks closed but still registered for
+// that moment. So a problem counts only if a fresh read of fdinfo still shows it, a few times over;
+// the dump checks again, authoritatively, while the task is stopped.
+FileVerdict check_epoll(const FdProbe& first) {
+  constexpr int kTries = 5;
+  FdProbe p = first;
+  for (int attempt = 1;; ++attempt) {
+    std::vector<Target> all = targets_of(p);
+    std::string why = problem_of(p, all);
+    if (why.empty()) return {FileVerdict::Saved, std::to_string(all.size()) + " target" + (all.size() == 1 ? "" : "s")};
+    if (attempt == kTries) return {FileVerdict::Refused, why};
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * attempt));
+    try {
+      p = probe_fd(first.pid, first.fd);
+    } catch (const CoreError&) {
+      return {FileVerdict::Saved, "closed meanwhile"};
+    }
+    if (!is_epoll(p)) return {FileVerdict::Saved, "closed meanwhile"};
+  }
 }
 
 void dump_epoll(const FdProbe& p, OpenFile& f) {
-  for (const Target& t : targets_of(p)) {
+  std::vector<Target> all = targets_of(p);
+  std::string why = problem_of(p, all);  // the task is stopped: this is what a restore would get
+  if (!why.empty()) p.refuse(why);
+  for (const Target& t : all) {
     FileState item;
     item.num["tfd"] = (uint64_t)t.tfd;
     item.num["events"] = t.events;

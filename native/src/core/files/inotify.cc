@@ -2,9 +2,13 @@
 // fhandle-type:T f_handle:H"), its watched object found by its file handle (open_by_handle_at on the
 // mount of that device in the task's mount table) and kept by path. A restore makes a new instance and
 // adds each watch again with the same wd: the kernel hands wds out in increasing order, so a smaller
-// one is removed and added again until it is the saved one. Events queued but not read are lost.
+// one is removed and added again until it is the saved one. Events queued but not read yet are
+// refused (FIONREAD on a duplicate of the fd, at the check and again while the task is stopped): reading
+// them would take them from the running process, and no call puts an event into a new instance, so a
+// restore could only lose them, which a program waiting for that event would never notice.
 #include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -89,14 +93,34 @@ std::string path_of(const FdProbe& p, const Watch& w) {
   return path;
 }
 
+// Bytes of events queued on the instance and not read yet (FIONREAD on a duplicate: reads nothing).
+int queued_bytes(const FdProbe& p) {
+  int fd = p.dup(), n = 0;
+  int r = ioctl(fd, FIONREAD, &n);
+  int e = errno;
+  close(fd);
+  if (r != 0) throw_errno("FIONREAD on " + p.name(), e);
+  return n;
+}
+
+std::string queued_refusal(int bytes) {
+  return std::to_string(bytes) + " bytes of events are queued unread: they cannot be put into a new inotify instance (let the program read them, then dump)";
+}
+
 FileVerdict check_inotify(const FdProbe& p) {
+  try {
+    if (int q = queued_bytes(p)) return {FileVerdict::Refused, queued_refusal(q)};
+  } catch (const CoreError& e) {
+    return {FileVerdict::Refused, e.what()};
+  }
   std::vector<Watch> all = watches_of(p);
   for (const Watch& w : all)
     if (path_of(p, w).empty()) return {FileVerdict::Refused, "the object of watch " + std::to_string(w.wd) + " cannot be found by its file handle (deleted?)"};
-  return {FileVerdict::Saved, std::to_string(all.size()) + " watch" + (all.size() == 1 ? "" : "es") + " (events not read yet are lost)"};
+  return {FileVerdict::Saved, std::to_string(all.size()) + " watch" + (all.size() == 1 ? "" : "es") + ", no event queued"};
 }
 
 void dump_inotify(const FdProbe& p, OpenFile& f) {
+  if (int q = queued_bytes(p)) p.refuse(queued_refusal(q));
   for (const Watch& w : watches_of(p)) {
     FileState item;
     item.num["wd"] = (uint64_t)w.wd;

@@ -23,7 +23,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
+#include <sstream>
 #include <thread>
 
 #include "../errors.h"
@@ -51,6 +53,22 @@ bool in_net_unix(int pid, uint64_t ino) {
   return false;
 }
 
+// The socket type (SOCK_STREAM, ...) in /proc/PID/net/unix's "Type" column, 0 when it is not listed.
+int type_in_net_unix(int pid, uint64_t ino) {
+  try {
+    std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/net/unix"));
+    std::string line;
+    while (std::getline(in, line)) {
+      char num[32];
+      unsigned ref, proto, flags, type, st;
+      unsigned long long inode;
+      if (sscanf(line.c_str(), "%31s %x %x %x %x %x %llu", num, &ref, &proto, &flags, &type, &st, &inode) == 7 && inode == ino) return (int)type;
+    }
+  } catch (const CoreError&) {
+  }
+  return 0;
+}
+
 bool is_unix(const FdProbe& p) { return p.link.rfind("socket:[", 0) == 0 && in_net_unix(p.pid, p.st.st_ino); }
 
 // A NETLINK_SOCK_DIAG socket of the task's network namespace: a thread of ours joins it, opens the
@@ -73,6 +91,7 @@ int diag_socket_in(int pid) {
 }
 
 struct Diag {
+  uint8_t state = 0;     // TCP_ESTABLISHED (1) for a connection, TCP_LISTEN (10), TCP_CLOSE (7)
   uint32_t peer = 0;
   uint32_t backlog = 0;  // a listener's maximum
   bool shut = false;
@@ -102,6 +121,7 @@ Diag sock_diag(const FdProbe& p) {
   if (!NLMSG_OK(h, (size_t)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) p.refuse("sock_diag does not describe this unix socket");
   Diag d;
   auto* msg = (unix_diag_msg*)NLMSG_DATA(h);
+  d.state = msg->udiag_state;
   int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof *msg);
   for (auto* a = (rtattr*)(msg + 1); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
     if (a->rta_type == UNIX_DIAG_PEER) std::memcpy(&d.peer, RTA_DATA(a), sizeof d.peer);
@@ -159,9 +179,21 @@ std::vector<FileState> peek_queue(const FdProbe& p, int fd, int type) {
   return out;
 }
 
+constexpr uint8_t kEstablished = 1;  // TCP_ESTABLISHED, as unix_diag reports a connection
+
+// A stream or seqpacket connection whose peer was closed (the kernel keeps no peer inode for it): its
+// reads see what is queued and then the end, its writes EPIPE. Restored as one end of a new pair
+// whose other end is closed once it has sent the queue.
+bool peer_gone(const Diag& d, int type) { return d.peer == 0 && d.state == kEstablished && type != SOCK_DGRAM; }
+
 FileVerdict check_unix(const FdProbe& p) {
   try {
     Diag d = sock_diag(p);
+    if (d.peer == 0 && d.state == kEstablished) {
+      if (peer_gone(d, type_in_net_unix(p.pid, p.st.st_ino)))
+        return {FileVerdict::Saved, "connected to a peer that has closed: restored so (its queued bytes, then the end)"};
+      return {FileVerdict::Refused, "a datagram socket connected to a socket that is gone"};
+    }
     if (d.peer != 0) {
       std::string peer = "socket:[" + std::to_string(d.peer) + "]";
       for (int fd : list_fds(p.pid))
@@ -203,6 +235,11 @@ void dump_unix(const FdProbe& p, OpenFile& f) {
     return;
   }
   if (d.peer == 0) {
+    if (peer_gone(d, type)) {
+      s.num["peer_gone"] = 1;
+      s.items = peek_queue(p, fd, type);
+      return;
+    }
     sockaddr_un peer{};
     socklen_t pl = sizeof peer;
     if (getpeername(fd, (sockaddr*)&peer, &pl) == 0) p.refuse("it is connected to a socket that is gone or not visible here");
@@ -236,6 +273,15 @@ long restore_unix(Morph& m, const OpenFile& f, RestoreScope& scope) {
   auto& rs = m.rs();
   uint64_t ino = f.state.need("ino", what), peer = f.state.get("peer");
   int type = (int)f.state.need("type", what);
+  if (peer == 0 && f.state.get("peer_gone")) {
+    uint64_t pair = m.scratch() + 2048;
+    rs.must("socketpair for " + what, SYS_socketpair, AF_UNIX, (uint64_t)type | SOCK_CLOEXEC, 0, pair);
+    int fds[2];
+    remote_read(m.task().pid(), pair, fds, sizeof fds);
+    write_queue(m, fds[1], f, what);  // what it had to read, sent by the peer that then goes away
+    rs.call(SYS_close, (uint64_t)fds[1]);
+    return fds[0];
+  }
   if (peer != 0) {
     auto waiting = scope.unix_ends.find(ino);
     if (waiting != scope.unix_ends.end()) {  // the second end: made with the first

@@ -1,0 +1,3 @@
+module gohttpcounter
+
+go 1.22
