@@ -30,6 +30,7 @@ import {
   startTestCluster,
   waitForPhase,
 } from './test/test-cluster';
+import { NODE_LABEL } from '../kube';
 import { apiRequest, waitFor } from '../testenv';
 
 jest.setTimeout(180000);
@@ -196,10 +197,14 @@ describe('an agent running in-process', () => {
   });
 
   test('work claimed by a foreign agent (Running, claimedBy another node\'s agent) is left alone', async () => {
-    const created = await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-foreign-claim', 'no-such-pod', NODE);
+    // Made Running with the foreign claim directly: never Dispatched, so this agent never had it to claim.
+    const base = `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints`;
     const foreign = 'node-z/cryopod-agent-x/boot-1';
-    const claimed = { ...created, status: { ...created.status, phase: 'Running' as const, claimedBy: foreign, startedAt: new Date().toISOString() } };
-    await apiRequest(cluster.admin, 'PUT', `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints/ckpt-foreign-claim/status`, claimed);
+    const created = await apiRequest(cluster.admin, 'POST', base, { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name: 'ckpt-foreign-claim', namespace: ns, labels: { [NODE_LABEL]: NODE } }, spec: { podName: 'no-such-pod' } });
+    expect(created.status).toBe(201);
+    const now = new Date().toISOString();
+    const claimed = { ...(created.body as object), status: { phase: 'Running', nodeName: NODE, claimedBy: foreign, dispatchedAt: now, startedAt: now } };
+    expect((await apiRequest(cluster.admin, 'PUT', `${base}/ckpt-foreign-claim/status`, claimed)).status).toBe(200);
     // Watched for as long as the agent takes to finish work created after it (same ordering as above).
     await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-foreign-claim', 'no-such-pod', NODE);
     expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-foreign-claim', ['Failed'])).status?.phase).toBe('Failed');
