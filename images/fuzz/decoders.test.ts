@@ -87,5 +87,5 @@ describe.each(cases)('decoders of %s, fuzzed', (_what, tree) => {
     // The undamaged image decodes: the property is about damage, not about a decoder that refuses all.
     expect(() => t.decode!(t.img.data)).not.toThrow();
     fc.assert(fc.property(damages, (d) => decodesOrRefuses(name, () => t.decode!(applyDamage(t.img.data, d)))), { numRuns: RUNS });
-  });
+  }, 60_000 + RUNS * 100);
 });

@@ -91,7 +91,7 @@ describe.each(['tree', 'kinds'] as const)('readCheckpoint of a damaged checkpoin
       }),
       { numRuns: RUNS },
     );
-  }, 120_000);
+  }, 60_000 + RUNS * 1_000);
 });
 
 const hostileValue = fc.oneof(
@@ -111,7 +111,11 @@ describe('parseManifest, fuzzed', () => {
   const accepted = (text: string): void => {
     try {
       const m = parseManifest(text);
-      for (const f of m.files) expect(f.name).toMatch(/^[A-Za-z0-9][A-Za-z0-9._-]*$/);
+      // What matters of a name: joined to the directory, it names a file right in it, not hidden.
+      for (const f of m.files) {
+        expect(path.dirname(path.join('/ckpt', f.name))).toBe('/ckpt');
+        expect(f.name).not.toMatch(/^\.|[\/\u0000]/);
+      }
     } catch (err) {
       if (!(err instanceof ImageError)) throw err;
     }
@@ -182,5 +186,5 @@ describe('seals, fuzzed', () => {
       }),
       { numRuns: RUNS },
     );
-  }, 120_000);
+  }, 60_000 + RUNS * 1_000);
 });
