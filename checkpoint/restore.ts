@@ -12,13 +12,15 @@
  *                          reader's ECHECKSUM naming the file, and the half-built stub is killed: the
  *                          saved task never runs one instruction from a tampered image.
  *   restoreProcess({dir})  both, for a local restore: when root restores, the process gets the saved
- *                          real uid/gid back, never more.
+ *                          real uid/gid back, never more, and only as far as whoever could have
+ *                          written the image had them (local-creds.ts).
  */
 import * as path from 'path';
 import { restoreTask, restoreTree } from '../native/lib';
 import type { DumpedTask, DumpedTree, InheritFd, PagesDigest } from '../native/lib';
 import { ImageError, readCheckpoint } from '../images';
 import { checkReadableDir } from './image-dir';
+import { localRestoreCreds, type LocalCredsOptions } from './local-creds';
 
 /** A checkpoint whose metadata is verified; its pages images are verified as they are filled. */
 export interface VerifiedCheckpoint {
@@ -91,13 +93,17 @@ export async function restoreVerified(cp: VerifiedCheckpoint, opts: MorphOptions
   }
 }
 
-/** `inheritFds`: as MorphOptions.inheritFds. */
-export async function restoreProcess(opts: { dir: string; inheritFds?: InheritFd[] }): Promise<RestoreSummary> {
+/**
+ * `inheritFds`: as MorphOptions.inheritFds. Run by root, the process gets the saved uid/gid only as far
+ * as the image's writers could have had them (local-creds.ts; `unsigned` and `trustSavedCredentials`
+ * there); run by anyone else, that user's own.
+ */
+export async function restoreProcess(opts: { dir: string; inheritFds?: InheritFd[] } & LocalCredsOptions): Promise<RestoreSummary> {
   const started = process.hrtime.bigint();
   const cp = await readVerified(opts.dir);
   const verified = process.hrtime.bigint();
   const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const creds = asRoot ? { uid: cp.task.creds.uid, gid: cp.task.creds.gid } : {};
+  const creds = asRoot ? localRestoreCreds(path.resolve(opts.dir), cp.task.creds, opts) : {};
   const pid = await restoreVerified(cp, { ...creds, ...(opts.inheritFds !== undefined ? { inheritFds: opts.inheritFds } : {}) });
   const done = process.hrtime.bigint();
   return {

@@ -12,11 +12,13 @@
  *                                                    given fd/path, saved stdio by default ours
  *   cryopod dump ... --to URL                         the same, into an image store (file:// or s3://: remote.ts)
  *   cryopod restore --from URL [--insecure-unsigned]  from an image store, after verifying its seal
+ *   cryopod restore ... --trust-saved-credentials     as root: the saved uid/gid even if another user
+ *                                                    could have written the images (checkpoint/local-creds.ts)
  *   cryopod inspect D [--json]                        what a checkpoint holds
  */
 import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
 import { formatCheck } from './check';
-import { inspectImages, formatInspect } from './inspect';
+import { inspectImages, inspectJson, inspectLines } from './inspect';
 import { parseArgs, requireString } from './args';
 import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
@@ -26,7 +28,7 @@ const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
   cryopod dump --check --pid N [--json]
   cryopod dump ... --phase-fd N      (writes each phase's name to fd N and waits for one byte there)
-  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--inherit-fd N:FD|N:PATH]...
+  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--trust-saved-credentials] [--inherit-fd N:FD|N:PATH]...
   cryopod inspect D [--json]
 URL: file:///path/NAME or s3://bucket/prefix/NAME; credentials and keys from the environment
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CRYOPOD_S3_ENDPOINT, CRYOPOD_SIGNING_KEY, CRYOPOD_TRUSTED_KEYS,
@@ -68,14 +70,15 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         return 0;
       }
       case 'restore': {
-        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'inherit-fd': true });
+        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'trust-saved-credentials': false, 'inherit-fd': true });
         const inheritFds = (p.lists.get('inherit-fd') ?? []).map(parseInheritFd);
         const from = p.flags.get('from');
+        const trustSavedCredentials = p.flags.has('trust-saved-credentials');
         if (p.flags.has('dir') === (typeof from === 'string')) throw new CliError('EUSAGE', 'restore takes exactly one of --dir and --from');
         const r =
           typeof from === 'string'
-            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir) => restoreProcess({ dir, inheritFds }), err)
-            : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds });
+            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir, signed) => restoreProcess({ dir, inheritFds, unsigned: !signed, trustSavedCredentials }), err)
+            : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds, trustSavedCredentials });
         out.write(`${r.pid}\n`);
         err.write(`restored in ${ms(r.seconds)}\n`);
         return 0;
@@ -84,7 +87,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         const p = parseArgs(rest, { json: false });
         if (p.positional.length !== 1) throw new CliError('EUSAGE', 'inspect takes one image directory');
         const report = await inspectImages(p.positional[0]);
-        out.write(p.flags.has('json') ? JSON.stringify(report, null, 2) + '\n' : formatInspect(report) + '\n');
+        await writeInBatches(out, p.flags.has('json') ? withFinalNewline(inspectJson(report)) : withNewlines(inspectLines(report)));
         return 0;
       }
       case undefined:
@@ -101,4 +104,32 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
     if (error.code === 'EUSAGE') err.write(USAGE + '\n');
     return 1;
   }
+}
+
+function* withNewlines(lines: Iterable<string>): Generator<string> {
+  for (const line of lines) yield `${line}\n`;
+}
+
+function* withFinalNewline(pieces: Iterable<string>): Generator<string> {
+  yield* pieces;
+  yield '\n';
+}
+
+/**
+ * Writes the pieces as they come, a batch at a time, waiting for the stream to drain when it asks to
+ * (a pipe to a slow reader): the output of a large checkpoint is never held as one string, and none of
+ * it is still queued when the command exits.
+ */
+async function writeInBatches(out: NodeJS.WritableStream, pieces: Iterable<string>): Promise<void> {
+  let batch: string[] = [];
+  const flush = async (): Promise<void> => {
+    const more = out.write(batch.join(''));
+    batch = [];
+    if (!more) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  };
+  for (const piece of pieces) {
+    batch.push(piece);
+    if (batch.length === 1024) await flush();
+  }
+  if (batch.length > 0) await flush();
 }

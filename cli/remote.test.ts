@@ -85,7 +85,7 @@ test('a tampered byte in the bucket: restore --from refuses it, names the file, 
   expect(processesRunning('cryopod-stub').length).toBe(stubs);
 });
 
-test('an unsigned checkpoint is refused unless --insecure-unsigned is given', async () => {
+test('an unsigned checkpoint is refused unless --insecure-unsigned is given, and its saved root credentials unless --trust-saved-credentials is too', async () => {
   const url = `s3://${BUCKET}/laptop/mem-unsigned`;
   delete process.env.CRYOPOD_SIGNING_KEY;
   let workdir: string;
@@ -97,8 +97,12 @@ test('an unsigned checkpoint is refused unless --insecure-unsigned is given', as
   const err = sink();
   expect(await main(['restore', '--from', url], sink(), err)).toBe(1);
   expect(err.text).toMatch(/not signed; refusing it/);
+  // Unsigned, nobody vouches for its writer: the uid 0 it claims (the victim ran as root) is not given.
+  const denied = sink();
+  expect(await main(['restore', '--from', url, '--insecure-unsigned'], sink(), denied)).toBe(1);
+  expect(denied.text).toContain('an unsigned checkpoint has no known writer, and the checkpoint claims uid 0 gid 0: refused (pass --trust-saved-credentials to restore with them anyway)');
   const out = sink();
-  expect(await main(['restore', '--from', url, '--insecure-unsigned'], out, sink())).toBe(0);
+  expect(await main(['restore', '--from', url, '--insecure-unsigned', '--trust-saved-credentials'], out, sink())).toBe(0);
   const pid = Number(out.text.trim());
   trackPid(pid);
   expect(await checkResult(pid, workdir)).toBe('PASS');

@@ -48,7 +48,7 @@ export async function dumpTo(url: string, dump: (dir: string) => Promise<unknown
   }
 }
 
-export async function restoreFrom<T>(url: string, opts: { allowUnsigned: boolean }, restore: (dir: string) => Promise<T>, err: NodeJS.WriteStream): Promise<T> {
+export async function restoreFrom<T>(url: string, opts: { allowUnsigned: boolean }, restore: (dir: string, signed: boolean) => Promise<T>, err: NodeJS.WriteStream): Promise<T> {
   const { location, key } = splitCheckpointUrl(url);
   const secrets = storeSecretsFromEnv();
   const store = openStore(location, secrets.options);
@@ -56,7 +56,7 @@ export async function restoreFrom<T>(url: string, opts: { allowUnsigned: boolean
   try {
     const seal = await fetchCheckpoint(store, key, dir, { trusted: secrets.trustedKeys, allowUnsigned: opts.allowUnsigned, onProgress: progressBar(err, 'download') });
     for (const why of hostMismatch(seal.host)) err.write(`warning: ${why}\n`);
-    return await restore(dir);
+    return await restore(dir, seal.signature !== undefined);
   } finally {
     await fsp.rm(path.dirname(dir), { recursive: true, force: true });
   }

@@ -38,11 +38,11 @@ export function frameImage(kind: ImageKind, entries: readonly Uint8Array[]): Buf
 }
 
 /**
- * Splits an image file into its entries (views into `buf`, not copies). `file` names the file in
- * errors. Checks the two magics, every length against MAX_ENTRY_BYTES and the end of the file, and
- * the number of entries against MAX_ENTRIES.
+ * Walks an image file's entries, calling `each` with a view of every one (not a copy). `file` names the
+ * file in errors. Checks the two magics, every length against MAX_ENTRY_BYTES and the end of the file,
+ * and the number of entries against MAX_ENTRIES; returns how many there are.
  */
-export function unframeImage(file: string, kind: ImageKind, buf: Uint8Array): Uint8Array[] {
+function walkEntries(file: string, kind: ImageKind, buf: Uint8Array, each: (entry: Uint8Array) => void): number {
   if (buf.length < HEADER_BYTES) {
     throw new ImageError('ETRUNC', file, `${buf.length} bytes is too short for the image magics (${HEADER_BYTES} bytes)`);
   }
@@ -60,10 +60,9 @@ export function unframeImage(file: string, kind: ImageKind, buf: Uint8Array): Ui
     throw new ImageError('EMAGIC', file, `image magic is ${hex32(second)} (${known}), expected ${hex32(MAGIC[kind])} (${kind})`);
   }
 
-  const entries: Uint8Array[] = [];
+  let index = 0;
   let off = HEADER_BYTES;
   while (off < buf.length) {
-    const index = entries.length;
     if (index >= MAX_ENTRIES) {
       throw new ImageError('ETOOBIG', file, `more than ${MAX_ENTRIES} entries`);
     }
@@ -78,8 +77,24 @@ export function unframeImage(file: string, kind: ImageKind, buf: Uint8Array): Ui
     if (len > buf.length - off) {
       throw new ImageError('ETRUNC', file, `entry ${index} at offset ${off - LENGTH_BYTES}: length ${len} but only ${buf.length - off} bytes left`);
     }
-    entries.push(buf.subarray(off, off + len));
+    each(buf.subarray(off, off + len));
     off += len;
+    index++;
   }
+  return index;
+}
+
+/** Splits an image file into its entries (views into `buf`), with walkEntries' checks. */
+export function unframeImage(file: string, kind: ImageKind, buf: Uint8Array): Uint8Array[] {
+  const entries: Uint8Array[] = [];
+  walkEntries(file, kind, buf, (e) => entries.push(e));
   return entries;
+}
+
+/**
+ * How many entries the image holds, with unframeImage's checks, allocating nothing per entry: what the
+ * reader's entry budget (read.ts) counts before an image is decoded.
+ */
+export function countEntries(file: string, kind: ImageKind, buf: Uint8Array): number {
+  return walkEntries(file, kind, buf, () => undefined);
 }

@@ -9,6 +9,7 @@
 import { Creds, FileState, MmFields, OpenFile, PageRun, ProcessState, SigAction, ThreadProcessState, ThreadState, Vma } from '../native/lib/types';
 import { processStateOf, SeccompMsg, threadProcessStateOf } from './process-state';
 import { unframeImage } from './codec';
+import { countRepeated, splitRepeated } from './repeated';
 import { DecodedKindFile } from './files/kind';
 import { ghostState } from './files/ghost';
 import { decodeLocks } from './files/locks';
@@ -24,7 +25,7 @@ import { bigintOf, numberOf } from './u64';
 import { kindOfStatus } from './vma-status';
 import {
   CoreMsg, CredsMsg, FD_CLOEXEC, FD_TYPE_INETSK, FD_TYPE_NAMES, FD_TYPE_PIPE, FD_TYPE_REG, FILE_KIND, FdinfoMsg, FileMsg, FsMsg, IdsMsg,
-  InventoryMsg, MARCH_X86_64, MmMsg, O_ACCMODE, O_RDONLY, O_WRONLY, PE_LAZY, PE_PARENT, PE_PRESENT, PIPE_MODE, PagemapEntryMsg, PagemapHeadMsg,
+  InventoryMsg, MARCH_X86_64, MmMsg, VmaMsg, O_ACCMODE, O_RDONLY, O_WRONLY, PE_LAZY, PE_PARENT, PE_PRESENT, PIPE_MODE, PagemapEntryMsg, PagemapHeadMsg,
   PipeDataMsg, PipeMsg, PstreeMsg, RegFileKind, RegFileMsg, S_IFIFO, S_IFMT,
 } from './wire';
 import { DecodedSocket, decodeInetSk } from './socket';
@@ -33,13 +34,26 @@ import { bufferFromGpregs } from './x86';
 
 type Type = ReturnType<typeof messages>[keyof ReturnType<typeof messages>];
 
-/** The single entry of an image that must hold exactly one. */
-function single<T>(file: string, kind: ImageKind, buf: Uint8Array, type: Type, what: string): T {
+/** The single entry of an image that must hold exactly one, undecoded. */
+function singleEntry(file: string, kind: ImageKind, buf: Uint8Array, what: string): [Uint8Array] {
   const entries = unframeImage(file, kind, buf);
   if (entries.length !== 1) {
     throw new ImageError('EDECODE', file, `holds ${entries.length} ${what} entries, expected exactly 1${entries.length > 1 ? ' (Cryopod restores one task)' : ''}`);
   }
-  return decodeEntry<T>(file, what, type, entries[0]);
+  return [entries[0]];
+}
+
+/** The single entry of an image that must hold exactly one. */
+function single<T>(file: string, kind: ImageKind, buf: Uint8Array, type: Type, what: string): T {
+  return decodeEntry<T>(file, what, type, singleEntry(file, kind, buf, what)[0]);
+}
+
+/** mm_entry's `repeated vma_entry vmas = 14` (images/proto/mm.proto). */
+const MM_VMAS_FIELD = 14;
+
+/** The VMAs an mm image's entry holds, counted on the wire (what the reader's entry budget counts). */
+export function countMmVmas(file: string, entry: Uint8Array): number {
+  return countRepeated(file, 'mm_entry', entry, MM_VMAS_FIELD);
 }
 
 function checkPath(file: string, what: string, s: string): string {
@@ -354,14 +368,20 @@ function defaultName(kind: Vma['kind'], path: string | undefined): string {
 export function decodeMm(
   file: string, buf: Uint8Array, files: DecodedFiles, filesImg: string,
 ): { mm: MmFields; vmas: Vma[]; exeId: number } {
-  const m = single<MmMsg>(file, 'MM', buf, messages().mm, 'mm_entry');
+  const n = (v: string | number, what: string): number => numberOf(v, file, what);
+  const ghostsSeen = new Set<number>(); // before the VMAs are decoded: vmaOf uses it
+  const [entry] = singleEntry(file, 'MM', buf, 'mm_entry');
+  // The VMAs are counted on the wire and decoded one at a time (repeated.ts): the cap is checked before
+  // anything is built, and no decoded message of all of them ever exists at once.
+  const count = countMmVmas(file, entry);
+  if (count > MAX_VMAS) throw new ImageError('ETOOBIG', file, `${count} VMAs, over the cap of ${MAX_VMAS}`);
+  const vmas: Vma[] = [];
+  const rest = splitRepeated(file, 'mm_entry', entry, MM_VMAS_FIELD, (bytes, i) => vmas.push(vmaOf(i, decodeEntry<VmaMsg>(file, `VMA ${i}`, messages().vma, bytes))));
+  const m = decodeEntry<MmMsg>(file, 'mm_entry', messages().mm, rest);
   if (m.mm_saved_auxv.length > MAX_AUXV_WORDS) throw new ImageError('ETOOBIG', file, `auxv has ${m.mm_saved_auxv.length} words, over the cap of ${MAX_AUXV_WORDS}`);
-  if (m.vmas.length > MAX_VMAS) throw new ImageError('ETOOBIG', file, `${m.vmas.length} VMAs, over the cap of ${MAX_VMAS}`);
   const auxv = Buffer.alloc(m.mm_saved_auxv.length * 8);
   m.mm_saved_auxv.forEach((w, i) => auxv.writeBigUInt64LE(BigInt.asUintN(64, bigintOf(w)), i * 8));
-  const n = (v: string | number, what: string): number => numberOf(v, file, what);
-  const ghostsSeen = new Set<number>();
-  const vmas = m.vmas.map((e, i): Vma => {
+  function vmaOf(i: number, e: VmaMsg): Vma {
     const what = `VMA ${i}`;
     const kind = kindOfStatus(e.status);
     if (typeof kind !== 'string') {
@@ -414,7 +434,7 @@ export function decodeMm(
       if (e.cryopod_sysv_mode !== undefined) vma.sysvMode = n(e.cryopod_sysv_mode, `${what} cryopod_sysv_mode`);
     }
     return vma;
-  });
+  }
   return {
     mm: {
       startCode: n(m.mm_start_code, 'mm_start_code'),

@@ -87,7 +87,9 @@
  *
  * Caps the reader enforces against hostile or corrupt images (limits.ts): entry 16 MiB, image file
  * 64 MiB, manifest 4 MiB and 13376 files, 1024 tasks, 4096 threads per task and 8192 in the tree (no
- * tid twice, exactly one core image per tid), 4 Mi entries per image, 1 Mi VMAs, 4 Mi page runs,
+ * tid twice, exactly one core image per tid), 4 Mi entries per image, 64 Ki VMAs per task (counted on
+ * the wire and decoded one by one), 256 Ki entries in all the images of a checkpoint together (VMAs
+ * counted one by one: entry-budget.ts, checked before each image is decoded), 4 Mi page runs,
  * 1 Mi fds, 64 sigactions, 1024 auxv words, 64 KiB XSAVE, 4096-byte paths, 64 Ki pipes of at most
  * 1 MiB each. Page runs must be page-aligned, ascending, non-overlapping, inside one anon,
  * file-private or shmem VMA, and add up to exactly the size of the task's pages file. The tree's shape
@@ -102,7 +104,7 @@ export { verifyManifest } from './manifest';
 export { writeCheckpoint } from './write';
 export { pagesFile } from './magic';
 export { readCheckpoint } from './read';
-export { summarize, formatSummary, isTreeSummary, protString } from './summarize';
+export { summarize, formatSummary, summaryLines, isTreeSummary, protString } from './summarize';
 export { socketString } from './socket';
 export type { Summary, TreeSummary, VmaRow } from './summarize';
 export type { ReadResult } from './read';

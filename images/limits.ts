@@ -29,8 +29,8 @@ export const MAX_MEMFD_BYTES = 8 * 1024 * 1024;
 export const MAX_PIPES = 64 * 1024;
 /** Entries in one image file, checked while framing, before any protobuf decoding. */
 export const MAX_ENTRIES = 4 * 1024 * 1024;
-/** VMAs of one task (the kernel's default vm.max_map_count is 65530). */
-export const MAX_VMAS = 1024 * 1024;
+/** VMAs of one task: the kernel's default vm.max_map_count (65530), rounded up. */
+export const MAX_VMAS = 64 * 1024;
 /** Page runs in one pagemap. */
 export const MAX_PAGE_RUNS = 4 * 1024 * 1024;
 /** Open files of one task (the kernel's fs.nr_open ceiling is 2^20). */
@@ -43,3 +43,10 @@ export const MAX_AUXV_WORDS = 1024;
 export const MAX_XSAVE_BYTES = 64 * 1024;
 /** Length of a path or a name (PATH_MAX is 4096). */
 export const MAX_PATH_BYTES = 4096;
+/**
+ * Entries of all the images of one checkpoint together, VMAs counted one by one (entry-budget.ts): what
+ * bounds the memory the reader and the restorer spend on an image, whatever it claims. At the cap, a
+ * restore's peak stays within 64 MiB above that of a small checkpoint, plus the images' own size
+ * (cli/hostile-memory.test.ts measures it).
+ */
+export const MAX_CHECKPOINT_ENTRIES = 256 * 1024;

@@ -58,6 +58,7 @@ export interface Messages {
   core: protobuf.Type;
   ids: protobuf.Type;
   mm: protobuf.Type;
+  vma: protobuf.Type;
   pagemapHead: protobuf.Type;
   pagemapEntry: protobuf.Type;
   file: protobuf.Type;
@@ -88,6 +89,7 @@ export function messages(): Messages {
     core: root.lookupType('core_entry'),
     ids: root.lookupType('task_kobj_ids_entry'),
     mm: root.lookupType('mm_entry'),
+    vma: root.lookupType('vma_entry'),
     pagemapHead: root.lookupType('pagemap_head'),
     pagemapEntry: root.lookupType('pagemap_entry'),
     file: root.lookupType('file_entry'),

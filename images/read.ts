@@ -28,6 +28,7 @@ import {
   decodeCore, decodeSeccomp, decodeThreadCore, decodeFdinfo, decodeFiles, decodeFs, decodeIds, decodeInventory, decodeMm, decodePagemap, decodePipesData,
   decodePstree, DecodedFiles, fdinfoFileIds, fileById,
 } from './decode';
+import { EntryBudget } from './entry-budget';
 import { ImageError } from './errors';
 import { readGhosts } from './ghosts';
 import { MemfdPages, readMemfds } from './memfds';
@@ -129,7 +130,12 @@ export interface PagesDigest {
 export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boolean } = {}): Promise<ReadResult> {
   const deferHash = opts.deferPagesHash === true ? (name: string): boolean => PAGES_NAME.test(name) : undefined;
   const manifest = await verifyManifest(dir, { deferHash });
-  const read = (name: string): Promise<Buffer> => readVerified(dir, manifest, name);
+  const budget = new EntryBudget();
+  const read = async (name: string): Promise<Buffer> => {
+    const buf = await readVerified(dir, manifest, name);
+    budget.take(name, buf);
+    return buf;
+  };
 
   decodeInventory(imageName.inventory(), await read(imageName.inventory()));
   const entries = decodePstree(imageName.pstree(), await read(imageName.pstree()));

@@ -54,16 +54,25 @@ export function protString(v: Pick<Vma, 'prot' | 'flags'>): string {
   );
 }
 
-/** Pages per VMA: the overlap of each run with each VMA (runs need not be sorted or well-formed). */
+/**
+ * Pages per VMA: the overlap of each run with each VMA (runs need not be sorted or well-formed). One
+ * sweep over both sorted by address, not every run against every VMA: a checkpoint may hold 64 Ki VMAs
+ * and a quarter of a million runs.
+ */
 function pagesPerVma(task: DumpedTask): number[] {
   const counts = task.vmas.map(() => 0);
-  for (const r of task.pages) {
+  const vmas = task.vmas.map((v, i) => ({ v, i })).sort((a, b) => a.v.start - b.v.start);
+  const runs = [...task.pages].sort((a, b) => a.vaddr - b.vaddr);
+  let first = 0; // VMAs before it end before the current run starts, so before every later one too
+  for (const r of runs) {
     const rEnd = r.vaddr + r.nrPages * PAGE_SIZE;
-    task.vmas.forEach((v, i) => {
+    while (first < vmas.length && vmas[first].v.end <= r.vaddr) first++;
+    for (let k = first; k < vmas.length && vmas[k].v.start < rEnd; k++) {
+      const { v, i } = vmas[k];
       const lo = Math.max(v.start, r.vaddr);
       const hi = Math.min(v.end, rEnd);
       if (hi > lo) counts[i] += Math.floor((hi - lo) / PAGE_SIZE);
-    });
+    }
   }
   return counts;
 }
@@ -137,27 +146,35 @@ export function isTreeSummary(s: Summary | TreeSummary): s is TreeSummary {
  * blocks, then the tree's totals.
  */
 export function formatSummary(s: Summary | TreeSummary): string {
-  if (isTreeSummary(s)) {
-    const blocks = s.tasks.map((t) => formatTask(t));
-    const t = s.totals;
-    blocks.push([
-      `tree: ${t.tasks} tasks, ${t.threads} threads, ${t.vmas} VMAs, ${t.mappedBytes} bytes mapped, ${t.pages} pages (${t.bytes} bytes) dumped, ` +
-        `${t.inheritedPages} pages inherited, ${s.pipeBytes} bytes in pipes`,
-    ].join('\n'));
-    return blocks.join('\n\n');
-  }
-  return formatTask(s);
+  return [...summaryLines(s)].join('\n');
 }
 
-function formatTask(s: Summary): string {
-  const hex = (n: number): string => n.toString(16).padStart(12, '0');
-  const lines = [`pid ${s.pid} (${s.comm})${s.ppid === undefined ? '' : `, child of ${s.ppid}`}`];
-  if (s.threads !== undefined) lines.push(`threads ${s.threads}`);
-  lines.push(`${'start'.padEnd(12)}-${'end'.padEnd(12)} prot  ${'kind'.padEnd(12)} ${'pages'.padStart(8)} ${'bytes'.padStart(12)}  name`);
-  for (const r of s.rows) {
-    lines.push(`${hex(r.start)}-${hex(r.end)} ${r.prot}  ${r.kind.padEnd(12)} ${String(r.pages).padStart(8)} ${String(r.bytes).padStart(12)}  ${r.name}`);
+/**
+ * formatSummary's lines one at a time, for a writer that sends them on as they come: a table of 64 Ki
+ * VMAs held whole costs tens of MiB of strings before it is written (cli/hostile-memory.test.ts).
+ */
+export function* summaryLines(s: Summary | TreeSummary): Generator<string> {
+  if (!isTreeSummary(s)) {
+    yield* taskLines(s);
+    return;
   }
-  lines.push(`${s.totals.vmas} VMAs, ${s.totals.mappedBytes} bytes mapped, ${s.totals.pages} pages (${s.totals.bytes} bytes) dumped`);
-  if (s.inheritedPages !== undefined) lines.push(`${s.inheritedPages} pages (${s.inheritedPages * PAGE_SIZE} bytes) shared with the parent, not dumped`);
-  return lines.join('\n');
+  for (const task of s.tasks) {
+    yield* taskLines(task);
+    yield '';
+  }
+  const t = s.totals;
+  yield `tree: ${t.tasks} tasks, ${t.threads} threads, ${t.vmas} VMAs, ${t.mappedBytes} bytes mapped, ${t.pages} pages (${t.bytes} bytes) dumped, ` +
+    `${t.inheritedPages} pages inherited, ${s.pipeBytes} bytes in pipes`;
+}
+
+function* taskLines(s: Summary): Generator<string> {
+  const hex = (n: number): string => n.toString(16).padStart(12, '0');
+  yield `pid ${s.pid} (${s.comm})${s.ppid === undefined ? '' : `, child of ${s.ppid}`}`;
+  if (s.threads !== undefined) yield `threads ${s.threads}`;
+  yield `${'start'.padEnd(12)}-${'end'.padEnd(12)} prot  ${'kind'.padEnd(12)} ${'pages'.padStart(8)} ${'bytes'.padStart(12)}  name`;
+  for (const r of s.rows) {
+    yield `${hex(r.start)}-${hex(r.end)} ${r.prot}  ${r.kind.padEnd(12)} ${String(r.pages).padStart(8)} ${String(r.bytes).padStart(12)}  ${r.name}`;
+  }
+  yield `${s.totals.vmas} VMAs, ${s.totals.mappedBytes} bytes mapped, ${s.totals.pages} pages (${s.totals.bytes} bytes) dumped`;
+  if (s.inheritedPages !== undefined) yield `${s.inheritedPages} pages (${s.inheritedPages * PAGE_SIZE} bytes) shared with the parent, not dumped`;
 }

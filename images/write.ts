@@ -8,8 +8,10 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { encodeTree, treeOf } from './encode';
+import { EntryBudget } from './entry-budget';
 import { ImageError } from './errors';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
+import { MAX_VMAS } from './limits';
 import { MANIFEST_FILE, imageName, pagesFile } from './magic';
 import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, chunkBytesFor, hashFile, sha256Of, syncDir, writeManifest } from './manifest';
 import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTaskOf, writerFail } from './tree';
@@ -90,6 +92,16 @@ export async function writeCheckpoint(dir: string, input: DumpedTask | DumpedTre
   checkShmem(tree.tasks, (i) => parents[i], writerFail);
   checkPipeList(tree);
   const images = encodeTree(tree);
+  // Never write what the reader would refuse: the caps on VMAs and on a checkpoint's entries, counted
+  // by the reader's own budget, before anything is on disk.
+  const budget = new EntryBudget();
+  for (const img of images) {
+    if (img.name.startsWith('mm-')) {
+      const task = tree.tasks.find((t) => imageName.mm(t.pid) === img.name);
+      if (task !== undefined && task.vmas.length > MAX_VMAS) throw new ImageError('ETOOBIG', undefined, `task ${task.pid} has ${task.vmas.length} VMAs, over the cap of ${MAX_VMAS} a restore reads`);
+    }
+    budget.take(img.name, img.data);
+  }
 
   await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
   const listed: ManifestFile[] = [];

@@ -37,6 +37,7 @@ import {
   startTestCluster,
   waitForPhase,
 } from './test/test-cluster';
+import { NODE_LABEL } from '../kube';
 import { apiRequest, waitFor } from '../testenv';
 
 jest.setTimeout(180000);
@@ -200,6 +201,33 @@ describe('an agent running in-process', () => {
     const cp = await getCheckpoint(cluster.admin, ns, 'ckpt-other-node');
     expect(cp.status?.phase).toBe('Dispatched');
     expect(cp.status?.claimedBy).toBeUndefined();
+  });
+
+  test('work claimed by a foreign agent (Running, claimedBy another node\'s agent) is left alone', async () => {
+    // Made Running with the foreign claim directly: never Dispatched, so this agent never had it to claim.
+    const base = `/apis/cryopod.io/v1alpha1/namespaces/${ns}/checkpoints`;
+    const foreign = 'node-z/cryopod-agent-x/boot-1';
+    const created = await apiRequest(cluster.admin, 'POST', base, { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name: 'ckpt-foreign-claim', namespace: ns, labels: { [NODE_LABEL]: NODE } }, spec: { podName: 'no-such-pod' } });
+    expect(created.status).toBe(201);
+    const now = new Date().toISOString();
+    const claimed = { ...(created.body as object), status: { phase: 'Running', nodeName: NODE, claimedBy: foreign, dispatchedAt: now, startedAt: now } };
+    expect((await apiRequest(cluster.admin, 'PUT', `${base}/ckpt-foreign-claim/status`, claimed)).status).toBe(200);
+    // Watched for as long as the agent takes to finish work created after it (same ordering as above).
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-after-foreign-claim', 'no-such-pod', NODE);
+    expect((await waitForPhase(cluster.admin, ns, 'ckpt-after-foreign-claim', ['Failed'])).status?.phase).toBe('Failed');
+    const cp = await getCheckpoint(cluster.admin, ns, 'ckpt-foreign-claim');
+    expect({ phase: cp.status?.phase, claimedBy: cp.status?.claimedBy }).toEqual({ phase: 'Running', claimedBy: foreign });
+  });
+
+  test('a Checkpoint labelled for this node of a pod that runs on another node: refused, Failed/PodNotScheduled naming both nodes', async () => {
+    await createPod(cluster.admin, ns, 'web-elsewhere', 'node-z');
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-pod-elsewhere', 'web-elsewhere', NODE);
+    const cp = await waitForPhase(cluster.admin, ns, 'ckpt-pod-elsewhere', ['Failed', 'Succeeded']);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason, message: ready?.message }).toEqual({
+      phase: 'Failed', reason: 'PodNotScheduled', message: `pod ${ns}/web-elsewhere runs on node node-z, not ${NODE}`,
+    });
+    expect(cp.status?.containers ?? []).toEqual([]);
   });
 });
 

@@ -4,7 +4,8 @@
 # Idempotent and fast when everything is present (a few stat() calls, no package manager): it installs
 # only what is missing, from Debian's packages (criu for `crit`, which the tests use to decode images;
 # gcc, g++, make, python3 for node-gyp and the C programs; nginx and postgresql, real programs the tests
-# checkpoint, kept from starting as services), then checks what no install can fix: the
+# checkpoint, kept from starting as services; clang-14 and libclang-rt-14-dev for the native fuzzers),
+# then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
@@ -83,6 +84,9 @@ done
 # (native/test/postgres.test.ts, nginx.test.ts): Debian's own, without recommends.
 [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+# clang and libFuzzer for the native fuzzers (native/fuzz/run.sh; the suite runs them briefly).
+command -v clang++-14 >/dev/null 2>&1 || missing+=(clang-14)
+compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null || missing+=(libclang-rt-14-dev)
 
 if ((${#missing[@]})); then
   if ((EUID != 0)); then

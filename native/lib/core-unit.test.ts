@@ -18,3 +18,7 @@ function buildAndRun(test: string, sources: string[]): string {
 test('page bitmap: page choice and run building agree with the oracle on random layouts', () => {
   expect(buildAndRun('page_bitmap_test', ['page_bitmap.cc', 'errors.cc'])).toContain('PASS');
 });
+
+test('PID-namespace helper: CAP_CHECKPOINT_RESTORE alone, no_new_privs, an empty root, out of the tenant\'s reach, and it still places IDs', () => {
+  expect(buildAndRun('pid_ns_helper_test', ['pid_ns_helper.cc', 'errors.cc'])).toContain('PASS');
+});

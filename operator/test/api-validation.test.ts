@@ -105,3 +105,22 @@ describe('the API server enforces the Checkpoint and Restore schemas', () => {
     await env.kubectl(['apply', '--dry-run=server', '-f', `${__dirname}/../../examples/checkpoint.yaml`, '-f', `${__dirname}/../../examples/restore.yaml`]);
   });
 });
+
+describe('hostile names and paths never reach a directory or a pod lookup: the API server refuses them', () => {
+  test.each([
+    ['podName', { podName: '../../etc' }, /spec\.podName: Invalid value: "\.\.\/\.\.\/etc"/],
+    ['podName', { podName: 'web/../../x' }, /spec\.podName: Invalid value/],
+    ['a container', { podName: 'web', containers: ['../app'] }, /spec\.containers\[0\]: Invalid value: "\.\.\/app"/],
+    ['a container', { podName: 'web', containers: ['a/b'] }, /spec\.containers\[0\]: Invalid value: "a\/b"/],
+    ['storageLocation', { podName: 'web', storageLocation: '../../root' }, /spec\.storageLocation: Invalid value: "\.\.\/\.\.\/root"/],
+  ])('%s %j', async (_what, spec, message) => {
+    const r = await refusal(createCheckpoint(env.admin, 'default', 'hostile', spec as { podName: string }));
+    expect(r.code).toBe(422);
+    expect(r.message).toMatch(message);
+  });
+
+  test.each(['..', 'a/b', '.hidden', 'x'.repeat(254)])('a Checkpoint named %j is refused', async (name) => {
+    const r = await refusal(env.admin.create(crPath('checkpoints', 'default'), { apiVersion: 'cryopod.io/v1alpha1', kind: 'Checkpoint', metadata: { name }, spec: { podName: 'web' } }));
+    expect([400, 404, 422]).toContain(r.code);
+  });
+});

@@ -1,8 +1,10 @@
 #include "cgroup_freezer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sstream>
 #include <thread>
 
 #include "errors.h"
@@ -23,7 +25,27 @@ void write_file(const std::string& path, const std::string& value) {
   if (n != (ssize_t)value.size()) throw_errno("write " + value + " to " + path, n < 0 ? e : EIO);
 }
 
+// The thread IDs listed in `dir` and every cgroup below it (`file`: v1 "tasks", v2 "cgroup.threads").
+void collect_threads(const std::string& dir, const char* file, int depth, std::set<int>& out) {
+  if (depth > 32) throw CoreError("ECGROUP", "cgroup " + dir + " is nested deeper than 32 levels");
+  std::istringstream in(read_text(dir + "/" + file));
+  for (int tid; in >> tid;) out.insert(tid);
+  DIR* d = opendir(dir.c_str());
+  if (!d) throw_errno_at("opendir", dir);
+  std::vector<std::string> subdirs;
+  while (dirent* e = readdir(d))
+    if (e->d_type == DT_DIR && e->d_name[0] != '.') subdirs.push_back(dir + "/" + e->d_name);
+  closedir(d);
+  for (const std::string& sub : subdirs) collect_threads(sub, file, depth + 1, out);
+}
+
 }  // namespace
+
+std::set<int> CgroupFreezer::threads() const {
+  std::set<int> out;
+  collect_threads(dir_, kind_ == FreezerKind::V1 ? "tasks" : "cgroup.threads", 0, out);
+  return out;
+}
 
 CgroupFreezer::CgroupFreezer(FreezerKind kind, const std::string& dir) : kind_(kind), dir_(dir) {
   frozen_at_ = std::chrono::steady_clock::now();

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <set>
 #include <string>
 
 namespace cryopod {
@@ -22,7 +23,10 @@ class CgroupFreezer {
   CgroupFreezer& operator=(const CgroupFreezer&) = delete;
 
   void thaw();
+  // Every thread in the cgroup or a cgroup below it (thread IDs as our PID namespace sees them).
+  std::set<int> threads() const;
   bool frozen() const { return frozen_; }
+  const std::string& dir() const { return dir_; }
   std::chrono::steady_clock::time_point frozen_at() const { return frozen_at_; }
 
  private:

@@ -278,6 +278,15 @@ std::vector<std::vector<std::unique_ptr<SeizedTask>>> seize_while_frozen(const s
       }
     }
   }
+  // The cgroup is what the caller was allowed to act on (the node agent: the target container's). Every
+  // thread now held must be in it: checked after the seize, when no task can move or be replaced by a
+  // new one under a recycled PID, and before anything is read. On a refusal `out` detaches them all.
+  std::set<int> members = freezer.threads();
+  for (const auto& group : out)
+    for (const auto& th : group)
+      if (!members.count(th->pid()))
+        throw CoreError("ECGROUP", task_name(th->pid()) + (th->pid() == group.front()->pid() ? "" : " (a thread of " + task_name(group.front()->pid()) + ")") +
+                                       " is not in the cgroup " + freezer.dir() + " being checkpointed: refused, nothing was dumped");
   return out;
 }
 

@@ -18,6 +18,7 @@ std::string errno_name(int err) {
     case EROFS: return "EROFS";
     case ENOMEM: return "ENOMEM";
     case ENOSYS: return "ENOSYS";
+    case ELOOP: return "ELOOP";  // O_NOFOLLOW met a symlink
     default: return "E" + std::to_string(err);
   }
 }

@@ -89,14 +89,20 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
 
 void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify) {
   uint64_t need = 0;
-  for (const PageRun& r : runs) need += r.nr_pages * kPageSize;
-  int fd = open(pages_path.c_str(), O_RDONLY | O_CLOEXEC);
+  for (const PageRun& r : runs) need += r.nr_pages * kPageSize;  // bounded: check_memory_layout ran first
+  // The one open of the image: never through a symlink (one planted in the directory would fill the
+  // task from another file), and only a regular file; everything filled is read from this fd.
+  int fd = open(pages_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) throw_errno_at("open", pages_path);
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     int e = errno;
     close(fd);
     throw_errno_at("stat", pages_path, e);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    throw CoreError("EBOUNDS", pages_path + " is not a regular file", 0, "fill", pages_path);
   }
   if ((uint64_t)st.st_size != need) {
     close(fd);

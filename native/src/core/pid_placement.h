@@ -6,7 +6,7 @@
 //     the caller, and the caller is a restored task running with our credentials;
 //   - in another one (a container's, or the new one a local restore of a container's tree makes):
 //     the restored tasks run with their container's credentials, which lack that capability, so a
-//     helper of ours with it, forked into that namespace, writes /proc/sys/kernel/ns_last_pid (which
+//     helper of ours with it (pid_ns_helper.h: nothing else), forked into that namespace, writes /proc/sys/kernel/ns_last_pid (which
 //     acts on the writer's namespace) just before each clone, and the result is checked. Nothing
 //     else forks in a restore stub's namespace while it is being restored.
 #pragma once
@@ -14,8 +14,10 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "pid_ns_helper.h"
 #include "remote_syscall.h"
 
 namespace cryopod {
@@ -46,8 +48,7 @@ class PidPlacement {
   void set_next(int want);
 
   bool own_ns_ = true;
-  pid_t helper_ = -1;
-  int to_helper_ = -1, from_helper_ = -1;
+  std::unique_ptr<PidNamespaceHelper> helper_;  // in another namespace only
 };
 
 }  // namespace cryopod

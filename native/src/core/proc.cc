@@ -48,7 +48,6 @@ std::string read_link(const std::string& path) {
 
 static std::string proc_path(int pid, const char* what) { return "/proc/" + std::to_string(pid) + "/" + what; }
 
-namespace {
 ProcStatus parse_status(const std::string& text) {
   ProcStatus st;
   std::istringstream in(text);
@@ -79,7 +78,6 @@ ProcStatus parse_status(const std::string& text) {
   }
   return st;
 }
-}  // namespace
 
 ProcStatus read_status(int pid) { return parse_status(read_text(proc_path(pid, "status"))); }
 
@@ -87,12 +85,13 @@ ProcStatus read_thread_status(int pid, int tid) {
   return parse_status(read_text("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status"));
 }
 
-ProcStat read_stat(int pid) {
-  std::string text = read_text(proc_path(pid, "stat"));
+ProcStat read_stat(int pid) { return parse_stat(read_text(proc_path(pid, "stat")), "/proc/" + std::to_string(pid) + "/stat"); }
+
+ProcStat parse_stat(const std::string& text, const std::string& what) {
   // comm may hold spaces and parentheses: fields start after the last ')'.
   auto rp = text.rfind(')');
-  if (rp == std::string::npos) throw CoreError("EPROC", "cannot parse /proc/" + std::to_string(pid) + "/stat");
-  std::istringstream in(text.substr(rp + 2));
+  if (rp == std::string::npos) throw CoreError("EPROC", "cannot parse " + what);
+  std::istringstream in(text.substr(rp + 1));  // (not rp + 2: a text ending at its last paren has nothing there)
   std::vector<std::string> f;  // f[0] is field 3 (state)
   std::string tok;
   while (in >> tok) f.push_back(tok);
@@ -144,8 +143,10 @@ static bool parse_maps_line(const std::string& line, SmapsEntry& e) {
 
 std::vector<SmapsEntry> read_smaps(int pid) { return read_maps_file(pid, "smaps"); }
 
-std::vector<SmapsEntry> read_maps_file(int pid, const char* which) {
-  std::istringstream in(read_text(proc_path(pid, which)));
+std::vector<SmapsEntry> read_maps_file(int pid, const char* which) { return parse_maps(read_text(proc_path(pid, which))); }
+
+std::vector<SmapsEntry> parse_maps(const std::string& text) {
+  std::istringstream in(text);
   std::vector<SmapsEntry> out;
   std::string line;
   while (std::getline(in, line)) {
@@ -165,9 +166,11 @@ std::vector<SmapsEntry> read_maps_file(int pid, const char* which) {
   return out;
 }
 
-FdInfo read_fdinfo(int pid, int fd) {
+FdInfo read_fdinfo(int pid, int fd) { return parse_fdinfo(read_text("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd))); }
+
+FdInfo parse_fdinfo(const std::string& text) {
   FdInfo fi;
-  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(fd)));
+  std::istringstream in(text);
   std::string key, val;
   while (in >> key >> val) {
     if (key == "pos:") fi.pos = std::strtoull(val.c_str(), nullptr, 10);

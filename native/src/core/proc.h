@@ -57,4 +57,11 @@ struct FdInfo {
 FdInfo read_fdinfo(int pid, int fd);
 std::vector<int> list_fds(int pid);
 
+// The parsers behind the readers above, on the text of one file (a tenant names its processes, files and
+// mappings, so this text is not ours; fuzzed by native/fuzz/proc_text_fuzz.cc). `what` names the file.
+ProcStatus parse_status(const std::string& text);
+ProcStat parse_stat(const std::string& text, const std::string& what);
+std::vector<SmapsEntry> parse_maps(const std::string& text);
+FdInfo parse_fdinfo(const std::string& text);
+
 }  // namespace cryopod

@@ -20,6 +20,7 @@
 #include <sched.h>
 
 #include "errors.h"
+#include "image_checks.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "pid_placement.h"
@@ -194,27 +195,7 @@ void validate_image(const TaskImage& img) {
                                     " bytes, expected " + std::to_string(sizeof(user_regs_struct)));
     if (th->xsave.size() < 576) throw CoreError("EIMAGE", "thread " + std::to_string(th->tid) + ": XSAVE area too small");
   }
-  uint64_t prev_end = 0;
-  for (const Vma& v : img.vmas) {
-    if (v.start >= v.end || v.start % kPageSize || v.end % kPageSize)
-      throw CoreError("EIMAGE", "VMA " + v.name + " has a bad range");
-    if (v.start < prev_end) throw CoreError("EIMAGE", "VMAs overlap or are not sorted");
-    prev_end = v.end;
-    if ((v.kind == VmaKind::FilePrivate || v.kind == VmaKind::FileShared) && v.path.empty())
-      throw CoreError("EIMAGE", "file VMA without a path");
-  }
-  size_t vi = 0;
-  uint64_t last = 0;
-  for (const PageRun& r : img.pages) {
-    if (r.vaddr % kPageSize || r.nr_pages == 0 || r.vaddr < last)
-      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not aligned or not ascending");
-    uint64_t end = r.vaddr + r.nr_pages * kPageSize;
-    while (vi < img.vmas.size() && img.vmas[vi].end <= r.vaddr) ++vi;
-    if (vi == img.vmas.size() || img.vmas[vi].start > r.vaddr || img.vmas[vi].end < end ||
-        (img.vmas[vi].kind != VmaKind::Anon && img.vmas[vi].kind != VmaKind::FilePrivate && img.vmas[vi].kind != VmaKind::Shmem))
-      throw CoreError("EBOUNDS", "page run at " + std::to_string(r.vaddr) + " is not inside a private or shared-memory VMA");
-    last = end;
-  }
+  check_memory_layout(img);  // image_checks.h: VMAs, dumped and inherited runs, on ranges
 }
 
 

@@ -18,6 +18,7 @@
 #include <set>
 
 #include "files/contents.h"
+#include "image_checks.h"
 #include "ipc_namespace.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
@@ -126,10 +127,12 @@ std::set<uint64_t> clear_address_space(RemoteSyscalls& rs, const std::vector<Vma
   std::set<uint64_t> kept;
   for (const Vma& v : now) {
     if (v.is_special()) continue;
+    // img.vmas are sorted by start (check_memory_layout): one lookup, not a scan per mapping.
     bool keep = false;
-    if (inherit)
-      for (const Vma& w : img.vmas)
-        if (same_vma(v, w)) keep = true;
+    if (inherit) {
+      auto w = std::lower_bound(img.vmas.begin(), img.vmas.end(), v.start, [](const Vma& a, uint64_t s) { return a.start < s; });
+      keep = w != img.vmas.end() && same_vma(v, *w);
+    }
     if (keep)
       kept.insert(v.start);
     else
@@ -279,23 +282,19 @@ void map_vmas(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
 }
 
 // In a private VMA kept from the parent, a page that is neither still shared with the parent
-// (inherited) nor the task's own (dumped) was empty in the task: drop the parent's copy.
+// (inherited) nor the task's own (dumped) was empty in the task: drop the parent's copy. Worked on the
+// runs as ranges, never page by page: an image may claim a run of millions of pages (a 16 GiB VMA), and
+// the restorer's memory must not grow with what an image claims (only with what it holds).
 void drop_foreign_pages(Morph& m, const TaskImage& img, const std::set<uint64_t>& kept) {
-  std::set<uint64_t> present;
+  std::vector<std::pair<uint64_t, uint64_t>> present;  // [start, end) of every run, sorted
+  present.reserve(img.pages.size() + img.inherited.size());
   for (const auto* runs : {&img.pages, &img.inherited})
-    for (const PageRun& r : *runs)
-      for (uint64_t i = 0; i < r.nr_pages; ++i) present.insert(r.vaddr + i * kPageSize);
+    for (const PageRun& r : *runs) present.push_back({r.vaddr, r.vaddr + r.nr_pages * kPageSize});
+  std::sort(present.begin(), present.end());
   for (const Vma& v : img.vmas) {
     if (!kept.count(v.start) || (v.kind != VmaKind::Anon && v.kind != VmaKind::FilePrivate)) continue;
-    uint64_t run = 0;
-    for (uint64_t a = v.start; a <= v.end; a += kPageSize) {
-      bool foreign = a < v.end && !present.count(a);
-      if (foreign && !run) run = a;
-      if (!foreign && run) {
-        m.rs().must("madvise(DONTNEED)", SYS_madvise, run, a - run, MADV_DONTNEED);
-        run = 0;
-      }
-    }
+    for (const auto& [from, to] : uncovered(v.start, v.end, present))
+      m.rs().must("madvise(DONTNEED)", SYS_madvise, from, to - from, MADV_DONTNEED);
   }
 }
 

@@ -9,6 +9,9 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { dumpProcess, restoreProcess } from '../../../checkpoint';
+import { readCheckpoint } from '../../../images';
+import { encodeTree } from '../../../images/encode';
+import { recomputeManifest } from '../../../images/test/test-dir';
 
 const BIN = path.join(__dirname, 'bin');
 const started = new Set<number>();
@@ -68,6 +71,16 @@ async function verdict(workdir: string): Promise<string> {
   });
 }
 
+function killAll(pids: number[]): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+}
+
 async function gone(pids: number[]): Promise<void> {
   await waitFor('the dumped processes to be reaped', () => (pids.every((p) => !fs.existsSync(`/proc/${p}`)) ? true : undefined), 15000);
 }
@@ -120,13 +133,7 @@ test('a tree frozen through its cgroup (v2) is dumped at one instant and thawed 
     await restoreProcess({ dir: images });
     expect(await verdict(work)).toBe('PASS');
   } finally {
-    for (const p of ids) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
+    killAll(ids);
     await waitFor('the test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
     fs.rmdirSync(cg);
   }
@@ -343,4 +350,83 @@ time.sleep(600)`;
   expect(r.pid).toBe(ids[0]);
   for (const p of ids) expect(alive(p)).toBe(true);
   expect(Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${ids[1]}/status`, 'utf8'))![1])).toBe(65534);
+}, 120000);
+
+/** Runs `cryopod <args>` in a child process; resolves to its exit code, output and peak RSS (VmHWM). */
+async function cliPeak(args: string[], scratch: string): Promise<{ code: number | null; stderr: string; stdout: string; peak: number }> {
+  const root = path.join(__dirname, '..', '..', '..');
+  const peakFile = path.join(scratch, `peak-${Date.now()}-${Math.random()}`);
+  const r = spawnSync(process.execPath, ['--require', path.join(root, 'images', 'test', 'peak-rss-preload.js'), path.join(root, 'bin', 'cryopod.js'), ...args], {
+    encoding: 'utf8', env: { ...process.env, CRYOPOD_PEAK_RSS_FILE: peakFile }, timeout: 120_000,
+  });
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout, peak: Number(fs.readFileSync(peakFile, 'utf8').trim()) };
+}
+
+test('a child claiming a 16 GiB run of inherited pages: restored, and the restorer does not pay for the claim', async () => {
+  const work = tmp('cryopod-claim-');
+  const [parent, child] = (await start(path.join(BIN, 'cow-shm'), [work], work)).split(' ').map(Number);
+  started.add(parent);
+  started.add(child);
+  const images = tmp('cryopod-claim-img-');
+  await dumpProcess({ pid: parent, dir: images });
+  await gone([parent, child]);
+  const plain = tmp('cryopod-claim-plain-');
+  for (const f of fs.readdirSync(images)) fs.copyFileSync(path.join(images, f), path.join(plain, f));
+
+  // The claim: a 16 GiB anonymous VMA at a free address in both, the child's pages there all "inherited".
+  const { tree } = await readCheckpoint(images);
+  const start16 = 0x5000_0000_0000;
+  const claim = { start: start16, end: start16 + 16 * 2 ** 30, pgoff: 0, prot: 3, flags: 0x22, kind: 'anon' as const, name: '', madv: 0 };
+  for (const t of tree.tasks) t.vmas = [...t.vmas, claim].sort((a, b) => a.start - b.start);
+  tree.tasks[1].inherited = [...(tree.tasks[1].inherited ?? []), { vaddr: start16, nrPages: (16 * 2 ** 30) / 4096 }].sort((a, b) => a.vaddr - b.vaddr);
+  for (const img of encodeTree(tree)) if (/^(mm|pagemap)-/.test(img.name)) fs.writeFileSync(path.join(images, img.name), img.data);
+  await recomputeManifest(images);
+  const metadata = fs.readdirSync(images).filter((f) => !f.startsWith('pages-')).reduce((n, f) => n + fs.statSync(path.join(images, f)).size, 0);
+
+  const base = await cliPeak(['restore', '--dir', plain], work);
+  expect(base.code).toBe(0);
+  for (const p of [parent, child]) process.kill(p, 'SIGKILL');
+  await gone([parent, child]);
+  fs.rmSync(path.join(work, 'ready'), { force: true });
+
+  const r = await cliPeak(['restore', '--dir', images], work);
+  console.log(`restore: plain ${(base.peak / 2 ** 20).toFixed(1)} MiB, with the 16 GiB claim ${(r.peak / 2 ** 20).toFixed(1)} MiB`);
+  expect(r.code).toBe(0);
+  expect(r.peak).toBeLessThan(base.peak + metadata + 64 * 2 ** 20);
+  const maps = fs.readFileSync(`/proc/${child}/maps`, 'utf8');
+  expect(maps).toContain(`${start16.toString(16)}-${(start16 + 16 * 2 ** 30).toString(16)} rw-p`);
+  expect(await verdict(work)).toBe('PASS');
+}, 180000);
+
+test('a tree with a task in another cgroup is refused after the seize (ECGROUP, naming it), and every task runs on untraced', async () => {
+  const work = tmp('cryopod-tree-cgx-');
+  const ids = (await start(path.join(BIN, 'tree-pipe'), [work], work)).split(' ').map(Number);
+  ids.forEach((p) => started.add(p));
+  const [parent, child, grandchild] = ids;
+  const target = fs.mkdtempSync('/sys/fs/cgroup/unified/cryopod-test-');
+  const other = fs.mkdtempSync('/sys/fs/cgroup/unified/cryopod-test-other-');
+  try {
+    for (const p of [parent, child]) fs.writeFileSync(path.join(target, 'cgroup.procs'), String(p));
+    // The grandchild is the tree's, but not the cgroup's: the agent was given no right over it.
+    fs.writeFileSync(path.join(other, 'cgroup.procs'), String(grandchild));
+    const images = tmp('cryopod-tree-cgx-img-');
+    const err = await dumpProcess({ pid: parent, dir: images, freezer: { kind: 'v2', path: target } }).then(() => undefined, (e: Error & { code?: string }) => e);
+    expect(err).toMatchObject({ code: 'ECGROUP' });
+    expect(err?.message).toContain(`${grandchild}`);
+    expect(err?.message).toContain(`is not in the cgroup ${target} being checkpointed`);
+    expect(fs.readdirSync(images).filter((f) => f.endsWith('.img') || f.endsWith('.json'))).toEqual([]);
+    for (const p of ids) {
+      const status = fs.readFileSync(`/proc/${p}/status`, 'utf8');
+      expect(status).toMatch(/^TracerPid:\s+0$/m);
+      expect(status).not.toMatch(/^State:\s+[tT]/m);
+    }
+    expect(fs.readFileSync(path.join(target, 'cgroup.events'), 'utf8')).toMatch(/^frozen 0$/m);
+    expect(await verdict(work)).toBe('PASS');
+  } finally {
+    killAll(ids);
+    for (const cg of [target, other]) {
+      await waitFor('a test cgroup to empty', () => (fs.readFileSync(path.join(cg, 'cgroup.procs'), 'utf8').trim() === '' ? true : undefined), 10000).catch(() => undefined);
+      fs.rmdirSync(cg);
+    }
+  }
 }, 120000);
