@@ -152,11 +152,11 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
 
   it('EVERSION: a manifest of another format version', async () => {
     await editManifest(dir, (m) => {
-      m.formatVersion = 3;
+      m.formatVersion = 4;
     });
     const err = await failure(dir);
     expect(err).toMatchObject({ code: 'EVERSION', file: MANIFEST_FILE });
-    expect(err.message).toContain('format version 3 is not supported');
+    expect(err.message).toContain('format version 4 is not supported');
   });
 
   it('ECHECKSUM: one flipped byte in a chunk-hashed pages file (a hash-tree manifest entry)', async () => {
@@ -166,12 +166,14 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
       const e = (m.files as Array<{ name: string; chunkBytes?: number }>).find((f) => f.name === PAGES_FILE)!;
       e.chunkBytes = 4096; // every page a chunk: the parallel path on a small file
     });
-    // The manifest's sha256 is still the whole-file one: with chunkBytes it no longer matches.
+    // The manifest's blake3 is over 32 MiB chunks: with chunkBytes 4096 it no longer matches.
     expect((await failure(dir)).code).toBe('ECHECKSUM');
-    // Re-hashed as chunks it is accepted; one flipped byte in any chunk is caught.
+    // Re-hashed as chunks (here sha256 ones, which v3 still reads) it is accepted; one flipped byte in any chunk is caught.
     const good = await hashFile(pages, 4096);
     await editManifest(dir, (m) => {
-      (m.files as Array<{ name: string; sha256: string }>).find((f) => f.name === PAGES_FILE)!.sha256 = good;
+      const e = (m.files as Array<{ name: string; sha256?: string; blake3?: string }>).find((f) => f.name === PAGES_FILE)!;
+      delete e.blake3;
+      e.sha256 = good;
     });
     await expect(readCheckpoint(dir)).resolves.toBeDefined();
     const fh = await fsp.open(pages, 'r+');
