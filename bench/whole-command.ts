@@ -24,6 +24,8 @@ export interface ToolFigures {
   stall: number;
   /** Dump that kills the victim (migration), whole command. */
   dumpKill: number;
+  /** The same until the victim's PID is free (cryopod dump waits for that itself; criu dump does not). */
+  dumpKillGone: number;
   /** Restore, whole command; first tick of the restored victim from the command's start. */
   restore: number;
   firstTick: number;
@@ -97,12 +99,15 @@ async function firstTickAfter(log: string, from: bigint): Promise<number> {
   }
 }
 
-async function pidGone(pid: number): Promise<void> {
+/** Waits for the PID to be free; the seconds it took. */
+async function pidGone(pid: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
   const deadline = Date.now() + 10_000;
   while (fs.existsSync(`/proc/${pid}`)) {
     if (Date.now() > deadline) throw new Error(`pid ${pid} was not reaped within 10 s of its dump`);
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, 1));
   }
+  return Number(process.hrtime.bigint() - t0) / 1e9;
 }
 
 function num(text: string, re: RegExp, what: string): number {
@@ -166,10 +171,10 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
         const kill = tool.dump(pid, dir, false);
         // criu dump returns once it sent SIGKILL; the PID is free only once the parent reaped it (cryopod
         // dump waits for that itself, inside its time). Not counted for CRIU.
-        await pidGone(pid);
+        const gone = await pidGone(pid);
         const restore = tool.restore(dir);
         const firstTick = await firstTickAfter(log, restore.startNs);
-        const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, restore: restore.seconds, firstTick };
+        const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, dumpKillGone: kill.seconds + gone, restore: restore.seconds, firstTick };
         if (tool.name === 'cryopod') {
           f.phases = {
             frozenRunning: num(running.stdout, /frozen ([\d.]+) ms/, 'frozen time'),
@@ -187,7 +192,14 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
   }
   const med = (xs: ToolFigures[]): ToolFigures => {
     const m = (get: (f: ToolFigures) => number): number => median(xs.map(get));
-    const out: ToolFigures = { dumpRunning: m((f) => f.dumpRunning), stall: m((f) => f.stall), dumpKill: m((f) => f.dumpKill), restore: m((f) => f.restore), firstTick: m((f) => f.firstTick) };
+    const out: ToolFigures = {
+      dumpRunning: m((f) => f.dumpRunning),
+      stall: m((f) => f.stall),
+      dumpKill: m((f) => f.dumpKill),
+      dumpKillGone: m((f) => f.dumpKillGone),
+      restore: m((f) => f.restore),
+      firstTick: m((f) => f.firstTick),
+    };
     if (xs[0].phases) {
       const p = (get: (ph: NonNullable<ToolFigures['phases']>) => number): number => m((f) => get(f.phases as NonNullable<ToolFigures['phases']>));
       out.phases = { frozenRunning: p((x) => x.frozenRunning), dumpInProcess: p((x) => x.dumpInProcess), verify: p((x) => x.verify), morph: p((x) => x.morph), restoreInProcess: p((x) => x.restoreInProcess) };
@@ -209,7 +221,8 @@ export function formatWhole(r: WholeResult): string[] {
   const ph = c.phases;
   const lines = [
     `  whole commands (cryopod${k ? ' / CRIU, CRIU time over ours' : ''}), medians:`,
-    `    dump, kill           ${pair(c.dumpKill, k?.dumpKill)}${ph ? `   (cryopod in-process ${msOf(ph.dumpInProcess)}, node startup and exit ${msOf(c.dumpKill - ph.dumpInProcess)})` : ''}`,
+    `    dump, kill           ${pair(c.dumpKill, k?.dumpKill)}${k ? `   until the victim is gone ${pair(c.dumpKillGone, k.dumpKillGone)}` : ''}` +
+      (ph ? `   (cryopod in-process ${msOf(ph.dumpInProcess)}, node startup and exit ${msOf(c.dumpKill - ph.dumpInProcess)})` : ''),
     `    dump, leave-running  ${pair(c.dumpRunning, k?.dumpRunning)}   stall inside the victim ${pair(c.stall, k?.stall)}${ph ? `   (cryopod frozen ${msOf(ph.frozenRunning)})` : ''}`,
     `    restore              ${pair(c.restore, k?.restore)}   first tick ${pair(c.firstTick, k?.firstTick)} after the command's start` +
       (ph ? `   (cryopod verify ${msOf(ph.verify)} + morph ${msOf(ph.morph)}, node startup and exit ${msOf(c.restore - ph.restoreInProcess)})` : ''),
