@@ -38,6 +38,7 @@
         "src/core/restore_tree.cc",
         "src/core/seized_task.cc",
         "src/core/stub_process.cc",
+        "src/core/uffd_fill.cc",
         "src/core/vmas.cc",
         "src/core/files/contents.cc",
         "src/core/files/device.cc",

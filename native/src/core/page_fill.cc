@@ -14,6 +14,7 @@
 
 #include "errors.h"
 #include "image_hash.h"
+#include "uffd_fill.h"
 #include "page_bitmap.h"
 
 namespace cryopod {
@@ -65,8 +66,30 @@ void read_exact(int fd, uint8_t* buf, uint64_t len, uint64_t off, const std::str
   }
 }
 
-// process_vm_writev of one block, resuming after a short count.
-void write_block(int pid, const uint8_t* buf, std::vector<iovec>& remote) {
+// process_vm_writev of one block, resuming after a short count; ranges the stub's userfaultfd covers go
+// through UFFDIO_COPY instead.
+void write_block(int pid, const uint8_t* buf, std::vector<iovec>& remote, const StubUffd* uffd) {
+  if (uffd && uffd->fd() >= 0) {
+    std::vector<iovec> rest;
+    const uint8_t* p = buf;
+    for (const iovec& r : remote) {
+      if (!uffd->copy((uint64_t)r.iov_base, p, r.iov_len)) {
+        // Not registered (a file mapping's COW pages): written below, from its place in the buffer.
+        iovec local{(void*)p, r.iov_len};
+        iovec one = r;
+        while (local.iov_len > 0) {
+          ssize_t n = process_vm_writev(pid, &local, 1, &one, 1, 0);
+          if (n <= 0) throw_errno("process_vm_writev pid " + std::to_string(pid), n == 0 ? EIO : errno);
+          local.iov_base = (char*)local.iov_base + n;
+          local.iov_len -= (size_t)n;
+          one.iov_base = (char*)one.iov_base + n;
+          one.iov_len -= (size_t)n;
+        }
+      }
+      p += r.iov_len;
+    }
+    return;
+  }
   size_t first = 0;
   const uint8_t* p = buf;
   while (first < remote.size()) {
@@ -114,7 +137,7 @@ unsigned fill_threads() {
 }
 
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     PagesVerification* verify) {
+                     PagesVerification* verify, const StubUffd* uffd) {
   const PagesDigest* expect = verify ? verify->find(path) : nullptr;
   if (size == 0 && !expect) return;
   Layout layout(runs);
@@ -141,7 +164,7 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
           read_exact(fd, buf.get(), len, off, path);
           if (hash) hash->update(buf.get(), len);
           layout.remote(off, len, remote);
-          write_block(pid, buf.get(), remote);
+          write_block(pid, buf.get(), remote, uffd);
         }
         if (hash) digests[u] = hash->digest();
       }

@@ -56,8 +56,11 @@ class PagesVerification {
 // Writes the image (exactly the runs' bytes, in run order) into the task, whose VMAs are mapped writable.
 // `fd` is the open image of `size` bytes; `verify` (may be null) holds the digest checked after the fill
 // (ECHECKSUM), and records the image as verified when it matched.
+// `uffd` (may be null or empty): the stub's userfaultfd over its fresh anonymous VMAs (uffd_fill.h),
+// through which those pages are copied without being zeroed first.
+class StubUffd;
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     PagesVerification* verify);
+                     PagesVerification* verify, const StubUffd* uffd = nullptr);
 
 // Threads fill_from_image uses (every core, at most 4); CRYOPOD_FILL_THREADS overrides (benchmarks).
 unsigned fill_threads();
