@@ -165,25 +165,16 @@ async function main(): Promise<void> {
   const whole: WholeResult[] = [];
   try {
     for (const mib of sizes) {
-      const tickers: Ticker[] = [];
-      try {
-        for (const tool of criu ? ['cryopod', 'criu'] : ['cryopod']) {
-          const log = path.join(work.shm, `ticks-${tool}-${mib}.log`);
-          tickers.push({ pid: await startVictim(mib, work.shm, log), log });
-        }
-        console.log(`\nvictims ${mib} MiB, tickers (pids ${tickers.map((t) => t.pid).join(', ')}); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-        const r = await wholeCommands({ root, criu, mib, victims: { cryopod: tickers[0], ...(tickers[1] ? { criu: tickers[1] } : {}) }, work: work.shm, rounds: REPEAT });
-        whole.push(r);
-        for (const line of formatWhole(r)) console.log(line);
-      } finally {
-        for (const t of tickers) {
-          try {
-            process.kill(t.pid, 'SIGKILL');
-          } catch {
-            // already gone (a failed restore)
-          }
-        }
-      }
+      console.log(`\nvictims of ${mib} MiB (tickers); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the start`);
+      let n = 0;
+      const startTicker = async (tool: string): Promise<Ticker> => {
+        const log = path.join(work.shm, `ticks-${tool}-${mib}-${n++}.log`);
+        return { pid: await startVictim(mib, work.shm, log), log };
+      };
+      const r = await wholeCommands({ root, criu, mib, startTicker, work: work.shm, rounds: REPEAT });
+      whole.push(r);
+      for (const line of formatWhole(r)) console.log(line);
+      console.log(`  load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
       if (onlyWhole) continue;
       const bytes = mib * MiB;
       const memcpyRate = Number(execFileSync(bin('memcpy'), [String(mib)], { encoding: 'utf8' }).trim());

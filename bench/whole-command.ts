@@ -3,9 +3,9 @@
  * against `criu dump` / `criu restore` of CRIU built from its source ($CRIU), in the same run, on the
  * same kind of ticker victim (bench/victim.c with a tick log), images in /dev/shm. Medians of `rounds`;
  * within each round the two tools alternate (and swap places every other round), so both see the machine
- * in the same state. Each tool has a victim of its own, which it dumps and restores again and again: CRIU
- * 4.2 could not seize a victim Cryopod had just restored (PTRACE_INTERRUPT: EPERM, seen only when run
- * from this harness; not understood yet), and a tool's own chain is how a user would use it anyway.
+ * in the same state. Each tool gets a fresh victim in each round (one at a time, so a 4 GiB run needs the
+ * victim, its image and nothing more): CRIU 4.2 could not seize a victim Cryopod had just restored
+ * (PTRACE_INTERRUPT: EPERM, seen only when run from this harness; not understood yet).
  *
  *   per round   cryopod dump --leave-running     criu dump --leave-running       (stall read from the victim)
  *               cryopod dump (kill) + restore    criu dump (kill) + restore -d   (each restores its own images;
@@ -24,7 +24,7 @@ export interface ToolFigures {
   stall: number;
   /** Dump that kills the victim (migration), whole command. */
   dumpKill: number;
-  /** The same until the victim's PID is free (cryopod dump waits for that itself; criu dump does not). */
+  /** The same until the victim is dead (a zombie or gone: cryopod dump waits for that itself, criu dump does not). */
   dumpKillGone: number;
   /** Restore, whole command; first tick of the restored victim from the command's start. */
   restore: number;
@@ -99,6 +99,24 @@ async function firstTickAfter(log: string, from: bigint): Promise<number> {
   }
 }
 
+/** Waits for the task to be dead (a zombie, or gone); the seconds it took. */
+async function pidDead(pid: number): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    let stat = '';
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      break; // gone
+    }
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) break;
+    if (Date.now() > deadline) throw new Error(`pid ${pid} did not die within 10 s of its dump`);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
 /** Waits for the PID to be free; the seconds it took. */
 async function pidGone(pid: number): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -150,18 +168,16 @@ export interface Ticker {
 }
 
 /**
- * One size: each tool's victim is a ticker writing its log; it is dumped and restored again by that tool,
- * so its PID stays the same (both restore it with its PID). Returns the medians; the victims run on.
+ * One size: in each round, each tool gets a fresh ticker (`startTicker`), dumps it leaving it running,
+ * dumps it again killing it, and restores it (with its PID); the restored copy is killed. Returns the medians.
  */
-export async function wholeCommands(opts: { root: string; criu?: string; mib: number; victims: { cryopod: Ticker; criu?: Ticker }; work: string; rounds: number }): Promise<WholeResult> {
+export async function wholeCommands(opts: { root: string; criu?: string; mib: number; startTicker: (tool: string) => Promise<Ticker>; work: string; rounds: number }): Promise<WholeResult> {
   const tools = [cryopodTool(opts.root), ...(opts.criu ? [criuTool(opts.criu)] : [])];
   const samples = new Map<string, Array<ToolFigures>>(tools.map((t) => [t.name, []]));
   for (let round = 0; round < opts.rounds; round++) {
     const order = round % 2 === 0 ? tools : [...tools].reverse();
     for (const tool of order) {
-      const victim = opts.victims[tool.name];
-      if (!victim) throw new Error(`no victim for ${tool.name}`);
-      const { pid, log } = victim;
+      const { pid, log } = await opts.startTicker(tool.name);
       const dir = fs.mkdtempSync(path.join(opts.work, `${tool.name}-`));
       try {
         const running = tool.dump(pid, dir, true);
@@ -171,10 +187,13 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
         const kill = tool.dump(pid, dir, false);
         // criu dump returns once it sent SIGKILL; the PID is free only once the parent reaped it (cryopod
         // dump waits for that itself, inside its time). Not counted for CRIU.
-        const gone = await pidGone(pid);
+        const dead = await pidDead(pid);
+        // Its PID is free only once its parent reaped it (here the harness's subreaper, whenever it gets
+        // to it): both tools restore with the saved PID, so both wait for that, uncounted.
+        await pidGone(pid);
         const restore = tool.restore(dir);
         const firstTick = await firstTickAfter(log, restore.startNs);
-        const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, dumpKillGone: kill.seconds + gone, restore: restore.seconds, firstTick };
+        const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, dumpKillGone: kill.seconds + dead, restore: restore.seconds, firstTick };
         if (tool.name === 'cryopod') {
           f.phases = {
             frozenRunning: num(running.stdout, /frozen ([\d.]+) ms/, 'frozen time'),
@@ -187,6 +206,12 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
         samples.get(tool.name)?.push(f);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already (a failed restore)
+        }
+        await pidGone(pid);
       }
     }
   }

@@ -169,11 +169,15 @@ void ImageHashFollower::run() {
     std::vector<std::string> digests;
     auto chunk = std::make_unique<ChunkHasher>(HashAlgo::kBlake3);
     uint64_t pos = 0, in_chunk = 0;
+    // Naps grow while the file does not (the freeze before the pages move: the dump's threads keep the
+    // cores) and shrink again once it grows.
+    useconds_t nap = 200;
     for (;;) {
       bool last = done_.load();  // read before the size: everything written before done_ is seen below
       struct stat st {};
       if (fstat(fd_, &st) != 0) throw_errno_at("stat", path_);
       uint64_t size = (uint64_t)st.st_size;
+      nap = pos < size ? 200 : std::min<useconds_t>(nap * 2, 4000);
       while (pos < size) {
         uint64_t take = std::min({size - pos, kHashChunkBytes - in_chunk, kMapWindow});
         hash_mapped(fd_, pos, take, *chunk, path_);
@@ -186,7 +190,7 @@ void ImageHashFollower::run() {
         }
       }
       if (last) break;
-      usleep(200);  // the writer moves ~1 MiB per 0.3 ms here: a short nap loses nothing
+      usleep(nap);  // the writer moves ~1 MiB per 0.3 ms here: a short nap loses nothing
     }
     if (in_chunk > 0 || digests.empty()) digests.push_back(chunk->digest());
     ChunkHasher root(HashAlgo::kBlake3);
