@@ -69,7 +69,7 @@ export async function dumpProcess(opts: {
       freezer: opts.freezer,
       snapshot: leaveRunning && (opts.shortFreeze ?? true) && (opts.method ?? 'parasite') === 'parasite',
     });
-    images(); // loaded on this thread while the task is dumped on the pool thread
+    await warmWhile(dumping);
     task = await dumping;
   } catch (err) {
     fs.rmSync(pagesPath, { force: true });
@@ -105,6 +105,16 @@ export async function dumpProcess(opts: {
 }
 
 /** A process with children or pipes is dumped as a tree: pipes are saved only with every holder. */
+/**
+ * Loads the image writer and generates its encoders on this thread while the native dump runs on its
+ * pool thread (a dump that fails early just finds them ready for next time).
+ */
+async function warmWhile(dumping: Promise<unknown>): Promise<void> {
+  await new Promise((r) => setImmediate(r)); // the addon call is queued; let it start
+  images().warmImageCodecs();
+  void dumping.catch(() => undefined); // its failure is the caller's, awaited right after
+}
+
 /** The image writer, loaded on first use (after the native dump was started). */
 function images(): typeof Images {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -136,7 +146,7 @@ async function dumpWholeTree(
   let tree: DumpedTree;
   try {
     const dumping = dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method, freezer });
-    images();
+    await warmWhile(dumping);
     tree = await dumping;
   } catch (err) {
     removeImages(dir);
