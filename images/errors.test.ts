@@ -150,6 +150,30 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
     }
   });
 
+  it('EDECODE: a pages blake3 in a version 2 manifest, beside a sha256, or without chunkBytes; ECHECKSUM: a wrong blake3', async () => {
+    const pagesEntry = (m: Record<string, unknown>) => (m.files as Array<Record<string, unknown>>).find((f) => f.name === PAGES_FILE)!;
+    const good = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+    expect(pagesEntry(good)).toMatchObject({ blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: 32 << 20 });
+    const cases: Array<[(m: Record<string, unknown>) => void, RegExp]> = [
+      [(m) => (m.formatVersion = 2), /files\[\d+\] \(pages-1\.img\) has a blake3 digest, which only version 3 lists/],
+      [(m) => (pagesEntry(m).sha256 = 'a'.repeat(64)), /has a blake3 digest, which only version 3 lists \(instead of sha256\)/],
+      [(m) => delete pagesEntry(m).chunkBytes, /has a blake3 digest without chunkBytes/],
+      [(m) => (pagesEntry(m).blake3 = 'XYZ'), /has no valid blake3/],
+    ];
+    for (const [edit, message] of cases) {
+      await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
+      await editManifest(dir, edit);
+      const err = await failure(dir);
+      expect(err).toMatchObject({ code: 'EDECODE', file: MANIFEST_FILE });
+      expect(err.message).toMatch(message);
+    }
+    await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
+    await editManifest(dir, (m) => (pagesEntry(m).blake3 = '0'.repeat(64)));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
+    expect(err.message).toMatch(/^pages-1\.img: blake3 is [0-9a-f]{64}, the manifest says 0{64}$/);
+  });
+
   it('EVERSION: a manifest of another format version', async () => {
     await editManifest(dir, (m) => {
       m.formatVersion = 4;
