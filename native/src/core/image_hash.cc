@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <system_error>
@@ -147,14 +148,25 @@ ImageHashFollower::ImageHashFollower(int fd, std::string path) : fd_(fd), path_(
   thread_ = std::thread([this] { run(); });
 }
 
-ImageHashFollower::~ImageHashFollower() {
-  done_ = true;
+void ImageHashFollower::stop(bool abandon) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (abandon) abandoned_ = true;
+    done_ = true;
+  }
+  wake_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
+void ImageHashFollower::nap(unsigned micros) {
+  std::unique_lock<std::mutex> lock(mu_);
+  wake_.wait_for(lock, std::chrono::microseconds(micros), [this] { return done_.load(); });
+}
+
+ImageHashFollower::~ImageHashFollower() { stop(true); }
+
 std::string ImageHashFollower::finish() {
-  done_ = true;
-  if (thread_.joinable()) thread_.join();
+  stop(false);
   if (failure_) std::rethrow_exception(failure_);
   return root_;
 }
@@ -165,20 +177,21 @@ void ImageHashFollower::run() {
   try {
     const char* follow = std::getenv("CRYOPOD_HASH_FOLLOW");
     if (follow && std::string(follow) == "0")
-      while (!done_.load()) usleep(200);
+      while (!done_.load()) nap(200000);
+    if (abandoned_.load()) return;
     std::vector<std::string> digests;
     auto chunk = std::make_unique<ChunkHasher>(HashAlgo::kBlake3);
     uint64_t pos = 0, in_chunk = 0;
     // Naps grow while the file does not (the freeze before the pages move: the dump's threads keep the
     // cores) and shrink again once it grows.
-    useconds_t nap = 200;
+    unsigned pause = 200;
     for (;;) {
       bool last = done_.load();  // read before the size: everything written before done_ is seen below
       struct stat st {};
       if (fstat(fd_, &st) != 0) throw_errno_at("stat", path_);
       uint64_t size = (uint64_t)st.st_size;
-      nap = pos < size ? 200 : std::min<useconds_t>(nap * 2, 4000);
-      while (pos < size) {
+      pause = pos < size ? 200 : std::min(pause * 2, 4000u);
+      while (pos < size && !abandoned_.load(std::memory_order_relaxed)) {
         uint64_t take = std::min({size - pos, kHashChunkBytes - in_chunk, kMapWindow});
         hash_mapped(fd_, pos, take, *chunk, path_);
         pos += take;
@@ -189,8 +202,8 @@ void ImageHashFollower::run() {
           in_chunk = 0;
         }
       }
-      if (last) break;
-      usleep(nap);  // the writer moves ~1 MiB per 0.3 ms here: a short nap loses nothing
+      if (last || abandoned_.load()) break;
+      nap(pause);  // the writer moves ~1 MiB per 0.3 ms here: a short nap loses nothing; finish() wakes it
     }
     if (in_chunk > 0 || digests.empty()) digests.push_back(chunk->digest());
     ChunkHasher root(HashAlgo::kBlake3);

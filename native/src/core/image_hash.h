@@ -16,6 +16,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cstdint>
 #include <exception>
 #include <memory>
@@ -62,9 +64,14 @@ class ImageHashFollower {
 
  private:
   void run();
+  void stop(bool abandon);
+  void nap(unsigned micros);  // sleeps, or returns at once when stopped
   int fd_;
   std::string path_;
   std::atomic<bool> done_{false};
+  std::atomic<bool> abandoned_{false};  // a failed dump: stop at once, hash nothing more
+  std::mutex mu_;
+  std::condition_variable wake_;
   std::string root_;
   std::exception_ptr failure_;
   std::thread thread_;
