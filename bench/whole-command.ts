@@ -246,7 +246,7 @@ export function formatWhole(r: WholeResult): string[] {
   const ph = c.phases;
   const lines = [
     `  whole commands (cryopod${k ? ' / CRIU, CRIU time over ours' : ''}), medians:`,
-    `    dump, kill           ${pair(c.dumpKill, k?.dumpKill)}${k ? `   until the victim is gone ${pair(c.dumpKillGone, k.dumpKillGone)}` : ''}` +
+    `    dump, kill           ${pair(c.dumpKill, k?.dumpKill)}${k ? `   until the victim is dead ${pair(c.dumpKillGone, k.dumpKillGone)}` : ''}` +
       (ph ? `   (cryopod in-process ${msOf(ph.dumpInProcess)}, node startup and exit ${msOf(c.dumpKill - ph.dumpInProcess)})` : ''),
     `    dump, leave-running  ${pair(c.dumpRunning, k?.dumpRunning)}   stall inside the victim ${pair(c.stall, k?.stall)}${ph ? `   (cryopod frozen ${msOf(ph.frozenRunning)})` : ''}`,
     `    restore              ${pair(c.restore, k?.restore)}   first tick ${pair(c.firstTick, k?.firstTick)} after the command's start` +
