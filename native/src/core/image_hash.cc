@@ -42,7 +42,7 @@ void hash_range(int fd, uint64_t off, uint64_t len, uint8_t* buf, ChunkHasher& h
 // windows of the file mapped read-only. Only for the dump's own image (created O_EXCL, 0600, and never
 // truncated while it is written); files from elsewhere are read with pread (hash_range), where a file
 // cut short is an error and not a SIGBUS.
-constexpr uint64_t kMapWindow = 8ull << 20;
+constexpr uint64_t kMapWindow = 2ull << 20;  // small: mapped page cache counts in the dumper's RSS
 
 void hash_mapped(int fd, uint64_t off, uint64_t len, ChunkHasher& h, const std::string& path) {
   uint64_t start = off & ~(uint64_t)(4096 - 1);
