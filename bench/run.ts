@@ -2,6 +2,10 @@
  * `npm run bench`: dump and restore throughput of the native core, next to references measured in the
  * same run on the same machine, as ratios.
  *
+ *   whole       first, for each size: whole `cryopod dump` / `cryopod restore` commands against CRIU's
+ *               (`$CRIU`, a CRIU built from source) on one ticker victim, medians of 3, as ratios
+ *               (whole-command.ts). `--only whole` runs just this; without $CRIU, cryopod alone.
+ *
  *   Every rate is the best of REPEAT runs (the machine is shared; the best run is the least disturbed).
  *
  *   for each victim size (default 256 MiB, 1 GiB, 4 GiB; `--sizes 256,1024`):
@@ -22,6 +26,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { dumpProcess } from '../checkpoint';
+import { formatScaling, formatWhole, wholeCommands, type Ticker, type WholeResult } from './whole-command';
 
 const root = path.resolve(__dirname, __dirname.includes(`${path.sep}dist${path.sep}`) ? '../..' : '..');
 const bin = (name: string): string => path.join(root, 'bench', 'bin', name);
@@ -84,10 +89,11 @@ function rate(bytes: number, seconds: number): string {
   return `${(bytes / MiB / seconds).toFixed(0).padStart(6)} MiB/s`;
 }
 
-async function startVictim(mib: number, dir: string): Promise<number> {
+async function startVictim(mib: number, dir: string, tickLog?: string): Promise<number> {
   const ready = path.join(dir, `victim-${mib}.ready`);
+  fs.rmSync(ready, { force: true });
   // Started through a shell that detaches it: a dumper must not be its parent (see docs/native.md).
-  execFileSync('/bin/sh', ['-c', `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`, bin('victim'), String(mib), ready]);
+  execFileSync('/bin/sh', ['-c', `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`, bin('victim'), String(mib), ready, ...(tickLog ? [tickLog] : [])]);
   const deadline = Date.now() + 120_000;
   while (!fs.existsSync(ready)) {
     if (Date.now() > deadline) throw new Error(`victim of ${mib} MiB did not get ready`);
@@ -147,14 +153,30 @@ async function main(): Promise<void> {
     shm: fs.mkdtempSync('/dev/shm/cryopod-bench-'),
     disk: fs.mkdtempSync(path.join(fs.existsSync('/var/tmp') ? '/var/tmp' : os.tmpdir(), 'cryopod-bench-')),
   };
+  // No /dev/null sink any more: the dump creates its pages image O_EXCL (a planted file or symlink is
+  // never written through), so it cannot write into an existing device.
   const sinks: Array<[string, string]> = [
-    ['/dev/null', '/dev/null'],
     ['/dev/shm', work.shm],
     ['disk', work.disk],
   ];
   console.log(`cryopod bench on ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}`);
+  const onlyWhole = process.argv.includes('--only') && process.argv[process.argv.indexOf('--only') + 1] === 'whole';
+  const criu = process.env.CRIU;
+  console.log(criu ? `CRIU: ${criu} (${execFileSync(criu, ['--version'], { encoding: 'utf8' }).split('\n')[0]})` : 'CRIU: not set ($CRIU names a CRIU binary built from its source): cryopod alone');
+  const whole: WholeResult[] = [];
   try {
     for (const mib of sizes) {
+      console.log(`\nvictims of ${mib} MiB (tickers); load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the start`);
+      let n = 0;
+      const startTicker = async (tool: string): Promise<Ticker> => {
+        const log = path.join(work.shm, `ticks-${tool}-${mib}-${n++}.log`);
+        return { pid: await startVictim(mib, work.shm, log), log };
+      };
+      const r = await wholeCommands({ root, criu, mib, startTicker, work: work.shm, rounds: REPEAT });
+      whole.push(r);
+      for (const line of formatWhole(r)) console.log(line);
+      console.log(`  load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} at the end`);
+      if (onlyWhole) continue;
       const bytes = mib * MiB;
       const memcpyRate = Number(execFileSync(bin('memcpy'), [String(mib)], { encoding: 'utf8' }).trim());
       const pid = await startVictim(mib, work.shm);
@@ -184,7 +206,7 @@ async function main(): Promise<void> {
               (name === '/dev/shm' ? `   [target >= 0.90x dd: ${pRate / ddRate >= 0.9 ? 'met' : 'NOT MET'}]` : ''),
           );
         }
-        for (const [name, dir] of sinks.slice(1)) {
+        for (const [name, dir] of sinks) {
           const ckpt = fs.mkdtempSync(path.join(dir, 'ckpt-'));
           await dumpProcess({ pid, dir: ckpt, leaveRunning: true });
           let r: RestoreResult | undefined;
@@ -223,6 +245,7 @@ async function main(): Promise<void> {
         process.kill(pid, 'SIGKILL');
       }
     }
+    for (const line of formatScaling(whole)) console.log(line);
   } finally {
     fs.rmSync(work.shm, { recursive: true, force: true });
     fs.rmSync(work.disk, { recursive: true, force: true });

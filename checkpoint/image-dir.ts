@@ -1,7 +1,7 @@
 /** Checks on an image directory before anything touches a process. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { MANIFEST_FILE } from '../images';
+import { MANIFEST_FILE } from '../images/magic';
 import { CheckpointError } from './errors';
 
 /** The directory exists, is a directory, and holds no checkpoint yet. */

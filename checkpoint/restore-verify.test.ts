@@ -6,10 +6,10 @@
  * the reader's ECHECKSUM naming the file, the half-built stub is killed, no process is left behind, and
  * the saved task never runs a single instruction.
  *
- *   sleeper (small image, whole-file sha256, one fill thread): dumped while asleep; if its restored copy
+ *   sleeper (small image, one BLAKE3 chunk, one fill thread): dumped while asleep; if its restored copy
  *     ran at all, its interrupted 500 ms sleep would end and it would write <workdir>/progress. A byte
  *     flipped in pages-1.img: ECHECKSUM, no process left, and progress unchanged (none can write it now).
- *   memory (41 MiB image, chunked sha256, every core filling): a byte flipped in the last chunk (the
+ *   memory (41 MiB image, two BLAKE3 chunks, every core filling): a byte flipped in the last chunk (the
  *     tamper is found only after nearly everything has been written): ECHECKSUM, no stub, no verdict.
  *     The untampered copy restores and passes the victim's own pattern and checksum check.
  */
@@ -36,6 +36,7 @@ import {
 } from '../native/test/harness';
 import { HASH_CHUNK_BYTES, loadManifest } from '../images/manifest';
 import { restoreProcess } from './restore';
+import { hashFileChunked } from '../native/lib';
 
 jest.setTimeout(120_000);
 
@@ -61,7 +62,7 @@ function copyDir(from: string): string {
 async function expectTamperFailure(dir: string): Promise<void> {
   const childrenBefore = new Set(childrenOf(process.pid));
   const stubsBefore = new Set(processesRunning('cryopod-stub'));
-  const err = await expectFailure(restoreProcess({ dir }), 'ECHECKSUM', ['pages-1.img', /sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/]);
+  const err = await expectFailure(restoreProcess({ dir }), 'ECHECKSUM', ['pages-1.img', /blake3 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/]);
   // Found by the fill (the stub existed and had its memory written), not by the reader beforehand.
   expect((err as Error & { file?: string }).file).toBe('pages-1.img');
   const cause = (err as Error).cause as { code?: string; op?: string; path?: string } | undefined;
@@ -78,14 +79,17 @@ async function expectTamperFailure(dir: string): Promise<void> {
 describe('restore: pages images verified by the native fill', () => {
   afterEach(cleanup);
 
-  test('a flipped byte in a whole-file-hashed pages image: ECHECKSUM, and the task never runs', async () => {
+  test('a flipped byte in a one-chunk pages image: ECHECKSUM, and the task never runs', async () => {
     const v = await startVictim('sleeper');
     const seen = await waitForProgress(v.workdir, 0, 'the sleeper', 1);
     const cp = await checkpoint(v);
     await expectKilledByDump(v);
     const manifest = await loadManifest(cp.dir);
     const pages = manifest.files.find((f) => f.name === 'pages-1.img');
-    expect(pages?.chunkBytes).toBeUndefined();
+    // Manifest v3: pages images are listed by a chunked BLAKE3 the dump computed as it wrote them.
+    expect(pages?.blake3).toMatch(/^[0-9a-f]{64}$/);
+    expect(pages?.sha256).toBeUndefined();
+    expect(pages?.size ?? Infinity).toBeLessThan(HASH_CHUNK_BYTES);
     const progressAtDump = readProgress(v.workdir) ?? seen;
 
     const bad = copyDir(cp.dir);
@@ -111,6 +115,9 @@ describe('restore: pages images verified by the native fill', () => {
     const pages = manifest.files.find((f) => f.name === 'pages-1.img');
     expect(pages?.chunkBytes).toBe(HASH_CHUNK_BYTES);
     expect(pages?.size ?? 0).toBeGreaterThan(HASH_CHUNK_BYTES);
+    // The dump hashed the image while it was written (the follower); hashed again at rest it agrees:
+    // no byte was missed or hashed twice across the two chunks.
+    expect(await hashFileChunked(path.join(cp.dir, 'pages-1.img'), 'blake3', HASH_CHUNK_BYTES)).toBe(pages?.blake3);
 
     const bad = copyDir(cp.dir);
     flipByte(path.join(bad, 'pages-1.img'), (pages?.size ?? 0) - 7);

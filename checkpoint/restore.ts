@@ -18,7 +18,8 @@
 import * as path from 'path';
 import { restoreTask, restoreTree } from '../native/lib';
 import type { DumpedTask, DumpedTree, InheritFd, PagesDigest } from '../native/lib';
-import { ImageError, readCheckpoint } from '../images';
+import { ImageError } from '../images/errors';
+import type * as Images from '../images';
 import { checkReadableDir } from './image-dir';
 import { localRestoreCreds, type LocalCredsOptions } from './local-creds';
 
@@ -49,6 +50,9 @@ export interface RestoreSummary {
 
 /** Reads `dir` and verifies everything but the pages images' contents (see restoreVerified). */
 export async function readVerified(dir: string): Promise<VerifiedCheckpoint> {
+  // Loaded here, not at startup: a dump does not need the reader (see dump.ts).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { readCheckpoint } = require('../images') as typeof Images;
   const { tree, task, pagesPaths, pagesPath, pagesDigests } = await readCheckpoint(checkReadableDir(dir), { deferPagesHash: true });
   if (pagesDigests === undefined || pagesDigests.length !== pagesPaths.length) {
     throw new Error('internal: the reader returned no pages digest for every pages image');

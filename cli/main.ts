@@ -18,11 +18,13 @@
  */
 import { allSaveable, checkProcess, dumpProcess, restoreProcess } from '../checkpoint';
 import { formatCheck } from './check';
-import { inspectImages, inspectJson, inspectLines } from './inspect';
 import { parseArgs, requireString } from './args';
 import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
-import { dumpTo, restoreFrom } from './remote';
+
+// The image store (remote.ts: the AWS SDK, ~0.3 s to load here) and inspect are loaded only by the
+// commands that use them: a local dump or restore is timed from the command's start, its startup included.
+const remote = (): Promise<typeof import('./remote')> => import('./remote');
 
 const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
@@ -62,7 +64,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         const dump = (dir: string) =>
           dumpProcess({ pid, dir, leaveRunning: p.flags.has('leave-running'), method, shortFreeze: !p.flags.has('full-freeze'), phaseFd });
         let s!: Awaited<ReturnType<typeof dumpProcess>>;
-        const where = typeof to === 'string' ? (await dumpTo(to, async (dir) => (s = await dump(dir)), err)).url : (s = await dump(requireString(p, 'dir'))).dir;
+        const where = typeof to === 'string' ? (await (await remote()).dumpTo(to, async (dir) => (s = await dump(dir)), err)).url : (s = await dump(requireString(p, 'dir'))).dir;
         out.write(
           `dumped pid ${s.pid}${s.tasks > 1 ? ` and ${s.tasks - 1} descendants` : ''} to ${where}: ${s.vmas} VMAs, ${s.pages} pages, ${s.bytes} bytes; ` +
             `frozen ${ms(s.frozenSeconds)}, total ${ms(s.totalSeconds)}\n`,
@@ -77,15 +79,16 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         if (p.flags.has('dir') === (typeof from === 'string')) throw new CliError('EUSAGE', 'restore takes exactly one of --dir and --from');
         const r =
           typeof from === 'string'
-            ? await restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir, signed) => restoreProcess({ dir, inheritFds, unsigned: !signed, trustSavedCredentials }), err)
+            ? await (await remote()).restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir, signed) => restoreProcess({ dir, inheritFds, unsigned: !signed, trustSavedCredentials }), err)
             : await restoreProcess({ dir: requireString(p, 'dir'), inheritFds, trustSavedCredentials });
         out.write(`${r.pid}\n`);
-        err.write(`restored in ${ms(r.seconds)}\n`);
+        err.write(`restored in ${ms(r.seconds)} (verify ${ms(r.verifySeconds)}, morph ${ms(r.morphSeconds)})\n`);
         return 0;
       }
       case 'inspect': {
         const p = parseArgs(rest, { json: false });
         if (p.positional.length !== 1) throw new CliError('EUSAGE', 'inspect takes one image directory');
+        const { inspectImages, inspectJson, inspectLines } = await import('./inspect');
         const report = await inspectImages(p.positional[0]);
         await writeInBatches(out, p.flags.has('json') ? withFinalNewline(inspectJson(report)) : withNewlines(inspectLines(report)));
         return 0;

@@ -81,7 +81,7 @@ test('a tampered byte in the bucket: restore --from refuses it, names the file, 
   const stubs = processesRunning('cryopod-stub').length;
   const err = sink();
   expect(await main(['restore', '--from', url], sink(), err)).toBe(1);
-  expect(err.text).toMatch(/pages-1\.img: sha256 is [0-9a-f]{64}, the seal says [0-9a-f]{64} \(the file was altered\)/);
+  expect(err.text).toMatch(/pages-1\.img: blake3 is [0-9a-f]{64}, the seal says [0-9a-f]{64} \(the file was altered\)/);
   expect(processesRunning('cryopod-stub').length).toBe(stubs);
 });
 

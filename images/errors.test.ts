@@ -150,13 +150,37 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
     }
   });
 
+  it('EDECODE: a pages blake3 in a version 2 manifest, beside a sha256, or without chunkBytes; ECHECKSUM: a wrong blake3', async () => {
+    const pagesEntry = (m: Record<string, unknown>) => (m.files as Array<Record<string, unknown>>).find((f) => f.name === PAGES_FILE)!;
+    const good = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
+    expect(pagesEntry(good)).toMatchObject({ blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: 32 << 20 });
+    const cases: Array<[(m: Record<string, unknown>) => void, RegExp]> = [
+      [(m) => (m.formatVersion = 2), /files\[\d+\] \(pages-1\.img\) has a blake3 digest, which only version 3 lists/],
+      [(m) => (pagesEntry(m).sha256 = 'a'.repeat(64)), /has a blake3 digest, which only version 3 lists \(instead of sha256\)/],
+      [(m) => delete pagesEntry(m).chunkBytes, /has a blake3 digest without chunkBytes/],
+      [(m) => (pagesEntry(m).blake3 = 'XYZ'), /has no valid blake3/],
+    ];
+    for (const [edit, message] of cases) {
+      await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
+      await editManifest(dir, edit);
+      const err = await failure(dir);
+      expect(err).toMatchObject({ code: 'EDECODE', file: MANIFEST_FILE });
+      expect(err.message).toMatch(message);
+    }
+    await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
+    await editManifest(dir, (m) => (pagesEntry(m).blake3 = '0'.repeat(64)));
+    const err = await failure(dir);
+    expect(err).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
+    expect(err.message).toMatch(/^pages-1\.img: blake3 is [0-9a-f]{64}, the manifest says 0{64}$/);
+  });
+
   it('EVERSION: a manifest of another format version', async () => {
     await editManifest(dir, (m) => {
-      m.formatVersion = 3;
+      m.formatVersion = 4;
     });
     const err = await failure(dir);
     expect(err).toMatchObject({ code: 'EVERSION', file: MANIFEST_FILE });
-    expect(err.message).toContain('format version 3 is not supported');
+    expect(err.message).toContain('format version 4 is not supported');
   });
 
   it('ECHECKSUM: one flipped byte in a chunk-hashed pages file (a hash-tree manifest entry)', async () => {
@@ -166,12 +190,14 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
       const e = (m.files as Array<{ name: string; chunkBytes?: number }>).find((f) => f.name === PAGES_FILE)!;
       e.chunkBytes = 4096; // every page a chunk: the parallel path on a small file
     });
-    // The manifest's sha256 is still the whole-file one: with chunkBytes it no longer matches.
+    // The manifest's blake3 is over 32 MiB chunks: with chunkBytes 4096 it no longer matches.
     expect((await failure(dir)).code).toBe('ECHECKSUM');
-    // Re-hashed as chunks it is accepted; one flipped byte in any chunk is caught.
+    // Re-hashed as chunks (here sha256 ones, which v3 still reads) it is accepted; one flipped byte in any chunk is caught.
     const good = await hashFile(pages, 4096);
     await editManifest(dir, (m) => {
-      (m.files as Array<{ name: string; sha256: string }>).find((f) => f.name === PAGES_FILE)!.sha256 = good;
+      const e = (m.files as Array<{ name: string; sha256?: string; blake3?: string }>).find((f) => f.name === PAGES_FILE)!;
+      delete e.blake3;
+      e.sha256 = good;
     });
     await expect(readCheckpoint(dir)).resolves.toBeDefined();
     const fh = await fsp.open(pages, 'r+');

@@ -102,6 +102,7 @@ export type { ImageErrorCode } from './errors';
 export type { Manifest, ManifestFile } from './manifest';
 export { verifyManifest } from './manifest';
 export { writeCheckpoint } from './write';
+export { warmUp as warmImageCodecs } from './proto';
 export { pagesFile } from './magic';
 export { readCheckpoint } from './read';
 export { summarize, formatSummary, summaryLines, isTreeSummary, protString } from './summarize';

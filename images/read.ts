@@ -121,9 +121,10 @@ export interface ReadResult {
   pagesDigests?: PagesDigest[];
 }
 
-/** A pages file's sha256 as the manifest lists it, for a verifier elsewhere (the native fill). */
+/** A pages file's digest as the manifest lists it (sha256, or blake3 since v3), for a verifier elsewhere (the native fill). */
 export interface PagesDigest {
-  sha256: string;
+  sha256?: string;
+  blake3?: string;
   chunkBytes?: number;
 }
 
@@ -259,7 +260,8 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
     result.pagesDigests = tasks.map((_, i) => {
       // Listed: checkTaskFiles saw to it.
       const entry = manifest.files.find((f) => f.name === pagesFile(i)) as ManifestFile;
-      return entry.chunkBytes === undefined ? { sha256: entry.sha256 } : { sha256: entry.sha256, chunkBytes: entry.chunkBytes };
+      const digest = entry.blake3 !== undefined ? { blake3: entry.blake3 } : { sha256: entry.sha256 as string };
+      return entry.chunkBytes === undefined ? digest : { ...digest, chunkBytes: entry.chunkBytes };
     });
   }
   return result;

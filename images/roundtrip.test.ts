@@ -2,7 +2,8 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { DumpedTask } from '../native/lib/types';
 import { MANIFEST_FILE, PAGES_FILE, readCheckpoint, verifyManifest, writeCheckpoint } from './index';
-import { sha256Of } from './manifest';
+import { HASH_CHUNK_BYTES, sha256Of } from './manifest';
+import { hashFileChunked } from '../native/lib';
 import { findProtoDir } from './proto';
 import { encodeTask } from './encode';
 import { MAX_MANIFEST_BYTES, MAX_MANIFEST_FILES, MAX_THREADS } from './limits';
@@ -31,7 +32,7 @@ describe('writeCheckpoint + readCheckpoint', () => {
     expect(manifest.comm).toBe('victim');
   });
 
-  it('writes the CRIU file set, pages-1.img untouched, and a manifest listing every file with its size and sha256', async () => {
+  it('writes the CRIU file set, pages-1.img untouched, and a manifest listing every file with its size and sha256 (pages: chunked blake3)', async () => {
     dir = await tempDir();
     const task = makeTask();
     const pages = await writePages(dir, task);
@@ -46,10 +47,14 @@ describe('writeCheckpoint + readCheckpoint', () => {
 
     const manifest = await verifyManifest(dir);
     expect(manifest.files.map((f) => f.name)).toEqual([...IMAGES, PAGES_FILE]);
-    for (const f of manifest.files) {
+    for (const f of manifest.files.filter((m) => m.name !== PAGES_FILE)) {
       const data = await fsp.readFile(path.join(dir, f.name));
       expect({ name: f.name, size: data.length, sha256: sha256Of(data) }).toEqual(f);
     }
+    // A model without the dump's in-flight digest (made by hand here) is hashed by the writer, as the dump would.
+    const pagesEntry = manifest.files.find((m) => m.name === PAGES_FILE);
+    expect(pagesEntry).toEqual({ name: PAGES_FILE, size: pages.length, blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: HASH_CHUNK_BYTES });
+    expect(await hashFileChunked(path.join(dir, PAGES_FILE), 'blake3', HASH_CHUNK_BYTES)).toBe(pagesEntry?.blake3);
     expect((await fsp.stat(path.join(dir, 'core-4242.img'))).mode & 0o777).toBe(0o600);
   });
 

@@ -10,7 +10,7 @@ import { verify, type KeyObject } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MAX_MANIFEST_BYTES } from './limits';
-import { hashFile } from './manifest';
+import { digestOf, hashFileAs, sameDigest } from './manifest';
 import { canonicalJson, keyIdOf, listTree, SEAL_FILE, type Seal, type SealedFile } from './seal';
 import { MANIFEST_FILE } from './magic';
 import { parseManifest } from './manifest';
@@ -82,7 +82,10 @@ export function parseSealText(text: string): Seal {
     if (seen.has(f.path)) throw malformed(`${f.path} is listed twice`);
     seen.add(f.path);
     if (!Number.isSafeInteger(f.size) || (f.size as number) < 0) throw malformed(`${f.path} has no valid size`);
-    if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) throw malformed(`${f.path} has no valid sha256`);
+    // A sha256, or (pages images of a v3 manifest) a chunked blake3: exactly one.
+    if (f.blake3 !== undefined) {
+      if (f.sha256 !== undefined || typeof f.blake3 !== 'string' || !SHA256_HEX.test(f.blake3) || f.chunkBytes === undefined) throw malformed(`${f.path} has no valid blake3`);
+    } else if (typeof f.sha256 !== 'string' || !SHA256_HEX.test(f.sha256)) throw malformed(`${f.path} has no valid sha256`);
     if (f.chunkBytes !== undefined && (!Number.isSafeInteger(f.chunkBytes) || (f.chunkBytes as number) < 4096)) throw malformed(`${f.path} has an invalid chunkBytes`);
   }
   return v as unknown as Seal;
@@ -124,7 +127,7 @@ async function checkManifestsAgree(dir: string, byPath: Map<string, SealedFile>)
       const full = sub === '.' ? m.name : `${sub}/${m.name}`;
       const s = byPath.get(full);
       if (s === undefined) throw new SealError('Missing', full, `listed in ${p} but not in the seal`);
-      if (s.size !== m.size || s.sha256 !== m.sha256 || (s.chunkBytes ?? 0) !== (m.chunkBytes ?? 0)) throw new SealError('Hash', full, `${p} and the seal disagree about it`);
+      if (s.size !== m.size || !sameDigest(s, m)) throw new SealError('Hash', full, `${p} and the seal disagree about it`);
     }
   }
 }
@@ -154,8 +157,9 @@ export async function verifySeal(dir: string, opts: VerifyOptions = {}): Promise
       manifestsChecked = true;
     }
     if (opts.deferHash?.(f.path)) continue;
-    const actual = await hashFile(path.join(dir, f.path), f.chunkBytes);
-    if (actual !== f.sha256) throw new SealError('Hash', f.path, `sha256 is ${actual}, the seal says ${f.sha256} (the file was altered)`);
+    const actual = await hashFileAs(path.join(dir, f.path), f);
+    const { algorithm, hex } = digestOf(f);
+    if (actual !== hex) throw new SealError('Hash', f.path, `${algorithm} is ${actual}, the seal says ${hex} (the file was altered)`);
   }
   if (!manifestsChecked) await checkManifestsAgree(dir, byPath);
   return seal;

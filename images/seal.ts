@@ -21,18 +21,16 @@ import { ImageError } from './errors';
 import { hostFacts, type HostFacts } from './host';
 import { MAX_MANIFEST_BYTES } from './limits';
 import { MANIFEST_FILE } from './magic';
-import { hashFile, MANIFEST_VERSION, parseManifest, type ManifestFile } from './manifest';
+import { hashFile, MANIFEST_VERSION, parseManifest, type FileDigest, type ManifestFile } from './manifest';
 
 export const SEAL_FILE = 'cryopod-seal.json';
 const SEAL_FORMAT = 'cryopod-seal';
 const SEAL_VERSION = 1;
 
-export interface SealedFile {
+export interface SealedFile extends FileDigest {
   /** Relative to the checkpoint directory, '/'-separated. */
   path: string;
   size: number;
-  sha256: string;
-  chunkBytes?: number;
 }
 
 export interface Seal {
@@ -126,7 +124,10 @@ export async function sealCheckpoint(dir: string, opts: { key?: KeyObject; encry
   const files: SealedFile[] = [];
   for (const f of tree) {
     const m = listed.get(f.path);
-    if (m !== undefined && m.size === f.size) files.push({ path: f.path, size: f.size, sha256: m.sha256, ...(m.chunkBytes ? { chunkBytes: m.chunkBytes } : {}) });
+    if (m !== undefined && m.size === f.size) {
+      const digest = m.blake3 !== undefined ? { blake3: m.blake3 } : { sha256: m.sha256 };
+      files.push({ path: f.path, size: f.size, ...digest, ...(m.chunkBytes ? { chunkBytes: m.chunkBytes } : {}) });
+    }
     else files.push({ path: f.path, size: f.size, sha256: await hashFile(path.join(dir, f.path)) });
   }
   const seal: Seal = {

@@ -13,7 +13,7 @@ import { ImageError } from './errors';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
 import { MAX_VMAS } from './limits';
 import { MANIFEST_FILE, imageName, pagesFile } from './magic';
-import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, chunkBytesFor, hashFile, sha256Of, syncDir, writeManifest } from './manifest';
+import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, HASH_CHUNK_BYTES, hashFileAs, sha256Of, syncDir, writeManifest } from './manifest';
 import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTaskOf, writerFail } from './tree';
 import { DumpedTask, DumpedTree } from '../native/lib/types';
 
@@ -112,8 +112,10 @@ export async function writeCheckpoint(dir: string, input: DumpedTask | DumpedTre
   for (let i = 0; i < tree.tasks.length; i++) {
     const pagesPath = path.join(dir, pagesFile(i));
     await syncFile(pagesPath);
-    const chunkBytes = chunkBytesFor(pagesBytes[i]);
-    listed.push({ name: pagesFile(i), size: pagesBytes[i], sha256: await hashFile(pagesPath, chunkBytes), ...(chunkBytes ? { chunkBytes } : {}) });
+    // The dump hashed the image as it wrote it (pagesBlake3); a model without that digest (made by hand)
+    // is hashed here, the same way.
+    const blake3 = tree.tasks[i].pagesBlake3 ?? (await hashFileAs(pagesPath, { blake3: '', chunkBytes: HASH_CHUNK_BYTES }));
+    listed.push({ name: pagesFile(i), size: pagesBytes[i], blake3, chunkBytes: HASH_CHUNK_BYTES });
   }
   await syncDir(dir);
 

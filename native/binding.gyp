@@ -3,6 +3,13 @@
     {
       "target_name": "cryopod",
       "sources": [
+        "deps/blake3/blake3.c",
+        "deps/blake3/blake3_dispatch.c",
+        "deps/blake3/blake3_portable.c",
+        "deps/blake3/blake3_sse2_x86-64_unix.S",
+        "deps/blake3/blake3_sse41_x86-64_unix.S",
+        "deps/blake3/blake3_avx2_x86-64_unix.S",
+        "deps/blake3/blake3_avx512_x86-64_unix.S",
         "src/addon/addon.cc",
         "src/addon/convert.cc",
         "src/addon/convert_files.cc",
@@ -14,6 +21,7 @@
         "src/core/dump_tree.cc",
         "src/core/errors.cc",
         "src/core/image_checks.cc",
+        "src/core/image_hash.cc",
         "src/core/ipc_namespace.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
@@ -33,6 +41,7 @@
         "src/core/restore_tree.cc",
         "src/core/seized_task.cc",
         "src/core/stub_process.cc",
+        "src/core/uffd_fill.cc",
         "src/core/vmas.cc",
         "src/core/files/contents.cc",
         "src/core/files/device.cc",
@@ -59,7 +68,7 @@
         "src/addon/file_state_js.cc",
         "src/addon/process_state_js.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "deps/blake3"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],

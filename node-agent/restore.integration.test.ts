@@ -235,7 +235,7 @@ test('a tampered image ends Failed/ImageCorrupt, and the stub is killed before t
   const ready = done.status?.conditions?.find((c) => c.type === 'Ready');
   expect({ phase: done.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'ImageCorrupt' });
   expect(ready?.message).toMatch(/pages-1\.img/);
-  expect(ready?.message).toMatch(/ECHECKSUM|sha256/);
+  expect(ready?.message).toMatch(/ECHECKSUM|sha256|blake3/);
   expect(ready?.message).toMatch(/the saved task never ran/);
   // Found while filling: the half-built stub is killed (init reaps it), its container holds nothing.
   const procs = path.join(stub.dir, 'cgroup.procs');

@@ -77,6 +77,8 @@ report_and_exit
 
 missing=()
 [[ -x $CRIT ]] || missing+=(criu)
+# BLAKE3's C sources (the pages images' hash: docs/performance.md), compiled into the addon from here.
+compgen -G '/usr/share/cargo/registry/blake3-*/c/blake3.h' >/dev/null || missing+=(librust-blake3-dev)
 for tool in gcc g++ make python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done

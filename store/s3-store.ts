@@ -112,7 +112,8 @@ export class S3ImageStore implements ImageStore {
     }
     await this.retry(`start of ${this.urlOf(key)}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, UPLOAD_MARKER), Body: '' })), opts.signal);
     const meter = new ProgressMeter(local.totalBytes, opts.onProgress);
-    const sha = new Map(local.seal.files.map((f) => [f.path, f.sha256]));
+    // A pages image of a v3 manifest is listed by its blake3 (images/manifest.ts): tagged so it is never '' nor taken for a sha256.
+    const sha = new Map(local.seal.files.map((f) => [f.path, f.sha256 ?? `blake3:${f.blake3}`]));
     const keyId = this.keys?.current ?? '';
     for (const f of local.files) {
       const Key = this.objectKey(key, f.path);

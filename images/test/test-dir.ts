@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DumpedTask } from '../../native/lib/types';
 import { MANIFEST_FILE } from '../magic';
-import { hashFile, loadManifest, writeManifest } from '../manifest';
+import { hashFile, hashFileAs, loadManifest, writeManifest } from '../manifest';
 import { makeTask, writePages } from './test-fixture';
 import { writeCheckpoint } from '../write';
 import { readCheckpoint } from '../read';
@@ -30,12 +30,13 @@ export async function makeCheckpoint(task: DumpedTask = makeTask()): Promise<{ d
   return { dir, task, pages };
 }
 
-/** Re-computes size and sha256 of every listed file (the files that still exist). */
+/** Re-computes size and hash of every listed file (the files that still exist), each as it is listed (sha256 or blake3). */
 export async function recomputeManifest(dir: string): Promise<void> {
   const manifest = await loadManifest(dir);
   for (const f of manifest.files) {
     f.size = (await fsp.stat(path.join(dir, f.name))).size;
-    f.sha256 = await hashFile(path.join(dir, f.name));
+    if (f.blake3 !== undefined) f.blake3 = await hashFileAs(path.join(dir, f.name), f);
+    else f.sha256 = await hashFile(path.join(dir, f.name));
   }
   await writeManifest(dir, manifest);
 }

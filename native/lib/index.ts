@@ -10,13 +10,14 @@ import type { DumpedTask, DumpedTree, DumpOptions, FdReport, FreezerSpec, Inheri
 export * from './types';
 
 /**
- * A pages image's sha256 as the manifest lists it (`chunkBytes`: over the digests of chunks of that
- * size). Given to a restore, the native fill hashes the image in the same pass that writes its pages
+ * A pages image's digest as the manifest lists it: a sha256, or (manifest v3) a BLAKE3, exactly one
+ * (`chunkBytes`: over the digests of chunks of that size; always set with blake3). Given to a restore, the native fill hashes the image in the same pass that writes its pages
  * into the stopped stub, and fails with ECHECKSUM (killing the stub, which has run nothing) on a
  * mismatch: the caller may then skip hashing that file itself (see checkpoint/restore.ts).
  */
 export interface PagesDigest {
-  sha256: string;
+  sha256?: string;
+  blake3?: string;
   chunkBytes?: number;
 }
 
@@ -54,6 +55,17 @@ interface Addon {
     inheritFds?: InheritFd[];
   }): Promise<number>;
   preflight(opts: { pid: number }): Promise<FdReport[]>;
+  hashFile(opts: { path: string; algorithm: 'blake3' | 'sha256'; chunkBytes: number }): Promise<string>;
+}
+
+/**
+ * The chunked digest of a file (the hash over its chunks' digests, the chunks hashed on every core), as
+ * the manifest lists pages images: for verifiers that check one without filling a task (the manifest's
+ * full verify, the seal).
+ */
+export async function hashFileChunked(file: string, algorithm: 'blake3' | 'sha256', chunkBytes: number): Promise<string> {
+  if (typeof file !== 'string' || file === '') throw new TypeError('file must be a path');
+  return load().hashFile({ path: file, algorithm, chunkBytes });
 }
 
 /**

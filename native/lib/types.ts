@@ -300,6 +300,11 @@ export interface DumpedTask {
   frozenSeconds: number;
   /** How the pages left the task (set by a dump, absent when it had none; not stored in images). */
   pagesMethod?: DumpMethod;
+  /**
+   * BLAKE3 of the pages image as the dump wrote it, over the digests of its 32 MiB chunks (the manifest's
+   * v3 pages digest), hashed while the pages moved (native/src/core/image_hash.h).
+   */
+  pagesBlake3?: string;
   /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
   pagesSeconds?: number;
   /** Set when the pages came from a copy-on-write snapshot (short freeze); not stored in images. */

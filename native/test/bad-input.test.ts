@@ -189,8 +189,8 @@ describe('restore of bad input', () => {
     const file = path.join(dir, 'cryopod-manifest.json');
     const manifest = JSON.parse(fs.readFileSync(file, 'utf8'));
     const buf = fs.readFileSync(path.join(dir, name));
-    // A whole-file sha256, so any chunked-hash marker (manifest v2) goes.
-    const fresh = { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex'), chunkBytes: undefined };
+    // A whole-file sha256, so any chunked-hash marker (manifest v2) and a v3 blake3 go.
+    const fresh = { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex'), chunkBytes: undefined, blake3: undefined };
     if (Array.isArray(manifest.files)) {
       const entry = manifest.files.find((f: { name: string }) => f.name === name);
       if (!entry) throw new Error(`the manifest does not list ${name}`);

@@ -6,7 +6,8 @@
  */
 import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
-import { hashFile } from '../../images/manifest';
+import { HASH_CHUNK_BYTES, hashFile } from '../../images/manifest';
+import { hashFileChunked } from '../lib';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Checkpoint, PAGE_SIZE, checkpoint, cleanup, expectKilledByDump, readBack, readFileOrUndefined, startVictim, waitFor, waitForProgress } from './harness';
@@ -132,10 +133,10 @@ describe.each(names)('crit reads the checkpoint of %s', (name) => {
     expect(report.vmas.map((v) => [v.start, v.end])).toEqual(mm.vmas.map((v: Json) => [Number(v.start), Number(v.end)]));
   });
 
-  test('the manifest lists every file with its size and sha256', async () => {
+  test('the manifest lists every file with its size and sha256 (the pages: a chunked blake3)', async () => {
     const { cp } = get();
     const manifest = JSON.parse(fs.readFileSync(path.join(cp.dir, 'cryopod-manifest.json'), 'utf8'));
-    const listed: Array<{ name: string; size: number; sha256: string; chunkBytes?: number }> = Array.isArray(manifest.files)
+    const listed: Array<{ name: string; size: number; sha256?: string; blake3?: string; chunkBytes?: number }> = Array.isArray(manifest.files)
       ? manifest.files
       : Object.entries(manifest.files).map(([n, f]) => ({ name: n, ...(f as { size: number; sha256: string }) }));
     const onDisk = fs.readdirSync(cp.dir).filter((f) => f !== 'cryopod-manifest.json').sort();
@@ -143,7 +144,12 @@ describe.each(names)('crit reads the checkpoint of %s', (name) => {
     for (const f of listed) {
       const file = path.join(cp.dir, f.name);
       const buf = fs.readFileSync(file);
-      // Large files (the pages) are hashed in chunks (manifest v2): sha256 over the chunk digests.
+      // The pages images: a BLAKE3 over 32 MiB chunks (manifest v3), the rest a whole-file sha256.
+      if (f.name.startsWith('pages-')) {
+        expect(f).toMatchObject({ chunkBytes: HASH_CHUNK_BYTES, size: buf.length });
+        expect(f.blake3).toBe(await hashFileChunked(file, 'blake3', HASH_CHUNK_BYTES));
+        continue;
+      }
       const expected = f.chunkBytes ? await hashFile(file, f.chunkBytes) : createHash('sha256').update(buf).digest('hex');
       expect({ name: f.name, size: f.size, sha256: f.sha256 }).toEqual({ name: f.name, size: buf.length, sha256: expected });
     }

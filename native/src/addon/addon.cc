@@ -4,7 +4,8 @@
 //   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid?, pagesDigest? })                   → pid
 //   dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? })        → DumpedTree
 //   restoreTree({ tree, pagesPaths, stubPath, uid?, gid?, pagesDigests? })                       → root pid
-// pagesDigest(s): { sha256, chunkBytes? } of a pages image as the manifest lists it, for the images whose
+//   hashFile({ path, algorithm, chunkBytes })                                                  → hex
+// pagesDigest(s): { sha256 | blake3, chunkBytes? } of a pages image as the manifest lists it, for the images whose
 // hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
 //   preflight({ pid })                         → [{ pid, fd, object, kind, verdict, note }] (reads /proc only)
@@ -12,12 +13,16 @@
 // Nothing throws out of Execute(): a CoreError becomes an Error with .code, .errno, .op and .path.
 #include <napi.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <functional>
 
 #include "../core/dump.h"
 #include "../core/errors.h"
+#include "../core/image_hash.h"
 #include "../core/page_fill.h"
 #include "../core/parasite_check.h"
 #include "../core/rescue.h"
@@ -151,23 +156,54 @@ int checked_restore(const PagesVerification& verify, int pid) {
                                    " was never verified against the manifest");
 }
 
-// { sha256, chunkBytes? } → PagesDigest; false when the value is undefined (nothing to verify).
+// A chunkBytes option: undefined (0), or an integer from 4096 to 2^30.
+uint64_t chunk_opt(Napi::Value chunk, const char* what) {
+  if (chunk.IsUndefined()) return 0;
+  double c = chunk.IsNumber() ? chunk.As<Napi::Number>().DoubleValue() : -1;
+  if (!(c >= 4096 && c <= (double)(1u << 30)) || c != (double)(uint64_t)c)
+    throw Napi::TypeError::New(chunk.Env(), std::string(what) + ": chunkBytes must be an integer from 4096 to 2^30");
+  return (uint64_t)c;
+}
+
+// { sha256 | blake3, chunkBytes? } → PagesDigest; false when the value is undefined (nothing to verify).
 bool read_digest(Napi::Value v, PagesDigest& out) {
   if (v.IsUndefined() || v.IsNull()) return false;
   if (!v.IsObject()) throw Napi::TypeError::New(v.Env(), "a pages digest must be an object");
   Napi::Object o = v.As<Napi::Object>();
-  Napi::Value sha = o.Get("sha256"), chunk = o.Get("chunkBytes");
-  if (!sha.IsString()) throw Napi::TypeError::New(v.Env(), "pages digest: sha256 must be a string");
-  out.sha256 = sha.As<Napi::String>().Utf8Value();
-  if (out.sha256.size() != 64 || out.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
-    throw Napi::TypeError::New(v.Env(), "pages digest: sha256 must be 64 lower-case hex digits");
-  if (!chunk.IsUndefined()) {
-    double c = chunk.IsNumber() ? chunk.As<Napi::Number>().DoubleValue() : -1;
-    if (!(c >= 4096 && c <= (double)(1u << 30)) || c != (double)(uint64_t)c)
-      throw Napi::TypeError::New(v.Env(), "pages digest: chunkBytes must be an integer from 4096 to 2^30");
-    out.chunk_bytes = (uint64_t)c;
-  }
+  Napi::Value sha = o.Get("sha256"), b3 = o.Get("blake3");
+  if (sha.IsString() == b3.IsString()) throw Napi::TypeError::New(v.Env(), "pages digest: exactly one of sha256 and blake3 must be a string");
+  out.algo = b3.IsString() ? HashAlgo::kBlake3 : HashAlgo::kSha256;
+  out.hex = (b3.IsString() ? b3 : sha).As<Napi::String>().Utf8Value();
+  if (out.hex.size() != 64 || out.hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+    throw Napi::TypeError::New(v.Env(), "pages digest: the hash must be 64 lower-case hex digits");
+  out.chunk_bytes = chunk_opt(o.Get("chunkBytes"), "pages digest");
+  if (out.algo == HashAlgo::kBlake3 && out.chunk_bytes == 0) throw Napi::TypeError::New(v.Env(), "pages digest: a blake3 digest is always chunked (chunkBytes)");
   return true;
+}
+
+// hashFile({ path, algorithm: 'blake3' | 'sha256', chunkBytes }) → hex: the chunked root (image_hash.h),
+// chunks on every core; for the manifest's verifier and seal, which check a pages image without a fill.
+Napi::Value HashFile(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  std::string path = str_opt(o, "path"), algo = str_opt(o, "algorithm");
+  if (algo != "blake3" && algo != "sha256") throw Napi::TypeError::New(info.Env(), "algorithm must be blake3 or sha256");
+  uint64_t chunk = chunk_opt(o.Get("chunkBytes"), "hashFile");
+  if (chunk == 0) throw Napi::TypeError::New(info.Env(), "hashFile: chunkBytes is required");
+  HashAlgo a = algo == "blake3" ? HashAlgo::kBlake3 : HashAlgo::kSha256;
+  return PromiseWorker<std::string>::Queue(
+      info.Env(),
+      [path, chunk, a] {
+        int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw_errno_at("open", path);
+        struct FdCloser {
+          int fd;
+          ~FdCloser() { close(fd); }
+        } closer{fd};
+        struct stat st {};
+        if (fstat(fd, &st) != 0) throw_errno_at("stat", path);
+        return hash_file_chunked(fd, (uint64_t)st.st_size, chunk, a, path);
+      },
+      [](Napi::Env env, const std::string& hex) -> Napi::Value { return Napi::String::New(env, hex); });
 }
 
 Napi::Value Dump(const Napi::CallbackInfo& info) {
@@ -311,6 +347,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("restoreTree", Napi::Function::New(env, RestoreTree, "restoreTree"));
   exports.Set("parasiteRoundTrips", Napi::Function::New(env, ParasiteRoundTrips, "parasiteRoundTrips"));
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
+  exports.Set("hashFile", Napi::Function::New(env, HashFile, "hashFile"));
   exports.Set("restore", Napi::Function::New(env, Restore, "restore"));
   return exports;
 }

@@ -1,5 +1,6 @@
 #include "dump.h"
 #include "dump_steps.h"
+#include "image_hash.h"
 #include "files/fifo.h"
 #include "files/preflight.h"
 #include "files/shared_files.h"
@@ -142,12 +143,14 @@ TaskImage dump_task(const DumpRequest& req) {
 
   // O_EXCL: never a file or symlink someone planted in the image directory (it would keep its owner and mode,
   // or send process memory elsewhere); the directory check refused such names before anything was stopped.
-  int out = open(req.pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  // Read-write: the hash follower reads back what the page path wrote, while it is still in the caches.
+  int out = open(req.pages_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) throw_errno_at("create", req.pages_path);
   struct FdCloser {
     int fd;
     ~FdCloser() { close(fd); }
   } closer{out};
+  ImageHashFollower hasher(out, req.pages_path);  // declared after closer: stopped before the fd closes
 
   // A short freeze reads smaps (VmFlags) before freezing: its page walk costs ~13 ms per GiB mapped,
   // downtime the frozen read of /proc/PID/maps does not have.
@@ -180,8 +183,10 @@ TaskImage dump_task(const DumpRequest& req) {
   RemoteSyscalls rs(main, gadget);
   if (short_freeze && snapshot_possible(t.vmas) &&
       dump_from_snapshot(req, t, main, rs, others, gadget, out, zero_pfn,
-                         freezer ? freeze_started : std::chrono::steady_clock::time_point{}))
+                         freezer ? freeze_started : std::chrono::steady_clock::time_point{})) {
+    t.pages_blake3 = hasher.finish();
     return t;
+  }
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
   auto pages_started = std::chrono::steady_clock::now();
   // Kept infected (stopped, area mapped) until the in-task state is read: those remote syscalls then
@@ -201,6 +206,7 @@ TaskImage dump_task(const DumpRequest& req) {
     phase(req.phase_fd, "cure");
     t.pages_method = "parasite";
   }
+  t.pages_blake3 = hasher.finish();
   t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
   struct stat out_st {};
   if (fstat(out, &out_st) == 0 && S_ISREG(out_st.st_mode) && fsync(out) != 0) throw_errno_at("fsync", req.pages_path);

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "dump_steps.h"
+#include "image_hash.h"
 #include "errors.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
@@ -156,9 +157,10 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   if (parent) split_inherited(p.pid, parent->pid, t.vmas, parent->vmas, t.pages, t.inherited);
   dedupe_shmem(t, parent, dumped_shmem);
   std::string pages_path = pages_file_of(req.pages_dir, index);
-  int out = open(pages_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);  // as in dump_task
+  int out = open(pages_path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);  // as in dump_task
   if (out < 0) throw_errno_at("create", pages_path);
   try {
+    ImageHashFollower hasher(out, pages_path);
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
     RemoteSyscalls rs(*p.main, gadget);
     std::unique_ptr<Parasite> parasite;  // infected until the in-task state is read, as in dump_task
@@ -173,6 +175,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
       parasite->stop();
       t.pages_method = "parasite";
     }
+    t.pages_blake3 = hasher.finish();
     fsync_if_file(out, pages_path);
     read_identity(p.pid, t);
     t.files = collect_files(p.pid);

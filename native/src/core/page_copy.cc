@@ -87,7 +87,8 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
   return total;
 }
 
-void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify) {
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify,
+                const StubUffd* uffd) {
   uint64_t need = 0;
   for (const PageRun& r : runs) need += r.nr_pages * kPageSize;  // bounded: check_memory_layout ran first
   // The one open of the image: never through a symlink (one planted in the directory would fill the
@@ -111,7 +112,7 @@ void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pa
   }
   // Verified in the same pass when the request carries the manifest's digest (page_fill.h).
   try {
-    fill_from_image(pid, runs, fd, need, pages_path, verify);
+    fill_from_image(pid, runs, fd, need, pages_path, verify, uffd);
   } catch (...) {
     close(fd);
     throw;

@@ -26,7 +26,10 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
 
 // Copies the pages image into the task; the VMAs must be mapped writable already. When `verify` (the
 // restore request's, may be null) holds a digest for this image, the fill checks it (page_fill.h).
+// `uffd` (may be null): the stub's userfaultfd over its fresh anonymous VMAs (uffd_fill.h).
 class PagesVerification;
-void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify);
+class StubUffd;
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify,
+                const StubUffd* uffd = nullptr);
 
 }  // namespace cryopod

@@ -1,6 +1,5 @@
 #include "page_fill.h"
 
-#include <openssl/evp.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -14,6 +13,8 @@
 #include <thread>
 
 #include "errors.h"
+#include "image_hash.h"
+#include "uffd_fill.h"
 #include "page_bitmap.h"
 
 namespace cryopod {
@@ -25,39 +26,6 @@ constexpr uint64_t kBlockBytes = 512 * 1024;
 // Unit of work when nothing is verified (no chunk layout to follow).
 constexpr uint64_t kPlainUnitBytes = 32ull << 20;
 constexpr size_t kMaxIov = 1024;  // IOV_MAX
-
-// OpenSSL from the Node binary (addons link against its exported symbols; sha_ni/AVX2 paths included).
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1) throw CoreError("EINTERNAL", "sha256 init failed");
-  }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(const void* p, size_t n) {
-    if (EVP_DigestUpdate(ctx_, p, n) != 1) throw CoreError("EINTERNAL", "sha256 update failed");
-  }
-  std::string digest() {
-    unsigned char md[32];
-    unsigned int len = 0;
-    if (EVP_DigestFinal_ex(ctx_, md, &len) != 1 || len != 32) throw CoreError("EINTERNAL", "sha256 final failed");
-    return std::string((const char*)md, 32);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-std::string hex(const std::string& raw) {
-  static const char* d = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out.push_back(d[c >> 4]);
-    out.push_back(d[c & 15]);
-  }
-  return out;
-}
 
 // Where each byte of the image goes: run i covers image bytes [offset[i], offset[i+1]).
 struct Layout {
@@ -98,8 +66,30 @@ void read_exact(int fd, uint8_t* buf, uint64_t len, uint64_t off, const std::str
   }
 }
 
-// process_vm_writev of one block, resuming after a short count.
-void write_block(int pid, const uint8_t* buf, std::vector<iovec>& remote) {
+// process_vm_writev of one block, resuming after a short count; ranges the stub's userfaultfd covers go
+// through UFFDIO_COPY instead.
+void write_block(int pid, const uint8_t* buf, std::vector<iovec>& remote, const StubUffd* uffd) {
+  if (uffd && uffd->fd() >= 0) {
+    std::vector<iovec> rest;
+    const uint8_t* p = buf;
+    for (const iovec& r : remote) {
+      if (!uffd->copy((uint64_t)r.iov_base, p, r.iov_len)) {
+        // Not registered (a file mapping's COW pages): written below, from its place in the buffer.
+        iovec local{(void*)p, r.iov_len};
+        iovec one = r;
+        while (local.iov_len > 0) {
+          ssize_t n = process_vm_writev(pid, &local, 1, &one, 1, 0);
+          if (n <= 0) throw_errno("process_vm_writev pid " + std::to_string(pid), n == 0 ? EIO : errno);
+          local.iov_base = (char*)local.iov_base + n;
+          local.iov_len -= (size_t)n;
+          one.iov_base = (char*)one.iov_base + n;
+          one.iov_len -= (size_t)n;
+        }
+      }
+      p += r.iov_len;
+    }
+    return;
+  }
   size_t first = 0;
   const uint8_t* p = buf;
   while (first < remote.size()) {
@@ -147,7 +137,7 @@ unsigned fill_threads() {
 }
 
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     PagesVerification* verify) {
+                     PagesVerification* verify, const StubUffd* uffd) {
   const PagesDigest* expect = verify ? verify->find(path) : nullptr;
   if (size == 0 && !expect) return;
   Layout layout(runs);
@@ -166,15 +156,15 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
       std::unique_ptr<uint8_t[]> buf(new uint8_t[kBlockBytes]);
       std::vector<iovec> remote;
       for (uint64_t u; !stop.load(std::memory_order_relaxed) && (u = next.fetch_add(1)) < units;) {
-        std::unique_ptr<Sha256> hash;
-        if (expect) hash = std::make_unique<Sha256>();
+        std::unique_ptr<ChunkHasher> hash;
+        if (expect) hash = std::make_unique<ChunkHasher>(expect->algo);
         uint64_t end = std::min(size, (u + 1) * unit);
         for (uint64_t off = u * unit; off < end && !stop.load(std::memory_order_relaxed); off += kBlockBytes) {
           uint64_t len = std::min(kBlockBytes, end - off);
           read_exact(fd, buf.get(), len, off, path);
           if (hash) hash->update(buf.get(), len);
           layout.remote(off, len, remote);
-          write_block(pid, buf.get(), remote);
+          write_block(pid, buf.get(), remote, uffd);
         }
         if (hash) digests[u] = hash->digest();
       }
@@ -201,14 +191,15 @@ void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t
 
   std::string root;
   if (expect->chunk_bytes) {
-    Sha256 tree;
+    ChunkHasher tree(expect->algo);
     for (const std::string& d : digests) tree.update(d.data(), d.size());
-    root = hex(tree.digest());
+    root = to_hex(tree.digest());
   } else {
-    root = hex(digests[0]);
+    root = to_hex(digests[0]);
   }
-  if (root != expect->sha256)
-    throw CoreError("ECHECKSUM", path + ": sha256 is " + root + ", the manifest says " + expect->sha256, 0, "verify", path);
+  const char* name = expect->algo == HashAlgo::kBlake3 ? "blake3" : "sha256";
+  if (root != expect->hex)
+    throw CoreError("ECHECKSUM", path + ": " + name + " is " + root + ", the manifest says " + expect->hex, 0, "verify", path);
   verify->verified(path);
 }
 

@@ -1,6 +1,6 @@
 // Filling a restored task's memory from its pages image, and verifying the image in the same pass.
 //
-//   pages image ──pread──► block buffer (per thread, cache-sized) ──sha256──► chunk digest
+//   pages image ──pread──► block buffer (per thread, cache-sized) ──BLAKE3 (sha256)──► chunk digest
 //                                          └──process_vm_writev──► the stopped stub's memory
 //
 // The image is cut into units (the manifest's hash chunks when it is verified here, else fixed-size
@@ -21,14 +21,16 @@
 #include <string>
 #include <vector>
 
+#include "image_hash.h"
 #include "task_model.h"
 
 namespace cryopod {
 
 // What the manifest lists for one pages image.
 struct PagesDigest {
-  std::string sha256;        // lower-case hex
-  uint64_t chunk_bytes = 0;  // > 0: sha256 over the digests of chunks of this size (manifest v2); 0: whole file
+  HashAlgo algo = HashAlgo::kSha256;  // BLAKE3 since manifest v3
+  std::string hex;                    // lower-case hex
+  uint64_t chunk_bytes = 0;           // > 0: the hash over the digests of chunks of this size; 0: whole file
 };
 
 // The digests a restore's fills must check (by pages image path), and which of them they did. A restore
@@ -54,8 +56,11 @@ class PagesVerification {
 // Writes the image (exactly the runs' bytes, in run order) into the task, whose VMAs are mapped writable.
 // `fd` is the open image of `size` bytes; `verify` (may be null) holds the digest checked after the fill
 // (ECHECKSUM), and records the image as verified when it matched.
+// `uffd` (may be null or empty): the stub's userfaultfd over its fresh anonymous VMAs (uffd_fill.h),
+// through which those pages are copied without being zeroed first.
+class StubUffd;
 void fill_from_image(int pid, const std::vector<PageRun>& runs, int fd, uint64_t size, const std::string& path,
-                     PagesVerification* verify);
+                     PagesVerification* verify, const StubUffd* uffd = nullptr);
 
 // Threads fill_from_image uses (every core, at most 4); CRYOPOD_FILL_THREADS overrides (benchmarks).
 unsigned fill_threads();

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string>
 
 #include "files/contents.h"
 #include "image_checks.h"
@@ -25,6 +26,7 @@
 #include "proc.h"
 #include "restore.h"
 #include "restore_morph.h"
+#include "uffd_fill.h"
 #include "vmas.h"
 
 namespace cryopod {
@@ -331,7 +333,14 @@ void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const
 
   map_vmas(m, img, kept);
   if (inherit) drop_foreign_pages(m, img, kept);
-  fill_pages(task.pid(), img.pages, pages_path, verify);
+  {
+    // Fresh anonymous memory is filled through the stub's userfaultfd (no zeroing before the copy:
+    // uffd_fill.h). Not in a forked child, whose VMAs may hold its parent's pages already.
+    // CRYOPOD_FILL_UFFD=0 (benchmarks: the A/B) writes everything with process_vm_writev.
+    const char* knob = std::getenv("CRYOPOD_FILL_UFFD");
+    StubUffd uffd = inherit || (knob && std::string(knob) == "0") ? StubUffd() : StubUffd::open(m, img.vmas, img.pages);
+    fill_pages(task.pid(), img.pages, pages_path, verify, &uffd);
+  }  // closed here: the stub's ranges are unregistered before anything else runs in it
   finish_vmas(m, img);
 }
 

@@ -118,8 +118,9 @@ test('negative control: an image spliced from two instants is caught by the writ
     fs.writeFileSync(path.join(a, PAGES_FILE), pa);
     const manifest = JSON.parse(fs.readFileSync(path.join(a, MANIFEST_FILE), 'utf8'));
     const entry = manifest.files.find((f: { name: string }) => f.name === PAGES_FILE);
-    entry.sha256 = sha256Of(pa); // whole-file, so no chunked-hash marker (manifest v2)
+    entry.sha256 = sha256Of(pa); // whole-file, so no chunked-hash marker (manifest v2) and no v3 blake3
     delete entry.chunkBytes;
+    delete entry.blake3;
     fs.writeFileSync(path.join(a, MANIFEST_FILE), JSON.stringify(manifest));
     const r = await restoreProcess({ dir: a });
     started.push(r.pid);
