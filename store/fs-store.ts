@@ -21,9 +21,13 @@ import type { ImageStore, StoredCheckpoint, StoreOptions, TransferOptions } from
 import { checkKey } from './location';
 import { withRetry } from './retry';
 import { createInside, dirInside, mkdirInside, openInside, syncDir } from './safe-fs';
-import { decodeInto, decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { DecryptPool } from './decrypt-pool';
+import { fetchRanged, Slots } from './ranged-get';
+import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 
 const PARTIAL = '.partial-';
+const RANGE_BYTES = 8 << 20;
+const RANGES_IN_FLIGHT = 4;
 
 export class FileImageStore implements ImageStore {
   readonly url: string;
@@ -114,19 +118,37 @@ export class FileImageStore implements ImageStore {
     const files = await listTree(dir);
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
-    const meter = new ProgressMeter(files.reduce((n, f) => n + f.size, 0), opts.onProgress);
-    for (const f of files) {
-      await withRetry(`download of ${this.urlOf(key)}/${f.path}`, async () => {
-        const fh = await openInside(this.root, `${key}/${f.path}`);
-        try {
-          await decodeInto(fh.createReadStream({ highWaterMark: 1 << 20 }), localDir, f.path, meter, this.keys, isEncrypted(seal, f.path), opts);
-        } catch (err) {
-          await fh.close().catch(() => undefined); // the stream closes it, unless it never started
-          throw err;
-        }
-      }, { forMs: this.retryForMs, signal: opts.signal });
+    const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
+    // The same ranged, in-place fetch as the S3 store (ranged-get.ts): decryption on worker threads.
+    const slots = new Slots(RANGES_IN_FLIGHT);
+    let pool: DecryptPool | undefined;
+    const decrypting = { ring: this.keys, pool: () => (pool ??= new DecryptPool()) };
+    try {
+      await Promise.all(
+        files.map((f) =>
+          fetchRanged({ name: f.path, size: f.size, get: (start, end) => this.readRange(key, f.path, start, end) }, localDir, {
+            rangeBytes: RANGE_BYTES,
+            slots,
+            meter,
+            ...(isEncrypted(seal, f.path) ? { decrypt: decrypting } : {}),
+            retry: (what, fn) => withRetry(`${what} from ${this.url}`, fn, { forMs: this.retryForMs, signal: opts.signal }),
+          }),
+        ),
+      );
+    } finally {
+      await pool?.close();
     }
     return { bytes: meter.doneBytes };
+  }
+
+  /** Bytes [start, end) of a stored file, opened inside the root (no symlink followed) for this range alone. */
+  private async readRange(key: string, file: string, start: number, end: number): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
+    const fh = await openInside(this.root, `${key}/${file}`);
+    if (end <= start) {
+      await fh.close();
+      return [];
+    }
+    return fh.createReadStream({ start, end: end - 1, highWaterMark: 1 << 20 }); // closes the handle at its end
   }
 
   async readFile(key: string, name: string, maxBytes = 1 << 20): Promise<Buffer> {

@@ -22,7 +22,7 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { SEAL_FILE } from '../images/seal';
 import { parseSealText } from '../images/seal-verify';
 import type { KeyRing } from './cipher';
@@ -30,13 +30,15 @@ import { StoreError } from './errors';
 import type { ImageStore, S3Options, StoredCheckpoint, StoreOptions, TransferOptions } from './image-store';
 import { checkKey } from './location';
 import { withRetry } from './retry';
-import { decodeInto, decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { DecryptPool } from './decrypt-pool';
+import { fetchRanged, Slots } from './ranged-get';
+import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 import { promises as fsp } from 'node:fs';
 
 const UPLOAD_MARKER = '.cryopod-upload';
 const DEFAULT_PART_BYTES = 8 << 20;
 const DEFAULT_PARALLEL_PARTS = 4;
-const DOWNLOAD_PARALLEL_FILES = 4;
+const DEFAULT_PARALLEL_GETS = 6;
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -61,6 +63,7 @@ export class S3ImageStore implements ImageStore {
   private readonly retryForMs: number;
   private readonly partBytes: number;
   private readonly parallelParts: number;
+  private readonly parallelGets: number;
 
   constructor(
     readonly bucket: string,
@@ -73,6 +76,7 @@ export class S3ImageStore implements ImageStore {
     this.retryForMs = opts.retryForMs ?? 120_000;
     this.partBytes = Math.max(5 << 20, s3.partBytes ?? DEFAULT_PART_BYTES); // S3's minimum part size
     this.parallelParts = Math.max(1, s3.parallelParts ?? DEFAULT_PARALLEL_PARTS);
+    this.parallelGets = Math.max(1, s3.parallelGets ?? DEFAULT_PARALLEL_GETS);
     this.client = new S3Client({
       region: s3.region ?? 'us-east-1',
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
@@ -195,20 +199,40 @@ export class S3ImageStore implements ImageStore {
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
     const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
-    // A few files at once: the large pages images dominate, the many small ones overlap their latency.
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < objects.length) {
-        const o = objects[next++];
-        const file = o.Key!.slice(base.length);
-        await this.retry(`download of ${o.Key}`, async () => {
-          const { body } = await this.getBody(o.Key!);
-          await decodeInto(body, localDir, file, meter, this.keys, isEncrypted(seal, file), opts);
-        }, opts.signal);
-      }
-    };
-    await Promise.all(Array.from({ length: DOWNLOAD_PARALLEL_FILES }, worker));
+    // Every file as byte ranges, a few in flight across all of them (ranged-get.ts): the large pages
+    // images are fetched in parallel parts, the many small files overlap their latency.
+    const slots = new Slots(this.parallelGets);
+    let pool: DecryptPool | undefined;
+    const decrypting = { ring: this.keys, pool: () => (pool ??= new DecryptPool()) };
+    try {
+      await Promise.all(
+        objects.map((o) => {
+          const file = o.Key!.slice(base.length);
+          return fetchRanged({ name: file, size: o.Size ?? 0, get: (start, end) => this.getRange(o.Key!, start, end, opts.signal) }, localDir, {
+            rangeBytes: this.partBytes,
+            slots,
+            meter,
+            ...(isEncrypted(seal, file) ? { decrypt: decrypting } : {}),
+            retry: (what, fn) => this.retry(what, fn, opts.signal),
+          });
+        }),
+      );
+    } finally {
+      await pool?.close();
+    }
     return { bytes: meter.doneBytes };
+  }
+
+  /** Bytes [start, end) of an object, as a stream. */
+  private async getRange(Key: string, start: number, end: number, signal?: AbortSignal): Promise<Readable> {
+    if (end <= start) return Readable.from([]);
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, Range: `bytes=${start}-${end - 1}` }), { abortSignal: signal });
+      return r.Body as Readable;
+    } catch (err) {
+      if (isNotFound(err)) throw new StoreError('NotFound', `s3://${this.bucket}/${Key} does not exist`, { cause: err });
+      throw err;
+    }
   }
 
   async readFile(key: string, name: string, maxBytes = 1 << 20): Promise<Buffer> {
