@@ -1,10 +1,10 @@
 /**
  * Decryption off the event loop: a few worker threads (one per core) that each take a run of sealed
- * chunks of one file (a byte range fetched by ranged-get.ts, its memory transferred, not copied), open
+ * chunks of one file (gathered by fetch-file.ts, its memory transferred, not copied), open
  * them (AES-256-GCM, cipher.ts's nonce and additional data) and write the plain bytes at their place in
- * the local file with pwrite. The thread that fetches goes on receiving the next ranges meanwhile.
+ * the local file with pwrite. The thread that fetches goes on receiving the next run meanwhile.
  *
- *   main thread:   GET range k ──► Buffer ──postMessage(transfer)──► worker: open chunk i..j ──► pwrite(fd, at i*C)
+ *   main thread:   GET body ──► run of chunks i..j ──postMessage(transfer)──► worker: open each ──► pwrite(fd, at i*C)
  *
  * A chunk that fails authentication comes back as its index, and is reported with the same words as the
  * streaming decryptor (cipher.ts openChunk).
@@ -86,6 +86,10 @@ export class DecryptPool {
   constructor(threads = Math.max(1, Math.min(os.cpus().length, 4))) {
     this.workers = Array.from({ length: threads }, () => this.spawn());
     this.idle = [...this.workers];
+  }
+
+  get threads(): number {
+    return this.workers.length;
   }
 
   private spawn(): Worker {

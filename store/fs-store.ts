@@ -22,12 +22,12 @@ import { checkKey } from './location';
 import { withRetry } from './retry';
 import { createInside, dirInside, mkdirInside, openInside, syncDir } from './safe-fs';
 import { DecryptPool } from './decrypt-pool';
-import { fetchRanged, Slots } from './ranged-get';
+import { fetchRanged, Slots } from './fetch-file';
 import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 
 const PARTIAL = '.partial-';
 const RANGE_BYTES = 8 << 20;
-const RANGES_IN_FLIGHT = 4;
+const FILES_AT_ONCE = 4;
 
 export class FileImageStore implements ImageStore {
   readonly url: string;
@@ -119,8 +119,8 @@ export class FileImageStore implements ImageStore {
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
     const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
-    // The same ranged, in-place fetch as the S3 store (ranged-get.ts): decryption on worker threads.
-    const slots = new Slots(RANGES_IN_FLIGHT);
+    // The same fetch as the S3 store (fetch-file.ts): decryption on worker threads.
+    const slots = new Slots(FILES_AT_ONCE);
     let pool: DecryptPool | undefined;
     const decrypting = { ring: this.keys, pool: () => (pool ??= new DecryptPool()) };
     try {
@@ -141,7 +141,7 @@ export class FileImageStore implements ImageStore {
     return { bytes: meter.doneBytes };
   }
 
-  /** Bytes [start, end) of a stored file, opened inside the root (no symlink followed) for this range alone. */
+  /** Bytes [start, end) of a stored file, opened inside the root (no symlink followed) for this read alone. */
   private async readRange(key: string, file: string, start: number, end: number): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
     const fh = await openInside(this.root, `${key}/${file}`);
     if (end <= start) {

@@ -79,6 +79,6 @@ export interface S3Options {
   /** Multipart part size (default 8 MiB) and parts in flight per file (default 4). */
   partBytes?: number;
   parallelParts?: number;
-  /** Ranged GETs in flight per download, across its files (default 6), each partBytes long. */
+  /** Files fetched at once by a download (default 4), each as one GET. */
   parallelGets?: number;
 }

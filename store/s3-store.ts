@@ -31,14 +31,14 @@ import type { ImageStore, S3Options, StoredCheckpoint, StoreOptions, TransferOpt
 import { checkKey } from './location';
 import { withRetry } from './retry';
 import { DecryptPool } from './decrypt-pool';
-import { fetchRanged, Slots } from './ranged-get';
+import { fetchRanged, Slots } from './fetch-file';
 import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 import { promises as fsp } from 'node:fs';
 
 const UPLOAD_MARKER = '.cryopod-upload';
 const DEFAULT_PART_BYTES = 8 << 20;
 const DEFAULT_PARALLEL_PARTS = 4;
-const DEFAULT_PARALLEL_GETS = 6;
+const DEFAULT_PARALLEL_GETS = 4;
 
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -115,6 +115,8 @@ export class S3ImageStore implements ImageStore {
       throw new StoreError('Exists', `${this.urlOf(key)} is already published: checkpoints are immutable`);
     }
     await this.retry(`start of ${this.urlOf(key)}`, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key, UPLOAD_MARKER), Body: '' })), opts.signal);
+    // Multipart uploads a dead uploader left under this key (its parts cost storage and are never completed).
+    await this.abortUploads(this.objectKey(key));
     const meter = new ProgressMeter(local.totalBytes, opts.onProgress);
     const sha = new Map(local.seal.files.map((f) => [f.path, f.sha256]));
     const keyId = this.keys?.current ?? '';
@@ -199,8 +201,8 @@ export class S3ImageStore implements ImageStore {
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
     const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
-    // Every file as byte ranges, a few in flight across all of them (ranged-get.ts): the large pages
-    // images are fetched in parallel parts, the many small files overlap their latency.
+    // A few files at once, each one GET streamed into place, decrypted on worker threads (fetch-file.ts):
+    // the large pages images dominate, the many small files overlap their latency.
     const slots = new Slots(this.parallelGets);
     let pool: DecryptPool | undefined;
     const decrypting = { ring: this.keys, pool: () => (pool ??= new DecryptPool()) };
@@ -295,10 +297,16 @@ export class S3ImageStore implements ImageStore {
       }
     }
     // Parts of multipart uploads that died (a killed agent) are invisible to listings but cost storage.
-    const uploads = await this.retry(`list of uploads under ${base}`, () => this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: base })));
+    const aborted = await this.abortUploads(base);
+    return objects.length || aborted ? 'removed' : 'absent';
+  }
+
+  /** Aborts every multipart upload under a key prefix; returns how many there were. */
+  private async abortUploads(prefix: string): Promise<number> {
+    const uploads = await this.retry(`list of uploads under ${prefix}`, () => this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix })));
     for (const u of uploads.Uploads ?? []) {
       await this.retry(`abort of ${u.Key}`, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key!, UploadId: u.UploadId! })));
     }
-    return objects.length || uploads.Uploads?.length ? 'removed' : 'absent';
+    return uploads.Uploads?.length ?? 0;
   }
 }
