@@ -23,7 +23,7 @@ import { withRetry } from './retry';
 import { createInside, dirInside, mkdirInside, openInside, syncDir } from './safe-fs';
 import { DecryptPool } from './decrypt-pool';
 import { fetchRanged, Slots } from './fetch-file';
-import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { decodeSmall, downloadBytes, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 
 const PARTIAL = '.partial-';
 const RANGE_BYTES = 8 << 20;
@@ -113,12 +113,13 @@ export class FileImageStore implements ImageStore {
   }
 
   async download(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
-    const seal = await this.readSeal(key);
+    const sealText = await this.readRaw(key, SEAL_FILE, MAX_SEAL_BYTES);
+    const seal = parseSealText(sealText.toString('utf8'));
     const dir = (await dirInside(this.root, key))!;
     const files = await listTree(dir);
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
-    const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
+    const meter = new ProgressMeter(downloadBytes(seal, sealText.length), opts.onProgress);
     // The same fetch as the S3 store (fetch-file.ts): decryption on worker threads.
     const slots = new Slots(FILES_AT_ONCE);
     let pool: DecryptPool | undefined;

@@ -32,7 +32,7 @@ import { checkKey } from './location';
 import { withRetry } from './retry';
 import { DecryptPool } from './decrypt-pool';
 import { fetchRanged, Slots } from './fetch-file';
-import { decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { decodeSmall, downloadBytes, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 import { promises as fsp } from 'node:fs';
 
 const UPLOAD_MARKER = '.cryopod-upload';
@@ -196,11 +196,12 @@ export class S3ImageStore implements ImageStore {
 
   async download(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
     const base = this.objectKey(key);
-    const seal = parseSealText((await this.readObject(base + SEAL_FILE, MAX_SEAL_BYTES)).toString('utf8'));
+    const sealText = await this.readObject(base + SEAL_FILE, MAX_SEAL_BYTES);
+    const seal = parseSealText(sealText.toString('utf8'));
     const objects = (await this.objectsOf(base)).filter((o) => o.Key && !o.Key.slice(base.length).startsWith('.'));
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
-    const meter = new ProgressMeter(seal.files.reduce((n, f) => n + f.size, 0), opts.onProgress);
+    const meter = new ProgressMeter(downloadBytes(seal, sealText.length), opts.onProgress);
     // A few files at once, each one GET streamed into place, decrypted on worker threads (fetch-file.ts):
     // the large pages images dominate, the many small files overlap their latency.
     const slots = new Slots(this.parallelGets);

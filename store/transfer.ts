@@ -40,6 +40,11 @@ export async function localCheckpoint(dir: string, keys: KeyRing | undefined): P
   return { seal, files, totalBytes: files.reduce((n, f) => n + f.size, 0) };
 }
 
+/** The plain bytes a download writes: every sealed file, and the seal itself. */
+export function downloadBytes(seal: Pick<Seal, 'files'>, sealBytes: number): number {
+  return seal.files.reduce((n, f) => n + f.size, 0) + sealBytes;
+}
+
 /** Whether a stored file is encrypted: all but the seal, when the seal names a key. */
 export function isEncrypted(seal: Pick<Seal, 'encryption'>, file: string): boolean {
   return seal.encryption !== undefined && file !== SEAL_FILE;
