@@ -36,8 +36,11 @@ import { decodeSmall, downloadBytes, encodedStream, isEncrypted, localCheckpoint
 import { promises as fsp } from 'node:fs';
 
 const UPLOAD_MARKER = '.cryopod-upload';
-const DEFAULT_PART_BYTES = 8 << 20;
-const DEFAULT_PARALLEL_PARTS = 4;
+// 5 MiB (S3's minimum) x 2 in flight: lib-storage holds each part in memory (a copy or two of it), and
+// the agent must stay under 128 MiB while it uploads (measured in bench/s3.ts: 8 MiB x 4 took it to
+// ~150 MiB, this to ~120 MiB, of which ~64 MiB is Node with the SDK loaded).
+const DEFAULT_PART_BYTES = 5 << 20;
+const DEFAULT_PARALLEL_PARTS = 2;
 const DEFAULT_PARALLEL_GETS = 4;
 
 function isNotFound(err: unknown): boolean {
