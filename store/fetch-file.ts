@@ -120,7 +120,7 @@ async function fetchPlain(file: RangedFile, fh: FileHandle, opts: RangedOptions,
 /**
  * An encrypted file: its header (a tiny GET: key id, key check), then one GET of its sealed chunks,
  * gathered into runs of whole chunks that the worker pool opens and writes while the next run arrives (as
- * many runs in flight as the pool has threads). A retry asks again from the first run not yet written.
+ * two runs in flight per thread of the pool). A retry asks again from the first run not yet written.
  */
 async function fetchEncrypted(file: RangedFile, fh: FileHandle, opts: RangedOptions, count: (n: number) => void): Promise<void> {
   const { ring, pool } = opts.decrypt!;
@@ -164,7 +164,8 @@ async function fetchEncrypted(file: RangedFile, fh: FileHandle, opts: RangedOpti
             const n = Math.min(perRun, layout.chunks - first);
             inFlight.push({ first, n, done: pool().run({ fd: fh.fd, name: file.name, opened, sealed: run, firstIndex: first, count: n, lastIndex, plainOffset: first * opened.chunkBytes }) });
             first += n;
-            if (inFlight.length >= pool().threads) await settleOldest();
+            // Two runs per thread: one being opened, one waiting, so reading the socket never waits on a worker.
+            if (inFlight.length >= 2 * pool().threads) await settleOldest();
             if (first < layout.chunks) run = Buffer.allocUnsafeSlow(Math.min(perRun * sealedChunk, file.size - offsetOf(first)));
             fill = 0;
           }
