@@ -184,7 +184,7 @@ async function fetchEncrypted(file: RangedFile, fh: FileHandle, opts: RangedOpti
 
 /**
  * Fetches one stored file into localDir/name (a new file, 0600), decrypting when asked. Resolves once
- * every byte is written and fsynced; on failure nothing of it is left.
+ * every byte is written; on failure nothing of it is left.
  */
 export async function fetchRanged(file: RangedFile, localDir: string, opts: RangedOptions): Promise<void> {
   const fh = await createInside(localDir, file.name);
@@ -201,7 +201,8 @@ export async function fetchRanged(file: RangedFile, localDir: string, opts: Rang
     } finally {
       opts.slots.release();
     }
-    await fh.sync();
+    // No fsync: a download is a staging copy the restore reads at once, and a restore cut by a crash is
+    // not resumed (its copy is removed), so the bytes need not reach the disk first.
     opts.meter.flush(file.name);
   } catch (err) {
     opts.meter.rewind(counted);
