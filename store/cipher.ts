@@ -92,35 +92,46 @@ async function* rechunk(source: AsyncIterable<Buffer | Uint8Array>, size: number
   yield Buffer.concat(parts, held);
 }
 
+/** A new file's encryption: its header (a fresh salt, the key check, the key id) and its own key. */
+export function newFileCipher(keyId: string, master: Buffer): OpenedHeader {
+  const salt = randomBytes(SALT_BYTES);
+  const id = Buffer.from(keyId, 'utf8');
+  const header = Buffer.concat([MAGIC, Buffer.from([VERSION, CIPHER_CHUNK_LOG2]), salt, keyCheck(master, salt), Buffer.from([id.length]), id]);
+  return { header, key: fileKey(master, salt), chunkBytes: 1 << CIPHER_CHUNK_LOG2 };
+}
+
+/** Seals chunk `index` of a file (the last one when `last`): ciphertext and tag. */
+export function sealChunk(o: OpenedHeader, name: string, index: number, last: boolean, plain: Buffer): Buffer {
+  const c = createCipheriv('aes-256-gcm', o.key, nonce(index));
+  c.setAAD(aad(o.header, name, index, last));
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+/** The chunks of a file of plainBytes (the last always short, maybe empty) and its stored size. */
+export function sealedLayout(plainBytes: number, o: OpenedHeader): { chunks: number; storedBytes: number } {
+  const chunks = Math.floor(plainBytes / o.chunkBytes) + 1;
+  return { chunks, storedBytes: o.header.length + plainBytes + chunks * TAG_BYTES };
+}
+
 /** A stream transform (for stream.pipeline) that encrypts one file of the checkpoint, named `name`. */
 export function encryptor(keyId: string, master: Buffer, name: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
   return async function* encrypt(source) {
-    const salt = randomBytes(SALT_BYTES);
-    const id = Buffer.from(keyId, 'utf8');
-    const header = Buffer.concat([MAGIC, Buffer.from([VERSION, CIPHER_CHUNK_LOG2]), salt, keyCheck(master, salt), Buffer.from([id.length]), id]);
-    yield header;
-    const key = fileKey(master, salt);
-    const size = 1 << CIPHER_CHUNK_LOG2;
+    const o = newFileCipher(keyId, master);
+    yield o.header;
     let index = 0;
     let pending: Buffer | undefined;
     // One chunk of look-ahead: a chunk is the last only if nothing follows it. A full chunk at the very
     // end is followed by an empty last one, so the last chunk is always short.
-    for await (const chunk of rechunk(source, size)) {
-      if (pending !== undefined) yield seal(key, header, name, index++, pending, false);
+    for await (const chunk of rechunk(source, o.chunkBytes)) {
+      if (pending !== undefined) yield sealChunk(o, name, index++, false, pending);
       pending = chunk;
     }
-    if (pending!.length === size) {
-      yield seal(key, header, name, index++, pending!, false);
+    if (pending!.length === o.chunkBytes) {
+      yield sealChunk(o, name, index++, false, pending!);
       pending = Buffer.alloc(0);
     }
-    yield seal(key, header, name, index, pending!, true);
+    yield sealChunk(o, name, index, true, pending!);
   };
-}
-
-function seal(key: Buffer, header: Buffer, name: string, index: number, plain: Buffer, last: boolean): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, nonce(index));
-  c.setAAD(aad(header, name, index, last));
-  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
 }
 
 /** Reads the header off the front of an encrypted file; undefined until enough bytes are there. */

@@ -5,13 +5,16 @@
  *   PREFIX/KEY/<path>              one object per checkpoint file, encrypted when the store has a key
  *   PREFIX/KEY/cryopod-seal.json   written last, in plain: its presence means the checkpoint is complete
  *
- * Each file is streamed from disk into a multipart upload (lib-storage: parts in parallel, never a second
- * copy on disk; memory = parts in flight x part size). Each object carries the file's sealed sha256 as
+ * Each file is streamed from disk into a multipart upload, each part's body read from its own byte range
+ * of the file as it is sent (upload-parts.ts: parts in parallel, no part held in memory, never a second
+ * copy on disk). Each object carries the file's sealed sha256 as
  * metadata, so an upload retried after a crash or an outage skips the files already stored whole. A
  * file that fails is retried from its start with backoff; objects are never read back before the seal.
  */
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -19,28 +22,29 @@ import {
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
   type _Object,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
 import { SEAL_FILE } from '../images/seal';
 import { parseSealText } from '../images/seal-verify';
-import type { KeyRing } from './cipher';
+import { newFileCipher, sealedLayout, type KeyRing } from './cipher';
 import { StoreError } from './errors';
 import type { ImageStore, S3Options, StoredCheckpoint, StoreOptions, TransferOptions } from './image-store';
 import { checkKey } from './location';
 import { withRetry } from './retry';
 import { DecryptPool } from './decrypt-pool';
 import { fetchRanged, Slots } from './fetch-file';
-import { decodeSmall, downloadBytes, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { partBody, planParts } from './upload-parts';
+import * as path from 'node:path';
+import { decodeSmall, downloadBytes, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 import { promises as fsp } from 'node:fs';
 
 const UPLOAD_MARKER = '.cryopod-upload';
-// 5 MiB (S3's minimum) x 2 in flight: lib-storage holds each part in memory (a copy or two of it), and
-// the agent must stay under 128 MiB while it uploads (measured in bench/s3.ts: 8 MiB x 4 took it to
-// ~150 MiB, this to ~120 MiB, of which ~64 MiB is Node with the SDK loaded).
-const DEFAULT_PART_BYTES = 5 << 20;
-const DEFAULT_PARALLEL_PARTS = 2;
+// Parts are streamed from the file (upload-parts.ts), so more in flight costs sockets, not memory: the
+// agent stays near 105 MiB whatever these are (about 64 MiB of it is Node with the SDK loaded).
+const DEFAULT_PART_BYTES = 8 << 20;
+const DEFAULT_PARALLEL_PARTS = 4;
 const DEFAULT_PARALLEL_GETS = 4;
 
 function isNotFound(err: unknown): boolean {
@@ -132,26 +136,63 @@ export class S3ImageStore implements ImageStore {
           return;
         }
         const before = meter.doneBytes;
-        const upload = new Upload({
-          client: this.client,
-          params: { Bucket: this.bucket, Key, Body: encodedStream(localDir, f.path, meter, this.keys, isEncrypted(local.seal, f.path)), Metadata: meta, ContentType: 'application/octet-stream' },
-          partSize: this.partBytes,
-          queueSize: this.parallelParts,
-          leavePartsOnError: false,
-        });
-        const abort = (): void => void upload.abort();
-        opts.signal?.addEventListener('abort', abort, { once: true });
         try {
-          await upload.done();
+          await this.putFile(Key, path.join(localDir, f.path), f.path, meta, isEncrypted(local.seal, f.path), meter, opts.signal);
         } catch (err) {
           meter.rewind(meter.doneBytes - before);
           throw err;
-        } finally {
-          opts.signal?.removeEventListener('abort', abort);
         }
       }, opts.signal);
     }
     return { bytes: local.totalBytes };
+  }
+
+  /**
+   * One file as one object: a single PUT when it fits in a part, else a multipart upload whose parts are
+   * streamed from their byte ranges of the file (upload-parts.ts), a few in flight; nothing is buffered.
+   * A failure aborts the multipart upload (the caller retries the file from its start).
+   */
+  private async putFile(Key: string, file: string, name: string, Metadata: Record<string, string>, encrypt: boolean, meter: ProgressMeter, signal?: AbortSignal): Promise<void> {
+    const { size } = await fsp.stat(file);
+    const id = this.keys?.current;
+    const cipher = encrypt && id ? newFileCipher(id, this.keys!.keys.get(id)!) : undefined;
+    const parts = planParts(size, this.partBytes, cipher);
+    const totalChunks = cipher ? sealedLayout(size, cipher).chunks : 0;
+    const body = (p: (typeof parts)[number]): Readable => partBody(file, name, p, cipher, totalChunks);
+    const common = { Bucket: this.bucket, Key };
+    if (parts.length === 1) {
+      await this.client.send(new PutObjectCommand({ ...common, Body: body(parts[0]), ContentLength: parts[0].length, Metadata, ContentType: 'application/octet-stream' }), { abortSignal: signal });
+      meter.add(name, parts[0].plainBytes);
+      meter.flush(name);
+      return;
+    }
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ ...common, Metadata, ContentType: 'application/octet-stream' }), { abortSignal: signal });
+    try {
+      const etags: string[] = new Array(parts.length);
+      const slots = new Slots(this.parallelParts);
+      let failure: unknown;
+      await Promise.all(
+        parts.map(async (p, i) => {
+          await slots.acquire();
+          try {
+            if (failure !== undefined) return;
+            const r = await this.client.send(new UploadPartCommand({ ...common, UploadId, PartNumber: i + 1, Body: body(p), ContentLength: p.length }), { abortSignal: signal });
+            etags[i] = r.ETag!;
+            meter.add(name, p.plainBytes);
+          } catch (err) {
+            failure ??= err;
+          } finally {
+            slots.release();
+          }
+        }),
+      );
+      if (failure !== undefined) throw failure;
+      await this.client.send(new CompleteMultipartUploadCommand({ ...common, UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) } }), { abortSignal: signal });
+      meter.flush(name);
+    } catch (err) {
+      await this.client.send(new AbortMultipartUploadCommand({ ...common, UploadId })).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** True when an object is there with the metadata of the file it should hold (stored by an earlier try). */
