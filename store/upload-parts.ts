@@ -51,6 +51,7 @@ export function partBody(file: string, name: string, part: Part, cipher?: Opened
     if (part.plainBytes === 0) return Readable.from([]);
     return createReadStream(file, { start: part.plainStart, end: part.plainStart + part.plainBytes - 1, highWaterMark: 1 << 20 });
   }
+  // One sealed chunk buffered at a time (Readable.from would hold 16 by default: 16 MiB per part in flight).
   return Readable.from(
     (async function* sealed(): AsyncGenerator<Buffer> {
       if (part.firstChunk === 0) yield cipher.header;
@@ -71,5 +72,6 @@ export function partBody(file: string, name: string, part: Part, cipher?: Opened
         await fh.close();
       }
     })(),
+    { highWaterMark: 1 },
   );
 }
