@@ -5,6 +5,8 @@
  *     frozen at a known point by a TCP proxy in front of MinIO: the next agent on the node resumes it
  *     (the files stored whole are not sent again) and the Checkpoint ends Succeeded under the first claim,
  *     its images sealed and signed in the bucket, nothing left on the node, no multipart upload left;
+ *   - MinIO SIGKILLed in the middle of an upload and started again: the Checkpoint ends Succeeded after
+ *     the agent's retries, every file whole and signed in the bucket;
  *   - a storage root with too little room for the pod's images: Failed/InsufficientStorage before
  *     anything is frozen, the process running on.
  */
@@ -161,6 +163,43 @@ describe('the agent killed in the middle of an upload', () => {
 
     second.kill('SIGTERM');
     await new Promise((r) => (second.exitCode !== null ? r(null) : second.once('exit', r)));
+  });
+});
+
+describe('the store killed in the middle of an upload and started again', () => {
+  const NODE = 'node-kill';
+  const ns = 'team-kill';
+
+  test('the Checkpoint completes after retries, every byte in the bucket', async () => {
+    const url = new URL(minio.endpoint);
+    const proxy = await startStallProxy({ host: url.hostname, port: Number(url.port) }, 1 << 20);
+    cleanups.push(() => proxy.close());
+    const agent = new Agent(
+      { nodeName: NODE, podName: 'agent-kill', storageRoot: path.join(tmp, 'kill-images'), stateDir: path.join(tmp, 'kill-state'), port: 0, bind: '127.0.0.1', kubeconfig: cluster.agentKubeconfig, freezeMode: 'native', concurrency: 1, storeUrl: `s3://${BUCKET}/cluster`, storeSecretDir: secretDir('kill-secret', proxy.endpoint), storeRetrySeconds: 120 },
+      { log: () => undefined },
+    );
+    await agent.start();
+    cleanups.push(() => agent.stop());
+    await waitFor('the agent to list its work', () => agent.ready(), 10_000);
+    await createNamespace(cluster.admin, ns);
+    const { uid, ctr } = await podWithContainer(ns, 'web', NODE);
+    await createDispatchedCheckpoint(cluster.admin, ns, 'ckpt-kill', 'web', NODE, uid);
+    await waitFor('the upload to be 1 MiB in', () => proxy.stalled, 120_000, 50);
+    // MinIO dies with the upload in flight (SIGKILL), the held bytes then meet a dead server; a moment later it is back.
+    await minio.kill();
+    proxy.pass();
+    expect((await getCheckpoint(cluster.admin, ns, 'ckpt-kill')).status?.phase).toBe('Running');
+    await minio.start();
+    const cp = await waitForPhase(cluster.admin, ns, 'ckpt-kill', ['Succeeded', 'Failed'], 180_000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason, failure: ready?.status === 'True' ? undefined : ready?.message }).toEqual({ phase: 'Succeeded', reason: 'Succeeded', failure: undefined });
+    const key = `${ns}/ckpt-kill-${cp.metadata.uid}`;
+    const dl = path.join(tmp, 'kill-dl');
+    await openStore(`s3://${BUCKET}/cluster`, { s3: minio.s3 }).download(key, dl);
+    const seal = await verifySeal(dl, { trusted: [publicKey] });
+    expect(seal.files.map((f) => f.path)).toEqual(expect.arrayContaining(['pod.json', 'app/pages-1.img']));
+    expect(fs.existsSync(path.join(tmp, 'kill-images', ns, `ckpt-kill-${cp.metadata.uid}`))).toBe(false);
+    await expectRunningThawedUntraced(ctr);
   });
 });
 
