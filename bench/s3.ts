@@ -1,16 +1,22 @@
 /**
  * Store throughput against a real MinIO on loopback: `node dist/bench/s3.js [--mib 1024] [--repeat 2]`
  *
- * A sealed checkpoint of MIB MiB (one large pages image, as a real dump has) is uploaded and downloaded
- * through the image store (store/), and the same bytes are put and got with the plain SDK (lib-storage
- * Upload with the same part size and parallelism; GetObject streamed to a file) in the same run, as a
- * ratio (the target is >= 0.9), with encryption off and on. Each rate is the best of --repeat runs (the
- * machine is shared). The bench process's peak RSS during the store's uploads is reported too
- * (target < 128 MiB). MinIO keeps its data in /dev/shm when there is room, so the disk does not decide.
+ * 1. A sealed checkpoint of MIB MiB (one large pages image, as a real dump has) is uploaded and downloaded
+ *    through the image store (store/), and the same bytes are put and got with the plain SDK (lib-storage
+ *    Upload with the same part size and parallelism; GetObject streamed to a file) in the same run, as a
+ *    ratio (the target is >= 0.9), with encryption off and on. Each rate is the best of --repeat runs (the
+ *    machine is shared), the variants alternating.
+ * 2. The agent's memory during an upload of that checkpoint: the calls the agent makes (upload-once.ts),
+ *    in a process of their own, VmRSS sampled from /proc/PID/status every 20 ms (target < 128 MiB).
+ * 3. Restore of a real MIB MiB process (bench/victim) from the store against a restore from a local
+ *    directory, both in fresh processes until the restored process runs (store-restore-once.ts,
+ *    restore-once.ts; target: within 1.5x).
+ * MinIO keeps its data in /dev/shm when there is room, so the disk does not decide.
  */
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, promises as fsp, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -19,6 +25,9 @@ import { keyRingFrom } from '../store/cipher';
 import { openStore } from '../store/open-store';
 import { startMinio } from './minio-server';
 import { keyPair, makeCheckpoint } from './sample-checkpoint';
+import { dumpProcess } from '../checkpoint';
+import type { KeyObject } from 'node:crypto';
+import type { Minio } from './minio-server';
 
 const MiB = 1 << 20;
 const arg = (name: string, dflt: number): number => {
@@ -88,12 +97,125 @@ async function main(): Promise<void> {
       console.log(`${label.padEnd(18)} put ${put.toFixed(0)} MiB/s (${(put / best.sdkPut).toFixed(2)} of SDK)   get ${get.toFixed(0)} MiB/s (${(get / best.sdkGet).toFixed(2)} of SDK)   peak RSS of this process in its uploads ${(rss / MiB).toFixed(0)} MiB`);
     row('store', best.put, best.get, rssPlain);
     row('store+AES-GCM', best.encPut, best.encGet, rssEnc);
+
+    const secretPlain = await secretDir(work, 'secret-plain', minio, signer);
+    const secretEnc = await secretDir(work, 'secret-enc', minio, signer, { current: 'bench', keys: { bench: Buffer.alloc(32, 7).toString('base64') } });
+    for (const [label, secret] of [['plain', secretPlain], ['AES-GCM', secretEnc]] as const) {
+      let peak = 0;
+      let hwm = 0;
+      let mibs = 0;
+      for (let i = 0; i < repeat; i++) {
+        const r = await uploadInOwnProcess(label === 'plain' ? src : srcEnc, `s3://${bucket}/agent`, `rss-${++n}`, secret);
+        peak = Math.max(peak, r.sampledPeak);
+        hwm = Math.max(hwm, r.peakKiB * 1024);
+        mibs = Math.max(mibs, bytes / MiB / r.seconds);
+      }
+      console.log(`agent upload (${label.padEnd(7)}) in its own process, store defaults: ${mibs.toFixed(0)} MiB/s, RSS sampled from /proc peak ${(peak / MiB).toFixed(0)} MiB (VmHWM ${(hwm / MiB).toFixed(0)} MiB; target < 128 MiB)`);
+    }
+    await fsp.rm(src, { recursive: true, force: true });
+    await fsp.rm(srcEnc, { recursive: true, force: true });
+    await restoreComparison(work, mib, repeat, bucket, secretPlain);
   } finally {
     clearInterval(sampler);
     sdk.destroy();
     await minio.stop();
     await fsp.rm(work, { recursive: true, force: true });
   }
+}
+
+/** A Secret directory as the kubelet mounts it (store/credentials.ts), for the child processes. */
+async function secretDir(work: string, name: string, minio: Minio, signer: KeyObject, keys?: object): Promise<string> {
+  const dir = path.join(work, name);
+  await fsp.mkdir(dir, { mode: 0o700 });
+  await fsp.writeFile(path.join(dir, 's3-access-key-id'), minio.s3.accessKeyId!);
+  await fsp.writeFile(path.join(dir, 's3-secret-access-key'), minio.s3.secretAccessKey!);
+  await fsp.writeFile(path.join(dir, 's3-endpoint'), minio.endpoint);
+  await fsp.writeFile(path.join(dir, 'signing-key.pem'), signer.export({ type: 'pkcs8', format: 'pem' }));
+  if (keys) await fsp.writeFile(path.join(dir, 'encryption-keys.json'), JSON.stringify(keys));
+  return dir;
+}
+
+function rssOf(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0; // exited
+  }
+}
+
+/** Runs one child to its end, sampling its RSS; resolves with its JSON line and the sampled peak. */
+function runChild<T>(script: string, args: string[]): Promise<T & { sampledPeak: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, script), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(child.pid!))), 20);
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('exit', (code) => {
+      clearInterval(sampler);
+      if (code !== 0) return reject(new Error(`${script} exited ${code}: ${err}`));
+      resolve({ ...(JSON.parse(out.trim().split('\n').pop()!) as T), sampledPeak: peak });
+    });
+  });
+}
+
+function uploadInOwnProcess(dir: string, url: string, key: string, secret: string): Promise<{ seconds: number; peakKiB: number; sampledPeak: number }> {
+  return runChild('upload-once.js', [dir, url, key, secret]);
+}
+
+/** A victim holding mib MiB (bench/victim.c), detached so that the dumper is not its parent. */
+async function startVictim(mib: number, work: string): Promise<number> {
+  const ready = path.join(work, `victim-${mib}.ready`);
+  execFileSync('/bin/sh', ['-c', `setsid "$0" "$@" </dev/null >/dev/null 2>&1 &`, path.join(__dirname, '..', '..', 'bench', 'bin', 'victim'), String(mib), ready]);
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(ready)) {
+    if (Date.now() > deadline) throw new Error(`the victim of ${mib} MiB did not get ready`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Number(readFileSync(ready, 'utf8').trim());
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
+}
+
+/** Restore of a real process from the store against a restore from a local directory, best of `repeat` each, alternating. */
+async function restoreComparison(work: string, mib: number, repeat: number, bucket: string, secret: string): Promise<void> {
+  const local = path.join(work, 'local-checkpoint');
+  await fsp.mkdir(local, { mode: 0o700 });
+  const pid = await startVictim(mib, work);
+  try {
+    await dumpProcess({ pid, dir: local });
+  } finally {
+    kill(pid);
+  }
+  const url = `s3://${bucket}/restore`;
+  await uploadInOwnProcess(local, url, 'victim', secret); // seals it (signed) and publishes it
+  let fromLocal = Infinity;
+  let fromStore = Infinity;
+  let download = Infinity;
+  for (let i = 0; i < repeat; i++) {
+    const l = await runChild<{ pid: number; seconds: number }>('restore-once.js', [local]);
+    kill(l.pid);
+    fromLocal = Math.min(fromLocal, l.seconds);
+    const scratch = await fsp.mkdtemp(path.join(work, 'from-store-'));
+    const s = await runChild<{ pid: number; seconds: number; downloadSeconds: number }>('store-restore-once.js', [url, 'victim', secret, scratch]);
+    kill(s.pid);
+    await fsp.rm(scratch, { recursive: true, force: true });
+    fromStore = Math.min(fromStore, s.seconds);
+    download = Math.min(download, s.downloadSeconds);
+  }
+  console.log(
+    `restore of a ${mib} MiB process until it runs: from a local directory ${(fromLocal * 1000).toFixed(0)} ms, ` +
+      `from the store ${(fromStore * 1000).toFixed(0)} ms (download + seal check ${(download * 1000).toFixed(0)} ms): ${(fromStore / fromLocal).toFixed(2)}x (target <= 1.5x)`,
+  );
 }
 
 main().catch((err) => {

@@ -128,6 +128,8 @@ export interface RestoreStatus {
   startedAt?: string;
   finishedAt?: string;
   durations?: { downloadSeconds?: number; restoreSeconds?: number };
+  /** Progress of the download from the image store while it runs (bytes after decryption). */
+  transfer?: { doneBytes: number; totalBytes: number };
   conditions?: Condition[];
   observedGeneration?: number;
 }

@@ -41,6 +41,7 @@ export const Reason = {
   DumpFailed: 'DumpFailed',
   Unsupported: 'Unsupported',
   UploadFailed: 'UploadFailed',
+  InsufficientStorage: 'InsufficientStorage',
   CheckpointNotFound: 'CheckpointNotFound',
   CheckpointNotReady: 'CheckpointNotReady',
   ImageCorrupt: 'ImageCorrupt',

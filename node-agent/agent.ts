@@ -20,6 +20,7 @@ import { AgentMetrics } from './metrics';
 import { ReadImagesFn, RestoreFn, RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
 import { remoteStoreFrom } from './remote-store';
+import { UploadJournal } from './upload-journal';
 import { customResourceSource } from './watch-source';
 
 export interface AgentOverrides {
@@ -72,7 +73,8 @@ export class Agent {
     const dumper = new Dumper(journal, cfg.freezeMode, this.overrides.dump, this.overrides.dumperHooks);
     const store = new ImageStore(cfg.storageRoot);
     const remote = remoteStoreFrom(cfg);
-    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, remote, dumper, mounts, metrics: this.metrics, log: this.log });
+    const uploads = new UploadJournal(path.join(cfg.stateDir, cfg.nodeName));
+    const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, remote, uploads, dumper, mounts, metrics: this.metrics, log: this.log });
     const restores = new RestoreWorker({ api, identity: this.identity, store, remote, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
     const kinds: WorkKind[] = [
       { plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) },

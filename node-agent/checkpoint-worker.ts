@@ -4,14 +4,18 @@
  *   get ─► not ours / finished ─► done
  *       ─► Dispatched ─► claim (PUT status, resourceVersion; 409 = someone else won: drop)
  *                         ─► pod ─► containers ─► PIDs ─► preflight (nothing frozen; refused: Failed Unsupported)
+ *                         ─► free space for the images (nothing frozen; short: Failed InsufficientStorage)
  *                         ─► pod.json ─► dump each ─► Succeeded | Failed
- *       ─► Running, claimed by an earlier instance of this agent ─► recovery.ts ─► Failed AgentRestarted
+ *       ─► Running, claimed by an earlier instance of this agent
+ *            ─► it was uploading (upload-journal.ts) ─► upload again (files stored whole are skipped) ─► Succeeded
+ *            ─► otherwise ─► recovery.ts ─► Failed AgentRestarted
  *
  * Final statuses are written with retry-on-conflict, but only while the object is still Running under
  * our claim (the operator may have failed it meanwhile, e.g. on a timeout: then our result is dropped and
  * its images removed). A result whose status write failed for another reason is kept in memory and
  * written on the next attempt, so a finished dump is never done twice by this instance.
  */
+import * as fs from 'node:fs';
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Checkpoint, ContainerResult } from '../crds/types';
 import { ConditionType, getCondition, Reason, splitKey } from '../kube';
@@ -26,10 +30,12 @@ import { preflightContainers } from './preflight';
 import { PROC } from './procfs';
 import { makePodSafe, recoveryMessage } from './recovery';
 import { recheckMembership, resolveContainers } from './resolve';
+import { checkSpace } from './space-check';
 import { claimed, failed, succeeded, SuccessResult } from './status';
 import { ImageStore, refOf } from './storage';
 import { storeKey, upload, type RemoteStore } from './remote-store';
 import type { Progress } from '../store';
+import { UploadJournal, type DumpedResult } from './upload-journal';
 import { WorkError, describeError } from './work-error';
 
 export interface WorkerDeps {
@@ -38,6 +44,8 @@ export interface WorkerDeps {
   store: ImageStore;
   /** The image store checkpoints are published to (--store-url); none: they stay in `store`'s directory. */
   remote?: RemoteStore;
+  /** Where a started upload is recorded, so that the next agent finishes it if this one dies (none: it fails instead). */
+  uploads?: UploadJournal;
   dumper: Dumper;
   mounts: CgroupMounts;
   metrics: AgentMetrics;
@@ -100,6 +108,7 @@ export class CheckpointWorker {
       return { kind: 'succeeded', result: await this.dumpPod(cp, pod) };
     } catch (err) {
       this.d.store.remove(refOf(cp.metadata));
+      this.d.uploads?.forget(cp.metadata.uid ?? '');
       if (err instanceof WorkError) return { kind: 'failed', reason: err.reason, message: err.message };
       const e = describeError(err);
       return { kind: 'failed', reason: Reason.DumpFailed, message: e.code ? `${e.code}: ${e.message}` : e.message };
@@ -114,6 +123,8 @@ export class CheckpointWorker {
     await preflightContainers(containers);
     // A directory left by an earlier attempt is ours to replace: the claim made this work ours alone.
     this.d.store.remove(ref);
+    // Room for the images, before anything is frozen (space-check.ts): a refusal pauses nothing.
+    checkSpace(this.d.store.root, containers.map((c) => ({ container: c.name, pids: c.pids })), this.d.proc ?? PROC);
     this.d.store.writePodJson(ref, savedPod(pod));
     const results: ContainerResult[] = [];
     let frozen = 0;
@@ -132,34 +143,38 @@ export class CheckpointWorker {
       dumping += out.dumpSeconds;
     }
     const dir = this.d.store.checkpointDir(ref);
-    const imageSizeBytes = this.d.store.sizeOf(dir);
-    let imageLocation = `file://${dir}`;
-    let uploadSeconds = 0;
-    if (this.d.remote) {
-      try {
-        const up = await upload(this.d.remote, ref, dir, (p) => void this.reportTransfer(cp, p));
-        imageLocation = up.url;
-        uploadSeconds = up.seconds;
-      } catch (err) {
-        throw new WorkError(Reason.UploadFailed, `upload to ${this.d.remote.store.url}: ${(err as Error).message}`);
-      }
-      // Confirmed in the store: the node's copy goes (Succeeded is written only after this point).
-      this.d.store.remove(ref);
-    }
-    return {
+    const dumped: DumpedResult = {
       containers: results,
-      durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: round(uploadSeconds) },
+      durations: { freezeSeconds: round(frozen), dumpSeconds: round(dumping), uploadSeconds: 0 },
       freezeDuration: durationString(frozen),
-      imageLocation,
-      imageSizeBytes,
+      imageSizeBytes: this.d.store.sizeOf(dir),
     };
+    if (!this.d.remote) return { ...dumped, imageLocation: `file://${dir}` };
+    // From here on the dump is whole on this node: an agent that dies now leaves it to the next (recover).
+    this.d.uploads?.record(cp.metadata.uid as string, { claim: cp.status?.claimedBy as string, result: dumped });
+    return this.publish(cp, dumped, cp.status?.claimedBy as string);
+  }
+
+  /** Uploads the node's copy of a finished dump, removes it once confirmed, and gives the result its location. */
+  private async publish(cp: Checkpoint, dumped: DumpedResult, claim: string): Promise<SuccessResult> {
+    const remote = this.d.remote as RemoteStore;
+    const ref = refOf(cp.metadata);
+    let up;
+    try {
+      up = await upload(remote, ref, this.d.store.checkpointDir(ref), (p) => void this.reportTransfer(cp, p, claim));
+    } catch (err) {
+      throw new WorkError(Reason.UploadFailed, `upload to ${remote.store.url}: ${(err as Error).message}`);
+    }
+    // Confirmed in the store: the node's copy goes (Succeeded is written only after this point).
+    this.d.store.remove(ref);
+    return { ...dumped, durations: { ...dumped.durations, uploadSeconds: round(up.seconds) }, imageLocation: up.url };
   }
 
   /** Upload progress into status.transfer: best effort (a conflict or an error skips one report). */
-  private async reportTransfer(cp: Checkpoint, p: Progress): Promise<void> {
+  private async reportTransfer(cp: Checkpoint, p: Progress, claim: string): Promise<void> {
     try {
       const current = await this.d.api.getCheckpoint(cp.metadata.namespace as string, cp.metadata.name as string);
-      if (!current || current.status?.phase !== 'Running' || current.status.claimedBy !== this.d.identity.id) return;
+      if (!current || current.status?.phase !== 'Running' || current.status.claimedBy !== claim) return;
       await this.d.api.replaceCheckpointStatus({ ...current, status: { ...current.status, transfer: { doneBytes: p.doneBytes, totalBytes: p.totalBytes } } });
     } catch (err) {
       this.d.log(`${cp.metadata.namespace}/${cp.metadata.name}: upload progress not written: ${(err as Error).message.split('\n')[0]}`);
@@ -169,6 +184,8 @@ export class CheckpointWorker {
   private async recover(cp: Checkpoint): Promise<void> {
     const ns = cp.metadata.namespace as string;
     const previous = cp.status?.claimedBy as string;
+    const pending = this.d.uploads?.read(cp.metadata.uid as string);
+    if (pending && pending.claim === previous && this.d.remote) return this.resumeUpload(cp, pending.result, previous);
     const found = await this.d.api.getPod(ns, cp.spec.podName);
     const pod = cp.status?.podUID && found?.metadata?.uid !== cp.status.podUID ? undefined : found;
     const safe = await makePodSafe(pod, cp.spec.containers, this.d.mounts, this.d.proc ?? PROC);
@@ -176,6 +193,38 @@ export class CheckpointWorker {
     const outcome: Outcome = { kind: 'failed', reason: Reason.AgentRestarted, message: recoveryMessage(previous, safe) };
     this.d.log(`${ns}/${cp.metadata.name}: recovered work of ${previous}: ${outcome.message}`);
     // Writing under the earlier claim: conditional on the resourceVersion we read, like a claim.
+    await this.finish(cp, outcome, previous);
+  }
+
+  /**
+   * The earlier agent died while uploading a finished dump: upload it again (the store skips what it has
+   * whole) and finish the work under that agent's claim. If the store has it complete already, the upload
+   * was confirmed and only the status was not written.
+   */
+  private async resumeUpload(cp: Checkpoint, dumped: DumpedResult, previous: string): Promise<void> {
+    const key = `${cp.metadata.namespace}/${cp.metadata.name}`;
+    const ref = refOf(cp.metadata);
+    const remote = this.d.remote as RemoteStore;
+    this.d.log(`${key}: ${previous} died while uploading; finishing its upload`);
+    let outcome: Outcome;
+    try {
+      let result: SuccessResult;
+      if (await remote.store.exists(storeKey(ref))) {
+        // Published whole before the agent died (or by an earlier resume whose status write failed).
+        this.d.store.remove(ref);
+        result = { ...dumped, imageLocation: remote.store.urlOf(storeKey(ref)) };
+      } else if (fs.existsSync(this.d.store.checkpointDir(ref))) {
+        result = await this.publish(cp, dumped, previous);
+      } else {
+        throw new WorkError(Reason.AgentRestarted, `the agent restarted while uploading this checkpoint (claimed by ${previous}), and neither the node's copy nor a complete upload is left: create a new Checkpoint`);
+      }
+      outcome = { kind: 'succeeded', result };
+    } catch (err) {
+      this.d.store.remove(ref);
+      const e = err instanceof WorkError ? err : new WorkError(Reason.UploadFailed, (err as Error).message);
+      outcome = { kind: 'failed', reason: e.reason, message: e.message };
+    }
+    this.unwritten.set(key, outcome);
     await this.finish(cp, outcome, previous);
   }
 
@@ -189,6 +238,7 @@ export class CheckpointWorker {
       reread: async (current) => (await this.d.api.getCheckpoint(current.metadata.namespace as string, current.metadata.name as string)) ?? undefined,
     });
     this.unwritten.delete(key);
+    this.d.uploads?.forget(cp.metadata.uid ?? '');
     if (w.kind === 'notOurs') {
       this.d.log(`${key}: no longer Running under our claim (phase ${w.obj.status?.phase}); result dropped`);
       if (outcome.kind === 'succeeded') {

@@ -26,22 +26,27 @@ export function storeKey(ref: CheckpointRef): string {
   return `${ref.namespace}/${ref.name}-${ref.uid}`;
 }
 
+/** Passes progress on at most every `everyMs` (a status write each time), and always the last report. */
+function throttled(progress: (p: Progress) => void, everyMs: number): (p: Progress) => void {
+  let last = 0;
+  return (p) => {
+    if (Date.now() - last < everyMs && p.doneBytes < p.totalBytes) return;
+    last = Date.now();
+    progress(p);
+  };
+}
+
 /** Seals and uploads a local checkpoint directory; calls progress at most every `everyMs`. */
 export async function upload(remote: RemoteStore, ref: CheckpointRef, dir: string, progress: (p: Progress) => void, everyMs = 2000): Promise<{ url: string; seconds: number }> {
   const t0 = process.hrtime.bigint();
-  let last = 0;
-  const { url } = await publishCheckpoint(remote.store, storeKey(ref), dir, {
-    signingKey: remote.signingKey,
-    onProgress: (p) => {
-      if (Date.now() - last < everyMs && p.doneBytes < p.totalBytes) return;
-      last = Date.now();
-      progress(p);
-    },
-  });
+  const { url } = await publishCheckpoint(remote.store, storeKey(ref), dir, { signingKey: remote.signingKey, onProgress: throttled(progress, everyMs) });
   return { url, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
-/** Downloads a checkpoint into dir (new) and verifies its seal; throws SealError or StoreError with the reason. */
-export async function download(remote: RemoteStore, ref: CheckpointRef, dir: string): Promise<void> {
-  await fetchCheckpoint(remote.store, storeKey(ref), dir, { trusted: remote.trustedKeys, allowUnsigned: remote.allowUnsigned });
+/**
+ * Downloads a checkpoint into dir (new) and verifies its seal; throws SealError or StoreError with the
+ * reason. Calls progress at most every `everyMs`.
+ */
+export async function download(remote: RemoteStore, ref: CheckpointRef, dir: string, progress: (p: Progress) => void = () => undefined, everyMs = 2000): Promise<void> {
+  await fetchCheckpoint(remote.store, storeKey(ref), dir, { trusted: remote.trustedKeys, allowUnsigned: remote.allowUnsigned, onProgress: throttled(progress, everyMs) });
 }

@@ -197,6 +197,20 @@ describe('from an image store (--store-url; a file:// store here)', () => {
     expect(fs.existsSync(path.join(store.root, 'ns', `c-${CUID}`))).toBe(false);
   });
 
+  test('the download shows its progress in status.transfer, up to every byte of the checkpoint', async () => {
+    const { remote, url, root } = await published();
+    const r = restore({ phase: 'Dispatched', podName: 'c-restored' });
+    r.spec.timeoutSeconds = 3; // no stub ever starts here: the wait after the download ends at the deadline
+    const api = new FakeApi(r, checkpoint(url), pod());
+    expect(await outcome(api, remote)).toMatchObject({ phase: 'Failed', reason: 'Timeout' });
+    const sizes = (dir: string): number => fs.readdirSync(dir, { withFileTypes: true }).reduce((n, e) => n + (e.isDirectory() ? sizes(path.join(dir, e.name)) : fs.statSync(path.join(dir, e.name)).size), 0);
+    const total = sizes(path.join(root, 'ns', `c-${CUID}`));
+    const transfers = api.writes.map((w) => w.status?.transfer).filter((t) => t !== undefined);
+    expect(transfers.length).toBeGreaterThan(0);
+    expect(transfers[transfers.length - 1]).toEqual({ doneBytes: total, totalBytes: total });
+    expect(morphs).toBe(0);
+  });
+
   test('signed by a key this node does not trust: Failed/ImageCorrupt (UnknownKey)', async () => {
     const { remote, url } = await published();
     const api = new FakeApi(restore({ phase: 'Dispatched', podName: 'c-restored' }), checkpoint(url), pod());

@@ -3,7 +3,8 @@
  *
  *   get ─► not ours / finished ─► done
  *       ─► Dispatched ─► claim (PUT status Running + claimedBy, resourceVersion; 409: someone else won: drop)
- *            ─► Checkpoint (same namespace, Succeeded, images in this checkpoint's directory of the store)
+ *            ─► Checkpoint (same namespace, Succeeded, images in this checkpoint's directory of the store;
+ *               from an image store: downloaded and its seal verified first, progress in status.transfer)
  *            ─► restore pod (status.podName, owned by this Restore, on this node)
  *            ─► wait for every app container to run a waiting cryopod-stub (until the Restore's deadline)
  *            ─► read + verify every container's metadata images (checkpoint readVerified: sha256 of every
@@ -41,7 +42,7 @@ import { restoreClaimed, restoreFailed, RestoreResult, restoreSucceeded } from '
 import { CheckpointRef, ImageStore, refOf } from './storage';
 import { download, storeKey, type RemoteStore } from './remote-store';
 import { SealError } from '../images/seal-verify';
-import { isStoreError } from '../store';
+import { isStoreError, type Progress } from '../store';
 import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
 import { WorkError, describeError } from './work-error';
 
@@ -145,7 +146,7 @@ export class RestoreWorker {
   }
 
   /** Downloads a checkpoint from the image store into this node's root and verifies its seal, before anything reads it. */
-  private async stage(ref: CheckpointRef, staged: { ref?: CheckpointRef }): Promise<{ dir: string; seconds: number }> {
+  private async stage(r: Restore, ref: CheckpointRef, staged: { ref?: CheckpointRef }): Promise<{ dir: string; seconds: number }> {
     const remote = this.d.remote as RemoteStore;
     const t0 = process.hrtime.bigint();
     this.d.store.remove(ref);
@@ -153,7 +154,7 @@ export class RestoreWorker {
     this.d.store.mkdir(path.dirname(dir));
     staged.ref = ref;
     try {
-      await download(remote, ref, dir);
+      await download(remote, ref, dir, (p) => void this.reportTransfer(r, p));
     } catch (err) {
       const where = `checkpoint ${ref.namespace}/${ref.name} in ${remote.store.urlOf(storeKey(ref))}`;
       if (err instanceof SealError) throw new WorkError(Reason.ImageCorrupt, `${where} is refused (${err.problem}): ${err.message}`, { cause: err, code: err.problem });
@@ -176,7 +177,7 @@ export class RestoreWorker {
     const ref = refOf(cp.metadata);
     let downloadSeconds = 0;
     if (this.d.remote && cp.status.imageLocation === this.d.remote.store.urlOf(storeKey(ref))) {
-      downloadSeconds = (await this.stage(ref, staged)).seconds;
+      downloadSeconds = (await this.stage(r, ref, staged)).seconds;
     } else {
       try {
         if (!cp.status.imageLocation) throw new Error('the checkpoint has no status.imageLocation');
@@ -259,6 +260,17 @@ export class RestoreWorker {
     }
     const restoreSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
     return { podName, nodeName: node, containers: done, durations: { downloadSeconds: round(downloadSeconds), restoreSeconds: round(restoreSeconds) } };
+  }
+
+  /** Download progress into status.transfer: best effort (a conflict or an error skips one report). */
+  private async reportTransfer(r: Restore, p: Progress): Promise<void> {
+    try {
+      const current = await this.d.api.getRestore(r.metadata.namespace as string, r.metadata.name as string);
+      if (!current || current.status?.phase !== 'Running' || current.status.claimedBy !== this.d.identity.id) return;
+      await this.d.api.replaceRestoreStatus({ ...current, status: { ...current.status, transfer: { doneBytes: p.doneBytes, totalBytes: p.totalBytes } } });
+    } catch (err) {
+      this.d.log(`restore ${r.metadata.namespace}/${r.metadata.name}: download progress not written: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   /** The restore pod, checked to belong to this Restore and to run on this node. */

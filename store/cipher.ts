@@ -19,7 +19,7 @@ const MAGIC = Buffer.from('CPODENC1');
 const VERSION = 1;
 const SALT_BYTES = 32;
 const CHECK_BYTES = 16;
-const TAG_BYTES = 16;
+export const TAG_BYTES = 16;
 export const CIPHER_CHUNK_LOG2 = 20; // 1 MiB: bounded memory, and the tag costs 0.0015 %
 const MAX_KEY_ID = 64;
 const KEY_ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -55,13 +55,15 @@ function keyCheck(master: Buffer, salt: Buffer): Buffer {
   return createHmac('sha256', master).update('cryopod key check v1').update(salt).digest().subarray(0, CHECK_BYTES);
 }
 
-function nonce(index: number): Buffer {
+/** The nonce of chunk `index` (exported for decrypt-pool.ts, which runs this very function's source in its workers). */
+export function nonce(index: number): Buffer {
   const n = Buffer.alloc(12);
   n.writeBigUInt64BE(BigInt(index), 4);
   return n;
 }
 
-function aad(header: Buffer, name: string, index: number, last: boolean): Buffer {
+/** The additional data of chunk `index` (exported for decrypt-pool.ts, like nonce). */
+export function aad(header: Buffer, name: string, index: number, last: boolean): Buffer {
   const tail = Buffer.alloc(9);
   tail.writeBigUInt64BE(BigInt(index), 0);
   tail[8] = last ? 1 : 0;
@@ -90,35 +92,46 @@ async function* rechunk(source: AsyncIterable<Buffer | Uint8Array>, size: number
   yield Buffer.concat(parts, held);
 }
 
+/** A new file's encryption: its header (a fresh salt, the key check, the key id) and its own key. */
+export function newFileCipher(keyId: string, master: Buffer): OpenedHeader {
+  const salt = randomBytes(SALT_BYTES);
+  const id = Buffer.from(keyId, 'utf8');
+  const header = Buffer.concat([MAGIC, Buffer.from([VERSION, CIPHER_CHUNK_LOG2]), salt, keyCheck(master, salt), Buffer.from([id.length]), id]);
+  return { header, key: fileKey(master, salt), chunkBytes: 1 << CIPHER_CHUNK_LOG2 };
+}
+
+/** Seals chunk `index` of a file (the last one when `last`): ciphertext and tag. */
+export function sealChunk(o: OpenedHeader, name: string, index: number, last: boolean, plain: Buffer): Buffer {
+  const c = createCipheriv('aes-256-gcm', o.key, nonce(index));
+  c.setAAD(aad(o.header, name, index, last));
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+
+/** The chunks of a file of plainBytes (the last always short, maybe empty) and its stored size. */
+export function sealedLayout(plainBytes: number, o: OpenedHeader): { chunks: number; storedBytes: number } {
+  const chunks = Math.floor(plainBytes / o.chunkBytes) + 1;
+  return { chunks, storedBytes: o.header.length + plainBytes + chunks * TAG_BYTES };
+}
+
 /** A stream transform (for stream.pipeline) that encrypts one file of the checkpoint, named `name`. */
 export function encryptor(keyId: string, master: Buffer, name: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
   return async function* encrypt(source) {
-    const salt = randomBytes(SALT_BYTES);
-    const id = Buffer.from(keyId, 'utf8');
-    const header = Buffer.concat([MAGIC, Buffer.from([VERSION, CIPHER_CHUNK_LOG2]), salt, keyCheck(master, salt), Buffer.from([id.length]), id]);
-    yield header;
-    const key = fileKey(master, salt);
-    const size = 1 << CIPHER_CHUNK_LOG2;
+    const o = newFileCipher(keyId, master);
+    yield o.header;
     let index = 0;
     let pending: Buffer | undefined;
     // One chunk of look-ahead: a chunk is the last only if nothing follows it. A full chunk at the very
     // end is followed by an empty last one, so the last chunk is always short.
-    for await (const chunk of rechunk(source, size)) {
-      if (pending !== undefined) yield seal(key, header, name, index++, pending, false);
+    for await (const chunk of rechunk(source, o.chunkBytes)) {
+      if (pending !== undefined) yield sealChunk(o, name, index++, false, pending);
       pending = chunk;
     }
-    if (pending!.length === size) {
-      yield seal(key, header, name, index++, pending!, false);
+    if (pending!.length === o.chunkBytes) {
+      yield sealChunk(o, name, index++, false, pending!);
       pending = Buffer.alloc(0);
     }
-    yield seal(key, header, name, index, pending!, true);
+    yield sealChunk(o, name, index, true, pending!);
   };
-}
-
-function seal(key: Buffer, header: Buffer, name: string, index: number, plain: Buffer, last: boolean): Buffer {
-  const c = createCipheriv('aes-256-gcm', key, nonce(index));
-  c.setAAD(aad(header, name, index, last));
-  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
 }
 
 /** Reads the header off the front of an encrypted file; undefined until enough bytes are there. */
@@ -142,37 +155,71 @@ export function keyIdOf(start: Buffer, name: string): string | undefined {
   return parseHeader(start, name)?.keyId;
 }
 
+/** A file's key and header, once its header is read and its key id found and checked (wrong key, missing key: Decrypt). */
+export interface OpenedHeader {
+  header: Buffer;
+  key: Buffer;
+  chunkBytes: number;
+}
+
+/** Opens an encrypted file's header (the first bytes of the file, at least its header); undefined while too few bytes are there. */
+export function openHeader(ring: KeyRing | undefined, name: string, start: Buffer): OpenedHeader | undefined {
+  const h = parseHeader(start, name);
+  if (h === undefined) return undefined;
+  const master = ring?.keys.get(h.keyId);
+  if (master === undefined) throw new StoreError('Decrypt', `${name} is encrypted with key id ${h.keyId}, and no key with that id was given`);
+  if (!timingSafeEqual(keyCheck(master, h.salt), h.check)) throw new StoreError('Decrypt', `${name} is encrypted with key id ${h.keyId}, and the key given under that id is a different key (wrong key)`);
+  return { header: Buffer.from(h.header), key: fileKey(master, h.salt), chunkBytes: h.chunkBytes };
+}
+
+/** The longest header there is: enough bytes to read to open any header. */
+export const MAX_HEADER_BYTES = MAGIC.length + 2 + SALT_BYTES + CHECK_BYTES + 1 + MAX_KEY_ID;
+
+export interface ChunkLayout {
+  /** Sealed chunks in the file, the last one included. */
+  chunks: number;
+  plainBytes: number;
+}
+
+/**
+ * Where the chunks of an encrypted file of `storedBytes` are, from its size alone: every chunk but the
+ * last is chunkBytes + tag, the last is shorter. A size that no whole file has is a file cut short.
+ */
+export function chunkLayout(name: string, storedBytes: number, opened: OpenedHeader): ChunkLayout {
+  const body = storedBytes - opened.header.length;
+  const full = opened.chunkBytes + TAG_BYTES;
+  const whole = Math.floor(body / full);
+  const rest = body - whole * full;
+  if (body < TAG_BYTES || rest < TAG_BYTES) throw new StoreError('Decrypt', `${name} ends without its last chunk: the stored file was cut short`);
+  return { chunks: whole + 1, plainBytes: whole * opened.chunkBytes + rest - TAG_BYTES };
+}
+
+/** Decrypts sealed chunk `index` of a file (the last one when `last`), or fails with reason Decrypt. */
+export function openChunk(opened: OpenedHeader, name: string, index: number, last: boolean, sealed: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', opened.key, nonce(index));
+  d.setAAD(aad(opened.header, name, index, last));
+  d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  try {
+    return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_BYTES)), d.final()]);
+  } catch (err) {
+    throw new StoreError('Decrypt', `${name}: chunk ${index} fails authentication: the stored bytes were altered, reordered or cut short`, { cause: err });
+  }
+}
+
 /** A stream transform that decrypts one file and fails with reason Decrypt on any wrong or missing byte. */
 export function decryptor(ring: KeyRing | undefined, name: string): (source: AsyncIterable<Buffer>) => AsyncGenerator<Buffer> {
   return async function* decrypt(source) {
-    let h: ReturnType<typeof parseHeader>;
-    let key: Buffer | undefined;
-    let index = 0;
-    const open = (sealed: Buffer, last: boolean): Buffer => {
-      const d = createDecipheriv('aes-256-gcm', key!, nonce(index));
-      d.setAAD(aad(h!.header, name, index, last));
-      d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-      try {
-        const plain = Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG_BYTES)), d.final()]);
-        index++;
-        return plain;
-      } catch (err) {
-        throw new StoreError('Decrypt', `${name}: chunk ${index} fails authentication: the stored bytes were altered, reordered or cut short`, { cause: err });
-      }
-    };
     // The header first (it may arrive in pieces), then the rest cut into sealed chunks.
     const it = source[Symbol.asyncIterator]();
     let head = Buffer.alloc(0);
-    while ((h = parseHeader(head, name)) === undefined) {
+    let opened: OpenedHeader | undefined;
+    while ((opened = openHeader(ring, name, head)) === undefined) {
       const r = await it.next();
       if (r.done) throw new StoreError('Decrypt', `${name} is cut short inside its encryption header`);
       head = Buffer.concat([head, r.value]);
     }
-    const master = ring?.keys.get(h.keyId);
-    if (master === undefined) throw new StoreError('Decrypt', `${name} is encrypted with key id ${h.keyId}, and no key with that id was given`);
-    if (!timingSafeEqual(keyCheck(master, h.salt), h.check)) throw new StoreError('Decrypt', `${name} is encrypted with key id ${h.keyId}, and the key given under that id is a different key (wrong key)`);
-    key = fileKey(master, h.salt);
-    const rest = head.subarray(h.header.length);
+    const o = opened;
+    const rest = head.subarray(o.header.length);
     async function* remaining(): AsyncGenerator<Buffer> {
       if (rest.length) yield rest;
       for (;;) {
@@ -182,14 +229,15 @@ export function decryptor(ring: KeyRing | undefined, name: string): (source: Asy
       }
     }
     // One sealed chunk of look-ahead: only the end of the stream says which chunk is the last.
+    let index = 0;
     let pending: Buffer | undefined;
-    for await (const sealed of rechunk(remaining(), h.chunkBytes + TAG_BYTES)) {
-      if (pending !== undefined) yield open(pending, false);
+    for await (const sealed of rechunk(remaining(), o.chunkBytes + TAG_BYTES)) {
+      if (pending !== undefined) yield openChunk(o, name, index++, false, pending);
       pending = sealed;
     }
-    if (pending === undefined || pending.length < TAG_BYTES || pending.length >= h.chunkBytes + TAG_BYTES) {
+    if (pending === undefined || pending.length < TAG_BYTES || pending.length >= o.chunkBytes + TAG_BYTES) {
       throw new StoreError('Decrypt', `${name} ends without its last chunk: the stored file was cut short`);
     }
-    yield open(pending, true);
+    yield openChunk(o, name, index, true, pending);
   };
 }

@@ -21,9 +21,13 @@ import type { ImageStore, StoredCheckpoint, StoreOptions, TransferOptions } from
 import { checkKey } from './location';
 import { withRetry } from './retry';
 import { createInside, dirInside, mkdirInside, openInside, syncDir } from './safe-fs';
-import { decodeInto, decodeSmall, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
+import { DecryptPool } from './decrypt-pool';
+import { fetchRanged, Slots } from './fetch-file';
+import { decodeSmall, downloadBytes, encodedStream, isEncrypted, localCheckpoint, MAX_SEAL_BYTES, ProgressMeter, readCapped } from './transfer';
 
 const PARTIAL = '.partial-';
+const RANGE_BYTES = 8 << 20;
+const FILES_AT_ONCE = 4;
 
 export class FileImageStore implements ImageStore {
   readonly url: string;
@@ -109,24 +113,43 @@ export class FileImageStore implements ImageStore {
   }
 
   async download(key: string, localDir: string, opts: TransferOptions = {}): Promise<{ bytes: number }> {
-    const seal = await this.readSeal(key);
+    const sealText = await this.readRaw(key, SEAL_FILE, MAX_SEAL_BYTES);
+    const seal = parseSealText(sealText.toString('utf8'));
     const dir = (await dirInside(this.root, key))!;
     const files = await listTree(dir);
     await fsp.mkdir(localDir, { recursive: true, mode: 0o700 });
     if ((await fsp.readdir(localDir)).length) throw new StoreError('BadLocation', `download target ${localDir} is not empty`);
-    const meter = new ProgressMeter(files.reduce((n, f) => n + f.size, 0), opts.onProgress);
-    for (const f of files) {
-      await withRetry(`download of ${this.urlOf(key)}/${f.path}`, async () => {
-        const fh = await openInside(this.root, `${key}/${f.path}`);
-        try {
-          await decodeInto(fh.createReadStream({ highWaterMark: 1 << 20 }), localDir, f.path, meter, this.keys, isEncrypted(seal, f.path), opts);
-        } catch (err) {
-          await fh.close().catch(() => undefined); // the stream closes it, unless it never started
-          throw err;
-        }
-      }, { forMs: this.retryForMs, signal: opts.signal });
+    const meter = new ProgressMeter(downloadBytes(seal, sealText.length), opts.onProgress);
+    // The same fetch as the S3 store (fetch-file.ts): decryption on worker threads.
+    const slots = new Slots(FILES_AT_ONCE);
+    let pool: DecryptPool | undefined;
+    const decrypting = { ring: this.keys, pool: () => (pool ??= new DecryptPool()) };
+    try {
+      await Promise.all(
+        files.map((f) =>
+          fetchRanged({ name: f.path, size: f.size, get: (start, end) => this.readRange(key, f.path, start, end) }, localDir, {
+            rangeBytes: RANGE_BYTES,
+            slots,
+            meter,
+            ...(isEncrypted(seal, f.path) ? { decrypt: decrypting } : {}),
+            retry: (what, fn) => withRetry(`${what} from ${this.url}`, fn, { forMs: this.retryForMs, signal: opts.signal }),
+          }),
+        ),
+      );
+    } finally {
+      await pool?.close();
     }
     return { bytes: meter.doneBytes };
+  }
+
+  /** Bytes [start, end) of a stored file, opened inside the root (no symlink followed) for this read alone. */
+  private async readRange(key: string, file: string, start: number, end: number): Promise<AsyncIterable<Uint8Array> | Uint8Array[]> {
+    const fh = await openInside(this.root, `${key}/${file}`);
+    if (end <= start) {
+      await fh.close();
+      return [];
+    }
+    return fh.createReadStream({ start, end: end - 1, highWaterMark: 1 << 20 }); // closes the handle at its end
   }
 
   async readFile(key: string, name: string, maxBytes = 1 << 20): Promise<Buffer> {

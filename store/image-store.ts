@@ -76,7 +76,9 @@ export interface S3Options {
   sessionToken?: string;
   /** Path-style URLs (bucket in the path): what MinIO and most self-hosted servers need. */
   forcePathStyle?: boolean;
-  /** Multipart part size (default 16 MiB) and parts in flight per file (default 4). */
+  /** Multipart part size (default 8 MiB) and parts in flight per file (default 4). */
   partBytes?: number;
   parallelParts?: number;
+  /** Files fetched at once by a download (default 4), each as one GET. */
+  parallelGets?: number;
 }

@@ -1,19 +1,17 @@
 /**
  * What both backends do with a checkpoint's files: read a local file and encode it for the store
- * (encrypted when the store has a write key), decode a stored file into a new local file, and count
- * progress. Everything streams: memory stays at a chunk or a few, whatever the file's size.
+ * (encrypted when the store has a write key), and count progress. Everything streams: memory stays at a
+ * chunk or a few, whatever the file's size. (Downloads: ranged-get.ts.)
  */
 import { createReadStream } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { listTree, SEAL_FILE, type Seal } from '../images/seal';
 import { parseSealText } from '../images/seal-verify';
 import { decryptor, encryptor, type KeyRing } from './cipher';
 import { StoreError } from './errors';
-import type { Progress, TransferOptions } from './image-store';
-import { createInside } from './safe-fs';
+import type { Progress } from './image-store';
 
 export const MAX_SEAL_BYTES = 4 * 1024 * 1024;
 
@@ -40,6 +38,11 @@ export async function localCheckpoint(dir: string, keys: KeyRing | undefined): P
   const tree = await listTree(dir);
   const files = [...tree.filter((f) => f.path !== SEAL_FILE), ...tree.filter((f) => f.path === SEAL_FILE)];
   return { seal, files, totalBytes: files.reduce((n, f) => n + f.size, 0) };
+}
+
+/** The plain bytes a download writes: every sealed file, and the seal itself. */
+export function downloadBytes(seal: Pick<Seal, 'files'>, sealBytes: number): number {
+  return seal.files.reduce((n, f) => n + f.size, 0) + sealBytes;
 }
 
 /** Whether a stored file is encrypted: all but the seal, when the seal names a key. */
@@ -70,6 +73,17 @@ export class ProgressMeter {
     });
   }
 
+  /** Counts bytes moved outside a stream (a range written in place), reporting as counter() does. */
+  add(file: string, bytes: number): void {
+    this.done += bytes;
+    if (this.done - this.reported >= 4 << 20) this.report(file);
+  }
+
+  /** Reports where things stand (at the end of a file). */
+  flush(file: string): void {
+    this.report(file);
+  }
+
   /** Takes back a failed try's bytes, so a retried file is not counted twice. */
   rewind(bytes: number): void {
     this.done -= bytes;
@@ -93,28 +107,6 @@ export function encodedStream(dir: string, file: string, meter: ProgressMeter, k
   if (!encrypt) return counted;
   const id = keys!.current!;
   return Readable.from(encryptor(id, keys!.keys.get(id)!, file)(counted));
-}
-
-/**
- * Writes a stored file into localDir/file (a new file: O_EXCL, 0600), decrypting when asked. On failure
- * the partial file is removed, so a retry starts clean.
- */
-export async function decodeInto(source: AsyncIterable<Buffer> | Readable, localDir: string, file: string, meter: ProgressMeter, keys: KeyRing | undefined, decrypt: boolean, opts: TransferOptions = {}): Promise<void> {
-  const fh = await createInside(localDir, file);
-  const before = meter.doneBytes;
-  try {
-    const out = fh.createWriteStream({ flush: true }); // owns the handle: fsync, then close
-    const stages: Array<NodeJS.ReadableStream | NodeJS.ReadWriteStream | ((s: AsyncIterable<Buffer>) => AsyncGenerator<Buffer>)> = [];
-    if (decrypt) stages.push(decryptor(keys, file));
-    stages.push(meter.counter(file));
-    await (pipeline as (...args: unknown[]) => Promise<void>)(source, ...stages, out, { signal: opts.signal });
-  } catch (err) {
-    await fh.close().catch(() => undefined); // already closed unless the stream never started
-    if (typeof (source as Readable).destroy === 'function') (source as Readable).destroy();
-    meter.rewind(meter.doneBytes - before);
-    await fsp.rm(path.join(localDir, file), { force: true });
-    throw err;
-  }
 }
 
 /** Reads a whole small stream, refusing more than max bytes. */

@@ -75,6 +75,9 @@ export function storeContract(backend: () => Backend): void {
     expect((await store.list('team-a')).find((c) => c.key === key)).toMatchObject({ complete: true, url: store.urlOf(key) });
     const dst = await verified(store, key);
     expect(await readTree(dst)).toEqual(await readTree(src));
+    const got: Array<{ doneBytes: number; totalBytes: number }> = [];
+    await store.download(key, path.join(scratch, 'again'), { onProgress: (p) => got.push(p) });
+    expect(got[got.length - 1]).toMatchObject({ doneBytes: progress[progress.length - 1], totalBytes: progress[progress.length - 1] });
     expect(JSON.parse((await store.readFile(key, 'pod.json')).toString()).kind).toBe('Pod');
     expect(await store.remove(key)).toBe('removed');
     expect(await store.exists(key)).toBe(false);
