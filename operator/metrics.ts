@@ -10,6 +10,8 @@ export class OperatorMetrics {
   /** Finished checkpoints by result (succeeded / failed), counted once per object when the operator sees it finish. */
   readonly checkpoints = new Counter({ name: 'cryopod_checkpoints_total', help: 'Checkpoints that finished, by result.', labelNames: ['result'], registers: [this.registry] });
   readonly restores = new Counter({ name: 'cryopod_restores_total', help: 'Restores that finished, by result.', labelNames: ['result'], registers: [this.registry] });
+  /** The failed ones of the two above by the Ready condition's reason (PodNotFound, AgentUnavailable, DumpFailed…): what a dashboard groups by. */
+  readonly failures = new Counter({ name: 'cryopod_failures_total', help: 'Checkpoints and restores that failed, by kind and the reason of their Ready condition.', labelNames: ['kind', 'reason'], registers: [this.registry] });
   readonly reconcileDuration = new Histogram({
     name: 'cryopod_reconcile_duration_seconds',
     help: 'Time of one reconcile, by kind and outcome.',
@@ -27,10 +29,11 @@ export class OperatorMetrics {
   }
 
   /** Counts a finished object once per uid (reconciles of a finished object happen many times). */
-  finished(kind: 'checkpoint' | 'restore', uid: string, result: 'succeeded' | 'failed'): void {
+  finished(kind: 'checkpoint' | 'restore', uid: string, result: 'succeeded' | 'failed', reason?: string): void {
     if (this.counted.has(uid)) return;
     this.counted.add(uid);
     (kind === 'checkpoint' ? this.checkpoints : this.restores).inc({ result });
+    if (result === 'failed') this.failures.inc({ kind, reason: reason || 'Unknown' });
   }
 
   forget(uid: string): void {

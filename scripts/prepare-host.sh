@@ -75,6 +75,7 @@ report_and_exit
 
 missing=()
 [[ -x $CRIT ]] || missing+=(criu)
+[[ -x /usr/bin/promtool ]] || missing+=(prometheus) # the metrics tests' Prometheus and promtool
 for tool in gcc g++ make python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
@@ -101,6 +102,13 @@ if ((${#missing[@]})); then
     fi
   fi
   report_and_exit
+fi
+
+# Debian's prometheus package enables (and where an init runs, starts) a system service on :9090; tests
+# start their own on free ports, so that one must not run or come back at boot.
+if [[ -e /etc/init.d/prometheus ]] && ((EUID == 0)) && [[ ! -e /var/lib/cryopod-prometheus-service-off ]]; then
+  { systemctl disable --now prometheus.service || service prometheus stop || true; update-rc.d prometheus disable || true; } >/dev/null 2>&1
+  touch /var/lib/cryopod-prometheus-service-off
 fi
 
 if ! "$CRIT" -h >/dev/null 2>&1; then
