@@ -3,7 +3,8 @@
  * operators in one test process do not collide). Names follow Prometheus conventions (cryopod_ prefix,
  * _total, _seconds).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../kube';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -25,7 +26,9 @@ export class OperatorMetrics {
   private readonly counted = new Set<string>();
 
   constructor(defaultMetrics = false) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cryopod_operator_' });
+    // Both results from the start (at 0), so that a rate or a dashboard panel has a series before the first finish.
+    for (const c of [this.checkpoints, this.restores]) for (const result of ['succeeded', 'failed']) c.inc({ result }, 0);
+    if (defaultMetrics) collectProcessMetrics(this.registry, 'cryopod_operator_');
   }
 
   /** Counts a finished object once per uid (reconciles of a finished object happen many times). */
