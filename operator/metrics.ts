@@ -4,7 +4,10 @@
  * _total, _seconds).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { collectProcessMetrics } from '../kube';
+import { Reason, collectProcessMetrics } from '../kube';
+
+const NOT_FAILURES: string[] = [Reason.Dispatched, Reason.Succeeded, Reason.PodNotScheduled];
+const FAILURE_REASONS = Object.values(Reason).filter((r) => !NOT_FAILURES.includes(r));
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -28,6 +31,9 @@ export class OperatorMetrics {
   constructor(defaultMetrics = false) {
     // Both results from the start (at 0), so that a rate or a dashboard panel has a series before the first finish.
     for (const c of [this.checkpoints, this.restores]) for (const result of ['succeeded', 'failed']) c.inc({ result }, 0);
+    // Every failure reason too: a series born at 1 has no earlier sample, so increase() would miss the
+    // first failure of each reason.
+    for (const kind of ['checkpoint', 'restore']) for (const reason of FAILURE_REASONS) this.failures.inc({ kind, reason }, 0);
     if (defaultMetrics) collectProcessMetrics(this.registry, 'cryopod_operator_');
   }
 
