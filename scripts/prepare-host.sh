@@ -3,7 +3,8 @@
 #
 # Idempotent and fast when everything is present (a few stat() calls, no package manager): it installs
 # only what is missing, from Debian's packages (criu for `crit`, which the tests use to decode images;
-# gcc, g++, make, python3 for node-gyp and the C programs), then checks what no install can fix: the
+# prometheus for the metrics tests' Prometheus and promtool, its system service left disabled; gcc,
+# g++, make, python3 for node-gyp and the C programs), then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
