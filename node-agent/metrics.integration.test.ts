@@ -24,7 +24,7 @@ import { Agent } from './agent';
 import { startFakeContainer } from './test/test-cgroup-pod';
 import { createPod, setContainerRunning } from './test/test-cluster';
 import { freePorts } from '../testenv/ports';
-import { promtoolCheckMetrics, startPrometheus, type Prometheus } from '../testenv/prometheus';
+import { bucketOf, promtoolCheckMetrics, sampleNames, startPrometheus, type Prometheus } from '../testenv/prometheus';
 import { DEFAULTS } from '../operator/config';
 import { Operator } from '../operator/operator';
 import { createCheckpoint, createNamespace, getCheckpoint, setup, waitFor, type Env } from '../operator/test/test-fixture';
@@ -36,7 +36,8 @@ const NODE = 'node-m';
 const NS = 'team-metrics';
 const CHECKPOINTS = 3;
 const P99_TOTALS = 'histogram_quantile(0.99, sum by (le) (cryopod_freeze_seconds_bucket))';
-const P99_RATE = 'histogram_quantile(0.99, sum by (le) (rate(cryopod_freeze_seconds_bucket[1m])))';
+// A window longer than the whole run, so that it holds every checkpoint's increase even on a slow machine.
+const P99_RATE = 'histogram_quantile(0.99, sum by (le) (rate(cryopod_freeze_seconds_bucket[10m])))';
 
 function httpGet(port: number, p: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -48,19 +49,6 @@ function httpGet(port: number, p: string): Promise<string> {
       })
       .on('error', reject);
   });
-}
-
-/** The sample names in a /metrics text (cryopod_freeze_seconds_bucket, …), HELP/TYPE lines left out. */
-function sampleNames(text: string): Set<string> {
-  return new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
-}
-
-/** The (lower, upper] bucket bounds of cryopod_freeze_seconds that hold value, read from the exposition. */
-function bucketOf(text: string, value: number): { lower: number; upper: number } {
-  const bounds = [...text.matchAll(/^cryopod_freeze_seconds_bucket\{le="([^"]+)"/gm)].map((m) => Number(m[1])).filter(Number.isFinite).sort((a, b) => a - b);
-  const i = bounds.findIndex((b) => value <= b);
-  if (i < 0) throw new Error(`${value}s is above every bucket (${bounds.join(', ')})`);
-  return { lower: i === 0 ? 0 : bounds[i - 1], upper: bounds[i] };
 }
 
 let env: Env;
@@ -94,11 +82,14 @@ beforeAll(async () => {
 
 afterAll(async () => {
   const shot = process.env.CRYOPOD_PROMETHEUS_SCREENSHOT;
-  if (shot && prom) await screenshot(prom, shot);
-  await prom?.stop();
-  for (const c of cleanups.reverse()) await c();
-  await agent?.stop();
-  await env?.stop();
+  try {
+    if (shot && prom) await screenshot(prom, shot);
+  } finally {
+    await prom?.stop();
+    for (const c of cleanups.reverse()) await c();
+    await agent?.stop();
+    await env?.stop();
+  }
 });
 
 test(`${CHECKPOINTS} Checkpoints of real processes, dispatched by the operator, dumped by the agent: Succeeded with their freeze times`, async () => {
@@ -136,7 +127,7 @@ test('the p99 of cryopod_freeze_seconds from Prometheus lies in the bucket of th
   // Prometheus has scraped every observation once the count it stores is the number of checkpoints.
   await waitFor('Prometheus to store all freezes', async () => (await prom!.query('sum(cryopod_freeze_seconds_count)'))[0]?.value === CHECKPOINTS);
   const longest = Math.max(...freezes);
-  const { lower, upper } = bucketOf(await httpGet(agent!.port as number, '/metrics'), longest);
+  const { lower, upper } = bucketOf(await httpGet(agent!.port as number, '/metrics'), 'cryopod_freeze_seconds', longest);
   // With 3 observations the 0.99 rank (2.97) falls in the bucket of the largest; histogram_quantile
   // interpolates inside it, so bucket resolution is all the precision there is.
   for (const promql of [P99_TOTALS, P99_RATE]) {

@@ -136,3 +136,20 @@ export function promtoolCheckMetrics(text: string): Promise<string> {
     child.stdin!.end(text);
   });
 }
+
+/** The sample names in a /metrics text (cryopod_freeze_seconds_bucket, …), HELP and TYPE lines left out. */
+export function sampleNames(text: string): Set<string> {
+  return new Set(text.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
+}
+
+/**
+ * The (lower, upper] bounds of the bucket of histogram that holds value, read from a /metrics text: the
+ * precision a histogram_quantile of it has (it interpolates inside the bucket the rank falls in).
+ */
+export function bucketOf(text: string, histogram: string, value: number): { lower: number; upper: number } {
+  const line = new RegExp(`^${histogram}_bucket\\{(?:[^}]*,)?le="([^"]+)"`, 'gm');
+  const bounds = [...new Set([...text.matchAll(line)].map((m) => Number(m[1])).filter(Number.isFinite))].sort((a, b) => a - b);
+  const i = bounds.findIndex((b) => value <= b);
+  if (i < 0) throw new Error(`${value} is above every finite bucket of ${histogram} (${bounds.join(', ') || 'none'})`);
+  return { lower: i === 0 ? 0 : bounds[i - 1], upper: bounds[i] };
+}
