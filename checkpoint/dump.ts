@@ -15,7 +15,9 @@ import { dumpTask, dumpTree } from '../native/lib';
 import type { DumpedTree, DumpMethod, FreezerSpec } from '../native/lib';
 import { PAGES_FILE, writeCheckpoint } from '../images';
 import { CheckpointError } from './errors';
+import { startGuard } from './guard';
 import { checkWritableDir } from './image-dir';
+import { phaseStep } from './phase';
 import { waitForExit } from './process-state';
 
 export interface DumpSummary {
@@ -46,10 +48,22 @@ export async function dumpProcess(opts: {
    * runs again (default true; false keeps it frozen until every page is written).
    */
   shortFreeze?: boolean;
+  /** The stepping hook (native/lib DumpOptions.phaseFd), with one more phase here: images. */
+  phaseFd?: number;
 }): Promise<DumpSummary> {
   const started = process.hrtime.bigint();
   if (!Number.isInteger(opts.pid) || opts.pid <= 0) throw new CheckpointError('EINVAL', `pid must be a positive integer, got ${opts.pid}`);
   const dir = checkWritableDir(opts.dir);
+  // From here until done(), a dumper that dies leaves the task to its guard (guard.ts).
+  const guard = startGuard(opts.pid);
+  try {
+    return await dumpGuarded(opts, dir, started);
+  } finally {
+    guard.done();
+  }
+}
+
+async function dumpGuarded(opts: Parameters<typeof dumpProcess>[0], dir: string, started: bigint): Promise<DumpSummary> {
   const leaveRunning = !!opts.leaveRunning;
   const pagesPath = path.join(dir, PAGES_FILE);
   if (needsTree(opts.pid)) return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, opts.freezer, started);
@@ -64,6 +78,7 @@ export async function dumpProcess(opts: {
       method: opts.method,
       freezer: opts.freezer,
       snapshot: leaveRunning && (opts.shortFreeze ?? true) && (opts.method ?? 'parasite') === 'parasite',
+      ...(opts.phaseFd !== undefined ? { phaseFd: opts.phaseFd } : {}),
     });
   } catch (err) {
     fs.rmSync(pagesPath, { force: true });
@@ -72,6 +87,7 @@ export async function dumpProcess(opts: {
 
   let written: { files: string[]; bytes: number };
   try {
+    phaseStep(opts.phaseFd, 'images');
     written = await writeCheckpoint(dir, task);
   } catch (err) {
     if (!leaveRunning) process.kill(opts.pid, 'SIGCONT');

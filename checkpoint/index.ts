@@ -10,6 +10,8 @@ export { dumpProcess } from './dump';
 export type { DumpSummary } from './dump';
 export { readVerified, restoreProcess, restoreVerified } from './restore';
 export type { MorphOptions, RestoreSummary, VerifiedCheckpoint } from './restore';
+export { rescueProcess, startTicks } from './rescue';
+export type { RescueReport } from './rescue';
 export { measurePageDump } from './measure';
 export type { PageDumpMeasure } from './measure';
 export { checkReadableDir, checkWritableDir } from './image-dir';

@@ -4,6 +4,8 @@
  *   cryopod dump --pid N --dir D [--leave-running [--full-freeze]] [--method parasite|vm_readv]
  *                                                    checkpoint a process (killed afterwards unless told)
  *   cryopod dump --check --pid N [--json]            what the tree holds and whether each can be saved
+ *   cryopod dump ... --phase-fd N                     step through the dump: each phase's name is written
+ *                                                    to fd N, which must then give one byte (EOF: go on)
  *   cryopod restore --dir D [--inherit-fd N:FD|N:PATH]...
  *                                                    restore it; prints the new PID. External pipes
  *                                                    (stdio to a process outside the tree) take the
@@ -23,6 +25,7 @@ import { dumpTo, restoreFrom } from './remote';
 const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
   cryopod dump --check --pid N [--json]
+  cryopod dump ... --phase-fd N      (writes each phase's name to fd N and waits for one byte there)
   cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--inherit-fd N:FD|N:PATH]...
   cryopod inspect D [--json]
 URL: file:///path/NAME or s3://bucket/prefix/NAME; credentials and keys from the environment
@@ -38,7 +41,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
   try {
     switch (command) {
       case 'dump': {
-        const p = parseArgs(rest, { pid: true, dir: true, to: true, 'leave-running': false, 'full-freeze': false, method: true, check: false, json: false });
+        const p = parseArgs(rest, { pid: true, dir: true, to: true, 'leave-running': false, 'full-freeze': false, method: true, check: false, json: false, 'phase-fd': true });
         const pid = Number(requireString(p, 'pid'));
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError('EUSAGE', `--pid must be a positive integer`);
         if (p.flags.has('check')) {
@@ -51,7 +54,11 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         if (method !== 'parasite' && method !== 'vm_readv') throw new CliError('EUSAGE', `--method must be parasite or vm_readv`);
         const to = p.flags.get('to');
         if (p.flags.has('dir') === (typeof to === 'string')) throw new CliError('EUSAGE', 'dump takes exactly one of --dir and --to');
-        const dump = (dir: string) => dumpProcess({ pid, dir, leaveRunning: p.flags.has('leave-running'), method, shortFreeze: !p.flags.has('full-freeze') });
+        const phaseArg = p.flags.get('phase-fd');
+        const phaseFd = typeof phaseArg === 'string' ? Number(phaseArg) : undefined;
+        if (phaseFd !== undefined && (!Number.isInteger(phaseFd) || phaseFd < 0)) throw new CliError('EUSAGE', `--phase-fd must be a file descriptor number`);
+        const dump = (dir: string) =>
+          dumpProcess({ pid, dir, leaveRunning: p.flags.has('leave-running'), method, shortFreeze: !p.flags.has('full-freeze'), phaseFd });
         let s!: Awaited<ReturnType<typeof dumpProcess>>;
         const where = typeof to === 'string' ? (await dumpTo(to, async (dir) => (s = await dump(dir)), err)).url : (s = await dump(requireString(p, 'dir'))).dir;
         out.write(

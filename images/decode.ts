@@ -170,6 +170,11 @@ const KIND_BY_NUMBER = new Map<number, RegFileKind>(
   (Object.keys(FILE_KIND) as RegFileKind[]).map((k) => [FILE_KIND[k], k]),
 );
 
+/** The file id each fdinfo entry refers to, in order (images/shared-files.ts). */
+export function fdinfoFileIds(file: string, buf: Uint8Array): number[] {
+  return unframeImage(file, 'FDINFO', buf).map((bytes, i) => decodeEntry<FdinfoMsg>(file, `entry ${i}`, messages().fdinfo, bytes).id);
+}
+
 export function decodeFdinfo(file: string, buf: Uint8Array, files: DecodedFiles, filesImg: string): OpenFile[] {
   const entries = unframeImage(file, 'FDINFO', buf);
   if (entries.length > MAX_FDS) throw new ImageError('ETOOBIG', file, `${entries.length} fds, over the cap of ${MAX_FDS}`);

@@ -50,6 +50,7 @@ import { encodeLocks } from './files/locks';
 import { imageKindNamed } from './files/registry';
 import { SeccompTable } from './process-state';
 import { checkThreads, encodeCore, encodeThreadCoreImage, u32 } from './encode-core';
+import { SharedEntries } from './shared-files';
 
 export interface EncodedImage {
   name: string;
@@ -65,6 +66,8 @@ class FileTable {
   readonly ghosts = new GhostImages();
   /** Memfds held as fds: memfd-inode.img, their shmem pagemaps and pages (memfds.ts). */
   readonly memfds = new MemfdImages();
+  /** Descriptions held by several fds: written once, referred to by each (shared-files.ts). */
+  readonly shared = new SharedEntries();
   private nextId = 1;
 
   add(reg: { flags: number; pos?: U64; name: string; size?: U64; mode?: number; cryopod_kind?: number; cryopod_locks?: object[]; cryopod_contents?: Buffer }): number {
@@ -108,21 +111,31 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
   const what = `files[${i}] (fd ${f.fd})`;
   const fd = u32(f.fd, `${what}.fd`);
   const cloexec = f.cloexec ? FD_CLOEXEC : 0;
+  if (f.shareId !== undefined && (!Number.isSafeInteger(f.shareId) || f.shareId < 1)) throw new ImageError('EINVAL', undefined, `${what}.shareId ${f.shareId} is not a positive integer`);
+  const earlier = table.shared.earlier(f.shareId, f.kind, what);
+  if (earlier !== undefined) return { id: earlier.id, flags: cloexec, type: earlier.type, fd };
+  const entry = encodeOwnFile(f, what, table);
+  table.shared.remember(f.shareId, f.kind, entry);
+  return { ...entry, flags: cloexec, fd };
+}
+
+/** The file_entry of an fd that is the first (or only) holder of its open file: its fdinfo id and type. */
+function encodeOwnFile(f: OpenFile, what: string, table: FileTable): { id: number; type: number } {
   if (f.kind === 'socket') {
     const id = table.addSocket((fileId) => encodeInetSk(f, fileId, what));
-    return { id, flags: cloexec, type: FD_TYPE_INETSK, fd };
+    return { id, type: FD_TYPE_INETSK };
   }
   if (f.socket !== undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${f.kind} but has a socket description`);
   if (f.kind === 'pipe') {
     const id = table.addPipe((fileId) => encodePipe(f, fileId, what));
-    return { id, flags: cloexec, type: FD_TYPE_PIPE, fd };
+    return { id, type: FD_TYPE_PIPE };
   }
   if (f.pipe !== undefined) throw new ImageError('EINVAL', undefined, `${what} is of kind ${f.kind} but has a pipe description`);
   const imageKind = imageKindNamed(f.kind);
   if (imageKind !== undefined) {
     const id = table.addKind(imageKind, (fileId) => imageKind.encode(f, fileId, what));
     if (f.kind === 'memfd') table.memfds.add({ id, name: String(f.state?.text.name), seals: Number(f.state?.num.seals ?? 0), data: f.state?.data ?? Buffer.alloc(0) }, what);
-    return { id, flags: cloexec, type: imageKind.fdType, fd };
+    return { id, type: imageKind.fdType };
   }
   // Kinds the contract has but these images do not hold (yet) are refused rather than written as REG.
   const kind = (FILE_KIND as Record<string, number | undefined>)[f.kind];
@@ -137,7 +150,7 @@ function encodeOpenFile(f: OpenFile, i: number, table: FileTable): object {
     cryopod_locks: encodeLocks(f, what),
   });
   if (f.kind === 'ghost') table.ghosts.add(id, { mode: u32(f.mode, `${what}.mode`), data: ghostContents(f, what) }, what);
-  return { id, flags: cloexec, type: FD_TYPE_REG, fd };
+  return { id, type: FD_TYPE_REG };
 }
 
 /**

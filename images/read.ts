@@ -26,7 +26,7 @@ import * as path from 'path';
 import { DumpedTask, DumpedTree, ThreadState } from '../native/lib/types';
 import {
   decodeCore, decodeSeccomp, decodeThreadCore, decodeFdinfo, decodeFiles, decodeFs, decodeIds, decodeInventory, decodeMm, decodePagemap, decodePipesData,
-  decodePstree, DecodedFiles, fileById,
+  decodePstree, DecodedFiles, fdinfoFileIds, fileById,
 } from './decode';
 import { ImageError } from './errors';
 import { readGhosts } from './ghosts';
@@ -37,6 +37,7 @@ import { imageName, pagesFile } from './magic';
 import { Manifest, ManifestFile, readVerified, verifyManifest } from './manifest';
 import { checkPstree, checkShmem, parentIndexes, readerFail } from './tree';
 import { PstreeMsg } from './wire';
+import { markShared } from './shared-files';
 
 const CORE_NAME = /^core-.*\.img$/;
 const PAGES_NAME = /^pages-.*\.img$/;
@@ -154,6 +155,7 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   const filesIds = new Map<number, number>();
   const vmIds = new Map<number, number>();
   const tasks: DumpedTask[] = [];
+  const fileIds: number[][] = [];  // per task, the file id of each fd: shared descriptions
   for (let i = 0; i < entries.length; i++) {
     const { ps, otherTids } = entries[i];
     const pid = ps.pid;
@@ -180,7 +182,9 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
     const { pages, inherited } = decodePagemap(pagemapImg, await read(pagemapImg), i + 1);
     const fsImg = imageName.fs(pid);
     const fs = decodeFs(fsImg, await read(fsImg));
-    const openFiles = decodeFdinfo(fdinfoImg, await read(fdinfoImg), files, filesImg);
+    const fdinfoBytes = await read(fdinfoImg);
+    const openFiles = decodeFdinfo(fdinfoImg, fdinfoBytes, files, filesImg);
+    fileIds.push(fdinfoFileIds(fdinfoImg, fdinfoBytes));
 
     const pagesEntry = manifest.files.find((f) => f.name === pagesFile(i));
     if (pagesEntry === undefined) throw new ImageError('EMISSING', pagesFile(i), 'is not listed in the manifest');
@@ -227,6 +231,7 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
   if (tasks.some((t) => t.ownPidNamespace !== tasks[0].ownPidNamespace)) {
     throw new ImageError('EDECODE', imageName.pstree(), 'some tasks have IDs of their own PID namespace (cryopod_pid_ns) and others not');
   }
+  markShared(tasks, fileIds);
   const parents = parentIndexes(tasks);
   checkShmem(tasks, (i) => parents[i], readerFail);
 

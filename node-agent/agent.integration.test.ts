@@ -6,7 +6,14 @@
  *     untraced; status has the per-phase durations; an Event was recorded (cgroup v1 freezer and v2);
  *   - a missing pod ends Failed/PodNotFound with an Event;
  *   - an agent SIGKILLed while it holds the pod frozen, then restarted: the work ends Failed/AgentRestarted,
- *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice.
+ *     the process runs, thawed and untraced, no partial images remain, and the work was not done twice;
+ *   - an agent SIGKILLed (with the dump's guard: a container killed whole) while the process is infected
+ *     by the parasite mid-dump: the process waits parked (alive, untraced); the restarted agent's journal
+ *     puts it back (no parasite mapping, running) within 5 s, and the work ends Failed/AgentRestarted;
+ *   - the API server restarted while the agent dumps (down from the infection until the images are on
+ *     disk): the Checkpoint still ends with a result (Succeeded, or Failed with a reason), nothing frozen;
+ *   - the storage root full while the agent dumps (a 1 MiB tmpfs): Failed/DumpFailed naming ENOSPC, no
+ *     image left, the process running, thawed, untraced, without the parasite.
  */
 import { ChildProcess, execFileSync, spawn } from 'child_process';
 import * as crypto from 'crypto';
@@ -210,19 +217,19 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
    * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
    * no test switch from its environment).
    */
-  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string): ChildProcess {
+  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
     const dist = path.join(ROOT, 'dist', 'node-agent');
     const withHooks = `
       const { Agent } = require(${JSON.stringify(path.join(dist, 'agent.js'))});
       const { parseConfig } = require(${JSON.stringify(path.join(dist, 'config.js'))});
       const agent = new Agent(parseConfig(process.argv.slice(1), process.env), { dumperHooks: ${JSON.stringify(hooks)} });
       agent.start().catch((err) => { console.error(err); process.exit(1); });`;
-    const entry = hooks.pauseAfterFreezeFile ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
+    const entry = Object.keys(hooks).length > 0 ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
     const out = fs.openSync(logFile, 'a');
     const child = spawn(
       process.execPath,
-      [...entry, '--node-name', NODE, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
-      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out] },
+      [...entry, '--node-name', node, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
+      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out, hooks.phaseFd === 3 ? 'pipe' : 'ignore'] },
     );
     fs.closeSync(out);
     children.push(child);
@@ -297,5 +304,146 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     second.kill('SIGTERM');
     const code = await new Promise((r) => (second.exitCode !== null ? r(second.exitCode) : second.once('exit', (c) => r(c))));
     expect(code).toBe(0);
+  });
+
+  /** A pod `name` on `node` whose process runs in a fake container, and a Checkpoint ckpt-<name> dispatched to it. */
+  async function podWithDispatchedCheckpoint(node: string, ns: string, name: string, kind: 'v1' | 'v2') {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `cryopod-${name}-`));
+    cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    await createNamespace(cluster.admin, ns);
+    const pod = await createPod(cluster.admin, ns, name, node);
+    const uid = pod.metadata?.uid as string;
+    const ctr = await startFakeContainer(kind, uid);
+    cleanups.push(() => ctr.destroy());
+    await setContainerRunning(cluster.admin, pod, ctr.containerID);
+    await createDispatchedCheckpoint(cluster.admin, ns, `ckpt-${name}`, name, node, uid);
+    return { storageRoot: path.join(tmp, 'images'), stateDir: path.join(tmp, 'state'), log: path.join(tmp, 'agent.log'), ctr };
+  }
+
+  test('killed with its guard while the parasite is in the process: the journal puts it back within 5 s of the restart', async () => {
+    const node = 'node-c';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-c', 'web', 'v2');
+
+    // First agent: held right after the snapshot fork (leaveRunning, the default: the parasite runs in
+    // the process, its copy-on-write child holds the pages), then SIGKILLed together with the dump's
+    // guard, as when the agent's container dies whole.
+    const first = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
+    const hook = first.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    let lines = '';
+    await new Promise<void>((resolve) =>
+      hook.on('data', (d: Buffer) => {
+        lines += d.toString();
+        const seen = lines.split('\n');
+        if (seen.includes('snapshot')) return resolve();
+        if (lines.endsWith('\n')) hook.write('x');
+      }),
+    );
+    const guards = fs
+      .readdirSync('/proc')
+      .filter((e) => /^\d+$/.test(e))
+      .filter((e) => {
+        const argv = (() => {
+          try {
+            return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+          } catch {
+            return [];
+          }
+        })();
+        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(ctr.pid));
+      })
+      .map(Number);
+    expect(guards).toHaveLength(1);
+    for (const g of guards) process.kill(g, 'SIGKILL');
+    first.kill('SIGKILL');
+    await new Promise((r) => (first.exitCode !== null || first.signalCode !== null ? r(null) : first.once('exit', r)));
+    // Parked, not killed: alive, untraced once its tracer is gone, the parasite still mapped.
+    await waitFor('the dead agent to leave the process untraced', () => tracedThreads(ctr.pid).length === 0, 5000);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).toContain('cryopod-parasite');
+    expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^State:\s+S/m);
+    const snapshotChild = () => fs.readFileSync(`/proc/${ctr.pid}/task/${ctr.pid}/children`, 'utf8').trim();
+    expect(snapshotChild()).not.toBe(''); // exits on its own (its socket's far end died), left a zombie
+
+    const restarted = Date.now();
+    startAgentChild(storageRoot, stateDir, {}, log, node);
+    await waitFor(
+      'the restarted agent to put the process back',
+      () => !fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8').includes('cryopod-parasite'),
+      5000,
+    );
+    const putBackMs = Date.now() - restarted;
+    expect(putBackMs).toBeLessThan(5000);
+    await expectRunningThawedUntraced(ctr);
+    expect(snapshotChild()).toBe('');
+    expect(fs.readFileSync(log, 'utf8')).toMatch(
+      /put back pid \d+ left by an earlier agent's dump: parasite removed true, registers restored true, fds closed \d+, snapshot children reaped 1/,
+    );
+    const cp = await waitForPhase(cluster.admin, 'team-c', 'ckpt-web', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'AgentRestarted' });
+    expect(fs.existsSync(path.join(storageRoot, 'team-c', `ckpt-web-${cp.metadata.uid}`))).toBe(false);
+    process.stdout.write(`parked process put back ${putBackMs} ms after the agent restarted\n`);
+  });
+
+  test('the API server restarted mid-checkpoint: the Checkpoint still ends with a result, nothing left frozen', async () => {
+    const node = 'node-d';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-d', 'api', 'v1');
+
+    const agent = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
+    const hook = agent.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    const seen: string[] = [];
+    let onPhase: (name: string) => void = (name) => name !== 'infect' && hook.write('x');
+    let buf = '';
+    hook.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const name = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        seen.push(name);
+        onPhase(name);
+      }
+    });
+    // Held at the infection; the API server goes down; the dump then runs to its end (its images on
+    // disk) with the API server down, and the agent's status write meets a dead server; then it is back.
+    await waitFor('the agent to infect the process', () => seen.includes('infect'), 30000);
+    await cluster.cp.restartApiServer(async () => {
+      onPhase = () => hook.write('x');
+      hook.write('x'); // go on from the infection
+      await waitFor('the dump to reach its images', () => seen.includes('images'), 30000);
+      await waitFor('the images to be written', () => {
+        const dir = fs.existsSync(path.join(storageRoot, 'team-d')) ? fs.readdirSync(path.join(storageRoot, 'team-d')) : [];
+        return dir.some((d) => fs.existsSync(path.join(storageRoot, 'team-d', d, 'app', 'cryopod-manifest.json')));
+      }, 30000);
+    });
+    const cp = await waitForPhase(cluster.admin, 'team-d', 'ckpt-api', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    if (cp.status?.phase === 'Failed') expect(ready?.reason).toMatch(/^[A-Z][A-Za-z]+$/);
+    else expect(ready?.reason).toBe('Succeeded');
+    process.stdout.write(`after an API server restart mid-checkpoint: ${cp.status?.phase} ${ready?.reason}: ${ready?.message}\n`);
+    await expectRunningThawedUntraced(ctr);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
+  });
+
+  test('the disk full while dumping: Failed/DumpFailed with ENOSPC, no partial images, the pod unharmed', async () => {
+    const node = 'node-e';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-e', 'full', 'v2');
+    fs.mkdirSync(storageRoot, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', storageRoot]);
+    cleanups.push(() => void execFileSync('umount', ['-l', storageRoot]));
+    startAgentChild(storageRoot, stateDir, {}, log, node);
+    const cp = await waitForPhase(cluster.admin, 'team-e', 'ckpt-full', ['Succeeded', 'Failed'], 60000);
+    const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
+    expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'DumpFailed' });
+    expect(ready?.message).toMatch(/ENOSPC/);
+    const left: string[] = [];
+    const walk = (d: string): void => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : left.push(path.join(d, e.name));
+    };
+    walk(storageRoot);
+    expect(left.filter((f) => f.endsWith('.img') || f.endsWith('cryopod-manifest.json'))).toEqual([]);
+    await expectRunningThawedUntraced(ctr);
+    expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
   });
 });

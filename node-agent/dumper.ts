@@ -43,6 +43,8 @@ export interface TestHooks {
    * to stand in for an agent that dies in the middle of a dump.
    */
   pauseAfterFreezeFile?: string;
+  /** Integration tests only: the dump's stepping hook (checkpoint/ dumpProcess phaseFd), to kill the agent at a phase. */
+  phaseFd?: number;
 }
 
 export class Dumper {
@@ -54,7 +56,7 @@ export class Dumper {
   ) {}
 
   async run(req: DumpRequest): Promise<DumpOutcome> {
-    this.journal.record(req.freezer);
+    this.journal.record(req.freezer, req.pid);
     try {
       if (this.hooks.pauseAfterFreezeFile) await this.pauseFrozen(req.freezer, this.hooks.pauseAfterFreezeFile);
       const t0 = process.hrtime.bigint();
@@ -68,6 +70,7 @@ export class Dumper {
         pid: req.pid,
         dir: req.dir,
         leaveRunning: req.leaveRunning,
+        ...(this.hooks.phaseFd !== undefined ? { phaseFd: this.hooks.phaseFd } : {}),
         ...(this.mode === 'native' ? { freezer: { kind: req.freezer.kind, path: req.freezer.path } } : {}),
       });
       return {

@@ -1,18 +1,37 @@
 /**
- * A record on the node's disk of every cgroup the agent is about to freeze, removed once it is thawed.
- * An agent that starts thaws whatever an earlier instance left in it, before it does anything else: this
- * works even when the Checkpoint or the Pod was deleted meanwhile, so no pod stays frozen because its
- * agent died.
+ * A record on the node's disk of every cgroup the agent is about to freeze and of the process it is
+ * about to dump in it, removed once the dump is over. An agent that starts puts back whatever an earlier
+ * instance left, before it does anything else: it thaws the cgroup, then rescues the process
+ * (checkpoint/ rescueProcess: a task parked in the parasite gets its own registers back, the parasite's
+ * area and fds go, a snapshot child is reaped, and a group stop the dump left is SIGCONTed). This works
+ * even when the Checkpoint or the Pod was deleted meanwhile, and when the dump's own guard died with the
+ * agent (a container killed whole), so no pod stays frozen, stopped or infected because its agent died.
  *
- *   <stateDir>/freezes/<key>.json   { "kind": "v1" | "v2", "path": "/sys/fs/cgroup/…" }
+ *   <stateDir>/freezes/<key>.json   { "kind": "v1" | "v2", "path": "/sys/fs/cgroup/…",
+ *                                     "task"?: { "pid", "startedAt", "stoppedBefore", "since" } }
  *
- * Only paths under a mounted cgroup hierarchy are ever written to (the file could be stale or edited).
+ * Only paths under a mounted cgroup hierarchy are ever written to (the file could be stale or edited);
+ * a task whose start time differs from the record's is a reused PID and is left alone.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
+import { rescueProcess, startTicks } from '../checkpoint';
 import { CgroupMounts } from './cgroup-mounts';
 import { FreezerRef, isFrozenOrFreezing, thaw } from './freezer';
+import { readStatus } from './procfs';
+
+/** The process a journalled dump works on: enough to rescue it, and to know it is still that one. */
+interface JournalledTask {
+  pid: number;
+  startedAt: number;
+  /** It was in a group stop before the dump: that stop is not ours to end. */
+  stoppedBefore: boolean;
+  /** The agent's own start (clock ticks): snapshot children are younger. */
+  since: number;
+}
+
+type Entry = FreezerRef & { task?: JournalledTask };
 
 export class FreezeJournal {
   private readonly dir: string;
@@ -25,9 +44,14 @@ export class FreezeJournal {
     return path.join(this.dir, crypto.createHash('sha256').update(`${ref.kind}:${ref.path}`).digest('hex').slice(0, 32) + '.json');
   }
 
-  record(ref: FreezerRef): void {
+  /** Before anything can freeze `ref` or touch `pid`: what a successor needs to put both back. */
+  record(ref: FreezerRef, pid?: number): void {
     const f = this.file(ref);
-    fs.writeFileSync(`${f}.tmp`, JSON.stringify(ref));
+    const entry: Entry = { kind: ref.kind, path: ref.path };
+    const startedAt = pid === undefined ? undefined : startTicks(pid);
+    if (pid !== undefined && startedAt !== undefined)
+      entry.task = { pid, startedAt, stoppedBefore: readStatus(pid)?.state === 'T', since: startTicks('self') ?? 0 };
+    fs.writeFileSync(`${f}.tmp`, JSON.stringify(entry));
     fs.renameSync(`${f}.tmp`, f);
   }
 
@@ -43,7 +67,7 @@ export class FreezeJournal {
     return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel);
   }
 
-  /** Thaws every journalled cgroup that still exists; returns what it thawed. */
+  /** Thaws every journalled cgroup that still exists and rescues its journalled task; returns what it thawed. */
   async recover(log: (msg: string) => void): Promise<FreezerRef[]> {
     const thawed: FreezerRef[] = [];
     for (const name of fs.readdirSync(this.dir)) {
@@ -52,9 +76,9 @@ export class FreezeJournal {
         fs.rmSync(f, { force: true });
         continue;
       }
-      let ref: FreezerRef;
+      let ref: Entry;
       try {
-        ref = JSON.parse(fs.readFileSync(f, 'utf8')) as FreezerRef;
+        ref = JSON.parse(fs.readFileSync(f, 'utf8')) as Entry;
       } catch {
         fs.rmSync(f, { force: true });
         continue;
@@ -65,11 +89,26 @@ export class FreezeJournal {
           thawed.push(ref);
           log(`thawed cgroup ${ref.path} (${ref.kind}) left frozen by an earlier agent`);
         }
+        if (ref.task) await this.rescue(ref.task, log);
       } else {
         log(`ignoring freeze journal entry ${name}: not a cgroup directory this agent may write`);
       }
       fs.rmSync(f, { force: true });
     }
     return thawed;
+  }
+
+  private async rescue(t: JournalledTask, log: (msg: string) => void): Promise<void> {
+    if (![t.pid, t.startedAt, t.since].every((n) => Number.isInteger(n) && n >= 0) || t.pid === 0) return;
+    try {
+      const r = await rescueProcess({ pid: t.pid, startedAt: t.startedAt, childrenSince: t.since, resumeStopped: !t.stoppedBefore });
+      if (!r.gone && (r.infected || r.childrenReaped > 0 || r.resumed))
+        log(
+          `put back pid ${t.pid} left by an earlier agent's dump: parasite removed ${r.infected}, registers restored ${r.registersRestored}, ` +
+            `fds closed ${r.fdsClosed}, snapshot children reaped ${r.childrenReaped}, resumed ${r.resumed}`,
+        );
+    } catch (err) {
+      log(`could not put back pid ${t.pid} left by an earlier agent's dump: ${(err as Error).message}`);
+    }
   }
 }

@@ -3,8 +3,9 @@
 #
 # Idempotent and fast when everything is present (a few stat() calls, no package manager): it installs
 # only what is missing, from Debian's packages (criu for `crit`, which the tests use to decode images;
-# prometheus for the metrics tests' Prometheus and promtool, its system service left disabled; gcc,
-# g++, make, python3 for node-gyp and the C programs), then checks what no install can fix: the
+# prometheus for the metrics tests' Prometheus and promtool; gcc, g++, make, python3 for node-gyp and
+# the C programs; nginx and postgresql, real programs the tests checkpoint; the servers kept from starting
+# as services), then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
@@ -80,6 +81,10 @@ missing=()
 for tool in gcc g++ make python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+# Real programs nobody here wrote, which the native tests checkpoint as their users run them
+# (native/test/postgres.test.ts, nginx.test.ts): Debian's own, without recommends.
+[[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 
 if ((${#missing[@]})); then
   if ((EUID != 0)); then
@@ -93,6 +98,13 @@ if ((${#missing[@]})); then
     if ! (
       flock 9
       export DEBIAN_FRONTEND=noninteractive
+      # Installed servers must not start as services (nginx on port 80, a postgres cluster on 5432): where
+      # no policy-rc.d says so already, one refuses every start for the time of the install (Debian's way).
+      policy=/usr/sbin/policy-rc.d
+      if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+      fi
       apt-get update -q &&
         apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}"
     ) 9>"$LOCK" >"$log" 2>&1; then
@@ -105,10 +117,11 @@ if ((${#missing[@]})); then
   report_and_exit
 fi
 
-# Debian's prometheus package enables (and where an init runs, starts) a system service on :9090; tests
-# start their own on free ports, so that one must not run or come back at boot.
+# Debian's prometheus package enables a system service on :9090 (policy-rc.d above keeps it from starting
+# during the install); tests start their own on free ports, so it must not come up at boot either.
 if [[ -e /etc/init.d/prometheus ]] && ((EUID == 0)) && [[ ! -e /var/lib/cryopod-prometheus-service-off ]]; then
-  { systemctl disable --now prometheus.service || service prometheus stop || true; update-rc.d prometheus disable || true; } >/dev/null 2>&1
+  # Disabled, never stopped here: it never ran, and a stop could only find some other Prometheus.
+  { systemctl disable prometheus.service || true; update-rc.d prometheus disable || true; } >/dev/null 2>&1
   touch /var/lib/cryopod-prometheus-service-off
 fi
 
@@ -117,4 +130,4 @@ if ! "$CRIT" -h >/dev/null 2>&1; then
 fi
 report_and_exit
 
-echo "prepare-host: ready (x86_64, Linux $(uname -r), node $(node -v), crit present)"
+echo "prepare-host: ready (x86_64, Linux $(uname -r), node $(node -v), crit, nginx and postgres present)"

@@ -32,8 +32,10 @@ export async function startApiServer(
   etcdEndpoint: string,
   files: ApiServerFiles,
   timeoutMs = 60000,
+  /** A port to bind again (a restart, which clients must find at the same URL); default: a free one. */
+  samePort?: number,
 ): Promise<ApiServer> {
-  const [port] = await freePorts(1);
+  const port = samePort ?? (await freePorts(1))[0];
   const server = `https://127.0.0.1:${port}`;
   const args = [
     `--etcd-servers=${etcdEndpoint}`,

@@ -39,6 +39,11 @@ export interface ControlPlane {
   stop(): Promise<void>;
   /** Writes a kubeconfig whose client certificate names this user (CN) and groups (O) and returns its path. */
   kubeconfigFor(user: string, groups?: string[]): Promise<string>;
+  /**
+   * Stops kube-apiserver (SIGTERM; etcd and its data stay), awaits `whileDown`, and starts it again on the
+   * same port, ready (/readyz): what clients see of an API server restart or upgrade.
+   */
+  restartApiServer(whileDown?: () => Promise<void>): Promise<void>;
 }
 
 export interface ControlPlaneOptions {
@@ -74,7 +79,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     const etcd = await startEtcd(tools.etcd, dataDir);
     stops.push(() => etcd.process.stop());
-    const api = await startApiServer(tools.kubeApiserver, dataDir, etcd.endpoint, {
+    const apiFiles = {
       caPath: ca.certPath,
       servingCertPath: serving.certPath,
       servingKeyPath: serving.keyPath,
@@ -82,9 +87,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       saPrivateKeyPath: sa.privateKeyPath,
       adminCertPath: admin.certPath,
       adminKeyPath: admin.keyPath,
-    });
+    };
+    let api = await startApiServer(tools.kubeApiserver, dataDir, etcd.endpoint, apiFiles);
     // The API server first, so it never logs etcd errors while shutting down.
     stops.push(() => api.process.stop());
+    const restartApiServer = async (whileDown?: () => Promise<void>): Promise<void> => {
+      await api.process.stop();
+      if (whileDown) await whileDown();
+      api = await startApiServer(tools.kubeApiserver, dataDir, etcd.endpoint, apiFiles, 60000, Number(new URL(api.server).port));
+      pids.apiserver = api.process.pid;
+    };
+    const pids = { etcd: etcd.process.pid, apiserver: api.process.pid };
 
     const adminKubeconfig = path.join(dataDir, 'admin.kubeconfig');
     await writeKubeconfig(adminKubeconfig, api.server, ca.certPath, { user: ADMIN_USER, ...admin });
@@ -105,9 +118,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       server: api.server,
       caPath: ca.certPath,
       dataDir,
-      pids: { etcd: etcd.process.pid, apiserver: api.process.pid },
+      pids, // the API server's is the current one after a restart
       stop: () => (stopped ??= cleanup()),
       kubeconfigFor,
+      restartApiServer,
     };
   } catch (err) {
     await cleanup();

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import type { DumpedTask, DumpedTree, DumpOptions, FdReport, FreezerSpec, InheritFd, RestoreOptions, TreeDumpOptions, TreeRestoreOptions } from './types';
+import type { DumpedTask, DumpedTree, DumpOptions, FdReport, FreezerSpec, InheritFd, RescueReport, RestoreOptions, TreeDumpOptions, TreeRestoreOptions } from './types';
 
 export * from './types';
 
@@ -30,7 +30,9 @@ interface Addon {
     pipes?: number;
     freezer?: FreezerSpec;
     snapshot?: boolean;
+    phaseFd?: number;
   }): Promise<DumpedTask>;
+  rescue(opts: { pid: number; childrenSince?: number; resumeStopped?: boolean; untracedTimeoutMs?: number }): Promise<RescueReport>;
   restore(opts: RestoreOptions & { pagesDigest?: PagesDigest }): Promise<number>;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
   dumpTree(opts: {
@@ -178,7 +180,20 @@ export async function dumpTask(opts: DumpOptions): Promise<DumpedTask> {
     ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
     ...(opts.freezer ? { freezer: checkFreezer(opts.freezer) } : {}),
     ...(opts.snapshot ? { snapshot: true } : {}),
+    ...(opts.phaseFd !== undefined ? { phaseFd: opts.phaseFd } : {}),
   });
+}
+
+/**
+ * Puts back a task whose dumper died before it was done (native/src/core/rescue.h): waits until it is
+ * untraced, puts a task parked in the parasite back from the area's rescue record (registers, mask,
+ * FPU state), closes the fds the infection added, unmaps the area, reaps snapshot children (zombies
+ * with exit signal 0 started at or after `childrenSince`, clock ticks after boot), and SIGCONTs a
+ * group stop when `resumeStopped` says it was the dumper's. A task with nothing of ours is left as it is.
+ */
+export async function rescueTask(opts: { pid: number; childrenSince?: number; resumeStopped?: boolean; untracedTimeoutMs?: number }): Promise<RescueReport> {
+  checkPid(opts.pid);
+  return load().rescue({ ...opts });
 }
 
 export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string; pagesDigest?: PagesDigest }): Promise<number> {

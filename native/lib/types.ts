@@ -112,6 +112,13 @@ export interface OpenFile {
   pipe?: { id: number; write: boolean };
   /** What only its kind knows (num.external = 1: an external pipe, re-attached on restore). */
   state?: FileState;
+  /**
+   * One open file description held by several fds (dup'd, or inherited across fork by several tasks of
+   * the tree): the same id on each, numbered from 1 in tree order. The first holder re-creates it, the
+   * others are handed that very description (same offset, flags, socket). Absent: this fd alone.
+   * In the images: one file_entry, referred to by each holder's fdinfo_entry (as CRIU does).
+   */
+  shareId?: number;
 }
 
 /**
@@ -369,6 +376,12 @@ export interface DumpOptions {
    * is frozen for about the time of a fork, not of writing the images.
    */
   snapshot?: boolean;
+  /**
+   * A stepping hook: at each phase (seize, infect, snapshot, drain, cure) the dumper writes the phase's
+   * name and a newline to this fd and waits for one byte (EOF: it goes on). The crash-safety tests kill
+   * it exactly there.
+   */
+  phaseFd?: number;
 }
 
 export interface FreezerSpec {
@@ -409,4 +422,19 @@ export interface NativeErrorFields {
   errno?: number;
   op?: string;
   path?: string;
+}
+
+/** What rescueTask found and undid of a dead dumper's work on one task (native/src/core/rescue.h). */
+export interface RescueReport {
+  /** The task no longer exists. */
+  gone: boolean;
+  /** The task still mapped a parasite area with its rescue record. */
+  infected: boolean;
+  /** It was parked in the area: its own registers, signal mask and FPU state were put back. */
+  registersRestored: boolean;
+  fdsClosed: number;
+  /** Snapshot children (zombies with exit signal 0) reaped through the task. */
+  childrenReaped: number;
+  /** It was in a group stop the caller said was the dumper's, and got SIGCONT. */
+  resumed: boolean;
 }

@@ -3,8 +3,11 @@
  *
  * The dumper points the task's rip at parasite_start (offset 0 of the blob), rsp at the top of the
  * shared area's stack and rdi at struct parasite_args. It serves, on the socket end the args name,
- * commands (one enum, one dispatch switch, as CRIU's pie/parasite.c) until FINI, then executes int3:
- * the SIGTRAP stop hands the task back to the dumper, which puts its registers back.
+ * commands (one enum, one dispatch switch, as CRIU's pie/parasite.c) until FINI or the end of the
+ * control channel, closes what it holds and parks: pause() with every signal blocked, forever, until
+ * the dumper (or a rescuer, when the dumper died) interrupts it with PTRACE_INTERRUPT and puts the
+ * task's registers back. It never traps: an int3 with no tracer left would kill the task (SIGTRAP), and
+ * a dumper SIGKILLed at any moment must cost the task nothing but a pause.
  * No libc, no globals that need relocation, all signals blocked by the dumper while it runs.
  */
 #include "protocol.h"
@@ -13,6 +16,12 @@
 #define SYS_sendto 44
 #define SYS_recvmsg 47
 #define SYS_getpid 39
+#define SYS_pause 34
+#define SYS_rt_sigtimedwait 128
+
+#define EPIPE 32
+#define SIGPIPE 13
+#define MSG_NOSIGNAL 0x4000
 #define SYS_vmsplice 278
 #define SYS_dup2 33
 #define SYS_exit_group 231
@@ -60,9 +69,22 @@ static long sys6(long nr, long a1, long a2, long a3, long a4, long a5, long a6) 
 static int pipes[PARASITE_MAX_PIPES];
 static unsigned nr_pipes;
 
+/* MSG_NOSIGNAL: a dumper that died must not leave a SIGPIPE pending in the task (it is blocked while
+ * the blob runs, and would be delivered, and kill it, the moment its own mask is put back). */
 static void reply(int sk, uint32_t cmd, int64_t value) {
   struct parasite_msg m = {cmd, 0, value};
-  sys6(SYS_sendto, sk, (long)&m, sizeof m, 0, 0, 0);
+  sys6(SYS_sendto, sk, (long)&m, sizeof m, MSG_NOSIGNAL, 0, 0);
+}
+
+/* vmsplice into a pipe whose reader (the dumper) is gone queued a SIGPIPE for this thread (blocked
+ * now): take it back out, for the same reason. (A SIGPIPE the task had pending and blocked before the
+ * dump is the same signal: non-realtime signals do not queue.) */
+static void drop_own_sigpipe(void) {
+  uint64_t set = 1ULL << (SIGPIPE - 1);
+  struct {
+    long sec, nsec;
+  } now = {0, 0};
+  sys6(SYS_rt_sigtimedwait, (long)&set, 0, (long)&now, sizeof set, 0, 0);
 }
 
 /* Receives one command; pipe fds from SCM_RIGHTS land in `pipes`. */
@@ -119,6 +141,7 @@ static int64_t dump_pages(const struct parasite_args* a, uint32_t nr_segs, const
       while (pi.len > 0) {
         struct iovec v = {(void*)pi.base, pi.len};
         long n = sys3(SYS_vmsplice, fd, &v, 1);
+        if (n == -EPIPE) drop_own_sigpipe();
         if (n <= 0) return n < 0 ? n : -EPROTO;
         pi.base += (uint64_t)n;
         pi.len -= (uint64_t)n;
@@ -206,9 +229,12 @@ long parasite_main(struct parasite_args* a) {
         reply(sk, m.cmd, -EPROTO);
     }
   }
+  /* EOF or an error on the control channel: the dumper is gone. Drop everything it gave us (a rescuer
+   * finds the task holding nothing of ours) and park. */
   for (unsigned i = 0; i < nr_pipes; ++i) sys3(SYS_close, pipes[i], 0, 0);
   nr_pipes = 0;
   sys3(SYS_close, sk, 0, 0);
+  sys3(SYS_close, a->snapshot_fd, 0, 0);
   return -EPROTO;
 }
 
@@ -239,11 +265,23 @@ __asm__(
     "  pop %r12\n"
     "  ret\n");
 
-/* Entry at offset 0: rdi = args, rsp = stack top (16-byte aligned). Traps when done; never returns. */
+/*
+ * Entry at offset 0: rdi = args, rsp = stack top (16-byte aligned). When parasite_main returns the
+ * blob parks. At PARASITE_GADGET_OFF: the `syscall` the dumper's remote syscalls run on while the area
+ * is mapped, followed by the same park, so a dumper that dies at a remote call's ptrace stop leaves the
+ * task parked here. The park is pause() with the dumper's all-blocked mask: it returns for nothing but
+ * a ptrace interrupt's restart, and loops.
+ */
 __asm__(
     ".section .text.start,\"ax\"\n"
     ".globl parasite_start\n"
     "parasite_start:\n"
     "  call parasite_main\n"
-    "1: int3\n"
-    "  jmp 1b\n");
+    "  jmp parasite_park\n"
+    "  .org 16\n"
+    "parasite_gadget:\n"
+    "  syscall\n"
+    "parasite_park:\n"
+    "  mov $34, %eax\n"
+    "  syscall\n"
+    "  jmp parasite_park\n");

@@ -6,11 +6,12 @@
  * which crit decodes.
  */
 import { execFileSync } from 'child_process';
-import * as net from 'net';
+import { readFileSync } from 'fs';
 import * as path from 'path';
-import { dumpProcess, restoreProcess } from '../../checkpoint';
+import { checkProcess, dumpProcess, restoreProcess } from '../../checkpoint';
 import { readCheckpoint } from '../../images';
 import { cleanup, isAlive, makeTempDir, requestCheck, startProgram, startVictim, trackPid, waitGone } from './harness';
+import { withOutsideUnixClient } from './unix-outside';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
@@ -38,19 +39,39 @@ test('socketpairs keep their queued bytes both ways and listeners accept after r
 });
 
 test('a unix socket connected to a process outside the dump is refused by name, and the process runs on', async () => {
-  const dir = makeTempDir('unix-outside');
-  const sockPath = path.join(dir, 'outside.sock');
-  const server = net.createServer(() => undefined);
-  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
-  try {
-    const script = `import socket, sys, time, os\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nopen(sys.argv[2] + '/ready', 'w').write(str(os.getpid()))\ntime.sleep(600)`;
-    const v = await startProgram('unix-client', '/usr/bin/python3', ['-c', script, sockPath], { workdir: dir });
+  await withOutsideUnixClient(async (v) => {
+    // The preflight names the object, its peer and who holds the peer (this test process, outside the tree).
+    const reports = await checkProcess(v.pid);
+    const refused = reports.filter((r) => r.verdict === 'refused');
+    expect(refused).toHaveLength(1);
+    expect(refused[0].kind).toBe('unix');
+    expect(refused[0].note).toMatch(new RegExp(`^connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`));
     await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-unix-outside') })).rejects.toMatchObject({
       code: 'EUNSUPPORTED',
-      message: expect.stringMatching(/unix socket|socket:\[\d+\].*(another process|held)/),
+      message: expect.stringMatching(new RegExp(`fd ${refused[0].fd} \\(socket:\\[\\d+\\]\\): connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`)),
     });
     expect(isAlive(v.pid)).toBe(true);
-  } finally {
-    server.close();
-  }
+  });
+});
+
+test('a unix listener that a process outside the tree holds too is refused by --check and the dump, naming that process', async () => {
+  // The parent (outside: only the child is dumped) binds and listens, then forks: both hold the listener.
+  const script = `import socket, sys, os, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1] + '/shared.sock')
+s.listen()
+open(sys.argv[1] + '/parent', 'w').write(str(os.getpid()))
+if os.fork() == 0:
+    open(sys.argv[1] + '/ready', 'w').write(str(os.getpid()))
+time.sleep(600)`;
+  const v = await startProgram('unix-shared-listener', '/usr/bin/python3', ['-c', script]);
+  const parent = Number(readFileSync(path.join(v.workdir, 'parent'), 'utf8'));
+  trackPid(parent);
+  const refused = (await checkProcess(v.pid)).filter((r) => r.verdict === 'refused');
+  expect(refused.map((r) => [r.kind, r.note])).toEqual([['unix', expect.stringMatching(new RegExp(`^also held by pid ${parent}, outside the dumped tree`))]]);
+  await expect(dumpProcess({ pid: v.pid, dir: makeTempDir('img-unix-shared-listener') })).rejects.toMatchObject({
+    code: 'EUNSUPPORTED',
+    message: expect.stringContaining(`also held by pid ${parent}, outside the dumped tree`),
+  });
+  expect(isAlive(v.pid)).toBe(true);
 });

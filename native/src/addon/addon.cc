@@ -8,6 +8,7 @@
 // hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
 //   preflight({ pid })                         → [{ pid, fd, object, kind, verdict, note }] (reads /proc only)
+//   rescue({ pid, childrenSince?, resumeStopped?, untracedTimeoutMs? })  → what a dead dumper's leftovers were (rescue.h)
 // Nothing throws out of Execute(): a CoreError becomes an Error with .code, .errno, .op and .path.
 #include <napi.h>
 
@@ -19,6 +20,7 @@
 #include "../core/errors.h"
 #include "../core/page_fill.h"
 #include "../core/parasite_check.h"
+#include "../core/rescue.h"
 #include "../core/restore.h"
 #include "file_state_js.h"
 #include "../core/files/preflight.h"
@@ -117,6 +119,7 @@ void read_dump_options(const Napi::Object& o, DumpOptions& req) {
   req.stop_after = o.Get("stopAfter").ToBoolean().Value();
   if (o.Get("parasitePath").IsString()) req.parasite_path = o.Get("parasitePath").As<Napi::String>().Utf8Value();
   if (o.Get("pipes").IsNumber()) req.nr_pipes = o.Get("pipes").As<Napi::Number>().Uint32Value();
+  if (o.Get("phaseFd").IsNumber()) req.phase_fd = o.Get("phaseFd").As<Napi::Number>().Int32Value();
   Napi::Value fz = o.Get("freezer");
   if (!fz.IsObject()) return;
   Napi::Object f = fz.As<Napi::Object>();
@@ -278,7 +281,31 @@ Napi::Value Preflight(const Napi::CallbackInfo& info) {
       reports_to_js);
 }
 
+// rescue({ pid, childrenSince?, resumeStopped?, untracedTimeoutMs? }) → Promise<RescueReport>.
+Napi::Value Rescue(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  RescueRequest req;
+  req.pid = pid_opt(o);
+  if (req.pid <= 0) throw Napi::TypeError::New(info.Env(), "pid must be a positive integer");
+  if (o.Get("childrenSince").IsNumber()) req.children_since = (uint64_t)o.Get("childrenSince").As<Napi::Number>().Int64Value();
+  req.resume_stopped = o.Get("resumeStopped").ToBoolean().Value();
+  if (o.Get("untracedTimeoutMs").IsNumber()) req.untraced_timeout_ms = o.Get("untracedTimeoutMs").As<Napi::Number>().Int32Value();
+  return PromiseWorker<RescueReport>::Queue(
+      info.Env(), [req] { return rescue_task(req); },
+      [](Napi::Env env, const RescueReport& r) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("gone", r.gone);
+        out.Set("infected", r.infected);
+        out.Set("registersRestored", r.registers_restored);
+        out.Set("fdsClosed", r.fds_closed);
+        out.Set("childrenReaped", r.children_reaped);
+        out.Set("resumed", r.resumed);
+        return out;
+      });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("rescue", Napi::Function::New(env, Rescue, "rescue"));
   exports.Set("preflight", Napi::Function::New(env, Preflight, "preflight"));
   exports.Set("dumpTree", Napi::Function::New(env, DumpTree, "dumpTree"));
   exports.Set("restoreTree", Napi::Function::New(env, RestoreTree, "restoreTree"));

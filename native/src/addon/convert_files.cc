@@ -60,6 +60,7 @@ Napi::Object file_to_js(Napi::Env env, const OpenFile& f) {
   }
   if (f.has_socket) o.Set("socket", socket_to_js(env, f.socket));
   if (!f.state.empty()) o.Set("state", file_state_to_js(env, f.state));
+  if (f.share_id != 0) o.Set("shareId", num(env, f.share_id));
   return o;
 }
 
@@ -85,6 +86,7 @@ OpenFile file_from_js(const Napi::Object& o) {
     f.socket = socket_from_js(s.As<Napi::Object>());
   }
   if (!o.Get("state").IsUndefined()) f.state = file_state_from_js(o.Get("state"), "fd " + std::to_string(f.fd) + " state");
+  if (o.Get("shareId").IsNumber()) f.share_id = get_num(o, "shareId");
   return f;
 }
 

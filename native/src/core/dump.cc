@@ -2,6 +2,7 @@
 #include "dump_steps.h"
 #include "files/fifo.h"
 #include "files/preflight.h"
+#include "files/shared_files.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "parasite.h"
+#include "phase.h"
 #include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
@@ -69,8 +71,10 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
                         std::vector<std::unique_ptr<SeizedTask>>& others, uint64_t gadget, int out, uint64_t zero_pfn,
                         std::chrono::steady_clock::time_point freeze_started) {
   auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+  phase(req.phase_fd, "infect");
   int child = parasite->fork_snapshot();
   int child_in_task = parasite->snapshot_child_in_task();
+  phase(req.phase_fd, "snapshot");
   if (!snapshot_has(child, t.vmas)) {
     // A VMA fork left out (MADV_DONTFORK set after the VmFlags were read): this snapshot is not the
     // task. Drop it while the task is still frozen and dump the task itself.
@@ -79,12 +83,15 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     return false;
   }
   try {
-    parasite->cure();  // the task is stopped again (the child serves the pages from now on)
+    parasite->stop();  // the task is stopped again (the child serves the pages from now on)
+    phase(req.phase_fd, "cure");
     read_identity(req.pid, t);
     t.files = collect_files(req.pid);
     settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
-    collect_in_task_state(main, rs, others, gadget, t);
+    assign_share_ids({&t});
+    collect_in_task_state(main, rs, others, gadget, t, parasite->scratch());
+    parasite->cure();
     to_namespace_ids({&t});
     for (auto& th : others) th->detach();
     main.detach();
@@ -99,6 +106,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     t.pages = collect_page_runs(child, t.vmas, zero_pfn);
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
+    phase(req.phase_fd, "drain");
     if (need > 0 && parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
     if (need > 0) t.pages_method = "parasite";
     t.snapshot_private_bytes = parasite->snapshot_private_bytes();
@@ -110,11 +118,11 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite.reset();
     for (auto& th : others) th->detach();
     main.detach();
-    reap_through_task(req.pid, child_in_task, gadget);
+    reap_through_task(req.pid, child_in_task, child, gadget);
     throw;
   }
   parasite.reset();
-  reap_through_task(req.pid, child_in_task, gadget);
+  reap_through_task(req.pid, child_in_task, child, gadget);
   fsync_if_file(out, req.pages_path);
   t.snapshot = true;
   return true;
@@ -124,7 +132,11 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
 
 TaskImage dump_task(const DumpRequest& req) {
   check_dumpable(req.pid);
-  refuse_unsaveable(check_files(req.pid));  // before anything is stopped
+  {
+    std::vector<FdReport> reports = check_files(req.pid);
+    settle_unix_peers(reports, {req.pid});
+    refuse_unsaveable(reports);  // before anything is stopped
+  }
   TaskImage t;
   uint64_t zero_pfn = zero_page_pfn();
 
@@ -156,6 +168,7 @@ TaskImage dump_task(const DumpRequest& req) {
     others = seize_other_threads(req.pid);
   }
   SeizedTask& main = *main_ptr;
+  phase(req.phase_fd, "seize");
   if (others.size() > kMaxThreads)
     throw CoreError("EUNSUPPORTED", task_name(req.pid) + " has more than " + std::to_string(kMaxThreads) + " threads");
 
@@ -171,15 +184,21 @@ TaskImage dump_task(const DumpRequest& req) {
     return t;
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
   auto pages_started = std::chrono::steady_clock::now();
+  // Kept infected (stopped, area mapped) until the in-task state is read: those remote syscalls then
+  // run on the parasite's gadget, so a dumper that dies among them leaves the task parked (rescue.h).
+  std::unique_ptr<Parasite> parasite;
   if (req.parasite_path.empty() || t.pages.empty()) {
     dump_pages(req.pid, t.vmas, t.pages, out);
     if (!t.pages.empty()) t.pages_method = "vm_readv";
   } else {
-    Parasite parasite(main, rs, req.parasite_path, req.nr_pipes);
+    parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+    phase(req.phase_fd, "infect");
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
-    if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
-    parasite.cure();
+    phase(req.phase_fd, "drain");
+    if (parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image");
+    parasite->stop();
+    phase(req.phase_fd, "cure");
     t.pages_method = "parasite";
   }
   t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
@@ -190,7 +209,9 @@ TaskImage dump_task(const DumpRequest& req) {
   t.files = collect_files(req.pid);
   settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
-  collect_in_task_state(main, rs, others, gadget, t);
+  assign_share_ids({&t});
+  collect_in_task_state(main, rs, others, gadget, t, parasite ? parasite->scratch() : 0);
+  if (parasite) parasite->cure();
   to_namespace_ids({&t});
 
   if (req.leave_running) {

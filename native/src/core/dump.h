@@ -28,6 +28,9 @@ struct DumpOptions {
   // instant, seized while frozen, then thawed into the ptrace stops (CRIU's order). Always thawed on failure.
   std::string freezer_dir;
   FreezerKind freezer_kind = FreezerKind::V2;
+  // A stepping hook (phase.h): at each phase the dumper writes its name and a newline here, then waits
+  // for one byte (EOF: go on). -1: none.
+  int phase_fd = -1;
 };
 
 struct DumpRequest : DumpOptions {

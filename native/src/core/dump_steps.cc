@@ -13,11 +13,16 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <sys/wait.h>
+
 #include <chrono>
 #include <algorithm>
 #include <cstring>
 #include <memory>
 #include <set>
+
+#include <chrono>
+#include <thread>
 
 #include "errors.h"
 #include "page_bitmap.h"
@@ -183,9 +188,10 @@ void thread_in_task_state(RemoteSyscalls& rs, int tid, uint64_t scratch, ThreadS
 // Process-wide state only the task can report (signal handlers, brk), then every thread's own, all on
 // one scratch page the main thread maps and unmaps.
 void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std::unique_ptr<SeizedTask>>& others,
-                           uint64_t gadget, TaskImage& t) {
-  uint64_t scratch = (uint64_t)rs.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
-                                       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+                           uint64_t gadget, TaskImage& t, uint64_t given_scratch) {
+  uint64_t scratch = given_scratch ? given_scratch
+                                   : (uint64_t)rs.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
+                                                       MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
   try {
     for (int sig = 1; sig <= 64; ++sig) {
       if (sig == SIGKILL || sig == SIGSTOP) continue;
@@ -206,10 +212,10 @@ void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std
     }
     collect_process_state(main, rs, others, gadget, scratch, t);
   } catch (...) {
-    rs.call(SYS_munmap, scratch, kPageSize);
+    if (!given_scratch) rs.call(SYS_munmap, scratch, kPageSize);
     throw;
   }
-  rs.must("munmap scratch", SYS_munmap, scratch, kPageSize);
+  if (!given_scratch) rs.must("munmap scratch", SYS_munmap, scratch, kPageSize);
 }
 
 // Seizes every thread but the main one, listing /proc/PID/task again until a listing finds no thread
@@ -303,12 +309,24 @@ void fsync_if_file(int fd, const std::string& path) {
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fsync(fd) != 0) throw_errno_at("fsync", path);
 }
 
-// The snapshot child is a zombie child of the task once drained; only the task can reap it.
-void reap_through_task(int pid, int child, uint64_t gadget) {
+// The snapshot child is a zombie child of the task once drained; only the task can reap it. Its exit
+// is waited for from here first, so the remote wait4 (WNOHANG) returns at once: the task spends no
+// time on the vDSO gadget with our registers that a dumper's death could leave it running on.
+void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    char state = 'X';
+    try {
+      state = read_stat(child_host).state;
+    } catch (const CoreError&) {
+    }
+    if (state == 'Z' || state == 'X') break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   try {
     SeizedTask again(pid);
     RemoteSyscalls rs(again, gadget);
-    rs.call(SYS_wait4, (uint64_t)child, 0, __WALL, 0);
+    rs.call(SYS_wait4, (uint64_t)child_in_task, 0, WNOHANG | __WALL, 0);
     again.detach();
   } catch (const CoreError&) {
     // the task exited meanwhile: its children went to init, which reaps them

@@ -30,9 +30,11 @@ std::vector<uint8_t> resumable_regs(const user_regs_struct& live);
 void read_identity(int pid, TaskImage& t);
 // What ptrace reports of one stopped thread.
 ThreadState thread_registers(SeizedTask& task);
-// Signal handlers, brk, sockets' details, and every thread's clear_child_tid and sigaltstack.
+// Signal handlers, brk, sockets' details, and every thread's clear_child_tid and sigaltstack. `scratch`:
+// a page of the task's for the calls' arguments (the parasite's, while it is mapped), else one is mapped.
 void collect_in_task_state(SeizedTask& main, RemoteSyscalls& rs, std::vector<std::unique_ptr<SeizedTask>>& others,
-                           uint64_t gadget, TaskImage& t);
+                           uint64_t gadget, TaskImage& t,
+                           uint64_t scratch = 0);
 
 // Seizes the threads but the main one, until none is left running.
 std::vector<std::unique_ptr<SeizedTask>> seize_other_threads(int pid);
@@ -48,6 +50,6 @@ void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others
 bool snapshot_possible(const std::vector<Vma>& vmas);
 void fsync_if_file(int fd, const std::string& path);
 // The snapshot child is a zombie child of the task once drained; only the task can reap it.
-void reap_through_task(int pid, int child, uint64_t gadget);
+void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget);
 
 }  // namespace cryopod

@@ -27,6 +27,7 @@
 #include "files/inherit.h"
 #include "files/pipe.h"
 #include "files/preflight.h"
+#include "files/shared_files.h"
 
 namespace cryopod {
 
@@ -160,21 +161,23 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   try {
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
     RemoteSyscalls rs(*p.main, gadget);
+    std::unique_ptr<Parasite> parasite;  // infected until the in-task state is read, as in dump_task
     if (req.parasite_path.empty() || t.pages.empty()) {
       dump_pages(p.pid, t.vmas, t.pages, out);
       if (!t.pages.empty()) t.pages_method = "vm_readv";
     } else {
-      Parasite parasite(*p.main, rs, req.parasite_path, req.nr_pipes);
+      parasite = std::make_unique<Parasite>(*p.main, rs, req.parasite_path, req.nr_pipes);
       uint64_t need = 0;
       for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
-      if (parasite.dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image of " + task_name(p.pid));
-      parasite.cure();
+      if (parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image of " + task_name(p.pid));
+      parasite->stop();
       t.pages_method = "parasite";
     }
     fsync_if_file(out, pages_path);
     read_identity(p.pid, t);
     t.files = collect_files(p.pid);
-    collect_in_task_state(*p.main, rs, p.others, gadget, t);
+    collect_in_task_state(*p.main, rs, p.others, gadget, t, parasite ? parasite->scratch() : 0);
+    if (parasite) parasite->cure();
   } catch (...) {
     close(out);
     throw;
@@ -241,6 +244,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
   std::vector<TaskImage*> all;
   for (TaskImage& t : img.tasks) all.push_back(&t);
   settle_fifo_bytes(all, members);
+  assign_share_ids(all);  // host PIDs still, the tree still frozen
   to_namespace_ids(all);
 
   // Let go of everything together.

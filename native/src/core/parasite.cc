@@ -24,6 +24,7 @@ namespace cryopod {
 namespace {
 
 constexpr int kReplyTimeoutMs = 30000;  // no progress for this long: the parasite is stuck
+constexpr int kFiniTimeoutMs = 1000;    // an idle blob answers FINI in microseconds
 
 size_t pipe_capacity() {
   size_t max = 1 << 20;
@@ -57,16 +58,26 @@ std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, u
 }
 
 Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes)
-    : task_(task), rs_(rs) {
+    : task_(task), rs_(rs), vdso_gadget_(rs.gadget()) {
+  static_assert(Parasite::kScratchOff == PARASITE_SCRATCH_OFF, "scratch page offset");
+  static_assert(PARASITE_ARGS_OFF + sizeof(parasite_args) <= PARASITE_SCRATCH_OFF, "args overlap the scratch page");
+  static_assert(PARASITE_RESCUE_OFF + sizeof(parasite_rescue) <= PARASITE_CHILD_STACK_TOP - 64 * 1024, "rescue record overlaps the stacks");
   std::vector<uint8_t> blob = read_binary(blob_path);
   if (blob.empty() || blob.size() > PARASITE_ARGS_OFF)
     throw CoreError("EINVAL", "parasite blob " + blob_path + " has a bad size " + std::to_string(blob.size()));
+  if (blob.size() < PARASITE_GADGET_OFF + 2 || blob[PARASITE_GADGET_OFF] != 0x0f || blob[PARASITE_GADGET_OFF + 1] != 0x05)
+    throw CoreError("EINVAL", "parasite blob " + blob_path + " has no syscall gadget at its offset " + std::to_string(PARASITE_GADGET_OFF));
   nr_pipes = std::max(1u, std::min<unsigned>(nr_pipes, PARASITE_MAX_PIPES));
   xsave_ = task_.xsave();  // the blob is built without SSE, but a cure must put back exactly what was there
   fds_before_ = list_fds(task_.pid());
   try {
     start();
     std::memcpy(local_area_, blob.data(), blob.size());  // the task runs it only on the first send()
+    write_rescue_record();
+    // From here until cure()'s munmap, a remote syscall whose dumper dies at its stop parks the task
+    // in the blob, which the rescue record can undo; on the vDSO it would run on with our registers.
+    rs_.set_gadget(remote_area_ + PARASITE_GADGET_OFF);
+    connect();
   } catch (...) {
     cure();
     throw;
@@ -81,6 +92,8 @@ Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob
       pipe_rd_.push_back(p[0]);
       wr.push_back(p[1]);
       if (fcntl(p[1], F_SETPIPE_SZ, (int)pipe_size_) < 0) pipe_size_ = kPageSize * 16;
+      struct stat st {};
+      if (fstat(p[0], &st) == 0) record_fd(-1, st.st_ino, 2);  // the blob's copy: any fd of this pipe
     }
     start_blob();
     send(sock_fd_, PARASITE_CMD_INIT, nr_pipes, wr.data(), (unsigned)wr.size());
@@ -118,34 +131,46 @@ void Parasite::release_local() {
 // Maps the shared area in the task and in the dumper, copies nothing yet, and starts the blob.
 void Parasite::start() {
   pid_t pid = task_.pid();
-  uint64_t scratch = (uint64_t)rs_.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE,
-                                        MAP_PRIVATE | MAP_ANONYMOUS, (uint64_t)-1, 0);
+  // Until the area holds the blob, remote syscalls run on the vDSO's `syscall`: a dumper that dies at
+  // one of their stops leaves the task running on with our registers. So only three run there
+  // (memfd_create, ftruncate, mmap); the rest of the setup waits for the area's own gadget. The
+  // memfd's name goes below the task's stack pointer (past the red zone: dead stack), not into a
+  // scratch mapping that would take two more.
   const char name[] = "cryopod-parasite";
-  remote_write(pid, scratch, name, sizeof name);
-  long mfd = rs_.call(SYS_memfd_create, scratch, MFD_CLOEXEC);
-  rs_.call(SYS_munmap, scratch, kPageSize);
+  uint64_t name_at = (task_.original_regs().rsp - 512) & ~15ULL, scratch = 0;
+  try {
+    remote_write(pid, name_at, name, sizeof name);
+  } catch (const CoreError&) {
+    scratch = (uint64_t)rs_.must("mmap scratch", SYS_mmap, 0, kPageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                 (uint64_t)-1, 0);
+    remote_write(pid, scratch, name, sizeof name);
+    name_at = scratch;
+  }
+  long mfd = rs_.call(SYS_memfd_create, name_at, MFD_CLOEXEC);
+  if (scratch) rs_.call(SYS_munmap, scratch, kPageSize);
   if (mfd < 0) throw_errno("in " + who(pid) + ": memfd_create", (int)-mfd);
+  memfd_in_task_ = (int)mfd;
   rs_.must("ftruncate parasite area", SYS_ftruncate, (uint64_t)mfd, PARASITE_AREA_SIZE);
   long area = rs_.call(SYS_mmap, 0, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, (uint64_t)mfd, 0);
+  if (area < 0 && area > -4096) throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
+  remote_area_ = (uint64_t)area;
   std::string fd_path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(mfd);
   int local_fd = open(fd_path.c_str(), O_RDWR | O_CLOEXEC);
-  int open_err = errno;
-  rs_.call(SYS_close, (uint64_t)mfd);
-  if (area < 0 && area > -4096) {
-    if (local_fd >= 0) close(local_fd);
-    throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
-  }
-  remote_area_ = (uint64_t)area;
-  if (local_fd < 0) throw_errno_at("open", fd_path, open_err);
+  if (local_fd < 0) throw_errno_at("open", fd_path);
   void* local = mmap(nullptr, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
   int map_err = errno;
   close(local_fd);
   if (local == MAP_FAILED) throw_errno("mmap parasite area locally", map_err);
   local_area_ = (uint8_t*)local;
+}
 
-  // The control sockets: socketpairs made by the task itself, in its own namespaces, whose far ends
-  // the dumper takes out of its fd table (pidfd_getfd, allowed to its tracer). No address anywhere:
-  // nothing to reach across network namespaces, nothing another local user could connect to first.
+// On the area's gadget: the memfd's fd goes, and the control sockets come: socketpairs made by the task
+// itself, in its own namespaces, whose far ends the dumper takes out of its fd table (pidfd_getfd,
+// allowed to its tracer). No address anywhere: nothing to reach across network namespaces, nothing
+// another local user could connect to first.
+void Parasite::connect() {
+  rs_.call(SYS_close, (uint64_t)memfd_in_task_);
+  memfd_in_task_ = -1;
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
   args->ctl_fd = take_socket_end(&sock_fd_);
   args->snapshot_fd = take_socket_end(&child_sock_);
@@ -168,11 +193,39 @@ int Parasite::take_socket_end(int* ours) {
     rs_.call(SYS_close, (uint64_t)theirs);
     throw_errno("pidfd_getfd the parasite's socket from " + who(pid), err);
   }
+  try {
+    std::string link = read_link("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(theirs));
+    if (link.rfind("socket:[", 0) == 0) record_fd(theirs, std::stoull(link.substr(8)), 1);
+  } catch (...) {
+  }
   return theirs;
 }
 
-void Parasite::wait_readable(int fd, const char* what) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kReplyTimeoutMs);
+// The task as the dumper seized it, in the area: a rescuer needs nothing from a dumper that died.
+void Parasite::write_rescue_record() {
+  auto* r = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  const user_regs_struct& regs = task_.original_regs();
+  static_assert(sizeof regs == sizeof r->regs, "user_regs_struct layout");
+  std::memcpy(r->regs, &regs, sizeof regs);
+  r->sigmask = task_.original_sigmask();
+  r->pid = task_.pid();
+  if (xsave_.size() > sizeof r->xsave) throw CoreError("EINVAL", "XSAVE area larger than the rescue record holds");
+  std::memcpy(r->xsave, xsave_.data(), xsave_.size());
+  r->xsave_len = (uint32_t)xsave_.size();
+  __atomic_store_n(&r->magic, PARASITE_RESCUE_MAGIC, __ATOMIC_RELEASE);  // last: the record is whole
+}
+
+// kind 1: a socket at fd_in_task; kind 2: a pipe, at whatever fd the blob got it.
+void Parasite::record_fd(int fd_in_task, uint64_t ino, uint32_t kind) {
+  if (!local_area_) return;
+  auto* r = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  if (r->nr_fds >= PARASITE_RESCUE_MAX_FDS) return;
+  r->fds[r->nr_fds] = parasite_rescue_fd{fd_in_task, kind, ino};
+  ++r->nr_fds;
+}
+
+void Parasite::wait_readable(int fd, const char* what, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, 100);
@@ -227,8 +280,8 @@ void Parasite::send(int sock, uint32_t cmd, uint32_t nr, const int* fds, unsigne
   if (sendmsg(sock, &h, MSG_NOSIGNAL) != (ssize_t)sizeof m) throw_errno("send parasite command");
 }
 
-int64_t Parasite::receive(int sock, uint32_t cmd) {
-  wait_readable(sock, "a reply");
+int64_t Parasite::receive(int sock, uint32_t cmd, int timeout_ms) {
+  wait_readable(sock, "a reply", timeout_ms);
   parasite_msg m{};
   ssize_t n = recv(sock, &m, sizeof m, 0);
   if (n != (ssize_t)sizeof m) throw CoreError("EPROTO", "short reply from the parasite");
@@ -269,7 +322,11 @@ int Parasite::fork_snapshot() {
   if (child <= 0) throw_errno("in " + who(task_.pid()) + ": parasite fork", child < 0 ? (int)-child : EIO);
   child_ns_pid_ = (int)child;
   child_pid_ = host_pid_of_child(child_ns_pid_);
-  child_sock_ready_ = true;  // the child inherited the task's end of this pair and serves on it now
+  child_sock_ready_ = true;
+  auto* rec = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  rec->child_ns_pid = child_ns_pid_;
+  rec->child_start = read_stat(child_pid_).starttime;
+  __atomic_store_n(&rec->child_pid, child_pid_, __ATOMIC_RELEASE);  // the child inherited the task's end of this pair and serves on it now
   // Its first word: it has copied the pipes out of the blob's data, which the parent clears on FINI.
   if (receive(child_sock_, PARASITE_CMD_SNAPSHOT) != 0) throw CoreError("EPROTO", "the snapshot child did not start");
   return child_pid_;
@@ -297,6 +354,15 @@ uint64_t Parasite::snapshot_private_bytes() const {
 }
 
 uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
+  try {
+    return drain(runs, out_fd);
+  } catch (...) {
+    broken_ = true;
+    throw;
+  }
+}
+
+uint64_t Parasite::drain(const std::vector<PageRun>& runs, int out_fd) {
   std::vector<PageSegment> segs = split_into_segments(runs, pipe_size_);
   auto* args = (parasite_args*)(local_area_ + PARASITE_ARGS_OFF);
   // A file sink copies every page (tmpfs, page cache): the parasite then warms each segment for that
@@ -334,7 +400,7 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
         }
         if (n == 0) throw CoreError("EPIPE", "the parasite closed its pipe mid-segment");
         if (errno == EAGAIN) {
-          wait_readable(rd, "pages");
+          wait_readable(rd, "pages", kReplyTimeoutMs);
           continue;
         }
         if (errno != EINTR) throw_errno("splice pages image");
@@ -350,34 +416,45 @@ uint64_t Parasite::dump_pages(const std::vector<PageRun>& runs, int out_fd) {
   return total;
 }
 
-void Parasite::cure() {
-  if (cured_) return;
-  cured_ = true;
+void Parasite::stop() {
+  if (stopped_) return;
+  stopped_ = true;
   pid_t pid = task_.pid();
-  // 1. Stop the blob: politely (FINI, then its int3), or by PTRACE_INTERRUPT.
+  // 1. Stop the blob: FINI (it closes what it holds, replies and parks), then PTRACE_INTERRUPT its
+  // park; at once when a page batch failed (the blob may sit in a vmsplice into a pipe nobody drains
+  // any more: the disk filled up) or it does not answer.
   if (task_.running()) {
-    bool trapped = false;
-    if (sock_fd_ >= 0) {
+    if (sock_fd_ >= 0 && !broken_) {
       try {
         send(sock_fd_, PARASITE_CMD_FINI, 0);
-        receive(sock_fd_, PARASITE_CMD_FINI);
-        trapped = task_.wait_stop() == SIGTRAP;
+        receive(sock_fd_, PARASITE_CMD_FINI, kFiniTimeoutMs);
       } catch (const CoreError&) {
       }
     }
-    if (!trapped) task_.interrupt();
+    task_.interrupt();
   }
   if (sock_fd_ >= 0) close(sock_fd_);
   sock_fd_ = -1;
-  if (child_pid_ < 0) release_local();
-  // 2. Remove every trace from the task: fds the blob left open, the shared area.
+  // 2. Every fd the blob or we left in the task (remote syscalls on the area's gadget, once it is there).
   std::vector<int> now = list_fds(pid);
   for (int fd : now)
     if (!std::binary_search(fds_before_.begin(), fds_before_.end(), fd)) rs_.call(SYS_close, (uint64_t)fd);
+}
+
+void Parasite::cure() {
+  if (cured_) return;
+  stop();
+  cured_ = true;
+  if (child_pid_ < 0) release_local();
+  // 3. The shared area, by the last remote syscall on the vDSO's gadget (ours goes with the area).
+  rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
   remote_area_ = 0;
-  // 3. The FPU state exactly as it was (registers and signal mask: the SeizedTask, on detach).
+  // 4. The FPU state exactly as it was, and at once the registers and signal mask (which the
+  // SeizedTask would put back on detach): a dumper that dies from here on leaves the task stopped with
+  // its own state, which ptrace's detach at exit resumes, not on the vDSO gadget with our registers.
   if (!xsave_.empty()) task_.set_xsave(xsave_);
+  task_.put_back();
 }
 
 }  // namespace cryopod

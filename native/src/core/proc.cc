@@ -105,6 +105,7 @@ ProcStat read_stat(int pid) {
   st.ppid = (int)field(4);
   st.pgrp = (int)field(5);
   st.session = (int)field(6);
+  st.starttime = field(22);
   st.start_code = field(26);
   st.end_code = field(27);
   st.start_stack = field(28);

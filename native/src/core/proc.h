@@ -29,6 +29,7 @@ ProcStatus read_thread_status(int pid, int tid);
 struct ProcStat {
   char state = '?';
   int ppid = 0, pgrp = 0, session = 0;
+  uint64_t starttime = 0;  // clock ticks after boot: with the PID, names one process for good
   uint64_t start_code = 0, end_code = 0, start_stack = 0;
   uint64_t start_data = 0, end_data = 0, start_brk = 0;
   uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;

@@ -125,6 +125,19 @@ void restore_task_state(Morph& m, const TaskImage& img) {
   restore_thread_state(m, rs, img.main);
 }
 
+// A child's own uid and gid (its parent's stub may be root, the child ran as nobody): without
+// supplementary groups, as the root's stub is started.
+void restore_creds(RemoteSyscalls& rs, const Creds& c) {
+  rs.call(SYS_setgroups, 0, 0);  // only root may, and only root has groups to drop here
+  long r = rs.call(SYS_setresgid, c.gid, c.egid, c.sgid);
+  if (r < 0) throw_errno("in the restored task: setresgid(" + std::to_string(c.gid) + ")", (int)-r);
+  rs.call(SYS_setfsgid, c.fsgid);
+  r = rs.call(SYS_setresuid, c.uid, c.euid, c.suid);
+  if (r < 0) throw_errno("in the restored task: setresuid(" + std::to_string(c.uid) + ")", (int)-r);
+  rs.call(SYS_setfsuid, c.fsuid);
+  rs.call(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);  // as the task was, exec'd by its user (a uid change clears it)
+}
+
 }  // namespace
 
 void check_is_stub(int pid) {
@@ -207,12 +220,22 @@ void validate_image(const TaskImage& img) {
 
 MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& files) {
   Morph& m = *c.morph;
-  restore_files(m, img, files);
-  restore_task_state(m, img);
   MorphedTask out;
   out.gadget = c.rs->gadget();
+  // Threads first and the task's own state (PR_SET_MM_MAP's exe) while the stub may still have more
+  // rights than the task (clone3 set_tid needs CAP_CHECKPOINT_RESTORE); then its credentials, on every
+  // thread (a raw setresuid changes one); then its files, opened and bound with its own rights.
   if (!img.threads.empty() && !c.pids) throw CoreError("EINVAL", "no PID placement for the threads");
   for (const ThreadState& th : img.threads) out.threads.push_back(create_thread(m, th, c.rs->gadget(), *c.pids));
+  restore_task_state(m, img);
+  if (c.creds) {
+    restore_creds(m.rs(), *c.creds);
+    for (auto& th : out.threads) {
+      RemoteSyscalls trs(*th, out.gadget);
+      restore_creds(trs, *c.creds);
+    }
+  }
+  restore_files(m, img, files);
   restore_process_state(m, img, out.threads, c.rs->gadget());
   c.rs->must("munmap scratch", SYS_munmap, c.scratch, kScratchSize);
   return out;
@@ -243,7 +266,9 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   RestoreScope files = plan_inherit({&img}, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> stub = req.stub_pid > 0 ? adopt_stub_for(img, need_id, req.stub_pid)
                                                        : start_stub_for(img, need_id, req.stub_path, req.uid, req.gid, pass_fds);
-  SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE);
+  // EXITKILL: a restorer that dies mid-morph takes the half-built stub with it, rather than let it run
+  // on a half-restored address space (a restore pod's container then exits and is restarted).
+  SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
   PidPlacement pids(stub->pid(), spare_id({&img}));
   MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids);
   pids.finish();

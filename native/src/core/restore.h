@@ -41,10 +41,9 @@ struct RestoreRequest {
 // Returns the PID of the restored task.
 int restore_task(const TaskImage& image, const RestoreRequest& req);
 
-// For the tree restore: where each pipe can be opened from (the creator's fds holding both ends).
+// For the tree restore: where each pipe is handed from (the creator's fds holding both ends).
 struct PipeSource {
   int creator_pid = 0;  // in our PID namespace
-  int proc_pid = 0;     // the creator's directory in the /proc the restored tasks see
   int read_fd = -1, write_fd = -1;
 };
 using PipeSources = std::map<uint64_t, PipeSource>;
@@ -66,6 +65,11 @@ struct MorphContext {
   std::unique_ptr<Morph> morph;
   uint64_t scratch = 0;
   PidPlacement* pids = nullptr;  // how its threads get their IDs back
+  // Set: the task takes these credentials once its threads exist and before its files and
+  // capabilities (a tree's stubs run as the restorer until then: their children and threads are made
+  // with clone3 set_tid; nginx's workers ran as another user than their master). Never more than the
+  // stub had: the kernel refuses anything else, and the restore fails naming it.
+  const Creds* creds = nullptr;
   MorphContext();
   ~MorphContext();
 };

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -42,17 +43,6 @@ std::unique_ptr<SeizedTask> fork_child(TreeTask& parent, int id, PidPlacement& p
   return std::make_unique<SeizedTask>(child, SeizedTask::Adopt{});
 }
 
-// The task's own directory in the /proc it sees (a container's /proc shows its namespace's IDs).
-int proc_self_of(TreeTask& t) {
-  const char self[] = "/proc/self";
-  remote_write(t.pid, t.ctx.scratch + 256, self, sizeof self);
-  long n = t.ctx.rs->call(SYS_readlinkat, (uint64_t)AT_FDCWD, t.ctx.scratch + 256, t.ctx.scratch + 512, 31);
-  if (n <= 0) throw_errno("in the restored task: readlink /proc/self (is /proc mounted?)", n < 0 ? (int)-n : EIO);
-  char buf[32] = {};
-  remote_read(t.pid, t.ctx.scratch + 512, buf, (size_t)n);
-  return std::atoi(buf);
-}
-
 // Sessions and process groups as saved, where their leaders are in the tree (the root started a session
 // of its own before its children were forked: a root whose session led outside the tree, a shell's,
 // gets one too).
@@ -85,7 +75,7 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       rs.must("pipe2", SYS_pipe2, s.ctx.scratch, 0);
       int fds[2];
       remote_read(s.pid, s.ctx.scratch, fds, sizeof fds);
-      PipeSource src{s.pid, proc_self_of(s), next, next + 1};
+      PipeSource src{s.pid, next, next + 1};
       next += 2;
       rs.must("dup2", SYS_dup2, fds[0], src.read_fd);
       rs.must("dup2", SYS_dup2, fds[1], src.write_fd);
@@ -105,6 +95,15 @@ PipeSources create_pipes(const TreeImage& tree, std::map<int, TreeTask*>& tasks)
       sources[f.pipe_id] = src;
     }
   return sources;
+}
+
+// Until a stub takes its saved credentials (morph_rest), the files it maps are opened with the task's
+// file-system identity and no supplementary groups: the stub keeps the capabilities clone3 set_tid needs
+// (setfsuid drops only the file ones) and never maps a file the task could not have opened itself.
+void check_files_as(RemoteSyscalls& rs, const Creds& c) {
+  rs.call(SYS_setgroups, 0, 0);
+  rs.call(SYS_setfsgid, c.fsgid);
+  rs.call(SYS_setfsuid, c.fsuid);
 }
 
 }  // namespace
@@ -131,21 +130,28 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   std::vector<int> pass_fds;
   RestoreScope files = plan_inherit(all, req.inherit, req.stub_pid > 0, pass_fds);
   std::unique_ptr<StubProcess> root_stub = req.stub_pid > 0 ? adopt_stub_for(root, need_id, req.stub_pid)
-                                                            : start_stub_for(root, need_id, req.stub_path, req.uid, req.gid, pass_fds);
+                                                            : start_stub_for(root, need_id, req.stub_path, -1, -1, pass_fds);
+  // The stubs run as the restorer until their children and threads exist (clone3 set_tid needs
+  // CAP_CHECKPOINT_RESTORE): each takes its saved credentials in morph_rest when the request asks for
+  // them (root restores), and a child that ran as another user than its parent always does.
+  bool restore_creds = req.uid >= 0 || req.gid >= 0;
   std::vector<std::unique_ptr<TreeTask>> procs(tree.tasks.size());
   std::map<int, TreeTask*> by_pid;  // saved ID → process
   std::vector<std::unique_ptr<StubProcess>> owned;  // killed on failure: init reaps them
 
   procs[0] = std::make_unique<TreeTask>();
   procs[0]->pid = root_stub->pid();
-  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK);
+  // EXITKILL (as in restore.cc): a dead restorer takes the half-built tree with it.
+  procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL);
   PidPlacement pids(root_stub->pid(), spare_id(all));
   {
     RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
     rs.call(SYS_setsid);  // before any child is forked, so that they are born into it
+    if (restore_creds && req.stub_pid <= 0) check_files_as(rs, root.creds);
   }
   by_pid[root.pid] = procs[0].get();
   procs[0]->ctx.pids = &pids;
+  if (restore_creds && req.stub_pid <= 0) procs[0]->ctx.creds = &root.creds;
   morph_memory(procs[0]->ctx, *procs[0]->task, root, req.pages_paths[0], req.verify, /*inherit=*/false);
 
   for (size_t i = 1; i < tree.tasks.size(); ++i) {
@@ -155,7 +161,14 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     procs[i]->task = fork_child(parent, t.pid, pids);
     procs[i]->pid = procs[i]->task->pid();
     procs[i]->ctx.pids = &pids;
+    const Creds& mine = t.creds;
+    const Creds& parents = tree.tasks[position.at(t.ppid)].creds;
+    if ((restore_creds && req.stub_pid <= 0) || std::memcmp(&mine, &parents, sizeof mine) != 0) procs[i]->ctx.creds = &t.creds;
     owned.push_back(std::make_unique<StubProcess>((pid_t)procs[i]->pid));
+    if (procs[i]->ctx.creds && std::memcmp(&mine, &parents, sizeof mine) != 0) {
+      RemoteSyscalls rs(*procs[i]->task, find_vdso_syscall(procs[i]->pid, collect_vmas(procs[i]->pid)));
+      check_files_as(rs, mine);
+    }
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);
   }

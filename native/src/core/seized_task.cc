@@ -38,8 +38,8 @@ void SeizedTask::seize_and_interrupt(pid_t pid) {
 
 SeizedTask::SeizedTask(pid_t pid, Interrupted) : SeizedTask(pid, Adopt{}) { options_ = PTRACE_O_TRACESYSGOOD; }
 
-// Auto-attached threads inherit the options of the restore's seize (TRACESYSGOOD | TRACECLONE).
-SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid), options_(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE) {
+// Auto-attached threads inherit the options of the restore's seize (TRACESYSGOOD | TRACECLONE | EXITKILL).
+SeizedTask::SeizedTask(pid_t tid, Adopt) : pid_(tid), options_(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL) {
   attached_ = true;
   try {
     wait_for_stop("new thread");

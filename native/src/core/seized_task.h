@@ -73,6 +73,14 @@ class SeizedTask {
   // Load new registers and signal mask and detach: the task runs on as someone else (restore).
   void release_with(const user_regs_struct& regs, uint64_t mask);
 
+  // The registers and mask the task stopped with are not its own (a dead dumper left it parked in the
+  // parasite): detach puts these back instead, with the same syscall restart handling.
+  void adopt_original(const user_regs_struct& regs, uint64_t mask) {
+    orig_regs_ = regs;
+    orig_mask_ = mask;
+    regs_changed_ = mask_changed_ = true;
+  }
+
   // Puts back the registers and signal mask it changed (done by detach(); exposed so a check can read
   // what detach would load).
   void put_back() { restore_original_state(); }

@@ -77,6 +77,10 @@ struct OpenFile {
   uint64_t pipe_id = 0;     // kind "pipe": the pipe's inode, the same for both ends and every holder
   bool pipe_write = false;  // kind "pipe": the write end
   FileState state;          // what only its kind knows
+  // One open file description held by several fds (dup'd, or inherited across fork, in one or several
+  // tasks of a tree): the same non-zero id on each (files/shared_files.h); the first holder in tree
+  // order re-creates it, the others are handed that very description. 0: held by this fd alone.
+  uint64_t share_id = 0;
 };
 
 // The bytes sitting in a pipe at dump time (read without consuming them, with tee()).

@@ -2,27 +2,20 @@
  * `cryopod dump --check` (cli/check.ts, native/src/core/files/preflight.cc): the verdict per fd of real
  * processes, read from /proc without stopping them: an io_uring refused by name (exit 1), an inotify
  * with an event queued unread refused (its event is still there for the program afterwards), eventfds
- * saved, a stdout pipe read outside the tree external (exit 0); the process runs on untouched.
+ * saved, a stdout pipe read outside the tree external (exit 0), a unix socket connected to a process
+ * outside the tree refused naming who holds its peer (exit 1; the dump's refusal: unix-sockets.test.ts);
+ * the process runs on untouched.
  */
-import { execFile } from 'child_process';
-import * as path from 'path';
 import { FdReport } from '../../../checkpoint';
 import { assertRunningUntraced, cleanup, readProgress, requestCheck, waitForProgress } from '../harness';
+import { cliCheck } from '../cli-check';
+import { withOutsideUnixClient } from '../unix-outside';
 import { startFilesVictim, startWithStdoutPipe } from './harness';
 
 jest.setTimeout(60_000);
 afterEach(cleanup);
 
-const CLI = path.resolve(__dirname, '../../../bin/cryopod.js');
-
-/** Runs the built `cryopod dump --check`: its exit code and output. */
-function check(pid: number, json: boolean): Promise<{ code: number; text: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [CLI, 'dump', '--check', '--pid', String(pid), ...(json ? ['--json'] : [])], (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, text: stdout + stderr });
-    });
-  });
-}
+const check = cliCheck;
 
 test('an io_uring is refused by name, exit 1; the process is not stopped and runs on', async () => {
   const v = await startFilesVictim('io-uring-holder');
@@ -58,4 +51,14 @@ test('eventfds are saved with their counters; a stdout pipe read outside the tre
   expect(table.code).toBe(0);
   expect(table.text).toMatch(/\b1\s+pipe:\[\d+\]\s+pipe\s+external\s+also held by pid \d+, outside the tree/);
   expect(table.text).toMatch(/every object can be saved/);
+});
+
+test('a unix socket connected to a process outside the tree is refused, naming who holds its peer; exit 1', async () => {
+  await withOutsideUnixClient(async (v) => {
+    const table = await check(v.pid, false);
+    expect(table.code).toBe(1);
+    expect(table.text).toMatch(new RegExp(`\\b3\\s+socket:\\[\\d+\\]\\s+unix\\s+refused\\s+connected to socket:\\[\\d+\\], held by pid ${process.pid}, outside the dumped tree`));
+    expect(table.text).toMatch(/1 object cannot be saved/);
+    assertRunningUntraced(v.pid, 'the unix client after the check');
+  });
 });

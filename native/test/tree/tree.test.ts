@@ -274,3 +274,73 @@ test('a multi-threaded python3 program goes on with every thread after restore',
   expect(fs.readdirSync(`/proc/${pid}/task`).length).toBe(4);
   expect(await verdict(work)).toBe('PASS');
 }, 120000);
+
+test('objects shared between parent and child come back shared: socketpairs across the tree with bytes queued both ways, an inherited listener, one open file', async () => {
+  const work = tmp('cryopod-unix-tree-');
+  const [parent, child] = (await start(path.join(BIN, 'unix-tree'), [work], work)).split(' ').map(Number);
+  started.add(parent);
+  started.add(child);
+  const images = tmp('cryopod-unix-tree-img-');
+  const s = await dumpProcess({ pid: parent, dir: images });
+  expect(s.tasks).toBe(2);
+  await gone([parent, child]);
+
+  // One file_entry per open file, referred to by each holder's fdinfo (as CRIU writes it), which crit reads.
+  const decode = (img: string): { entries: Array<{ id: number; fd: number; type: string }> } =>
+    JSON.parse(execFileSync('/usr/bin/crit', ['decode', '-i', path.join(images, img)], { encoding: 'utf8' }));
+  const parentFds = decode('fdinfo-1.img').entries;
+  const childFds = decode('fdinfo-2.img').entries;
+  const idOf = (fds: typeof parentFds, fd: number): number => fds.find((e) => e.fd === fd)!.id;
+  const byType = (fds: typeof parentFds, type: string): number[] => [...new Set(fds.filter((e) => e.type === type).map((e) => e.id))];
+  const sharedUnix = byType(parentFds, 'UNIXSK').filter((id) => byType(childFds, 'UNIXSK').includes(id));
+  expect(sharedUnix).toHaveLength(1); // the listener (its dup at fd 9 in the parent refers to it too)
+  expect(parentFds.filter((e) => e.id === sharedUnix[0]).map((e) => e.fd)).toContain(9);
+  const sharedReg = byType(parentFds, 'REG').filter((id) => byType(childFds, 'REG').includes(id));
+  expect(sharedReg.length).toBeGreaterThanOrEqual(1); // shared.txt (and stdio's /dev/null)
+  expect(idOf(parentFds, 9)).toBe(sharedUnix[0]);
+
+  const r = await restoreProcess({ dir: images });
+  expect(r.pid).toBe(parent);
+  for (const p of [parent, child]) expect(alive(p)).toBe(true);
+  expect(stat(child).ppid).toBe(parent);
+  const answer = new Promise<string>((resolve, reject) => {
+    const c = net.connect(path.join(work, 'listen.sock'));
+    let got = '';
+    c.on('data', (d) => (got += d));
+    c.on('end', () => resolve(got));
+    c.on('error', reject);
+  });
+  expect(await verdict(work)).toBe('PASS');
+  expect(await answer).toBe('served by the child');
+}, 120000);
+
+test('a tree of another user maps its files with that user\'s rights on restore: a file it may no longer open fails the restore, leaving nothing', async () => {
+  const work = tmp('cryopod-tree-fsuid-');
+  fs.chmodSync(work, 0o777);
+  const mapped = path.join(work, 'mapped');
+  fs.writeFileSync(mapped, Buffer.alloc(4096, 7), { mode: 0o666 });
+  fs.chmodSync(mapped, 0o666);
+  const script = `import mmap, os, sys, time
+w = sys.argv[1]
+f = open(w + '/mapped', 'r+b')
+m = mmap.mmap(f.fileno(), 4096, mmap.MAP_SHARED)
+f.close()
+child = os.fork()
+if child == 0:
+    time.sleep(600)
+open(w + '/ready', 'w').write('%d %d' % (os.getpid(), child))
+time.sleep(600)`;
+  const ids = (await start('/usr/bin/setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--', '/usr/bin/python3', '-c', script, work], work)).split(' ').map(Number);
+  ids.forEach((p) => started.add(p));
+  const images = tmp('cryopod-tree-fsuid-img-');
+  await dumpProcess({ pid: ids[0], dir: images });
+  await gone(ids);
+  fs.chmodSync(mapped, 0o600); // root's only now
+  await expect(restoreProcess({ dir: images })).rejects.toThrow(/mapped.*Permission denied|Permission denied.*mapped/);
+  await gone(ids); // the failed restore's stubs are killed: their PIDs come free again
+  fs.chmodSync(mapped, 0o666);
+  const r = await restoreProcess({ dir: images });
+  expect(r.pid).toBe(ids[0]);
+  for (const p of ids) expect(alive(p)).toBe(true);
+  expect(Number(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${ids[1]}/status`, 'utf8'))![1])).toBe(65534);
+}, 120000);

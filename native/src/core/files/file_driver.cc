@@ -13,6 +13,7 @@
 #include "../restore.h"
 #include "../restore_morph.h"
 #include "inherit.h"
+#include "shared_files.h"
 
 namespace cryopod {
 
@@ -117,8 +118,13 @@ void restore_files(Morph& m, const TaskImage& img, RestoreScope& scope) {
   for (int fd : list_fds(m.task().pid()))
     if (!keep.count(fd)) m.rs().call(SYS_close, fd);
 
+  if (!scope.handover) scope.handover = std::make_shared<FdHandover>();
+  FdHandover& handover = *scope.handover;
   std::map<int, const OpenFile*> by_fd;
-  for (const OpenFile& f : img.files) by_fd[f.fd] = &f;
+  for (const OpenFile& f : img.files) {
+    by_fd[f.fd] = &f;
+    handover.reserve_up_to(f.fd);
+  }
   std::set<int> done, visiting;
   // Depth first over needs(): every fd a kind needs is in place before it (an epoll's targets).
   std::function<void(const OpenFile&)> restore_one = [&](const OpenFile& f) {
@@ -127,6 +133,19 @@ void restore_files(Morph& m, const TaskImage& img, RestoreScope& scope) {
     visiting.insert(f.fd);
     const FileKind* k = kind_named(f.kind);
     if (!k) throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + " is of unknown kind " + f.kind);
+    // An external fd's source is chosen by its number (fd N: the restorer's fd N, or what --inherit-fd
+    // names): holders of one open file at the same number share what its first holder re-attached (nginx's
+    // workers their master's stdout, opened once); at another number it takes its own source, even when the
+    // saved fds shared one open file (a terminal on 0, 1 and 2: the restorer's 0 may be read-only).
+    bool shared = f.share_id != 0;
+    std::string share_key = "share:" + std::to_string(f.share_id) + (is_external(f) ? ":fd" + std::to_string(f.fd) : "");
+    if (shared && handover.kept(share_key) >= 0) {
+      // An open file another fd (of this task or an earlier one) already re-created: that very one.
+      place_fd(m, handover.give(m, handover.kept(share_key), "fd " + std::to_string(f.fd) + " (" + f.kind + ")"), f);
+      visiting.erase(f.fd);
+      done.insert(f.fd);
+      return;
+    }
     if (k->needs)
       for (int need : k->needs(f)) {
         auto it = by_fd.find(need);
@@ -135,10 +154,12 @@ void restore_files(Morph& m, const TaskImage& img, RestoreScope& scope) {
         restore_one(*it->second);
       }
     place_fd(m, k->restore(m, f, scope), f);
+    if (shared) handover.keep(share_key, FdHandover::take(m.task().pid(), f.fd, "fd " + std::to_string(f.fd) + " (" + f.kind + ")"));
     visiting.erase(f.fd);
     done.insert(f.fd);
   };
   for (const OpenFile& f : img.files) restore_one(f);
+  handover.done_with(m);
   for (const auto& [own, kept] : scope.stub_fds) m.rs().call(SYS_close, (uint64_t)kept);
 }
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 
 namespace cryopod {
 
+class FdHandover;
 class Morph;
 class RemoteSyscalls;
 
@@ -70,7 +72,9 @@ struct RestoreScope {
   int restorer_pid = 0;             // our own pid, as the stub's /proc sees it
   bool stub_adopted = false;        // a stub someone else started (a container's): its own stdio count
   std::map<int, int> stub_fds;      // the stub's own fd N at start → where it is kept during the restore
-  std::map<uint64_t, long> unix_ends;  // unix socketpairs: a saved socket's inode → its end made with the peer
+  // Objects restored in one stub and handed to later holders (shared_files.h): shared descriptions,
+  // a socketpair's second end. One for the whole restore (a tree's tasks share it).
+  std::shared_ptr<FdHandover> handover;
 };
 
 struct FileKind {

@@ -1,5 +1,5 @@
-// The pipe kind: detected by its /proc link "pipe:[<inode>]"; a restore opens each end through the fds
-// of the task that re-created the pipe (restore_tree.cc create_pipes), or re-attaches an external one.
+// The pipe kind: detected by its /proc link "pipe:[<inode>]"; a restore hands each holder the end kept by
+// the task that re-created the pipe (restore_tree.cc create_pipes), or re-attaches an external one.
 #include "pipe.h"
 
 #include <dirent.h>
@@ -15,6 +15,7 @@
 #include "../restore_morph.h"
 #include "file_kind.h"
 #include "inherit.h"
+#include "shared_files.h"
 
 namespace cryopod {
 
@@ -91,16 +92,23 @@ void dump_pipe(const FdProbe& p, OpenFile& f) {
 
 long restore_pipe(Morph& m, const OpenFile& f, RestoreScope& scope) {
   if (is_external(f)) return open_inherited(m, f, scope);
-  // Every holder opens the pipe through its creator's fd: /proc/<creator>/fd/<n> of a pipe opens that
-  // very pipe (no reader/writer wait: the creator holds both ends until all are open).
+  // Every holder is handed the end its creator keeps (restore_tree.cc create_pipes): the restorer takes
+  // it from the creator (pidfd_getfd) and passes it with SCM_RIGHTS (shared_files.h), so no holder needs
+  // the right to open another task's /proc/PID/fd (a postgres child may not, once it runs as postgres).
   auto it = scope.pipes ? scope.pipes->find(f.pipe_id) : PipeSources::const_iterator{};
   if (!scope.pipes || it == scope.pipes->end())
     throw CoreError("EIMAGE", "fd " + std::to_string(f.fd) + ": pipe " + std::to_string(f.pipe_id) + " has no source");
   const PipeSource& src = it->second;
-  std::string path = "/proc/" + std::to_string(src.proc_pid) + "/fd/" + std::to_string(f.pipe_write ? src.write_fd : src.read_fd);
-  long fd = m.rs().call(SYS_openat, (uint64_t)AT_FDCWD, m.put_string(0, path), f.pipe_write ? O_WRONLY : O_RDONLY, 0);
-  if (fd < 0) throw_errno("in the restored task: open pipe end " + path, (int)-fd);
-  return fd;
+  std::string what = "fd " + std::to_string(f.fd) + " (pipe " + std::to_string(f.pipe_id) + (f.pipe_write ? ", write end)" : ", read end)");
+  int ours = FdHandover::take(src.creator_pid, f.pipe_write ? src.write_fd : src.read_fd, what);
+  try {
+    long fd = scope.handover->give(m, ours, what);
+    close(ours);
+    return fd;
+  } catch (...) {
+    close(ours);
+    throw;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // A dump runs it first and refuses, before stopping anything, the first object that cannot be saved.
 #pragma once
 
+#include <set>
 #include <vector>
 
 #include "file_driver.h"
@@ -11,6 +12,10 @@ namespace cryopod {
 
 // Every fd of the tree rooted at `root` (its current descendants), in tree order.
 std::vector<FdReport> preflight_tree(int root);
+
+// A unix socket connected to a process of `members` is saved; one connected outside them is refused,
+// naming who holds its peer (the kind alone cannot tell: it sees one process).
+void settle_unix_peers(std::vector<FdReport>& reports, const std::set<int>& members);
 
 // Throws EUNSUPPORTED naming the first refused object of a preflight.
 void refuse_unsaveable(const std::vector<FdReport>& reports);

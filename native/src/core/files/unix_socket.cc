@@ -6,11 +6,14 @@
 //            listener's backlog from sock_diag, asked in the task's network namespace (a thread of ours
 //            joins it just to open the netlink socket); the queue read without consuming it (MSG_PEEK
 //            with SO_PEEK_OFF, which we put back), one item per datagram.
-//   restore: a pair with socketpair() when the first end comes, the other end kept aside (at a high fd)
-//            until its turn; the queued bytes written into each end from the other. A listener is
-//            bound again (a stale socket file at its path is removed first) and listens.
-// Refused, naming the fd: a peer held by another process (or none that we can see), SCM_RIGHTS or
-// credentials in flight, a half-open connection. Connections pending in a listener's backlog are not
+//   restore: a pair with socketpair() when the first end comes, in the task that holds it; the other
+//            end kept by the restorer until its first holder comes (this task or a later one of the
+//            tree) and handed to it with SCM_RIGHTS (shared_files.h); the queued bytes written into
+//            each end by the restorer through the other. An end held by several fds or tasks is one
+//            shared description, re-created once. A listener is bound again (a stale socket file at
+//            its path is removed first) and listens.
+// Refused, naming the fd: a peer held by a process outside the dumped tree (preflight.cc) or by none,
+// SCM_RIGHTS or credentials in flight, a half-open connection. Connections pending in a listener's backlog are not
 // kept: their clients see the connection reset, as when a server restarts.
 #include <fcntl.h>
 #include <linux/netlink.h>
@@ -32,13 +35,14 @@
 #include "../proc.h"
 #include "../restore_morph.h"
 #include "file_kind.h"
+#include "shared_files.h"
+#include "unix_socket.h"
 
 namespace cryopod {
 
 namespace {
 
 constexpr size_t kMaxQueueBytes = 4 << 20;  // per socket
-constexpr int kStashFd = 1000;              // where the second end of a pair waits for its turn
 
 bool in_net_unix(int pid, uint64_t ino) {
   try {
@@ -199,13 +203,20 @@ FileVerdict check_unix(const FdProbe& p) {
       for (int fd : list_fds(p.pid))
         if (read_link("/proc/" + std::to_string(p.pid) + "/fd/" + std::to_string(fd)) == peer)
           return {FileVerdict::Saved, "connected to fd " + std::to_string(fd) + " of the same process, with its queue"};
-      return {FileVerdict::Refused, "its peer " + peer + " is held by another process: not supported yet"};
+      // Another process: whether it is in the dumped tree is the preflight's to say (preflight.cc).
+      return {FileVerdict::Saved, "connected to " + peer + " of another process, with its queue"};
     }
   } catch (const CoreError& e) {
     return {FileVerdict::Refused, e.what()};
   }
   return {FileVerdict::Saved, "re-created (a listener's pending connections are lost)"};
 }
+
+}  // namespace
+
+uint64_t unix_peer_of(const FdProbe& p) { return sock_diag(p).peer; }
+
+namespace {
 
 void dump_unix(const FdProbe& p, OpenFile& f) {
   int fd = p.dup();
@@ -259,12 +270,12 @@ void clear_stale_socket_file(Morph& m, const std::string& path) {
   if (S_ISSOCK(st.st_mode)) m.rs().call(SYS_unlinkat, (uint64_t)AT_FDCWD, at, 0);
 }
 
-void write_queue(Morph& m, long into, const OpenFile& f, const std::string& what) {
+// Queued messages written by the restorer through its duplicate of the peer end: one send per datagram.
+void write_queue(int into, const OpenFile& f, const std::string& what) {
   for (const FileState& msg : f.state.items) {
     if (msg.data.empty()) continue;
-    if (msg.data.size() > kScratchSize - 4096) throw CoreError("EIMAGE", what + ": a queued message of " + std::to_string(msg.data.size()) + " bytes");
-    long n = m.rs().call(SYS_sendto, (uint64_t)into, m.put(4096, msg.data.data(), msg.data.size()), msg.data.size(), MSG_DONTWAIT, 0, 0);
-    if (n != (long)msg.data.size()) throw_errno("in the restored task: queue " + std::to_string(msg.data.size()) + " bytes for " + what, n < 0 ? (int)-n : EIO);
+    ssize_t n = send(into, msg.data.data(), msg.data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n != (ssize_t)msg.data.size()) throw_errno("queue " + std::to_string(msg.data.size()) + " bytes for " + what, n < 0 ? errno : EIO);
   }
 }
 
@@ -278,35 +289,52 @@ long restore_unix(Morph& m, const OpenFile& f, RestoreScope& scope) {
     rs.must("socketpair for " + what, SYS_socketpair, AF_UNIX, (uint64_t)type | SOCK_CLOEXEC, 0, pair);
     int fds[2];
     remote_read(m.task().pid(), pair, fds, sizeof fds);
-    write_queue(m, fds[1], f, what);  // what it had to read, sent by the peer that then goes away
+    // What it had to read, sent by the peer that then goes away (written through our duplicate of it).
+    int gone = -1;
+    try {
+      gone = FdHandover::take(m.task().pid(), fds[1], what + "'s closed peer");
+      write_queue(gone, f, what);
+    } catch (...) {
+      if (gone >= 0) close(gone);
+      rs.call(SYS_close, (uint64_t)fds[0]);
+      rs.call(SYS_close, (uint64_t)fds[1]);
+      throw;
+    }
+    close(gone);
     rs.call(SYS_close, (uint64_t)fds[1]);
     return fds[0];
   }
   if (peer != 0) {
-    auto waiting = scope.unix_ends.find(ino);
-    if (waiting != scope.unix_ends.end()) {  // the second end: made with the first
-      long fd = waiting->second;
-      scope.unix_ends.erase(waiting);
-      auto first = scope.unix_ends.find(peer);
-      if (first == scope.unix_ends.end()) throw CoreError("EIMAGE", what + ": its peer was not restored");
-      write_queue(m, first->second, f, what);
-      rs.call(SYS_close, (uint64_t)first->second);
-      scope.unix_ends.erase(first);
+    // The restorer keeps the second end of a pair (and the first, to send the second's queue through)
+    // until the peer's first holder comes, in this task or a later one of the tree (shared_files.h).
+    FdHandover& h = *scope.handover;
+    std::string mine_key = "unix-end:" + std::to_string(ino), from_key = "unix-from:" + std::to_string(ino);
+    if (h.kept(mine_key) >= 0) {  // the second end: made with the first
+      long fd = h.give(m, h.kept(mine_key), what);
+      write_queue(h.kept(from_key), f, what);
+      h.drop(mine_key);
+      h.drop(from_key);
       return fd;
     }
     uint64_t pair = m.scratch() + 2048;
     rs.must("socketpair for " + what, SYS_socketpair, AF_UNIX, (uint64_t)type, 0, pair);
     int fds[2];
     remote_read(m.task().pid(), pair, fds, sizeof fds);
-    long other = rs.must("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, (uint64_t)fds[1], F_DUPFD_CLOEXEC, kStashFd);
+    int other = -1, first = -1;
+    try {
+      other = FdHandover::take(m.task().pid(), fds[1], what + "'s peer");
+      first = FdHandover::take(m.task().pid(), fds[0], what);
+    } catch (...) {
+      if (other >= 0) close(other);
+      rs.call(SYS_close, (uint64_t)fds[0]);
+      rs.call(SYS_close, (uint64_t)fds[1]);
+      throw;
+    }
     rs.call(SYS_close, (uint64_t)fds[1]);
-    long mine = rs.must("fcntl(F_DUPFD_CLOEXEC)", SYS_fcntl, (uint64_t)fds[0], F_DUPFD_CLOEXEC, kStashFd);
-    rs.call(SYS_close, (uint64_t)fds[0]);
-    write_queue(m, other, f, what);        // what this end had to read, sent from its peer
-    scope.unix_ends[peer] = other;          // the peer takes it when its turn comes
-    long placed = rs.must("dup", SYS_dup, (uint64_t)mine);
-    scope.unix_ends[ino] = mine;            // kept to send the peer's queue through
-    return placed;
+    h.keep("unix-end:" + std::to_string(peer), other);
+    h.keep("unix-from:" + std::to_string(peer), first);
+    write_queue(other, f, what);  // what this end had to read, sent from its peer
+    return fds[0];
   }
   long fd = rs.call(SYS_socket, AF_UNIX, (uint64_t)type | SOCK_CLOEXEC, 0);
   if (fd < 0) throw_errno("in the restored task: socket for " + what, (int)-fd);
