@@ -70,7 +70,11 @@ test('claimed by an agent before the claim deadline: not failed at it; Failed/Ti
   expect(failed.status?.conditions?.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'Timeout' });
   expect(failed.status?.conditions?.find((c) => c.type === 'Ready')?.message).toMatch(/spec\.timeoutSeconds=300 \(phase was Running\)/);
   expect(fake.eventReasons(NS, 'ck')).toEqual(['Dispatched', 'Timeout']);
-  expect((await ctx.metrics.checkpoints.get()).values).toEqual([{ labels: { result: 'failed' }, value: 1 }]);
+  expect((await ctx.metrics.checkpoints.get()).values).toEqual([{ labels: { result: 'succeeded' }, value: 0 }, { labels: { result: 'failed' }, value: 1 }]);
+  // By reason: this one Timeout, every other reason at 0 (present, so that increase() sees a first failure).
+  const failures = (await ctx.metrics.failures.get()).values.filter((v) => v.labels.kind === 'checkpoint');
+  expect(failures.filter((v) => v.value > 0)).toEqual([{ labels: { kind: 'checkpoint', reason: 'Timeout' }, value: 1 }]);
+  expect(failures.map((v) => v.labels.reason)).toEqual(expect.arrayContaining(['PodNotFound', 'AgentUnavailable', 'DumpFailed', 'AgentRestarted']));
 });
 
 test('a pod that is not scheduled yet: Pending/PodNotScheduled, looked at again every pollSeconds, dispatched once it is', async () => {

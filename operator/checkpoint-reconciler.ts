@@ -15,7 +15,7 @@ import { ConditionType, DEFAULT_TIMEOUT_SECONDS, IMAGES_FINALIZER, NODE_LABEL, R
 import { msUntil, type Ctx } from './context';
 import { podPath, crPath } from './kube/paths';
 import { isNotFound } from './kube/client';
-import { addFinalizer, condition, failWith, getOrUndefined, removeFinalizer, setLabel, writeStatusWithEvent } from './objects';
+import { addFinalizer, condition, failWith, readyReason, getOrUndefined, removeFinalizer, setLabel, writeStatusWithEvent } from './objects';
 import { beyondKeepLast, ttlRemainingMs } from './retention';
 import { StorageError } from './storage';
 
@@ -98,7 +98,7 @@ export class CheckpointReconciler {
   private async finished(cp: Checkpoint): Promise<ReconcileResult | void> {
     const { client, cfg, metrics } = this.ctx;
     const succeeded = cp.status?.phase === 'Succeeded';
-    metrics.finished('checkpoint', cp.metadata.uid!, succeeded ? 'succeeded' : 'failed');
+    metrics.finished('checkpoint', cp.metadata.uid!, succeeded ? 'succeeded' : 'failed', readyReason(cp));
     const ns = cp.metadata.namespace!;
     if (succeeded && cfg.keepLast > 0) {
       const list = await client.get<{ items: Checkpoint[] }>(crPath('checkpoints', ns));
@@ -155,7 +155,7 @@ export class CheckpointReconciler {
     await removeFinalizer(this.ctx.client, 'checkpoints', cp, IMAGES_FINALIZER);
     // Deleted right after it finished, this operator may never have reconciled the finished state: count it now.
     const phase = cp.status?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') metrics.finished('checkpoint', cp.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed');
+    if (phase === 'Succeeded' || phase === 'Failed') metrics.finished('checkpoint', cp.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed', readyReason(cp));
     metrics.forget(cp.metadata.uid!);
   }
 

@@ -3,13 +3,19 @@
  * operators in one test process do not collide). Names follow Prometheus conventions (cryopod_ prefix,
  * _total, _seconds).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Reason, collectProcessMetrics } from '../kube';
+
+const NOT_FAILURES: string[] = [Reason.Dispatched, Reason.Succeeded, Reason.PodNotScheduled];
+const FAILURE_REASONS = Object.values(Reason).filter((r) => !NOT_FAILURES.includes(r));
 
 export class OperatorMetrics {
   readonly registry = new Registry();
   /** Finished checkpoints by result (succeeded / failed), counted once per object when the operator sees it finish. */
   readonly checkpoints = new Counter({ name: 'cryopod_checkpoints_total', help: 'Checkpoints that finished, by result.', labelNames: ['result'], registers: [this.registry] });
   readonly restores = new Counter({ name: 'cryopod_restores_total', help: 'Restores that finished, by result.', labelNames: ['result'], registers: [this.registry] });
+  /** The failed ones of the two above by the Ready condition's reason (PodNotFound, AgentUnavailable, DumpFailed…): what a dashboard groups by. */
+  readonly failures = new Counter({ name: 'cryopod_failures_total', help: 'Checkpoints and restores that failed, by kind and the reason of their Ready condition.', labelNames: ['kind', 'reason'], registers: [this.registry] });
   readonly reconcileDuration = new Histogram({
     name: 'cryopod_reconcile_duration_seconds',
     help: 'Time of one reconcile, by kind and outcome.',
@@ -23,14 +29,20 @@ export class OperatorMetrics {
   private readonly counted = new Set<string>();
 
   constructor(defaultMetrics = false) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cryopod_operator_' });
+    // Both results from the start (at 0), so that a rate or a dashboard panel has a series before the first finish.
+    for (const c of [this.checkpoints, this.restores]) for (const result of ['succeeded', 'failed']) c.inc({ result }, 0);
+    // Every failure reason too: a series born at 1 has no earlier sample, so increase() would miss the
+    // first failure of each reason.
+    for (const kind of ['checkpoint', 'restore']) for (const reason of FAILURE_REASONS) this.failures.inc({ kind, reason }, 0);
+    if (defaultMetrics) collectProcessMetrics(this.registry, 'cryopod_operator_');
   }
 
   /** Counts a finished object once per uid (reconciles of a finished object happen many times). */
-  finished(kind: 'checkpoint' | 'restore', uid: string, result: 'succeeded' | 'failed'): void {
+  finished(kind: 'checkpoint' | 'restore', uid: string, result: 'succeeded' | 'failed', reason?: string): void {
     if (this.counted.has(uid)) return;
     this.counted.add(uid);
     (kind === 'checkpoint' ? this.checkpoints : this.restores).inc({ result });
+    if (result === 'failed') this.failures.inc({ kind, reason: reason || 'Unknown' });
   }
 
   forget(uid: string): void {

@@ -66,6 +66,11 @@ export async function writeStatus<S>(client: KubeClient, r: Resource, o: Obj<S>,
 
 type StatusWithConditions = { phase?: string; conditions?: Condition[] };
 
+/** The reason of a finished object's Ready condition (what the failures metric counts by). */
+export function readyReason(o: Obj<StatusWithConditions>): string | undefined {
+  return o.status?.conditions?.find((c) => c.type === ConditionType.Ready)?.reason;
+}
+
 /** o's conditions with one set (observedGeneration: o's generation), at ctx.now(). */
 export function condition(ctx: Ctx, o: Obj<StatusWithConditions>, type: string, status: 'True' | 'False', reason: string, message: string): Condition[] {
   return setCondition(o.status?.conditions, { type, status, reason, message, observedGeneration: o.metadata.generation }, ctx.now());
@@ -88,5 +93,5 @@ export async function failWith<S extends StatusWithConditions>(ctx: Ctx, r: Reso
   }
   const status = { ...o.status, phase: 'Failed', finishedAt: ctx.now().toISOString(), observedGeneration: o.metadata.generation, conditions } as unknown as S;
   await writeStatusWithEvent(ctx, r, o, status, 'Warning', reason);
-  ctx.metrics.finished(r === 'checkpoints' ? 'checkpoint' : 'restore', o.metadata.uid!, 'failed');
+  ctx.metrics.finished(r === 'checkpoints' ? 'checkpoint' : 'restore', o.metadata.uid!, 'failed', reason);
 }

@@ -118,7 +118,9 @@ test('a finished Restore is counted once and never written again', async () => {
   await reconcileN(rec, KEY, 3, clock);
   await rec.reconcile(KEY);
   expect(fake.writes.length).toBe(writes);
-  expect((await ctx.metrics.restores.get()).values).toEqual([{ labels: { result: 'failed' }, value: 1 }]);
+  expect((await ctx.metrics.restores.get()).values).toEqual([{ labels: { result: 'succeeded' }, value: 0 }, { labels: { result: 'failed' }, value: 1 }]);
+  const failed = (await ctx.metrics.failures.get()).values.filter((v) => v.value > 0);
+  expect(failed).toEqual([{ labels: { kind: 'restore', reason: 'CheckpointNotFound' }, value: 1 }]);
 });
 
 test('the target node is read first: missing → NodeNotFound, its taint not tolerated → PlacementConflict; no pod either way', async () => {

@@ -18,7 +18,7 @@ import { ConditionType, DEFAULT_TIMEOUT_SECONDS, NODE_LABEL, Reason, splitKey, t
 import { msUntil, type Ctx } from './context';
 import { isAlreadyExists } from './kube/client';
 import { crPath, podPath } from './kube/paths';
-import { condition, failWith, getOrUndefined, setLabel, writeStatusWithEvent } from './objects';
+import { condition, failWith, getOrUndefined, readyReason, setLabel, writeStatusWithEvent } from './objects';
 import { nodeFacts, placementConflict } from './placement';
 import { buildRestorePod } from './restore-pod';
 import { StorageError } from './storage';
@@ -40,7 +40,7 @@ export class RestoreReconciler {
 
     const phase = r.status?.phase ?? 'Pending';
     if (phase === 'Succeeded' || phase === 'Failed') {
-      this.ctx.metrics.finished('restore', r.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed');
+      this.ctx.metrics.finished('restore', r.metadata.uid!, phase === 'Succeeded' ? 'succeeded' : 'failed', readyReason(r));
       return;
     }
     // A claimed (Running) restore belongs to its agent, which enforces the same deadline itself and may be

@@ -3,9 +3,10 @@
 #
 # Idempotent and fast when everything is present (a few stat() calls, no package manager): it installs
 # only what is missing, from Debian's packages (criu for `crit`, which the tests use to decode images;
-# gcc, g++, make, python3 for node-gyp and the C programs; nginx and postgresql, real programs the tests
-# checkpoint, kept from starting as services; clang-14 and libclang-rt-14-dev for the native fuzzers),
-# then checks what no install can fix: the
+# prometheus for the metrics tests' Prometheus and promtool; gcc, g++, make, python3 for node-gyp and
+# the C programs; librust-blake3-dev for BLAKE3's C sources; nginx and postgresql, real programs the tests
+# checkpoint; the servers kept from starting as services; clang-14 and libclang-rt-14-dev for the native
+# fuzzers), then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
@@ -79,6 +80,7 @@ missing=()
 [[ -x $CRIT ]] || missing+=(criu)
 # BLAKE3's C sources (the pages images' hash: docs/performance.md), compiled into the addon from here.
 compgen -G '/usr/share/cargo/registry/blake3-*/c/blake3.h' >/dev/null || missing+=(librust-blake3-dev)
+[[ -x /usr/bin/promtool ]] || missing+=(prometheus) # the metrics tests' Prometheus and promtool
 for tool in gcc g++ make python3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
@@ -119,6 +121,14 @@ if ((${#missing[@]})); then
     fi
   fi
   report_and_exit
+fi
+
+# Debian's prometheus package enables a system service on :9090 (policy-rc.d above keeps it from starting
+# during the install); tests start their own on free ports, so it must not come up at boot either.
+if [[ -e /etc/init.d/prometheus ]] && ((EUID == 0)) && [[ ! -e /var/lib/cryopod-prometheus-service-off ]]; then
+  # Disabled, never stopped here: it never ran, and a stop could only find some other Prometheus.
+  { systemctl disable prometheus.service || true; update-rc.d prometheus disable || true; } >/dev/null 2>&1
+  touch /var/lib/cryopod-prometheus-service-off
 fi
 
 if ! "$CRIT" -h >/dev/null 2>&1; then

@@ -22,6 +22,7 @@ import { ensureTools } from './tools';
 export { apiRequest, type ApiResponse } from './client';
 export { ensureTools, type Tools } from './tools';
 export { holdsFor, waitFor } from './wait';
+export { bucketOf, promtoolCheckMetrics, sampleNames, startPrometheus, type Prometheus, type Sample, type ScrapeTargets } from './prometheus';
 
 export interface ControlPlane {
   /** The admin kubeconfig (user "cryopod-admin", group system:masters); same file as adminKubeconfig. */
