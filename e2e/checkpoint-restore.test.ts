@@ -1,0 +1,106 @@
+/**
+ * End to end on a real two-node cluster (e2e/cluster/up.sh: kubelets, containerds, runc, the CNI bridge):
+ * `helm install` of the chart with the image built here, a Node.js counter pod on node-a, then exactly
+ * what a user does: `kubectl apply -f examples/checkpoint.yaml`, `kubectl apply -f examples/restore.yaml`.
+ * The restored pod runs on node-b, its count goes on from the checkpointed value (a fresh start would
+ * count from 1), its output reaches `kubectl logs` through the new container's pipes, its readiness probe
+ * passes and the kubelet never restarts it. The cluster is torn down afterwards (down.sh checks that
+ * nothing is left).
+ *
+ * Needs root and Linux cgroup v1 controllers (this machine's); runs in `npm test` (see e2e/README.md
+ * for its cold and warm times).
+ */
+import { execFile } from 'node:child_process';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { waitFor } from '../testenv';
+
+const run = promisify(execFile);
+const repo = path.join(__dirname, '..');
+const up = path.join(__dirname, 'cluster', 'up.sh');
+const down = path.join(__dirname, 'cluster', 'down.sh');
+
+// A cold up.sh includes building the Kubernetes servers when `npm test` has not done it first.
+jest.setTimeout(15 * 60_000);
+
+let env: NodeJS.ProcessEnv = process.env;
+async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
+  return stdout;
+}
+async function json(...args: string[]): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return JSON.parse(await kubectl(...args, '-o', 'json'));
+}
+/** The counter's state, asked over the pod network from this host. */
+async function count(podIP: string): Promise<number> {
+  const res = await fetch(`http://${podIP}:8080/`, { signal: AbortSignal.timeout(2000) });
+  return ((await res.json()) as { count: number }).count;
+}
+/** Waits for a Checkpoint or Restore to reach Succeeded or Failed, and returns it. */
+function finished(kind: 'checkpoint' | 'restore', name: string, timeoutMs: number): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return waitFor(`${kind} ${name} done`, async () => {
+    const o = await json('get', kind, name);
+    return ['Succeeded', 'Failed'].includes(o.status?.phase) && o;
+  }, timeoutMs, 500);
+}
+function ready(pod: any): boolean { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return pod.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+
+beforeAll(async () => {
+  const { stdout } = await run('bash', [up], { maxBuffer: 16 << 20 });
+  // up.sh's last line: export KUBECONFIG=... PATH=...
+  const vars = Object.fromEntries(stdout.trim().split('\n').pop()!.replace(/^export /, '').split(' ').map((kv) => kv.split('=', 2)));
+  env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: `${path.dirname(vars.KUBECONFIG)}:${vars.PATH.replace('$PATH', process.env.PATH ?? '')}` };
+  const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
+  await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
+    '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
+    '--set', `storage.hostPath=${path.join(path.dirname(vars.KUBECONFIG), 'images')}`, '--wait', '--timeout', '5m'], { env });
+});
+
+afterAll(async () => {
+  await run('bash', [down], { maxBuffer: 16 << 20 });
+});
+
+test('helm install: the operator and an agent on each node are Ready', async () => {
+  const pods = (await json('get', 'pods', '-n', 'cryopod-system')).items;
+  const agents = pods.filter((p: any) => p.metadata.labels['app.kubernetes.io/component'] === 'node-agent'); // eslint-disable-line @typescript-eslint/no-explicit-any
+  expect(agents.map((p: any) => p.spec.nodeName).sort()).toEqual(['node-a', 'node-b']); // eslint-disable-line @typescript-eslint/no-explicit-any
+  expect(pods.every(ready)).toBe(true);
+});
+
+test('checkpoint a counter on node-a, restore it on node-b: it counts on from where it was', async () => {
+  await kubectl('apply', '-f', path.join(__dirname, 'workloads', 'web-pod.yaml'));
+  const web = await waitFor('pod web Ready', async () => { const p = await json('get', 'pod', 'web'); return ready(p) && p; }, 120_000, 500);
+  expect(web.spec.nodeName).toBe('node-a');
+  await waitFor('the counter past 3', async () => (await count(web.status.podIP)) > 3, 30_000, 500);
+
+  await kubectl('apply', '-f', path.join(repo, 'examples', 'checkpoint.yaml'));
+  const cp = await finished('checkpoint', 'web-1', 120_000);
+  expect({ phase: cp.status.phase, conditions: cp.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+  // leaveRunning (the example's): the original still serves, and still counts.
+  const afterCheckpoint = await count(web.status.podIP);
+
+  await kubectl('apply', '-f', path.join(repo, 'examples', 'restore.yaml'));
+  const rs = await finished('restore', 'web-1-restore', 180_000);
+  expect({ phase: rs.status.phase, conditions: rs.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+
+  const restored = await waitFor('pod web-restored Ready', async () => { const p = await json('get', 'pod', 'web-restored'); return ready(p) && p; }, 60_000, 500);
+  expect(restored.spec.nodeName).toBe('node-b');
+  // It goes on from the checkpointed state: at least the value it had then (taken before afterCheckpoint),
+  // where a fresh start would be at 1 or 2 by now.
+  const first = await count(restored.status.podIP);
+  expect(first).toBeGreaterThan(3);
+  expect(first).toBeLessThanOrEqual(afterCheckpoint + 1);
+  await waitFor('the restored counter to go on', async () => (await count(restored.status.podIP)) > first, 10_000, 500);
+  // Its output goes to the new container's stdout: the kubelet's log of the restored pod shows the count
+  // going on from where the checkpoint left it, not from count=1.
+  const logs = await waitFor('count lines in kubectl logs', async () => {
+    const l = await kubectl('logs', 'web-restored', '-c', 'app');
+    return /count=\d+/.test(l) && l;
+  }, 15_000, 500);
+  const counts = [...logs.matchAll(/count=(\d+)/g)].map((m) => Number(m[1]));
+  expect(counts[0]).toBeGreaterThan(3);
+  const again = await json('get', 'pod', 'web-restored');
+  expect(again.status.containerStatuses.map((s: { restartCount: number; state: object }) => [s.restartCount, Object.keys(s.state)])).toEqual([[0, ['running']]]);
+});
