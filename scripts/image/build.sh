@@ -83,6 +83,7 @@ cp "$ADDON" "$app/$ADDON"
 cp "$STUB" "$app/$STUB"
 cp "$STUB" "$app/cryopod-stub" # the chart's operator.stubPath
 cp "$PARASITE" "$app/$PARASITE"
+mkdir -p "$app/images" && cp -r images/proto "$app/images/proto" # read at run time (images/proto.ts)
 # Production dependencies only, from npm's cache when it has them (it does after `npm ci`).
 (cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null) ||
   die "npm ci --omit=dev failed in the image's staging directory"
