@@ -51,7 +51,7 @@ beforeAll(async () => {
   const { stdout } = await run('bash', [up], { maxBuffer: 16 << 20 });
   // up.sh's last line: export KUBECONFIG=... PATH=...
   const vars = Object.fromEntries(stdout.trim().split('\n').pop()!.replace(/^export /, '').split(' ').map((kv) => kv.split('=', 2)));
-  env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: `${path.dirname(vars.KUBECONFIG)}:${vars.PATH.replace('$PATH', process.env.PATH ?? '')}` };
+  env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: vars.PATH.replace('$PATH', process.env.PATH ?? '') };
   const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
   await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
     '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
