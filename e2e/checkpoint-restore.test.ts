@@ -10,7 +10,7 @@
  * Needs root and Linux cgroup v1 controllers (this machine's); runs in `npm test` (see e2e/README.md
  * for its cold and warm times).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../testenv';
@@ -24,6 +24,7 @@ const down = path.join(__dirname, 'cluster', 'down.sh');
 jest.setTimeout(15 * 60_000);
 
 let env: NodeJS.ProcessEnv = process.env;
+let prometheus = '';
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
   return stdout;
@@ -43,6 +44,24 @@ function finished(kind: 'checkpoint' | 'restore', name: string, timeoutMs: numbe
     return ['Succeeded', 'Failed'].includes(o.status?.phase) && o;
   }, timeoutMs, 500);
 }
+/** `promtool check metrics` on TEXT: its exit code and what it printed. */
+function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('promtool', ['check', 'metrics'], { env });
+    let output = '';
+    p.stdout.on('data', (d) => (output += d));
+    p.stderr.on('data', (d) => (output += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, output }));
+    p.stdin.end(text);
+  });
+}
+/** One instant query to the e2e Prometheus: the single value, or undefined when the result is empty. */
+async function promQuery(q: string): Promise<number | undefined> {
+  const res = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(q)}`);
+  const body = (await res.json()) as { data: { result: Array<{ value: [number, string] }> } };
+  return body.data.result.length ? Number(body.data.result[0].value[1]) : undefined;
+}
 function ready(pod: any): boolean { // eslint-disable-line @typescript-eslint/no-explicit-any
   return pod.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
@@ -52,10 +71,13 @@ beforeAll(async () => {
   // up.sh's last line: export KUBECONFIG=... PATH=...
   const vars = Object.fromEntries(stdout.trim().split('\n').pop()!.replace(/^export /, '').split(' ').map((kv) => kv.split('=', 2)));
   env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: vars.PATH.replace('$PATH', process.env.PATH ?? '') };
+  prometheus = vars.PROMETHEUS_URL;
   const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
   await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
     '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
+    '--set', 'grafana.dashboard.enabled=true',
     '--set', `storage.hostPath=${path.join(path.dirname(vars.KUBECONFIG), 'images')}`, '--wait', '--timeout', '5m'], { env });
+  await run('bash', [path.join(__dirname, 'cluster', 'scrape-targets.sh')], { env });
 });
 
 afterAll(async () => {
@@ -103,4 +125,39 @@ test('checkpoint a counter on node-a, restore it on node-b: it counts on from wh
   expect(counts[0]).toBeGreaterThan(3);
   const again = await json('get', 'pod', 'web-restored');
   expect(again.status.containerStatuses.map((s: { restartCount: number; state: object }) => [s.restartCount, Object.keys(s.state)])).toEqual([[0, ['running']]]);
+});
+
+test('both /metrics pass promtool check metrics; Prometheus scraped the run: p99 of cryopod_freeze_seconds', async () => {
+  const pods = (await json('get', 'pods', '-n', 'cryopod-system')).items;
+  const texts = new Map<string, string>();
+  for (const p of pods) {
+    const port = p.spec.containers[0].ports.find((x: { name: string }) => x.name === 'metrics').containerPort;
+    const text = await (await fetch(`http://${p.status.podIP}:${port}/metrics`)).text();
+    texts.set(p.metadata.labels['app.kubernetes.io/component'] + '@' + p.spec.nodeName, text);
+    expect({ pod: p.metadata.name, ...(await promtoolCheck(text)) }).toEqual({ pod: p.metadata.name, code: 0, output: '' });
+  }
+  // The agent that checkpointed (node-a) observed one freeze; its bucket bounds the value in the status.
+  const frozen: number = (await json('get', 'checkpoint', 'web-1')).status.durations.freezeSeconds;
+  const buckets = [...texts.get('node-agent@node-a')!.matchAll(/^cryopod_freeze_seconds_bucket\{[^}]*\ble="([^"]+)"[^}]*\} (\d+)/gm)].map((m) => ({ le: Number(m[1]), n: Number(m[2]) }));
+  const hi = buckets.findIndex((b) => b.n === 1);
+  const [lo, up] = [hi > 0 ? buckets[hi - 1].le : 0, buckets[hi].le];
+  expect(frozen).toBeGreaterThan(lo);
+  expect(frozen).toBeLessThanOrEqual(up);
+  // Prometheus found both agents and the operator through the API and scraped the run's one freeze.
+  await waitFor('Prometheus to scrape the freeze', async () => (await promQuery('sum(cryopod_freeze_seconds_count)')) === 1, 30_000, 1000);
+  expect(await promQuery('count(up{job="cryopod"} == 1)')).toBe(3);
+  const p99 = await promQuery('histogram_quantile(0.99, sum by (le) (cryopod_freeze_seconds_bucket))');
+  expect(p99).toBeGreaterThan(lo);
+  expect(p99).toBeLessThanOrEqual(up);
+  expect(await promQuery('sum(cryopod_restores_total{result="succeeded", component="node-agent"})')).toBe(1);
+
+  // The chart's Grafana dashboard: every query is valid PromQL for this Prometheus, and the frozen-time
+  // panel shows this run's freeze.
+  const cm = await json('get', 'configmap', '-n', 'cryopod-system', 'cryopod-grafana-dashboard');
+  const dashboard = JSON.parse(cm.data['cryopod.json']);
+  const exprs: string[] = dashboard.panels.flatMap((panel: { targets: Array<{ expr: string }> }) => panel.targets.map((t) => t.expr.replace(/\$__rate_interval/g, '5m')));
+  for (const e of exprs) {
+    const res = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(e)}`);
+    expect({ e, status: ((await res.json()) as { status: string }).status }).toEqual({ e, status: 'success' });
+  }
 });

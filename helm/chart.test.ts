@@ -56,6 +56,15 @@ describe('helm/cryopod', () => {
     expect(JSON.stringify(plain)).not.toContain('CRYOPOD_STORE_URL');
   });
 
+  test('grafana.dashboard.enabled: a ConfigMap with the dashboard JSON and the sidecar label; off by default', async () => {
+    const docs = await template('--set', 'grafana.dashboard.enabled=true');
+    const cm = docs.find((d) => d.kind === 'ConfigMap');
+    expect(cm.metadata.labels).toMatchObject({ grafana_dashboard: '1' });
+    const dashboard = JSON.parse(cm.data['cryopod.json']);
+    expect(dashboard.panels.map((p: { title: string }) => p.title)).toEqual(expect.arrayContaining([expect.stringMatching(/^Checkpoint phases/), expect.stringMatching(/^Frozen time/)]));
+    expect((await template()).some((d) => d.kind === 'ConfigMap')).toBe(false);
+  });
+
   test('helm template renders the CRDs, the operator, the agent and their RBAC', async () => {
     const docs = await template('--include-crds');
     const kinds = docs.map((d) => `${d.kind}/${d.metadata.name}`).sort();

@@ -3,6 +3,7 @@
  * in one process (tests). Names follow Prometheus conventions: cryopod_ prefix, _seconds, _bytes, _total.
  */
 import * as client from 'prom-client';
+import { collectProcessMetrics } from '../kube';
 
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
@@ -30,6 +31,6 @@ export class AgentMetrics {
     this.downloadSeconds = new client.Histogram({ name: 'cryopod_download_seconds', help: 'Time to fetch a checkpoint\'s images from the store for a restore (0 for a shared directory)', buckets: SECONDS_BUCKETS, registers });
     this.restoreSeconds = new client.Histogram({ name: 'cryopod_restore_seconds', help: 'Time to verify a checkpoint\'s images and morph the restore pod\'s stubs into its processes', buckets: SECONDS_BUCKETS, registers });
     this.restores = new client.Counter({ name: 'cryopod_restores_total', help: 'Restores finished by this agent, by result', labelNames: ['result'], registers });
-    client.collectDefaultMetrics({ register: this.registry, prefix: 'cryopod_agent_' });
+    collectProcessMetrics(this.registry, 'cryopod_agent_');
   }
 }

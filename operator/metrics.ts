@@ -3,7 +3,8 @@
  * operators in one test process do not collide). Names follow Prometheus conventions (cryopod_ prefix,
  * _total, _seconds).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../kube';
 
 export class OperatorMetrics {
   readonly registry = new Registry();
@@ -23,7 +24,7 @@ export class OperatorMetrics {
   private readonly counted = new Set<string>();
 
   constructor(defaultMetrics = false) {
-    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'cryopod_operator_' });
+    if (defaultMetrics) collectProcessMetrics(this.registry, 'cryopod_operator_');
   }
 
   /** Counts a finished object once per uid (reconciles of a finished object happen many times). */

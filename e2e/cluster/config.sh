@@ -4,6 +4,7 @@
 #   ├── pki/                         CA, serving and client certificates, service-account keys
 #   ├── kubeconfig                   admin (system:masters): KUBECONFIG=$E2E_DIR/kubeconfig kubectl ...
 #   ├── etcd/  logs/  pids/          the control plane's data, one log and one pid file per process
+#   ├── prometheus.yml, prometheus/  Prometheus (127.0.0.1:27090) scraping Cryopod's pods, and its data
 #   ├── images/                      the chart's storage.hostPath (both "nodes" are this one machine)
 #   ├── host.env                     what up.sh changed on the host, for down.sh to put back
 #   └── node-a/, node-b/             one per node: containerd/{root,state,containerd.sock}, runc/,
@@ -21,7 +22,7 @@ readonly E2E_DIR=${CRYOPOD_E2E_DIR:-/var/lib/cryopod-e2e}
 readonly NODES=(node-a node-b)
 readonly CGROUP_PREFIX=cryopod-e2e-
 readonly BRIDGE_PREFIX=cryopod- # + a, b: at most 15 characters
-readonly ETCD_PORT=27379 ETCD_PEER_PORT=27380 APISERVER_PORT=27443
+readonly ETCD_PORT=27379 ETCD_PEER_PORT=27380 APISERVER_PORT=27443 PROMETHEUS_PORT=27090
 readonly SERVICE_CIDR=10.96.0.0/16 SERVICE_IP=10.96.0.1
 
 # node_index NODE: 0, 1, ... (its subnet and ports are derived from it)

@@ -66,7 +66,7 @@ done
 
 # 2. The servers, then whatever of ours is still alive.
 for node in "${NODES[@]}"; do stop_pidfile "containerd-$node"; done
-for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pidfile "$name"; done
+for name in prometheus kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_pidfile "$name"; done
 for _ in 1 2 3; do
   pids=$(our_pids | sort -u)
   [[ -n $pids ]] || break

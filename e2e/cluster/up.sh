@@ -18,7 +18,7 @@ readonly HOST_IP=$(host_ip)
 [[ -n $HOST_IP ]] || die "no global IPv4 address on this host: pods could not reach the API server"
 
 log "tools (scripts/kube/install.sh; a cold build of the Kubernetes servers takes ~30 min)"
-bash "$repo/scripts/kube/install.sh" kubectl-helm etcd kube runtime >&2
+bash "$repo/scripts/kube/install.sh" kubectl-helm etcd kube runtime prometheus >&2
 readonly RUNTIME=$CACHE/runtime/root
 export PATH=$RUNTIME/usr/bin:$RUNTIME/usr/sbin:$BIN:$PATH
 
@@ -288,5 +288,20 @@ for node in "${NODES[@]}"; do
   wait_until "node $node Ready" 180 sh -c "kubectl get node $node -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}' | grep -qx True"
 done
 wait_until "the default ServiceAccount" 60 kubectl get serviceaccount default
+
+# --- Prometheus: scrapes Cryopod's pods. Debian's prometheus is built without Kubernetes service
+# discovery, so the targets come from a file (prometheus-targets.json, re-read when it changes) that
+# whoever installs the chart fills: e2e/cluster/scrape-targets.sh. ------------------------------------------
+[[ -e $E2E_DIR/prometheus-targets.json ]] || echo '[]' >"$E2E_DIR/prometheus-targets.json"
+cat >"$E2E_DIR/prometheus.yml" <<EOF
+global: { scrape_interval: 2s, evaluation_interval: 2s }
+scrape_configs:
+  - job_name: cryopod
+    file_sd_configs: [{ files: ["$E2E_DIR/prometheus-targets.json"], refresh_interval: 2s }]
+EOF
+start prometheus "$BIN/prometheus" --config.file "$E2E_DIR/prometheus.yml" --storage.tsdb.path "$E2E_DIR/prometheus" \
+  --web.listen-address "127.0.0.1:$PROMETHEUS_PORT"
+wait_until "prometheus" 60 curl -fsS "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
 log "cluster up: $(kubectl get nodes --no-headers | awk '{ printf "%s %s; ", $1, $2 }')"
-echo "export KUBECONFIG=$E2E_DIR/kubeconfig PATH=$BIN:\$PATH"
+log "prometheus: http://127.0.0.1:$PROMETHEUS_PORT"
+echo "export KUBECONFIG=$E2E_DIR/kubeconfig PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT PATH=$BIN:\$PATH"

