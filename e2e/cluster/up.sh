@@ -17,6 +17,17 @@ mkdir -p "$E2E_DIR"/{pki,logs,pids,etcd,images}
 readonly HOST_IP=$(host_ip)
 [[ -n $HOST_IP ]] || die "no global IPv4 address on this host: pods could not reach the API server"
 
+# What the scripts themselves run: Debian's packages, installed when missing (a clean CI machine).
+need=()
+for t in curl:curl openssl:openssl ip:iproute2 setsid:util-linux python3:python3; do
+  command -v "${t%%:*}" >/dev/null 2>&1 || need+=("${t#*:}")
+done
+if ((${#need[@]})); then
+  log "installing Debian's ${need[*]}"
+  { apt-get install -y -q --no-install-recommends "${need[@]}" || { apt-get update -q && apt-get install -y -q --no-install-recommends "${need[@]}"; }; } >&2 ||
+    die "cannot install ${need[*]} (apt-get install ${need[*]})"
+fi
+
 log "tools (scripts/kube/install.sh; a cold build of the Kubernetes servers takes ~30 min)"
 bash "$repo/scripts/kube/install.sh" kubectl-helm etcd kube runtime prometheus >&2
 readonly RUNTIME=$CACHE/runtime/root
