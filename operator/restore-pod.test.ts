@@ -9,7 +9,7 @@ const saved = {
     nodeSelector: { disk: 'ssd' },
     initContainers: [{ name: 'migrate', image: 'm' }],
     containers: [
-      { name: 'app', image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], livenessProbe: { httpGet: { port: 80 } }, volumeMounts: [{ name: 'data', mountPath: '/data' }] },
+      { name: 'app', image: 'nginx', command: ['nginx'], args: ['-g', 'daemon off;'], livenessProbe: { httpGet: { port: 80 } }, startupProbe: { httpGet: { port: 80 } }, readinessProbe: { httpGet: { port: 80, path: '/ready' } }, volumeMounts: [{ name: 'data', mountPath: '/data' }] },
       { name: 'side', image: 'busybox', lifecycle: { postStart: { exec: { command: ['x'] } } } },
     ],
     volumes: [{ name: 'data', emptyDir: {} }],
@@ -52,11 +52,14 @@ describe('buildRestorePod', () => {
       expect(c.command).toEqual([STUB_PATH]);
       expect(c.args).toEqual([]);
       expect(c.livenessProbe).toBeUndefined();
+      expect(c.startupProbe).toBeUndefined();
       expect(c.lifecycle).toBeUndefined();
       expect(c.volumeMounts).toContainEqual({ name: 'cryopod-stub', mountPath: '/cryopod', readOnly: true });
     }
     expect(pod.spec.containers[0].volumeMounts).toContainEqual({ name: 'data', mountPath: '/data' });
     expect(pod.spec.containers[0].image).toBe('nginx');
+    // Kept: it only gates the Services until the morphed program answers it (the e2e test waits on it).
+    expect(pod.spec.containers[0].readinessProbe).toEqual({ httpGet: { port: 80, path: '/ready' } });
     expect(pod.spec.volumes).toEqual([{ name: 'data', emptyDir: {} }, { name: 'cryopod-stub', emptyDir: {} }]);
   });
 

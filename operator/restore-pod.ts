@@ -9,13 +9,16 @@
  *                                            affinity and tolerations kept (checked first by placement.ts,
  *                                            and again by the kubelet's admission)
  *   initContainers                     →    replaced by one that copies the stub into an emptyDir at /cryopod
- *   containers[i].command/args         →    ["/cryopod/cryopod-stub"], no args; probes and hooks removed
+ *   containers[i].command/args         →    ["/cryopod/cryopod-stub"], no args; liveness and startup probes
+ *                                            and hooks removed, the readiness probe kept
  *   restartPolicy                      →    Never: a restarted container would be a fresh stub, not the app
  *   ownerReferences                    →    the Restore (controller), so deleting the Restore deletes the pod
  *
  * Why these: the container runtime builds namespaces, cgroups, rootfs and credentials from the same spec, so
- * the stub lands in the same environment; the hostname is part of the saved UTS state; probes or postStart
- * hooks would act on the stub before it is morphed; the original init containers already ran once.
+ * the stub lands in the same environment; the hostname is part of the saved UTS state; a liveness or startup
+ * probe or a postStart hook would act on the stub before it is morphed (and kill it); the readiness probe
+ * only keeps the pod out of its Services until the morphed program answers it, which is what it should
+ * say; the original init containers already ran once.
  */
 import { API_VERSION } from '../crds/types';
 import { CHECKPOINT_ANNOTATION, NODE_LABEL, ORIGINAL_POD_ANNOTATION, RESTORE_LABEL } from '../kube';
@@ -66,7 +69,7 @@ export function buildRestorePod(i: RestorePodInput): Json {
     },
   ];
   spec.containers = spec.containers.map((c: Json) => {
-    const { livenessProbe, readinessProbe, startupProbe, lifecycle, ...rest } = c; // eslint-disable-line @typescript-eslint/no-unused-vars
+    const { livenessProbe, startupProbe, lifecycle, ...rest } = c; // eslint-disable-line @typescript-eslint/no-unused-vars
     return {
       ...rest,
       command: [STUB_PATH],

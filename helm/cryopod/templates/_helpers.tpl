@@ -25,3 +25,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
     type: DirectoryOrCreate
 {{- end }}
 {{- end -}}
+
+{{- /* KUBERNETES_SERVICE_HOST/PORT from apiServer (values.yaml): container env overrides the kubelet's. */ -}}
+{{- define "cryopod.apiServerEnv" -}}
+{{- with .Values.apiServer.host -}}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ . | quote }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ $.Values.apiServer.port | quote }}
+{{- end }}
+{{- end -}}

@@ -149,6 +149,14 @@ long restore_socket(Morph& m, const OpenFile& f, RestoreScope&) {
   if (r == -EADDRINUSE)
     throw CoreError("EADDRINUSE", "fd " + std::to_string(f.fd) + ": " + s.address + " port " + std::to_string(s.port) +
                                       " is in use (is the checkpointed process still running?)");
+  // A TCP socket that neither listens nor has a peer, bound to an address this network namespace lacks
+  // (a pod restored with a new IP): an accepted connection that had already ended when it was dumped
+  // (TCP_CLOSE after the peer reset it: getpeername no longer names the peer, so it was saved as bound).
+  // Restored as the dead connection it is, as connected sockets are.
+  if (r == -EADDRNOTAVAIL && s.type == SOCK_STREAM && !s.listening) {
+    rs.call(SYS_close, (uint64_t)fd);
+    return reset_tcp_socket(m, f);
+  }
   if (r < 0) throw_errno("in the restored task: bind " + s.address + ":" + std::to_string(s.port), (int)-r);
   if (s.listening) rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
   if (!s.reuseaddr) setopt(SOL_SOCKET, SO_REUSEADDR, false);
