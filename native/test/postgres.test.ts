@@ -6,7 +6,8 @@
  * MAP_SHARED main shared memory and a POSIX shm segment (dynamic shared memory, `posix` by default),
  * the postmaster-death pipe and their log pipe (one open file in every process). `cryopod dump --check`
  * says so per object; after dump, kill and restore (output on a new pipe) a table created before the
- * checkpoint is queried over the unix socket and over TCP.
+ * checkpoint is queried over the unix socket and over TCP. Under --leave-running a TCP client is answered
+ * during and after the dump, and the checkpoint restores once the original is killed.
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
@@ -52,7 +53,17 @@ async function quiet(postmaster: number): Promise<number[]> {
   );
 }
 
-test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, unix socket) answers a query on its table after dump, kill and restore', async () => {
+interface Postgres {
+  work: string;
+  port: number;
+  pg: number;
+  postmaster: number;
+  /** The log pipe's reader: what the postmaster wrote before the dump. */
+  before: string;
+}
+
+/** initdb, then postgres in the foreground as the postgres user behind a log pipe, with a table created. */
+async function startPostgres(): Promise<Postgres> {
   const work = makeTempDir('postgres');
   fs.chmodSync(work, 0o755);
   const data = path.join(work, 'data');
@@ -92,6 +103,11 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
 
   psql(work, port, 'CREATE TABLE frozen (id int, word text); INSERT INTO frozen VALUES (1, $$before$$), (2, $$the checkpoint$$);');
   expect(psql(work, port, 'SELECT count(*) FROM frozen')).toBe('2');
+  return { work, port, pg, postmaster, before };
+}
+
+test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, unix socket) answers a query on its table after dump, kill and restore', async () => {
+  const { work, port, pg, postmaster, before } = await startPostgres();
   const tree = await quiet(postmaster);
   trackTree(postmaster);
   const maps = fs.readFileSync(`/proc/${postmaster}/maps`, 'utf8');
@@ -139,6 +155,48 @@ test('PostgreSQL (postmaster and children, SysV + shared anonymous + POSIX shm, 
     // Its stderr is the new pipe: an error is logged there.
     expect(() => psql(work, port, 'SELECT * FROM no_such_table')).toThrow();
     await waitFor(() => (out.read().includes('no_such_table') ? true : undefined), 10_000, 'the error on the new stderr pipe');
+    trackTree(postmaster);
+  } finally {
+    out.close();
+  }
+});
+
+test('PostgreSQL under --leave-running: it serves during and after the dump; killed afterwards, its checkpoint restores with the table as of the dump', async () => {
+  const { work, port, pg, postmaster } = await startPostgres();
+  const tree = await quiet(postmaster);
+  trackTree(postmaster);
+  const images = makeTempDir('img-postgres-lr');
+  // A client over TCP that asks again and again while the dump runs: every query must be answered.
+  let settled = false;
+  const dumping = dumpProcess({ pid: postmaster, dir: images, leaveRunning: true }).finally(() => (settled = true));
+  let answered = 0;
+  while (!settled) {
+    expect(psql(work, port, 'SELECT count(*) FROM frozen', '127.0.0.1')).toBe('2');
+    answered++;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const s = await dumping;
+  expect(answered).toBeGreaterThan(0);
+  expect(s.tasks).toBeGreaterThanOrEqual(tree.length);
+  // The original serves on, and changes what it holds after the dump.
+  psql(work, port, 'INSERT INTO frozen VALUES (3, $$after the dump$$);');
+  expect(psql(work, port, 'SELECT count(*) FROM frozen')).toBe('3');
+
+  // Killed the way a node dies (no shutdown): the checkpoint comes back as the dump saw it.
+  const now = treeOf(postmaster);
+  for (const p of now) process.kill(p, 'SIGKILL');
+  await waitReaped(now, 'the original postgres processes');
+  const out = new FifoReader(path.join(work, 'after-lr'));
+  fs.chownSync(out.path, pg, pg);
+  try {
+    const r = await restoreProcess({ dir: images, inheritFds: [{ fd: 1, path: out.path }, { fd: 2, path: out.path }] });
+    expect(r.pid).toBe(postmaster);
+    trackTree(postmaster);
+    // Rows written after the dump went to the WAL and data files of the same directory, which the
+    // restored server finds on disk; what it holds in memory is the dump's: it answers, and writes.
+    expect(psql(work, port, 'SELECT string_agg(word, $$ $$ ORDER BY id) FROM frozen WHERE id < 3')).toBe('before the checkpoint');
+    psql(work, port, 'INSERT INTO frozen VALUES (4, $$restored$$); CHECKPOINT;');
+    expect(psql(work, port, 'SELECT count(*) FROM frozen WHERE id = 4', '127.0.0.1')).toBe('1');
     trackTree(postmaster);
   } finally {
     out.close();
