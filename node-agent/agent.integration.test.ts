@@ -458,9 +458,29 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     const node = 'node-e';
     const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-e', 'full', 'v2');
     fs.mkdirSync(storageRoot, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', storageRoot]);
+    // Room enough for the space check before the freeze (node-agent/space-check.ts); the disk is then
+    // filled while the process is seized, so the dump itself meets ENOSPC.
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', storageRoot]);
     cleanups.push(() => void execFileSync('umount', ['-l', storageRoot]));
-    startAgentChild(storageRoot, stateDir, {}, log, node);
+    const agent = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
+    const hook = agent.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    let filled = false;
+    hook.on('data', (d: Buffer) => {
+      for (const name of d.toString().split('\n').filter(Boolean)) {
+        if (name === 'seize' && !filled) {
+          filled = true;
+          const filler = path.join(storageRoot, 'filler');
+          const chunk = Buffer.alloc(1 << 20, 1);
+          try {
+            for (;;) fs.appendFileSync(filler, chunk);
+          } catch {
+            // ENOSPC: the disk is full now
+          }
+        }
+        hook.write('x');
+      }
+    });
     const cp = await waitForPhase(cluster.admin, 'team-e', 'ckpt-full', ['Succeeded', 'Failed'], 60000);
     const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
     expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'DumpFailed' });
@@ -470,6 +490,7 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
       for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : left.push(path.join(d, e.name));
     };
     walk(storageRoot);
+    expect(filled).toBe(true);
     expect(left.filter((f) => f.endsWith('.img') || f.endsWith('cryopod-manifest.json'))).toEqual([]);
     await expectRunningThawedUntraced(ctr);
     expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).not.toContain('cryopod-parasite');
