@@ -41,7 +41,7 @@ export interface RestoreSummary {
   seconds: number;
   /**
    * Reading and verifying the metadata images (and the pages files' sizes) before anything is mapped.
-   * The pages images' sha256 is computed during the morph, overlapped with the memory fill.
+   * The pages images' BLAKE3 hash is computed during the morph, overlapped with the memory fill.
    */
   verifySeconds: number;
   /** The native morph of the stub into the saved task, including the pages images' verification. */
@@ -122,7 +122,7 @@ function credsOf(o: MorphOptions): { uid?: number; gid?: number } {
   return { ...(o.uid !== undefined ? { uid: o.uid } : {}), ...(o.gid !== undefined ? { gid: o.gid } : {}) };
 }
 
-/** The native fill's verify failure ("<path>: sha256 is X, the manifest says Y") as the reader's own error. */
+/** The native fill's verify failure ("<path>: blake3 is X, the manifest says Y") as the reader's own error. */
 function asImageError(err: unknown): unknown {
   const e = err as { code?: string; message?: string; op?: string; path?: string };
   if (e?.code !== 'ECHECKSUM' || e.op !== 'verify' || typeof e.path !== 'string' || typeof e.message !== 'string') return err;

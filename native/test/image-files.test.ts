@@ -80,7 +80,7 @@ describe('the restore fills only the bytes it verified, from the one file it ope
     const stubsBefore = processesRunning('cryopod-stub').length;
     const err = await restoreVerified(cp).then(() => undefined, (e: Error & { code?: string }) => e);
     expect(err).toMatchObject({ code: 'ECHECKSUM' });
-    expect(err?.message).toMatch(/pages-1\.img: sha256 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+    expect(err?.message).toMatch(/pages-1\.img: blake3 is [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
     expect(processesRunning('cryopod-stub').length).toBe(stubsBefore);
   });
 });
