@@ -245,6 +245,25 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
    * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
    * no test switch from its environment).
    */
+  /**
+   * The dump's phase hook of an agent child started with `phaseFd: 3` (`cryopod dump --phase-fd`): each
+   * phase's name, as the dump reaches it, goes to `onPhase`; the dump waits there until `step()`.
+   */
+  function phaseHook(agent: ChildProcess, onPhase: (name: string) => void): { step: () => void } {
+    const hook = agent.stdio[3] as unknown as import('net').Socket;
+    hook.on('error', () => undefined);
+    let buf = '';
+    hook.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const name = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        onPhase(name);
+      }
+    });
+    return { step: () => void hook.write('x') };
+  }
+
   function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
     const dist = path.join(ROOT, 'dist', 'node-agent');
     const withHooks = `
@@ -356,17 +375,9 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     // the process, its copy-on-write child holds the pages), then SIGKILLed together with the dump's
     // guard, as when the agent's container dies whole.
     const first = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
-    const hook = first.stdio[3] as unknown as import('net').Socket;
-    hook.on('error', () => undefined);
-    let lines = '';
-    await new Promise<void>((resolve) =>
-      hook.on('data', (d: Buffer) => {
-        lines += d.toString();
-        const seen = lines.split('\n');
-        if (seen.includes('snapshot')) return resolve();
-        if (lines.endsWith('\n')) hook.write('x');
-      }),
-    );
+    await new Promise<void>((resolve) => {
+      const hook = phaseHook(first, (name) => (name === 'snapshot' ? resolve() : hook.step()));
+    });
     const guards = fs
       .readdirSync('/proc')
       .filter((e) => /^\d+$/.test(e))
@@ -418,27 +429,18 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-d', 'api', 'v1');
 
     const agent = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
-    const hook = agent.stdio[3] as unknown as import('net').Socket;
-    hook.on('error', () => undefined);
     const seen: string[] = [];
-    let onPhase: (name: string) => void = (name) => name !== 'infect' && hook.write('x');
-    let buf = '';
-    hook.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const name = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        seen.push(name);
-        onPhase(name);
-      }
+    let onPhase: (name: string) => void = (name) => name !== 'infect' && hook.step();
+    const hook = phaseHook(agent, (name) => {
+      seen.push(name);
+      onPhase(name);
     });
     // Held at the infection; the API server goes down; the dump then runs to its end (its images on
     // disk) with the API server down, and the agent's status write meets a dead server; then it is back.
     await waitFor('the agent to infect the process', () => seen.includes('infect'), 30000);
     await cluster.cp.restartApiServer(async () => {
-      onPhase = () => hook.write('x');
-      hook.write('x'); // go on from the infection
+      onPhase = () => hook.step();
+      hook.step(); // go on from the infection
       await waitFor('the dump to reach its images', () => seen.includes('images'), 30000);
       await waitFor('the images to be written', () => {
         const dir = fs.existsSync(path.join(storageRoot, 'team-d')) ? fs.readdirSync(path.join(storageRoot, 'team-d')) : [];
@@ -463,23 +465,18 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0700', 'tmpfs', storageRoot]);
     cleanups.push(() => void execFileSync('umount', ['-l', storageRoot]));
     const agent = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
-    const hook = agent.stdio[3] as unknown as import('net').Socket;
-    hook.on('error', () => undefined);
     let filled = false;
-    hook.on('data', (d: Buffer) => {
-      for (const name of d.toString().split('\n').filter(Boolean)) {
-        if (name === 'seize' && !filled) {
-          filled = true;
-          const filler = path.join(storageRoot, 'filler');
-          const chunk = Buffer.alloc(1 << 20, 1);
-          try {
-            for (;;) fs.appendFileSync(filler, chunk);
-          } catch {
-            // ENOSPC: the disk is full now
-          }
+    const hook = phaseHook(agent, (name) => {
+      if (name === 'seize' && !filled) {
+        filled = true;
+        const chunk = Buffer.alloc(1 << 20, 1);
+        try {
+          for (;;) fs.appendFileSync(path.join(storageRoot, 'filler'), chunk);
+        } catch {
+          // ENOSPC: the disk is full now
         }
-        hook.write('x');
       }
+      hook.step();
     });
     const cp = await waitForPhase(cluster.admin, 'team-e', 'ckpt-full', ['Succeeded', 'Failed'], 60000);
     const ready = cp.status?.conditions?.find((c) => c.type === 'Ready');
