@@ -198,6 +198,7 @@ export function encodeInetSk(f: OpenFile, id: number, what: string): object {
     cryopod_mode: f.mode,
   };
   if (s.family === AF_INET6) entry.v6only = s.v6only;
+  if (s.pending) entry.cryopod_pending = s.pending;
   return entry;
 }
 
@@ -206,7 +207,7 @@ export function encodeInetSk(f: OpenFile, id: number, what: string): object {
  * makes the error (EINVAL for the writer, EDECODE for the reader).
  */
 function checkSocket(
-  s: Pick<InetSocket, 'family' | 'type' | 'protocol' | 'state' | 'port' | 'backlog' | 'v6only'>, fail: (why: string) => ImageError,
+  s: Pick<InetSocket, 'family' | 'type' | 'protocol' | 'state' | 'port' | 'backlog' | 'v6only' | 'pending'>, fail: (why: string) => ImageError,
 ): void {
   if (FAMILY_NAMES[s.family] === undefined) throw fail(`family ${s.family} is not AF_INET (2) or AF_INET6 (10)`);
   if (TYPE_NAMES[s.type] === undefined) throw fail(`type ${s.type} is not SOCK_STREAM (1) or SOCK_DGRAM (2)`);
@@ -219,6 +220,9 @@ function checkSocket(
   if (!Number.isInteger(s.port) || s.port < 1 || s.port > 0xffff) throw fail(`port ${s.port} is not in 1..65535 (a bound socket has a port)`);
   if (!Number.isInteger(s.backlog) || s.backlog < 0 || s.backlog > MAX_BACKLOG) throw fail(`backlog ${s.backlog} is not in 0..${MAX_BACKLOG}`);
   if (s.v6only && s.family !== AF_INET6) throw fail('v6only is set on an AF_INET socket (IPV6_V6ONLY is AF_INET6 only)');
+  const pending = s.pending ?? 0;
+  if (!Number.isInteger(pending) || pending < 0 || pending > MAX_BACKLOG) throw fail(`pending ${pending} is not in 0..${MAX_BACKLOG}`);
+  if (pending > 0 && s.state !== 'listen') throw fail(`pending connections (${pending}) on a socket that does not listen`);
 }
 
 // ---- reading ---------------------------------------------------------------------------------
@@ -238,7 +242,7 @@ export function decodeInetSk(file: string, what: string, isk: InetSkMsg): Decode
   else if (isk.state === TCP_ESTABLISHED) state = 'connected';
   else throw fail(`state ${isk.state} is not TCP_LISTEN (10), TCP_ESTABLISHED (1) or TCP_CLOSE (7), the only ones restored`);
   const v6only = isk.v6only ?? false;
-  checkSocket({ family: isk.family, type: isk.type, protocol: isk.proto, state, port: isk.src_port, backlog: isk.backlog, v6only }, fail);
+  checkSocket({ family: isk.family, type: isk.type, protocol: isk.proto, state, port: isk.src_port, backlog: isk.backlog, v6only, pending: isk.cryopod_pending }, fail);
   const words = ADDR_WORDS[isk.family];
   if (isk.src_addr.length !== words) {
     throw fail(`src_addr has ${isk.src_addr.length} words, an ${FAMILY_NAMES[isk.family]} address ${words}`);
@@ -266,6 +270,7 @@ export function decodeInetSk(file: string, what: string, isk: InetSkMsg): Decode
       reuseaddr: isk.opts.reuseaddr ?? false,
       reuseport: isk.opts.so_reuseport ?? false,
       v6only,
+      ...(isk.cryopod_pending ? { pending: isk.cryopod_pending } : {}),
     },
   };
 }

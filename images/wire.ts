@@ -203,6 +203,7 @@ export interface InetSkMsg {
   opts: SkOptsMsg;
   v6only?: boolean;
   cryopod_mode?: number;
+  cryopod_pending?: number;
 }
 
 export interface PipeMsg {

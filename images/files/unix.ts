@@ -28,6 +28,7 @@ function encode(f: OpenFile, id: number, what: string): object {
     state: listening ? TCP_LISTEN : peer !== 0 || s.num.peer_gone ? TCP_ESTABLISHED : TCP_CLOSE,
     flags: f.flags, uflags: 0, backlog: Number(s.num.backlog ?? 0), peer, fown: ZERO_FOWN, opts: NO_OPTS, name,
     cryopod_queue: (s.items ?? []).map((m) => m.data ?? Buffer.alloc(0)),
+    ...(listening && s.num.pending ? { cryopod_pending: Number(s.num.pending) } : {}),
   };
 }
 
@@ -44,6 +45,7 @@ function decode(msg: Record<string, unknown>, file: string, what: string): Decod
       // Connected with no peer inode: its peer had closed (CRIU's image says the same with peer 0).
       ...(u32Field(msg, 'state', file, what) === TCP_ESTABLISHED && u32Field(msg, 'peer', file, what) === 0 ? { peer_gone: 1 } : {}),
       ...(name.length > 0 ? { abstract: abstract ? 1 : 0 } : {}),
+      ...(msg.cryopod_pending ? { pending: u32Field(msg, 'cryopod_pending', file, what) } : {}),
     },
     text: name.length > 0 ? { name: (abstract ? name.subarray(1) : name).toString('utf8') } : {},
     items: queue.map((b) => ({ num: {}, text: {}, data: Buffer.from(b) })),

@@ -123,7 +123,8 @@ export interface OpenFile {
 
 /**
  * A socket the restore re-creates: same family, type, protocol, address, port and options, bound again
- * (and listening again). Connections (accepted, pending in the backlog, or established) are not saved.
+ * (and listening again). An established connection comes back reset; connections pending in a
+ * listener's backlog come back as ones that close at once (`pending`).
  */
 export interface InetSocket {
   /** AF_INET (2) or AF_INET6 (10). */
@@ -140,6 +141,12 @@ export interface InetSocket {
   address: string;
   port: number;
   backlog: number;
+  /**
+   * A listener's connections not accepted yet at dump time. They are gone with the old socket; each is
+   * restored as a connection that closes at once, so a program told one was waiting does not block in
+   * accept(). Absent when none.
+   */
+  pending?: number;
   reuseaddr: boolean;
   reuseport: boolean;
   /** IPV6_V6ONLY (AF_INET6 only). */

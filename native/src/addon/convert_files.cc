@@ -17,6 +17,7 @@ Napi::Object socket_to_js(Napi::Env env, const InetSocket& s) {
   o.Set("address", s.address);
   o.Set("port", num(env, s.port));
   o.Set("backlog", num(env, s.backlog));
+  if (s.pending) o.Set("pending", num(env, s.pending));
   o.Set("reuseaddr", Napi::Boolean::New(env, s.reuseaddr));
   o.Set("reuseport", Napi::Boolean::New(env, s.reuseport));
   o.Set("v6only", Napi::Boolean::New(env, s.v6only));
@@ -36,6 +37,7 @@ InetSocket socket_from_js(const Napi::Object& o) {
   s.address = get_str(o, "address");
   s.port = (int)get_num(o, "port");
   s.backlog = (int)get_num(o, "backlog");
+  s.pending = o.Has("pending") ? (int)get_num(o, "pending") : 0;
   s.reuseaddr = get_bool(o, "reuseaddr");
   s.reuseport = get_bool(o, "reuseport");
   s.v6only = get_bool(o, "v6only");

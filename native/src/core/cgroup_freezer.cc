@@ -47,7 +47,10 @@ std::set<int> CgroupFreezer::threads() const {
   return out;
 }
 
-CgroupFreezer::CgroupFreezer(FreezerKind kind, const std::string& dir) : kind_(kind), dir_(dir) {
+CgroupFreezer::CgroupFreezer(FreezerKind kind, const std::string& dir) : kind_(kind), dir_(dir) { freeze(); }
+
+void CgroupFreezer::freeze() {
+  if (frozen_) return;
   frozen_at_ = std::chrono::steady_clock::now();
   write_file(dir_ + (kind_ == FreezerKind::V1 ? "/freezer.state" : "/cgroup.freeze"), kind_ == FreezerKind::V1 ? "FROZEN" : "1");
   frozen_ = true;  // from here on the destructor thaws, whatever happens

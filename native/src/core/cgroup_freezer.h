@@ -23,6 +23,7 @@ class CgroupFreezer {
   CgroupFreezer& operator=(const CgroupFreezer&) = delete;
 
   void thaw();
+  void freeze();  // again, after a thaw (the constructor froze it first)
   // Every thread in the cgroup or a cgroup below it (thread IDs as our PID namespace sees them).
   std::set<int> threads() const;
   bool frozen() const { return frozen_; }

@@ -58,41 +58,103 @@ std::vector<int> children_of(int pid) {
   return out;
 }
 
+// A child of the tree was exiting while the tree was being stopped: a zombie its (now stopped) parent
+// had not reaped yet, or a task that could no longer be seized. Nothing of it would be restorable, and
+// its parent reaps it within moments once it runs again: the freeze is undone and tried again.
+struct ChildExiting {
+  int parent, child;
+};
+
+bool exiting_or_gone(int pid) {
+  try {
+    char state = read_status(pid).state;
+    return state == 'Z' || state == 'X';
+  } catch (const CoreError&) {
+    return true;  // no /proc entry any more
+  }
+}
+
+// Seizes one child of a stopped parent; a child that exits meanwhile is the caller's ChildExiting.
+std::unique_ptr<SeizedTask> seize_child(int parent, int child) {
+  try {
+    return std::make_unique<SeizedTask>(child);
+  } catch (const CoreError&) {
+    if (exiting_or_gone(child)) throw ChildExiting{parent, child};  // EPERM/ESRCH from an exiting task
+    throw;
+  }
+}
+
 // Stops every process of the tree, root first, each fully (all threads) before its children are looked
 // up: a stopped process forks no more, so when a pass finds no new child the tree is complete.
-std::vector<FrozenProcess> freeze_tree(int root) {
+std::vector<FrozenProcess> freeze_tree_once(int root) {
   std::vector<FrozenProcess> tree;
   std::set<int> known{root};
-  std::deque<int> todo{root};
+  std::deque<std::pair<int, int>> todo{{0, root}};  // (parent, pid)
   while (!todo.empty()) {
-    int pid = todo.front();
+    auto [parent, pid] = todo.front();
     todo.pop_front();
     FrozenProcess p;
     p.pid = pid;
-    p.main = std::make_unique<SeizedTask>(pid);
+    p.main = parent ? seize_child(parent, pid) : std::make_unique<SeizedTask>(pid);
     p.others = seize_other_threads(pid);
     tree.push_back(std::move(p));
     if (tree.size() > kMaxProcesses) throw CoreError("EUNSUPPORTED", "process tree larger than 1024 processes");
     for (int child : children_of(pid)) {
       if (known.count(child)) continue;
-      if (read_status(child).state == 'Z')
-        throw CoreError("EUNSUPPORTED", task_name(child) + ", a child of " + task_name(pid) +
-                                            ", is a zombie its parent has not reaped: a restore cannot re-create it");
+      if (exiting_or_gone(child)) throw ChildExiting{pid, child};
       known.insert(child);
-      todo.push_back(child);
+      todo.push_back({pid, child});
     }
   }
   return tree;
 }
 
+// A server with short-lived children (PostgreSQL's backends, a CGI, a shell's commands) has one
+// exiting at any moment under load: each time the freeze meets one it lets the tree run again, waits
+// for the parent to reap that child, and retries. A zombie its parent never reaps is refused by name.
+template <typename Freeze>
+std::vector<FrozenProcess> freeze_waiting_out_exits(Freeze freeze) {
+  constexpr int kTries = 20;
+  constexpr auto kReapWait = std::chrono::milliseconds(500);
+  for (int attempt = 1;; ++attempt) {
+    ChildExiting exiting{};
+    try {
+      return freeze();
+    } catch (const ChildExiting& e) {
+      exiting = e;  // the partial tree's destructors have let every seized task run on
+    }
+    auto deadline = std::chrono::steady_clock::now() + kReapWait;
+    auto still_zombie = [&] {
+      try {
+        return read_status(exiting.child).state == 'Z' && read_stat(exiting.child).ppid == exiting.parent;
+      } catch (const CoreError&) {
+        return false;
+      }
+    };
+    while (still_zombie() && std::chrono::steady_clock::now() < deadline) usleep(2000);
+    if (still_zombie())
+      throw CoreError("EUNSUPPORTED", task_name(exiting.child) + ", a child of " + task_name(exiting.parent) +
+                                          ", is a zombie its parent has not reaped: a restore cannot re-create it");
+    if (attempt == kTries)
+      throw CoreError("EAGAIN", "the process tree kept changing while it was being stopped: " + std::to_string(kTries) +
+                                    " tries each met a child exiting (the last " + task_name(exiting.child) + ")");
+  }
+}
+
+std::vector<FrozenProcess> freeze_tree(int root) {
+  return freeze_waiting_out_exits([&] { return freeze_tree_once(root); });
+}
+
 // The same, for a tree in a frozen cgroup: nothing can fork, so one walk finds every process; every
 // thread is seized and interrupted while frozen, the cgroup thawed, and the stops collected.
-std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freezer) {
+std::vector<FrozenProcess> freeze_tree_in_cgroup_once(int root, CgroupFreezer& freezer) {
   std::vector<int> pids{root};
   for (size_t i = 0; i < pids.size(); ++i)
     for (int child : children_of(pids[i])) {
-      if (read_status(child).state == 'Z')
-        throw CoreError("EUNSUPPORTED", task_name(child) + " is a zombie its parent has not reaped: a restore cannot re-create it");
+      if (exiting_or_gone(child)) {
+        freezer.thaw();
+        throw ChildExiting{pids[i], child};
+      }
       pids.push_back(child);
     }
   if (pids.size() > kMaxProcesses) throw CoreError("EUNSUPPORTED", "process tree larger than 1024 processes");
@@ -106,6 +168,13 @@ std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freeze
     tree.push_back(std::move(p));
   }
   return tree;
+}
+
+std::vector<FrozenProcess> freeze_tree_in_cgroup(int root, CgroupFreezer& freezer) {
+  return freeze_waiting_out_exits([&] {
+    freezer.freeze();
+    return freeze_tree_in_cgroup_once(root, freezer);
+  });
 }
 
 // One process of the frozen tree, as dump_task does it (full freeze).

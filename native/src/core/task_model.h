@@ -59,6 +59,8 @@ struct InetSocket {
   bool reuseaddr = false, reuseport = false, v6only = false;
   // A TCP connection at dump time: restored as a socket whose peer is gone (its next read sees a reset).
   bool connected_lost = false;
+  // A listener's connections not yet accepted at dump time (see restore_pending_connections).
+  int pending = 0;
 };
 
 // One fd of the task. `kind` names the module of native/src/core/files that dumped it and restores it

@@ -1,12 +1,15 @@
 // IPv4/IPv6 sockets that listen (TCP) or are bound and unconnected (UDP): described from inside the task
 // (remote getsockopt/getsockname, so in its network namespace) and re-created, bound and listening again
-// on restore. Connections are refused.
+// on restore. A connection is restored reset; a listener's pending connections as ones that close at once.
 #include "inet_socket.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+
+#include <algorithm>
 
 #include "../dump_steps.h"
 #include "../errors.h"
@@ -67,9 +70,21 @@ void describe_socket(RemoteSyscalls& rs, int pid, uint64_t scratch, OpenFile& f)
   }
   s.address = text;
   if (s.port == 0) refuse("an unbound socket is not supported yet");
-  // The backlog is not readable through the socket API (only through sock_diag): a listener is
-  // restored with 128, which the kernel caps at net.core.somaxconn anyway.
-  s.backlog = s.listening ? 128 : 0;
+  s.backlog = 0;
+  if (s.listening) {
+    // A TCP listener's TCP_INFO gives its accept queue: tcpi_unacked is the number of connections
+    // waiting to be accepted, tcpi_sacked the backlog it was given (tcp_get_info, TCP_LISTEN case).
+    tcp_info info{};
+    int ilen = sizeof info;
+    remote_write(pid, scratch + 8, &ilen, sizeof ilen);
+    if (rs.call(SYS_getsockopt, f.fd, IPPROTO_TCP, TCP_INFO, scratch + 1024, scratch + 8) == 0) {
+      remote_read(pid, scratch + 1024, &info, sizeof info);
+      s.backlog = (int)std::min<uint32_t>(info.tcpi_sacked, 0x7fffffff);
+      s.pending = (int)info.tcpi_unacked;
+    } else {
+      s.backlog = 128;  // what the kernel caps at net.core.somaxconn anyway
+    }
+  }
 }
 
 namespace {
@@ -116,6 +131,31 @@ long reset_tcp_socket(Morph& m, const OpenFile& f) {
 
 namespace {
 
+// The program may have been told a connection was waiting (poll, epoll or select said the listener was
+// readable just before the freeze: PostgreSQL's postmaster then calls a blocking accept()). Those
+// connections are gone with the old kernel's socket, so each is replaced by one that closes at once:
+// connected from inside the task (its network namespace) over the listener's own address, then closed.
+// The program accepts it and reads end-of-file, as from a client that gave up, and never blocks in an
+// accept() nothing will answer.
+void restore_pending_connections(Morph& m, long listener, const InetSocket& s, sockaddr_storage addr, socklen_t len) {
+  constexpr int kMaxPending = 64;
+  auto& rs = m.rs();
+  if (s.family == AF_INET) {
+    auto* in = (sockaddr_in*)&addr;
+    if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  } else {
+    auto* in6 = (sockaddr_in6*)&addr;
+    if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+  }
+  uint64_t a = m.put(0, &addr, len);
+  for (int i = 0; i < std::min(s.pending, kMaxPending); ++i) {
+    long c = rs.must("socket for a pending connection of fd " + std::to_string(listener), SYS_socket, s.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    long r = rs.call(SYS_connect, (uint64_t)c, a, len);
+    rs.call(SYS_close, (uint64_t)c);
+    if (r < 0) throw_errno("in the restored task: connect to its own listener for a pending connection", (int)-r);
+  }
+}
+
 // Re-creates a listening or bound IPv4/IPv6 socket inside the task (so in its network namespace).
 long restore_socket(Morph& m, const OpenFile& f, RestoreScope&) {
   const InetSocket& s = f.socket;
@@ -158,7 +198,10 @@ long restore_socket(Morph& m, const OpenFile& f, RestoreScope&) {
     return reset_tcp_socket(m, f);
   }
   if (r < 0) throw_errno("in the restored task: bind " + s.address + ":" + std::to_string(s.port), (int)-r);
-  if (s.listening) rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
+  if (s.listening) {
+    rs.must("listen", SYS_listen, (uint64_t)fd, s.backlog);
+    restore_pending_connections(m, fd, s, ss, len);
+  }
   if (!s.reuseaddr) setopt(SOL_SOCKET, SO_REUSEADDR, false);
   return fd;
 }

@@ -44,12 +44,30 @@ std::vector<int> tree_pids(int root) {
   return pids;
 }
 
+// The preflight runs while the tree runs: a child forked after the tree was listed (PostgreSQL's
+// backend for a new connection) holds the objects its parent does and is no outsider. A process is in
+// the tree if it or one of its ancestors was listed.
+bool in_tree(const std::set<int>& members, int pid) {
+  for (int p = pid, hops = 0; p > 1 && hops < 64; ++hops) {
+    if (members.count(p)) return true;
+    try {
+      p = read_stat(p).ppid;
+    } catch (const CoreError&) {
+      return true;  // exited meanwhile: it holds nothing any more
+    }
+  }
+  return false;
+}
+
 // Who outside `members` holds each of these objects ("socket:[ino]"), one walk over every process.
 std::map<std::string, int> outside_holders(const std::set<std::string>& objects, const std::set<int>& members) {
   std::map<std::string, int> found;
   if (objects.empty()) return found;
+  int last_pid = -1;
+  bool last_in_tree = false;  // the walk goes process by process: one ancestry check per process
   for_each_open_fd([&](int pid, int fd_dir, const char* name) {
-    if (members.count(pid)) return;
+    if (pid != last_pid) last_pid = pid, last_in_tree = in_tree(members, pid);
+    if (last_in_tree) return;
     char buf[64];
     ssize_t n = readlinkat(fd_dir, name, buf, sizeof buf - 1);
     if (n <= 0) return;
@@ -153,7 +171,7 @@ std::vector<FdReport> preflight_tree(int root) {
     std::map<uint64_t, int> outsider;
     for (const auto& [id, holders] : pipe_holders(pipes))
       for (int h : holders)
-        if (!members.count(h)) outsider[id] = h;
+        if (!in_tree(members, h)) outsider[id] = h;
     for (FdReport& r : out) {
       if (r.kind != "pipe") continue;
       auto it = outsider.find(std::strtoull(r.object.c_str() + 6, nullptr, 10));

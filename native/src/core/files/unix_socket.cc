@@ -26,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
@@ -98,6 +99,7 @@ struct Diag {
   uint8_t state = 0;     // TCP_ESTABLISHED (1) for a connection, TCP_LISTEN (10), TCP_CLOSE (7)
   uint32_t peer = 0;
   uint32_t backlog = 0;  // a listener's maximum
+  uint32_t pending = 0;  // a listener's connections not accepted yet
   bool shut = false;
 };
 
@@ -133,6 +135,7 @@ Diag sock_diag(const FdProbe& p) {
       unix_diag_rqlen q{};
       std::memcpy(&q, RTA_DATA(a), sizeof q);
       d.backlog = q.udiag_wqueue;
+      d.pending = q.udiag_rqueue;
     }
   }
   return d;
@@ -209,7 +212,7 @@ FileVerdict check_unix(const FdProbe& p) {
   } catch (const CoreError& e) {
     return {FileVerdict::Refused, e.what()};
   }
-  return {FileVerdict::Saved, "re-created (a listener's pending connections are lost)"};
+  return {FileVerdict::Saved, "re-created (a listener's pending connections come back as ones that close at once)"};
 }
 
 }  // namespace
@@ -243,6 +246,7 @@ void dump_unix(const FdProbe& p, OpenFile& f) {
   s.num["peer"] = d.peer;
   if (s.num["listening"]) {
     s.num["backlog"] = d.backlog;
+    if (d.pending) s.num["pending"] = d.pending;
     return;
   }
   if (d.peer == 0) {
@@ -351,6 +355,19 @@ long restore_unix(Morph& m, const OpenFile& f, RestoreScope& scope) {
     long r = rs.call(SYS_bind, (uint64_t)fd, m.put(1024, &sa, len), len);
     if (r == -EADDRINUSE) throw CoreError("EADDRINUSE", what + ": " + (abstract ? "@" : "") + name->second + " is in use (is the checkpointed process still running?)");
     if (r < 0) throw_errno("in the restored task: bind " + name->second, (int)-r);
+    if (f.state.get("listening")) {
+      rs.must("listen " + what, SYS_listen, (uint64_t)fd, f.state.get("backlog", 128));
+      // As for TCP (inet_socket.cc): the program may have been told these were waiting; each comes
+      // back as a connection from the task itself that is closed at once (accept, then end-of-file).
+      uint64_t pending = std::min<uint64_t>(f.state.get("pending"), std::min<uint64_t>(f.state.get("backlog", 128), 64));
+      for (uint64_t i = 0; i < pending; ++i) {
+        long c = rs.must("socket for a pending connection of " + what, SYS_socket, AF_UNIX, (uint64_t)type | SOCK_CLOEXEC, 0);
+        long cr = rs.call(SYS_connect, (uint64_t)c, m.put(1024, &sa, len), len);
+        rs.call(SYS_close, (uint64_t)c);
+        if (cr < 0) throw_errno("in the restored task: connect to its own listener for a pending connection of " + what, (int)-cr);
+      }
+    }
+    return fd;
   }
   if (f.state.get("listening")) rs.must("listen " + what, SYS_listen, (uint64_t)fd, f.state.get("backlog", 128));
   return fd;
