@@ -11,9 +11,11 @@
  * for its cold and warm times).
  */
 import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../testenv';
+import { freezeQuantilesQuery, screenshotGraph } from '../testenv/prometheus-screenshot';
 
 const run = promisify(execFile);
 const repo = path.join(__dirname, '..');
@@ -25,6 +27,8 @@ jest.setTimeout(15 * 60_000);
 
 let env: NodeJS.ProcessEnv = process.env;
 let prometheus = '';
+let e2eDir = ''; // CRYOPOD_E2E_DIR of up.sh: the kubeconfig's directory
+let startedAt = 0;
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
   return stdout;
@@ -34,6 +38,11 @@ async function json(...args: string[]): Promise<any> { // eslint-disable-line @t
 }
 /** The counter's state, asked over the pod network from this host. */
 const count = (podIP: string) => countAt(podIP, 8080);
+/** One SQL command to the e2e PostgreSQL at PODIP, from this host's psql over the pod network: its output. */
+async function psql(podIP: string, sql: string): Promise<string> {
+  const { stdout } = await run('/usr/lib/postgresql/15/bin/psql', ['-h', podIP, '-p', '5432', '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', sql], { timeout: 20_000 });
+  return stdout.trim();
+}
 /** Waits for a Checkpoint or Restore to reach Succeeded or Failed, and returns it. */
 function finished(kind: 'checkpoint' | 'restore', name: string, timeoutMs: number): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   return waitFor(`${kind} ${name} done`, async () => {
@@ -88,6 +97,8 @@ beforeAll(async () => {
   const vars = Object.fromEntries(stdout.trim().split('\n').pop()!.replace(/^export /, '').split(' ').map((kv) => kv.split('=', 2)));
   env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: vars.PATH.replace('$PATH', process.env.PATH ?? '') };
   prometheus = vars.PROMETHEUS_URL;
+  e2eDir = path.dirname(vars.KUBECONFIG);
+  startedAt = Date.now();
   const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
   await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
     '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
@@ -97,7 +108,14 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await run('bash', [down], { maxBuffer: 16 << 20 });
+  // CRYOPOD_E2E_SCREENSHOT=/path.png (scripts/screenshot-metrics.sh e2e): Prometheus's graph of this run's
+  // freezes, before down.sh stops it.
+  const shot = process.env.CRYOPOD_E2E_SCREENSHOT;
+  try {
+    if (shot && prometheus) await screenshotGraph(prometheus, shot, freezeQuantilesQuery(), `${Math.ceil((Date.now() - startedAt) / 60_000) + 1}m`);
+  } finally {
+    await run('bash', [down], { maxBuffer: 16 << 20 });
+  }
 });
 
 test('helm install: the operator and an agent on each node are Ready', async () => {
@@ -209,6 +227,42 @@ test('a pod of two containers (an app and a sidecar) is checkpointed and restore
     expect({ name, fromCheckpoint: firstLogged > 3 && firstLogged <= after[i] + 1, serving: c >= firstLogged }).toEqual({ name, fromCheckpoint: true, serving: true });
   }
   expect(pod.status.containerStatuses.map((s: { name: string; restartCount: number }) => [s.name, s.restartCount]).sort()).toEqual([['app', 0], ['sidecar', 0]]);
+});
+
+test('PostgreSQL: stopped by its Checkpoint on node-a, restored on node-b, the same server answers with the table made before', async () => {
+  // Its data directory: a volume both nodes mount (workloads/postgres-pod.yaml), new for this run.
+  const volume = path.join(e2eDir, 'volumes', 'postgres');
+  fs.rmSync(volume, { recursive: true, force: true });
+  await applyYaml(fs.readFileSync(path.join(__dirname, 'workloads', 'postgres-pod.yaml'), 'utf8').replaceAll('/var/lib/cryopod-e2e/', `${e2eDir}/`));
+  const pg = await readyPod('pg');
+  expect(pg.spec.nodeName).toBe('node-a');
+  await psql(pg.status.podIP, 'CREATE TABLE frozen (id int, word text); INSERT INTO frozen VALUES (1, $$before$$), (2, $$the checkpoint$$);');
+  const started = await psql(pg.status.podIP, 'SELECT pg_postmaster_start_time()');
+
+  // leaveRunning: false, a migration: dumped, then stopped where it stands (no shutdown, as a dying node).
+  await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Checkpoint", "metadata": {"name": "pg-1", "namespace": "default"}, "spec": {"podName": "pg", "leaveRunning": false}}');
+  const cp = await finished('checkpoint', 'pg-1', 120_000);
+  expect({ phase: cp.status.phase, conditions: cp.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+  const stopped = await waitFor('the original pg pod to stop', async () => { const p = await json('get', 'pod', 'pg'); return p.status.phase === 'Failed' && p; }, 30_000, 500);
+  expect(stopped.status.containerStatuses[0].restartCount).toBe(0);
+
+  await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Restore", "metadata": {"name": "pg-1-restore", "namespace": "default"}, "spec": {"checkpointName": "pg-1", "targetNode": "node-b", "newPodName": "pg-restored"}}');
+  const rs = await finished('restore', 'pg-1-restore', 180_000);
+  expect({ phase: rs.status.phase, conditions: rs.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+  const restored = await readyPod('pg-restored'); // its readiness probe: a TCP connect to 5432
+  expect(restored.spec.nodeName).toBe('node-b');
+  const ip = restored.status.podIP;
+  // The same postmaster (started before the checkpoint, not a fresh start with crash recovery), with the
+  // table, and it writes: new rows through the restored shared buffers, WAL writer and checkpointer.
+  expect(await psql(ip, 'SELECT pg_postmaster_start_time()')).toBe(started);
+  expect(await psql(ip, 'SELECT string_agg(word, $$ $$ ORDER BY id) FROM frozen')).toBe('before the checkpoint');
+  await psql(ip, 'INSERT INTO frozen VALUES (3, $$after$$); CHECKPOINT;');
+  expect(await psql(ip, 'SELECT count(*) FROM frozen')).toBe('3');
+  // Its log is the new container's stderr: an error it logs now is in `kubectl logs`.
+  await expect(psql(ip, 'SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
+  await waitFor('the error in kubectl logs', async () => /relation "no_such_table" does not exist/.test(await kubectl('logs', 'pg-restored', '-c', 'postgres')), 15_000, 500);
+  const now = await json('get', 'pod', 'pg-restored');
+  expect({ ready: ready(now), states: now.status.containerStatuses.map((c: { restartCount: number; state: object }) => [c.restartCount, Object.keys(c.state)]) }).toEqual({ ready: true, states: [[0, ['running']]] });
 });
 
 test('a pod holding what Cryopod cannot save: the Checkpoint fails Unsupported naming it, and the pod never stopped', async () => {
