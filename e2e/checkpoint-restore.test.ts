@@ -50,6 +50,10 @@ function finished(kind: 'checkpoint' | 'restore', name: string, timeoutMs: numbe
     return ['Succeeded', 'Failed'].includes(o.status?.phase) && o;
   }, timeoutMs, 500);
 }
+/** A finished Checkpoint's or Restore's phase and the message of its Ready condition (the reason it failed). */
+function outcome(o: any): { phase: string; message?: string } { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { phase: o.status.phase, message: o.status.conditions?.find((c: { type: string }) => c.type === 'Ready')?.message };
+}
 /** CMD with INPUT on its stdin: its exit code and what it printed (stdout and stderr). */
 function runWithInput(cmd: string, args: string[], input: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -185,7 +189,8 @@ test('both /metrics pass promtool check metrics; Prometheus scraped the run: p99
   const p99 = await promQuery('histogram_quantile(0.99, sum by (le) (cryopod_freeze_seconds_bucket))');
   expect(p99).toBeGreaterThan(lo);
   expect(p99).toBeLessThanOrEqual(up);
-  expect(await promQuery('sum(cryopod_restores_total{result="succeeded", component="node-agent"})')).toBe(1);
+  // (the restore finished after the checkpoint: its count may be one scrape later than the freeze's)
+  await waitFor('Prometheus to scrape the restore', async () => (await promQuery('sum(cryopod_restores_total{result="succeeded", component="node-agent"})')) === 1, 30_000, 1000);
 
   // The chart's Grafana dashboard: every query is valid PromQL for this Prometheus, and the frozen-time
   // panel shows this run's freeze.
@@ -242,13 +247,13 @@ test('PostgreSQL: stopped by its Checkpoint on node-a, restored on node-b, the s
   // leaveRunning: false, a migration: dumped, then stopped where it stands (no shutdown, as a dying node).
   await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Checkpoint", "metadata": {"name": "pg-1", "namespace": "default"}, "spec": {"podName": "pg", "leaveRunning": false}}');
   const cp = await finished('checkpoint', 'pg-1', 120_000);
-  expect({ phase: cp.status.phase, conditions: cp.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+  expect(outcome(cp)).toEqual({ phase: 'Succeeded', message: expect.stringMatching(/^checkpointed 1 container/) });
   const stopped = await waitFor('the original pg pod to stop', async () => { const p = await json('get', 'pod', 'pg'); return p.status.phase === 'Failed' && p; }, 30_000, 500);
   expect(stopped.status.containerStatuses[0].restartCount).toBe(0);
 
   await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Restore", "metadata": {"name": "pg-1-restore", "namespace": "default"}, "spec": {"checkpointName": "pg-1", "targetNode": "node-b", "newPodName": "pg-restored"}}');
   const rs = await finished('restore', 'pg-1-restore', 180_000);
-  expect({ phase: rs.status.phase, conditions: rs.status.conditions }).toMatchObject({ phase: 'Succeeded' });
+  expect(outcome(rs)).toEqual({ phase: 'Succeeded', message: expect.stringMatching(/^restored 1 container/) });
   const restored = await readyPod('pg-restored'); // its readiness probe: a TCP connect to 5432
   expect(restored.spec.nodeName).toBe('node-b');
   const ip = restored.status.podIP;
