@@ -28,7 +28,7 @@ jest.setTimeout(15 * 60_000);
 let env: NodeJS.ProcessEnv = process.env;
 let prometheus = '';
 let e2eDir = ''; // CRYOPOD_E2E_DIR of up.sh: the kubeconfig's directory
-let startedAt = 0;
+let startedAt = 0; // when the tests began: the screenshot's time range
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
   return stdout;
@@ -102,13 +102,13 @@ beforeAll(async () => {
   env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: vars.PATH.replace('$PATH', process.env.PATH ?? '') };
   prometheus = vars.PROMETHEUS_URL;
   e2eDir = path.dirname(vars.KUBECONFIG);
-  startedAt = Date.now();
   const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
   await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
     '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
     '--set', 'grafana.dashboard.enabled=true',
     '--set', `storage.hostPath=${path.join(path.dirname(vars.KUBECONFIG), 'images')}`, '--wait', '--timeout', '5m'], { env });
   await run('bash', [path.join(__dirname, 'cluster', 'scrape-targets.sh')], { env });
+  startedAt = Date.now();
 });
 
 afterAll(async () => {
@@ -116,7 +116,7 @@ afterAll(async () => {
   // freezes, before down.sh stops it.
   const shot = process.env.CRYOPOD_E2E_SCREENSHOT;
   try {
-    if (shot && prometheus) await screenshotGraph(prometheus, shot, freezeQuantilesQuery(), `${Math.ceil((Date.now() - startedAt) / 60_000) + 1}m`);
+    if (shot && prometheus) await screenshotGraph(prometheus, shot, freezeQuantilesQuery(), `${Math.ceil((Date.now() - startedAt) / 1000) + 10}s`);
   } finally {
     await run('bash', [down], { maxBuffer: 16 << 20 });
   }
