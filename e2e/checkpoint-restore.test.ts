@@ -4,8 +4,9 @@
  * what a user does: `kubectl apply -f examples/checkpoint.yaml`, `kubectl apply -f examples/restore.yaml`.
  * The restored pod runs on node-b, its count goes on from the checkpointed value (a fresh start would
  * count from 1), its output reaches `kubectl logs` through the new container's pipes, its readiness probe
- * passes and the kubelet never restarts it. The cluster is torn down afterwards (down.sh checks that
- * nothing is left).
+ * passes and the kubelet never restarts it. Then Debian's PostgreSQL, moved from node-a to node-b by a
+ * Checkpoint with leaveRunning: false: the same postmaster answers with a table made before it. The
+ * cluster is torn down afterwards (down.sh checks that nothing is left).
  *
  * Needs root and Linux cgroup v1 controllers (this machine's); runs in `npm test` (see e2e/README.md
  * for its cold and warm times).
