@@ -4,16 +4,19 @@
  * what a user does: `kubectl apply -f examples/checkpoint.yaml`, `kubectl apply -f examples/restore.yaml`.
  * The restored pod runs on node-b, its count goes on from the checkpointed value (a fresh start would
  * count from 1), its output reaches `kubectl logs` through the new container's pipes, its readiness probe
- * passes and the kubelet never restarts it. The cluster is torn down afterwards (down.sh checks that
- * nothing is left).
+ * passes and the kubelet never restarts it. Then Debian's PostgreSQL, moved from node-a to node-b by a
+ * Checkpoint with leaveRunning: false: the same postmaster answers with a table made before it. The
+ * cluster is torn down afterwards (down.sh checks that nothing is left).
  *
  * Needs root and Linux cgroup v1 controllers (this machine's); runs in `npm test` (see e2e/README.md
  * for its cold and warm times).
  */
 import { execFile, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../testenv';
+import { freezeQuantilesQuery, screenshotGraph } from '../testenv/prometheus-screenshot';
 
 const run = promisify(execFile);
 const repo = path.join(__dirname, '..');
@@ -25,6 +28,8 @@ jest.setTimeout(15 * 60_000);
 
 let env: NodeJS.ProcessEnv = process.env;
 let prometheus = '';
+let e2eDir = ''; // CRYOPOD_E2E_DIR of up.sh: the kubeconfig's directory
+let startedAt = 0; // when the tests began: the screenshot's time range
 async function kubectl(...args: string[]): Promise<string> {
   const { stdout } = await run('kubectl', args, { env, maxBuffer: 16 << 20 });
   return stdout;
@@ -34,12 +39,21 @@ async function json(...args: string[]): Promise<any> { // eslint-disable-line @t
 }
 /** The counter's state, asked over the pod network from this host. */
 const count = (podIP: string) => countAt(podIP, 8080);
+/** One SQL command to the e2e PostgreSQL at PODIP, from this host's psql over the pod network: its output. */
+async function psql(podIP: string, sql: string): Promise<string> {
+  const { stdout } = await run('/usr/lib/postgresql/15/bin/psql', ['-h', podIP, '-p', '5432', '-U', 'postgres', '-d', 'postgres', '-XAtq', '-c', sql], { timeout: 20_000 });
+  return stdout.trim();
+}
 /** Waits for a Checkpoint or Restore to reach Succeeded or Failed, and returns it. */
 function finished(kind: 'checkpoint' | 'restore', name: string, timeoutMs: number): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
   return waitFor(`${kind} ${name} done`, async () => {
     const o = await json('get', kind, name);
     return ['Succeeded', 'Failed'].includes(o.status?.phase) && o;
   }, timeoutMs, 500);
+}
+/** A finished Checkpoint's or Restore's phase and the message of its Ready condition (the reason it failed). */
+function outcome(o: any): { phase: string; message?: string } { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return { phase: o.status.phase, message: o.status.conditions?.find((c: { type: string }) => c.type === 'Ready')?.message };
 }
 /** CMD with INPUT on its stdin: its exit code and what it printed (stdout and stderr). */
 function runWithInput(cmd: string, args: string[], input: string): Promise<{ code: number | null; output: string }> {
@@ -88,16 +102,25 @@ beforeAll(async () => {
   const vars = Object.fromEntries(stdout.trim().split('\n').pop()!.replace(/^export /, '').split(' ').map((kv) => kv.split('=', 2)));
   env = { ...process.env, KUBECONFIG: vars.KUBECONFIG, PATH: vars.PATH.replace('$PATH', process.env.PATH ?? '') };
   prometheus = vars.PROMETHEUS_URL;
+  e2eDir = path.dirname(vars.KUBECONFIG);
   const hostIP = JSON.parse(await kubectl('get', 'node', 'node-a', '-o', 'json')).status.addresses.find((a: { type: string }) => a.type === 'InternalIP').address;
   await run('helm', ['install', 'cryopod', path.join(repo, 'helm', 'cryopod'), '--namespace', 'cryopod-system', '--create-namespace',
     '--set', `apiServer.host=${hostIP}`, '--set', 'apiServer.port=27443',
     '--set', 'grafana.dashboard.enabled=true',
     '--set', `storage.hostPath=${path.join(path.dirname(vars.KUBECONFIG), 'images')}`, '--wait', '--timeout', '5m'], { env });
   await run('bash', [path.join(__dirname, 'cluster', 'scrape-targets.sh')], { env });
+  startedAt = Date.now();
 });
 
 afterAll(async () => {
-  await run('bash', [down], { maxBuffer: 16 << 20 });
+  // CRYOPOD_E2E_SCREENSHOT=/path.png (scripts/screenshot-metrics.sh e2e): Prometheus's graph of this run's
+  // freezes, before down.sh stops it.
+  const shot = process.env.CRYOPOD_E2E_SCREENSHOT;
+  try {
+    if (shot && prometheus) await screenshotGraph(prometheus, shot, freezeQuantilesQuery(), `${Math.ceil((Date.now() - startedAt) / 1000) + 10}s`);
+  } finally {
+    await run('bash', [down], { maxBuffer: 16 << 20 });
+  }
 });
 
 test('helm install: the operator and an agent on each node are Ready', async () => {
@@ -167,7 +190,8 @@ test('both /metrics pass promtool check metrics; Prometheus scraped the run: p99
   const p99 = await promQuery('histogram_quantile(0.99, sum by (le) (cryopod_freeze_seconds_bucket))');
   expect(p99).toBeGreaterThan(lo);
   expect(p99).toBeLessThanOrEqual(up);
-  expect(await promQuery('sum(cryopod_restores_total{result="succeeded", component="node-agent"})')).toBe(1);
+  // (the restore finished after the checkpoint: its count may be one scrape later than the freeze's)
+  await waitFor('Prometheus to scrape the restore', async () => (await promQuery('sum(cryopod_restores_total{result="succeeded", component="node-agent"})')) === 1, 30_000, 1000);
 
   // The chart's Grafana dashboard: every query is valid PromQL for this Prometheus, and the frozen-time
   // panel shows this run's freeze.
@@ -209,6 +233,42 @@ test('a pod of two containers (an app and a sidecar) is checkpointed and restore
     expect({ name, fromCheckpoint: firstLogged > 3 && firstLogged <= after[i] + 1, serving: c >= firstLogged }).toEqual({ name, fromCheckpoint: true, serving: true });
   }
   expect(pod.status.containerStatuses.map((s: { name: string; restartCount: number }) => [s.name, s.restartCount]).sort()).toEqual([['app', 0], ['sidecar', 0]]);
+});
+
+test('PostgreSQL: stopped by its Checkpoint on node-a, restored on node-b, the same server answers with the table made before', async () => {
+  // Its data directory: a volume both nodes mount (workloads/postgres-pod.yaml), new for this run.
+  const volume = path.join(e2eDir, 'volumes', 'postgres');
+  fs.rmSync(volume, { recursive: true, force: true });
+  await applyYaml(fs.readFileSync(path.join(__dirname, 'workloads', 'postgres-pod.yaml'), 'utf8').replaceAll('/var/lib/cryopod-e2e/', `${e2eDir}/`));
+  const pg = await readyPod('pg');
+  expect(pg.spec.nodeName).toBe('node-a');
+  await psql(pg.status.podIP, 'CREATE TABLE frozen (id int, word text); INSERT INTO frozen VALUES (1, $$before$$), (2, $$the checkpoint$$);');
+  const started = await psql(pg.status.podIP, 'SELECT pg_postmaster_start_time()');
+
+  // leaveRunning: false, a migration: dumped, then stopped where it stands (no shutdown, as a dying node).
+  await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Checkpoint", "metadata": {"name": "pg-1", "namespace": "default"}, "spec": {"podName": "pg", "leaveRunning": false}}');
+  const cp = await finished('checkpoint', 'pg-1', 120_000);
+  expect(outcome(cp)).toEqual({ phase: 'Succeeded', message: expect.stringMatching(/^checkpointed 1 container/) });
+  const stopped = await waitFor('the original pg pod to stop', async () => { const p = await json('get', 'pod', 'pg'); return p.status.phase === 'Failed' && p; }, 30_000, 500);
+  expect(stopped.status.containerStatuses[0].restartCount).toBe(0);
+
+  await applyYaml('{"apiVersion": "cryopod.io/v1alpha1", "kind": "Restore", "metadata": {"name": "pg-1-restore", "namespace": "default"}, "spec": {"checkpointName": "pg-1", "targetNode": "node-b", "newPodName": "pg-restored"}}');
+  const rs = await finished('restore', 'pg-1-restore', 180_000);
+  expect(outcome(rs)).toEqual({ phase: 'Succeeded', message: expect.stringMatching(/^restored 1 container/) });
+  const restored = await readyPod('pg-restored'); // its readiness probe: a TCP connect to 5432
+  expect(restored.spec.nodeName).toBe('node-b');
+  const ip = restored.status.podIP;
+  // The same postmaster (started before the checkpoint, not a fresh start with crash recovery), with the
+  // table, and it writes: new rows through the restored shared buffers, WAL writer and checkpointer.
+  expect(await psql(ip, 'SELECT pg_postmaster_start_time()')).toBe(started);
+  expect(await psql(ip, 'SELECT string_agg(word, $$ $$ ORDER BY id) FROM frozen')).toBe('before the checkpoint');
+  await psql(ip, 'INSERT INTO frozen VALUES (3, $$after$$); CHECKPOINT;');
+  expect(await psql(ip, 'SELECT count(*) FROM frozen')).toBe('3');
+  // Its log is the new container's stderr: an error it logs now is in `kubectl logs`.
+  await expect(psql(ip, 'SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
+  await waitFor('the error in kubectl logs', async () => /relation "no_such_table" does not exist/.test(await kubectl('logs', 'pg-restored', '-c', 'postgres')), 15_000, 500);
+  const now = await json('get', 'pod', 'pg-restored');
+  expect({ ready: ready(now), states: now.status.containerStatuses.map((c: { restartCount: number; state: object }) => [c.restartCount, Object.keys(c.state)]) }).toEqual({ ready: true, states: [[0, ['running']]] });
 });
 
 test('a pod holding what Cryopod cannot save: the Checkpoint fails Unsupported naming it, and the pod never stopped', async () => {

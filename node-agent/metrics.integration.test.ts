@@ -15,16 +15,15 @@
  * CRYOPOD_PROMETHEUS_SCREENSHOT=/path.png (scripts/screenshot-metrics.sh) also screenshots Prometheus's
  * graph page with headless Chromium before Prometheus is stopped: the picture in docs/.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { Agent } from './agent';
 import { startFakeContainer } from './test/test-cgroup-pod';
 import { createPod, setContainerRunning } from './test/test-cluster';
 import { freePorts } from '../testenv/ports';
 import { bucketOf, promtoolCheckMetrics, sampleNames, startPrometheus, type Prometheus } from '../testenv/prometheus';
+import { freezeQuantilesQuery, screenshotGraph } from '../testenv/prometheus-screenshot';
 import { DEFAULTS } from '../operator/config';
 import { Operator } from '../operator/operator';
 import { createCheckpoint, createNamespace, getCheckpoint, setup, waitFor, type Env } from '../operator/test/test-fixture';
@@ -83,7 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   const shot = process.env.CRYOPOD_PROMETHEUS_SCREENSHOT;
   try {
-    if (shot && prom) await screenshot(prom, shot);
+    if (shot && prom) await screenshotGraph(prom.url, shot, freezeQuantilesQuery(), '20s');
   } finally {
     await prom?.stop();
     for (const c of cleanups.reverse()) await c();
@@ -167,16 +166,3 @@ test('every query of the Grafana dashboard reads exported metrics, runs in Prome
     }
   }
 });
-
-/** Prometheus's graph page of the freeze-time p99 over the run, rendered by headless Chromium (a doc asset). */
-async function screenshot(p: Prometheus, file: string): Promise<void> {
-  // One graph (the page scrolls to the last expression box), p50 and p99 over the run's bucket totals:
-  // two lines far enough apart for the axis to show the buckets, not float noise within one.
-  const q = (x: string) => `label_replace(histogram_quantile(${x}, sum by (le) (cryopod_freeze_seconds_bucket)), "quantile", "${x}", "", "")`;
-  const query = `g0.expr=${encodeURIComponent(`${q('0.5')} or ${q('0.99')}`)}&g0.tab=0&g0.range_input=20s`;
-  await promisify(execFile)(
-    'chromium',
-    ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--window-size=1000,860', '--virtual-time-budget=8000', `--screenshot=${file}`, `${p.url}/graph?${query}`],
-    { timeout: 60000 },
-  );
-}

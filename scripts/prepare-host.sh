@@ -6,7 +6,7 @@
 # prometheus for the metrics tests' Prometheus and promtool; gcc, g++, make, python3 for node-gyp and
 # the C programs; librust-blake3-dev for BLAKE3's C sources; nginx and postgresql, real programs the tests
 # checkpoint; the servers kept from starting as services; clang-14 and libclang-rt-14-dev for the native
-# fuzzers), then checks what no install can fix: the
+# fuzzers; chromium with CRYOPOD_SCREENSHOTS=1), then checks what no install can fix: the
 # CPU architecture, the kernel's ptrace policy, /proc/PID/pagemap, privileges and Node's version.
 # Success prints one line. Anything it cannot fix exits non-zero with the reason and what to do.
 set -euo pipefail
@@ -91,6 +91,8 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 # clang and libFuzzer for the native fuzzers (native/fuzz/run.sh; the suite runs them briefly).
 command -v clang++-14 >/dev/null 2>&1 || missing+=(clang-14)
 compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null || missing+=(libclang-rt-14-dev)
+# Only when asked (scripts/screenshot-metrics.sh): headless Chromium for the pictures in docs/images.
+if [[ ${CRYOPOD_SCREENSHOTS:-} == 1 ]] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi
 
 if ((${#missing[@]})); then
   if ((EUID != 0)); then

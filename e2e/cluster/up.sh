@@ -52,7 +52,7 @@ fi
 readonly IMAGE_DIR=${CRYOPOD_IMAGE_DIR:-$repo/dist/oci}
 images_stale() {
   local t
-  for t in cryopod counter pause; do [[ -s $IMAGE_DIR/$t.oci.tar ]] || return 0; done
+  for t in cryopod counter postgres pause; do [[ -s $IMAGE_DIR/$t.oci.tar ]] || return 0; done
   [[ -n $(find "$repo/dist" "$repo/native/build/Release/cryopod.node" "$repo/native/stub/cryopod-stub" \
     "$repo/e2e/workloads" "$repo/scripts/image" -newer "$IMAGE_DIR/cryopod.oci.tar" -type f \
     -not -path "$IMAGE_DIR/*" -print -quit) ]]
@@ -282,7 +282,7 @@ for node in "${NODES[@]}"; do
   start "containerd-$node" "$RUNTIME/usr/bin/containerd" --config "$dir/containerd.toml"
   sock=$dir/containerd/containerd.sock
   wait_until "containerd of $node" 60 ctr --address "$sock" version
-  for image in pause cryopod counter; do
+  for image in pause cryopod counter postgres; do
     name=$(tar -xOf "$IMAGE_DIR/$image.oci.tar" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["annotations"]["io.containerd.image.name"])')
     digest=$(tar -xOf "$IMAGE_DIR/$image.oci.tar" index.json | python3 -c 'import json, sys; print(json.load(sys.stdin)["manifests"][0]["digest"])')
     if ctr --address "$sock" -n k8s.io images ls "name==$name" | grep -q "$digest"; then continue; fi

@@ -4,6 +4,8 @@
 #   cryopod.oci.tar   docker.io/cryopod/cryopod:<appVersion>   operator, node agent, restore stub
 #   pause.oci.tar     docker.io/cryopod/pause:<appVersion>     the pod sandbox (a static binary, pause.c)
 #   counter.oci.tar   docker.io/cryopod/e2e-counter:<appVersion>  the e2e workload (e2e/workloads/counter.js)
+#   postgres.oci.tar  docker.io/cryopod/e2e-postgres:<appVersion> the e2e database: this host's Debian
+#                     PostgreSQL 15 server (e2e/workloads/postgres/start.sh)
 #
 # Layers: "node" (the node binary, the shared libraries it and the addon need, cp and sh, /etc/passwd) is
 # the same directory for cryopod and counter, so both carry the same layer digest and a runtime stores it
@@ -93,6 +95,23 @@ rm -f "$app/package-lock.json"
 mkdir -p "$stage/counter/opt/counter"
 cp e2e/workloads/counter.js "$stage/counter/opt/counter/"
 
+# --- layer "postgres": the server and initdb from this host's postgresql-15, the libraries they load that
+# "node" lacks, the share directory initdb reads, UTC's zone file, plpgsql and snowball (initdb creates
+# both), the user postgres (uid 999), `install` for the pod's data-directory init container -------------
+readonly PG=/usr/lib/postgresql/15
+[[ -x $PG/bin/postgres ]] || die "$PG/bin/postgres is missing: scripts/prepare-host.sh installs postgresql"
+pgl=$stage/postgres
+for f in "$PG/bin/postgres" "$PG/bin/initdb" "$PG/lib/plpgsql.so" "$PG/lib/dict_snowball.so" "$(command -v install)"; do
+  add_binary "$pgl" "$f"
+done
+(cd "$pgl" && find . -type f | while read -r f; do if [[ -e $base/$f ]]; then rm "$f"; fi; done) # "node" has these
+mkdir -p "$pgl/usr/share/postgresql" "$pgl/usr/share/zoneinfo/Etc" "$pgl/etc" "$pgl/opt/postgres"
+cp -r /usr/share/postgresql/15 "$pgl/usr/share/postgresql/15" && rm -rf "$pgl/usr/share/postgresql/15/man"
+cp -L /usr/share/zoneinfo/UTC "$pgl/usr/share/zoneinfo/UTC" && cp -L /usr/share/zoneinfo/UTC "$pgl/usr/share/zoneinfo/Etc/UTC"
+cat "$base/etc/passwd" - >"$pgl/etc/passwd" <<<'postgres:x:999:999:PostgreSQL:/var/lib/postgresql:/bin/sh'
+cat "$base/etc/group" - >"$pgl/etc/group" <<<'postgres:x:999:'
+cp e2e/workloads/postgres/start.sh e2e/workloads/postgres/pg_hba.conf "$pgl/opt/postgres/"
+
 # --- pause -----------------------------------------------------------------------------------------------
 mkdir -p "$stage/pause"
 gcc -O2 -static -Wall -Wextra -Werror -o "$stage/pause/pause" scripts/image/pause.c || die "cannot build pause.c"
@@ -103,5 +122,7 @@ python3 "$pack" --out "$OUT/cryopod.oci.tar" --name "docker.io/cryopod/cryopod:$
   --workdir /opt/cryopod --cmd '["node", "bin/cryopod.js"]' "$base" "$stage/app"
 python3 "$pack" --out "$OUT/counter.oci.tar" --name "docker.io/cryopod/e2e-counter:$VERSION" \
   --workdir /opt/counter --cmd '["node", "/opt/counter/counter.js"]' "$base" "$stage/counter"
+python3 "$pack" --out "$OUT/postgres.oci.tar" --name "docker.io/cryopod/e2e-postgres:$VERSION" \
+  --workdir /tmp --env TZ=UTC --user 999:999 --cmd '["/bin/sh", "/opt/postgres/start.sh"]' "$base" "$pgl"
 python3 "$pack" --out "$OUT/pause.oci.tar" --name "docker.io/cryopod/pause:$VERSION" \
   --entrypoint '["/pause"]' --user 65534:65534 "$stage/pause"
