@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -298,7 +299,10 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   // lazy: { prefetch? } (lazy_pager.h): resolves to { pid, pager?, eagerReason? } instead of the pid.
   Napi::Value lz = o.Get("lazy");
   bool lazy = lz.IsObject();
-  bool prefetch = !lazy || !lz.As<Napi::Object>().Get("prefetch").IsBoolean() || lz.As<Napi::Object>().Get("prefetch").ToBoolean().Value();
+  // CRYOPOD_LAZY_PREFETCH=0 (tests of the CLI, benchmarks): pages come in on fault only, unless the call says.
+  const char* knob = std::getenv("CRYOPOD_LAZY_PREFETCH");
+  bool prefetch = !(knob && std::string(knob) == "0");
+  if (lazy && lz.As<Napi::Object>().Get("prefetch").IsBoolean()) prefetch = lz.As<Napi::Object>().Get("prefetch").ToBoolean().Value();
   struct Restored {
     int pid = 0;
     uint32_t pager = 0;

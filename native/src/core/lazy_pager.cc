@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -194,8 +195,11 @@ uint8_t LazyPager::serve_chunk(uint64_t c, uint8_t* buf, Source source) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       state_[c] = kFailed;
-      std::string why = n == 0 ? "the image ends at byte " + std::to_string(from + got) + " (truncated or replaced during the lazy restore)"
-                               : std::string("read failed: ") + strerror(errno);
+      int e = errno;
+      struct stat st {};
+      std::string now = fstat(image_fd_, &st) == 0 ? std::to_string(st.st_size) : "?";
+      std::string why = n == 0 ? "the image ends at byte " + now + " (cut short during the lazy restore; it had " + std::to_string(size_) + ")"
+                               : std::string("read failed: ") + strerror(e);
       fail(n == 0 ? "EBOUNDS" : "EIO", path_ + ": " + range_of(c, chunk_bytes_, size_) + ": " + why + "; pid " + std::to_string(pid_) + " was killed");
       return kFailed;
     }
