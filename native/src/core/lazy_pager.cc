@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -27,6 +28,8 @@
 namespace cryopod {
 
 namespace {
+
+constexpr int kPrefetchNice = 10;
 
 double now_seconds() {
   timespec t{};
@@ -327,6 +330,9 @@ void LazyPager::fault_loop() {
 }
 
 void LazyPager::prefetch_loop() {
+  // Below the task and the fault thread: on a busy machine a fault (the task waiting) goes first, the
+  // prefetch takes what is left (nice is per thread on Linux).
+  setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), std::min(19, getpriority(PRIO_PROCESS, 0) + kPrefetchNice));
   std::unique_ptr<uint8_t[]> buf(new uint8_t[chunk_bytes_]);
   for (uint64_t c; !stopping() && (c = next_prefetch_.fetch_add(1)) < nchunks_;) serve_chunk(c, buf.get(), Source::kPrefetch);
 }
