@@ -14,9 +14,10 @@
  * The stall is the longest gap between the victim's 1 ms ticks during the command (its own clock);
  * "first tick" is when the restored victim first ran, from the restore command's start.
  *
- * Cryopod only, after its eager restore (whose copy is killed): `cryopod restore --lazy` of the same
- * images. The command returns once the task is fully resident (it serves the pages until then), so its
- * whole time is "fully resident"; "first tick" is read from the tick log as for the eager restore.
+ * Cryopod only, beside its eager restore (before it in odd rounds, after it in even ones; each copy is
+ * killed before the other starts): `cryopod restore --lazy` of the same images. The command returns
+ * once the task is fully resident (it serves the pages until then), so its whole time is "fully
+ * resident"; "first tick" is read from the tick log as for the eager restore.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -199,8 +200,26 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
         // Its PID is free only once its parent reaped it (here the harness's subreaper, whenever it gets
         // to it): both tools restore with the saved PID, so both wait for that, uncounted.
         await pidGone(pid);
-        const restore = tool.restore(dir);
-        const firstTick = await firstTickAfter(log, restore.startNs);
+        // cryopod: its eager restore and `restore --lazy` of the same images, in turns (which goes first
+        // alternates by round); each restored copy is killed before the other starts (it holds the PID).
+        const eager = async (): Promise<{ restore: Timed; firstTick: number }> => {
+          const restore = tool.restore(dir);
+          return { restore, firstTick: await firstTickAfter(log, restore.startNs) };
+        };
+        const lazy = async (): Promise<NonNullable<ToolFigures['lazy']>> => {
+          const t = (tool.restoreLazy as (d: string) => Timed)(dir);
+          const lazyPid = Number(t.stdout.trim().split('\n')[0]);
+          try {
+            if (!/fully resident after/.test(t.stderr)) throw new Error(`cryopod restore --lazy did not serve lazily: ${t.stderr}`);
+            return { firstTick: await firstTickAfter(log, t.startNs), resident: t.seconds, running: num(t.stderr, /running after ([\d.]+) ms/, 'running time') };
+          } finally {
+            if (lazyPid > 0) process.kill(lazyPid, 'SIGKILL');
+            if (lazyPid > 0) await pidGone(lazyPid);
+          }
+        };
+        const lazyFirst = tool.restoreLazy !== undefined && round % 2 === 1;
+        const lazyFigures = lazyFirst ? await lazy() : undefined;
+        const { restore, firstTick } = await eager();
         const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, dumpKillGone: kill.seconds + dead, restore: restore.seconds, firstTick };
         if (tool.name === 'cryopod') {
           f.phases = {
@@ -211,19 +230,11 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
             restoreInProcess: num(restore.stderr, /restored in ([\d.]+) ms/, 'restore time'),
           };
         }
-        if (tool.restoreLazy) {
-          // The eager copy goes (its PID with it), then the same images come back lazily.
+        if (lazyFigures) f.lazy = lazyFigures;
+        else if (tool.restoreLazy) {
           process.kill(pid, 'SIGKILL');
           await pidGone(pid);
-          const lazy = tool.restoreLazy(dir);
-          const lazyPid = Number(lazy.stdout.trim().split('\n')[0]);
-          try {
-            if (!/fully resident after/.test(lazy.stderr)) throw new Error(`cryopod restore --lazy did not serve lazily: ${lazy.stderr}`);
-            f.lazy = { firstTick: await firstTickAfter(log, lazy.startNs), resident: lazy.seconds, running: num(lazy.stderr, /running after ([\d.]+) ms/, 'running time') };
-          } finally {
-            if (lazyPid > 0) process.kill(lazyPid, 'SIGKILL');
-            if (lazyPid > 0) await pidGone(lazyPid);
-          }
+          f.lazy = await lazy();
         }
         samples.get(tool.name)?.push(f);
       } finally {
