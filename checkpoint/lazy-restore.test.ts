@@ -10,6 +10,9 @@
  *     - a byte flipped in a page it has not touched: when it touches it, it is killed (SIGKILL) before
  *       it reads it (no report of that page, ever), and the restore's `resident` fails with ECHECKSUM
  *       naming the chunk and its bytes;
+ *     - it forks before it is resident: a lazy restore does not serve a child's memory yet, so the task and
+ *       its child are killed (EFORK) and the child never reports a page it read (it could only have read
+ *       it as zeros, had the fork gone unseen);
  *     - the image cut short and removed under the running task (the bytes it has not touched are gone):
  *       touching them kills it, and `cryopod restore --lazy` (the command, detached) exits 1 naming the
  *       chunk and the cut. (Removed alone, the image is still served: the pager holds it open.)
@@ -137,6 +140,31 @@ describe('lazy restore', () => {
     expect(await waitGone(r.pid, 'the toucher that touched a tampered page')).toEqual({ code: null, signal: 9 });
     // Killed in the fault: it never returned to read the page, so it never reported it, and now never will.
     expect(readFileOrUndefined(path.join(v.workdir, `touched-${TOUCHED_PAGE}`))).toBeUndefined();
+  });
+
+  test('a fork before it is fully resident: the task and its child are killed (EFORK), the child never reads a missing page', async () => {
+    const { v, dir } = await dumpedToucher();
+    const before = readProgress(v.workdir) ?? 0;
+    const r = await restoreProcess({ dir, lazy: { prefetch: false } });
+    trackPid(r.pid);
+    await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+    fs.writeFileSync(path.join(v.workdir, '.fork.tmp'), `${TOUCHED_PAGE}\n`);
+    fs.renameSync(path.join(v.workdir, '.fork.tmp'), path.join(v.workdir, 'fork'));
+    const err = (await r.lazy!.resident.then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    )) as (Error & { code?: string }) | undefined;
+    expect(err?.code).toBe('EFORK');
+    expect(err?.message).toMatch(/pid \d+ forked before it was fully resident: a lazy restore does not serve a child's memory yet/);
+    expect(await waitGone(r.pid, 'the toucher that forked')).toEqual({ code: null, signal: 9 });
+    const child = Number(readFileOrUndefined(path.join(v.workdir, 'child-pid'))?.trim() ?? '0');
+    if (child > 0) {
+      trackPid(child);
+      await waitGone(child, 'its child');
+    }
+    // Both are gone: what the child did not report now, it never will.
+    expect(readFileOrUndefined(path.join(v.workdir, `child-touched-${TOUCHED_PAGE}`))).toBeUndefined();
+    expect(readFileOrUndefined(path.join(v.workdir, 'forked'))).toBeUndefined();
   });
 
   test('the image cut short and removed mid-way: the task is killed when it needs what is gone; the command fails naming the chunk', async () => {

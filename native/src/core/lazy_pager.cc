@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
@@ -109,6 +110,7 @@ LazyPager::~LazyPager() {
   close(pidfd_);
   close(wake_fd_);
   close(image_fd_);
+  for (int fd : child_uffds_) close(fd);
 }
 
 void LazyPager::stop_threads() {
@@ -313,6 +315,22 @@ void LazyPager::on_fault(uint64_t addr, uint8_t* buf) {
   if (was == kDone) zero_page(addr);
 }
 
+void LazyPager::on_fork(int child_uffd) {
+  child_uffds_.push_back(child_uffd);
+  // The task first (a fork still under way then fails), then its process group and the children it has
+  // (never our own group: the stub made a session of its own, a container's stub is in the container's).
+  syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+  pid_t pgid = getpgid(pid_);
+  if (pgid > 1 && pgid != getpgrp()) kill(-pgid, SIGKILL);
+  std::string task_dir = "/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/children";
+  if (FILE* f = fopen(task_dir.c_str(), "r")) {
+    for (int child; fscanf(f, "%d", &child) == 1;) kill(child, SIGKILL);
+    fclose(f);
+  }
+  fail("EFORK", path_ + ": pid " + std::to_string(pid_) + " forked before it was fully resident: a lazy restore does not serve a "
+                        "child's memory yet (restore it without --lazy); it, its process group and its children were killed");
+}
+
 void LazyPager::fault_loop() {
   std::unique_ptr<uint8_t[]> buf(new uint8_t[chunk_bytes_]);
   pollfd fds[3] = {{uffd_.fd(), POLLIN, 0}, {wake_fd_, POLLIN, 0}, {pidfd_, POLLIN, 0}};
@@ -329,8 +347,10 @@ void LazyPager::fault_loop() {
       fail("EIO", std::string("lazy restore: reading faults: ") + strerror(errno));
       break;
     }
-    for (ssize_t i = 0; i < n / (ssize_t)sizeof(uffd_msg) && !stopping(); ++i)
-      if (msgs[i].event == UFFD_EVENT_PAGEFAULT) on_fault(msgs[i].arg.pagefault.address & ~(kPageSize - 1), buf.get());
+    for (ssize_t i = 0; i < n / (ssize_t)sizeof(uffd_msg); ++i) {
+      if (msgs[i].event == UFFD_EVENT_FORK) on_fork((int)msgs[i].arg.fork.ufd);  // even when stopping: the fd is ours now
+      else if (msgs[i].event == UFFD_EVENT_PAGEFAULT && !stopping()) on_fault(msgs[i].arg.pagefault.address & ~(kPageSize - 1), buf.get());
+    }
     // The task exited (or was killed by someone else) before it was fully resident.
     if (fds[2].revents && n <= 0) finish(LazyStatus::State::kExited);
   }

@@ -20,6 +20,11 @@
 // that the image does not hold (never touched before the dump) are served as zero pages. Once every
 // chunk is in, the userfaultfd is closed: its ranges are unregistered and the task is an ordinary one.
 //
+// A fork() before the task is fully resident (UFFD_FEATURE_EVENT_FORK: the fork waits until the pager
+// has read it) is not served yet: the child's copy of the registrations comes with a userfaultfd of its
+// own, which the pager holds (so the child's missing pages wait, never read as zeros) while it kills the
+// task, its process group and its children (EFORK).
+//
 // The pager outlives the native restore call: the addon keeps it (by a handle) until wait() returns,
 // and a pager destroyed before the task is fully resident kills the task (it could otherwise fault in
 // zero pages where its data should be).
@@ -68,7 +73,7 @@ class LazyPager {
   void fill_eager_and_serve();
   // The task runs from now on: starts the prefetch threads.
   void released();
-  // Blocks until the task is fully resident, has exited, or was killed by a failure; then closes the
+  // Blocks until the task is fully resident, has exited, or was killed by a failure (EFORK: it forked before it was resident); then closes the
   // userfaultfd. Called once, by one thread.
   LazyStatus wait();
   // Kills the task (it is not resident) and stops serving; wait() then reports the failure.
@@ -90,6 +95,7 @@ class LazyPager {
   void fault_loop();
   void prefetch_loop();
   void fail(const std::string& code, const std::string& message);
+  void on_fork(int child_uffd);
   void finish(LazyStatus::State state);
   void stop_threads();
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
@@ -102,6 +108,7 @@ class LazyPager {
   bool prefetch_;
   std::vector<Segment> segments_;  // image order
   std::vector<size_t> by_addr_;    // indexes of uffd segments, by vaddr
+  std::vector<int> child_uffds_;   // of children forked before resident: held until the pager goes
   std::unique_ptr<std::atomic<uint8_t>[]> state_;
   std::atomic<uint64_t> remaining_{0}, next_prefetch_{0};
   std::atomic<uint64_t> on_fault_{0}, prefetched_{0}, eager_{0}, faults_{0}, zero_faults_{0};

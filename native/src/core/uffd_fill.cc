@@ -42,6 +42,9 @@ StubUffd StubUffd::open(Morph& m, const std::vector<Vma>& vmas, const std::vecto
   bool ok = true;
   uffdio_api api{};
   api.api = UFFD_API;
+  // Serving: a fork() must be seen (the child's copy of the registrations stays with a userfaultfd of
+  // its own, so its missing pages wait instead of reading as zeros): lazy_pager.h.
+  if (serving) api.features = UFFD_FEATURE_EVENT_FORK;
   ok = remote_ioctl(m, ufd, UFFDIO_API, api) == 0;
   for (const auto& [start, end] : u.ranges_) {
     if (!ok) break;
