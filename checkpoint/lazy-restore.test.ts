@@ -63,6 +63,15 @@ async function dumpedToucher(): Promise<{ v: Victim; dir: string; pagesFile: str
   return { v, dir: cp.dir, pagesFile: path.join(cp.dir, 'pages-1.img'), offsetOf };
 }
 
+/** Restores the toucher lazily, pages brought in on fault only, and waits until it runs. */
+async function restoreOnFaultOnly(v: Victim, dir: string): Promise<Awaited<ReturnType<typeof restoreProcess>>> {
+  const before = readProgress(v.workdir) ?? 0;
+  const r = await restoreProcess({ dir, lazy: { prefetch: false } });
+  trackPid(r.pid);
+  await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+  return r;
+}
+
 /** Asks the toucher to read page i of its buffer. */
 function touch(v: Victim, i: number): void {
   fs.writeFileSync(path.join(v.workdir, '.touch.tmp'), `${i}\n`);
@@ -100,10 +109,7 @@ describe('lazy restore', () => {
 
   test('served on fault only: it runs before its buffer is resident, and a page it reads arrives intact', async () => {
     const { v, dir } = await dumpedToucher();
-    const before = readProgress(v.workdir) ?? 0;
-    const r = await restoreProcess({ dir, lazy: { prefetch: false } });
-    trackPid(r.pid);
-    await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+    const r = await restoreOnFaultOnly(v, dir);
     touch(v, CONTROL_PAGE);
     expect(await touched(v, CONTROL_PAGE)).toBe('ok');
     // The check reads every page of the buffer: all of it faulted in, each chunk verified.
@@ -121,10 +127,7 @@ describe('lazy restore', () => {
     const at = offsetOf(TOUCHED_PAGE) + 123;
     expect(Math.floor(at / PAGES_CHUNK_BYTES)).not.toBe(Math.floor(offsetOf(CONTROL_PAGE) / PAGES_CHUNK_BYTES));
     flipByte(pagesFile, at);
-    const before = readProgress(v.workdir) ?? 0;
-    const r = await restoreProcess({ dir, lazy: { prefetch: false } });
-    trackPid(r.pid);
-    await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+    const r = await restoreOnFaultOnly(v, dir);
     touch(v, CONTROL_PAGE);
     expect(await touched(v, CONTROL_PAGE)).toBe('ok');
 
@@ -144,10 +147,7 @@ describe('lazy restore', () => {
 
   test('a fork before it is fully resident: the task and its child are killed (EFORK), the child never reads a missing page', async () => {
     const { v, dir } = await dumpedToucher();
-    const before = readProgress(v.workdir) ?? 0;
-    const r = await restoreProcess({ dir, lazy: { prefetch: false } });
-    trackPid(r.pid);
-    await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+    const r = await restoreOnFaultOnly(v, dir);
     fs.writeFileSync(path.join(v.workdir, '.fork.tmp'), `${TOUCHED_PAGE}\n`);
     fs.renameSync(path.join(v.workdir, '.fork.tmp'), path.join(v.workdir, 'fork'));
     const err = (await r.lazy!.resident.then(
