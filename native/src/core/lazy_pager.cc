@@ -186,16 +186,23 @@ void LazyPager::finish(LazyStatus::State state) {
 }
 
 void LazyPager::fail(const std::string& code, const std::string& message) {
-  // The kill comes first: from here no thread of the task returns to user space on a page not there.
-  syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (finished_) return;
+    if (finished_) return;  // resident (or already failed): a late abort must not kill a healthy task
+    // The kill comes first: from here no thread of the task returns to user space on a page not there.
+    syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
+    finished_ = true;
+    result_.state = LazyStatus::State::kFailed;
     result_.code = code;
     result_.message = message;
     result_.path = path_;
+    result_.resident_seconds = released_at_ > 0 ? now_seconds() - released_at_ : 0;
   }
-  finish(LazyStatus::State::kFailed);
+  done_cv_.notify_all();
+  stop_ = true;
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof one);
+  (void)ignored;
 }
 
 uint8_t LazyPager::serve_chunk(uint64_t c, uint8_t* buf, Source source) {
@@ -317,8 +324,9 @@ void LazyPager::on_fault(uint64_t addr, uint8_t* buf) {
 
 void LazyPager::on_fork(int child_uffd) {
   child_uffds_.push_back(child_uffd);
-  // The task first (a fork still under way then fails), then its process group and the children it has
-  // (never our own group: the stub made a session of its own, a container's stub is in the container's).
+  // The task first (a fork still under way then fails; fail() below kills it once more, harmlessly), then
+  // its process group and the children it has (never our own group: the stub made a session of its
+  // own, a container's stub is in the container's).
   syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0);
   pid_t pgid = getpgid(pid_);
   if (pgid > 1 && pgid != getpgrp()) kill(-pgid, SIGKILL);

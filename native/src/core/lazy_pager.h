@@ -117,7 +117,7 @@ class LazyPager {
   std::condition_variable done_cv_;
   bool finished_ = false;
   LazyStatus result_;
-  double released_at_ = 0;
+  std::atomic<double> released_at_{0};
   std::thread fault_thread_;
   std::vector<std::thread> prefetchers_;
 };
