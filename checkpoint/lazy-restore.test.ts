@@ -16,6 +16,7 @@
  *     - the image cut short and removed under the running task (the bytes it has not touched are gone):
  *       touching them kills it, and `cryopod restore --lazy` (the command, detached) exits 1 naming the
  *       chunk and the cut. (Removed alone, the image is still served: the pager holds it open.)
+ *     - the command stopped by SIGTERM before the task is resident kills the task and exits 1.
  */
 import { spawn } from 'child_process';
 import * as fs from 'fs';
@@ -70,6 +71,32 @@ async function restoreOnFaultOnly(v: Victim, dir: string): Promise<Awaited<Retur
   trackPid(r.pid);
   await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
   return r;
+}
+
+/**
+ * `cryopod restore --lazy` itself, detached (setsid -f, as the victims are), pages brought in on fault
+ * only (CRYOPOD_LAZY_PREFETCH=0) so that the test decides when they are needed; resolves once the
+ * restored toucher runs. Its exit status lands in a file.
+ */
+async function startLazyCli(v: Victim, dir: string): Promise<{ pid: number; cliPid: number; stderr: () => string; exitCode: () => Promise<string> }> {
+  const before = readProgress(v.workdir) ?? 0;
+  const io = makeTempDir('lazy-cli');
+  const [out, err, rcFile, cliPidFile] = ['out', 'err', 'rc', 'cli.pid'].map((f) => path.join(io, f));
+  const sh = `CRYOPOD_LAZY_PREFETCH=0 ${process.execPath} ${CLI} restore --dir ${dir} --lazy > ${out} 2> ${err} & echo $! > ${cliPidFile}; wait $!; echo $? > ${rcFile}`;
+  const launcher = spawn('setsid', ['-f', 'sh', '-c', sh], { stdio: 'ignore', cwd: '/' });
+  await new Promise((resolve) => launcher.on('exit', resolve));
+  const cliPid = Number(await waitFor(() => readFileOrUndefined(cliPidFile)?.trim() || undefined, 10_000, 'the pid of cryopod restore --lazy'));
+  trackPid(cliPid);
+  const pid = Number(await waitFor(() => (/^(\d+)\n/.exec(readFileOrUndefined(out) ?? '') ?? [])[1], 30_000, 'the pid from cryopod restore --lazy'));
+  trackPid(pid);
+  await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
+  expect(readFileOrUndefined(err)).toMatch(/running after [\d.]+ ms \(verify [\d.]+ ms, morph [\d.]+ ms\); serving its pages/);
+  return {
+    pid,
+    cliPid,
+    stderr: () => readFileOrUndefined(err) ?? '',
+    exitCode: async () => (await waitFor(() => readFileOrUndefined(rcFile), 30_000, 'cryopod restore --lazy to exit')).trim(),
+  };
 }
 
 /** Asks the toucher to read page i of its buffer. */
@@ -167,28 +194,25 @@ describe('lazy restore', () => {
     expect(readFileOrUndefined(path.join(v.workdir, 'forked'))).toBeUndefined();
   });
 
+  test('cryopod restore --lazy stopped (SIGTERM) before the task is resident: it kills the task and exits 1', async () => {
+    const { v, dir } = await dumpedToucher();
+    const cli = await startLazyCli(v, dir);
+    process.kill(cli.cliPid, 'SIGTERM');
+    expect(await cli.exitCode()).toBe('1');
+    expect(await waitGone(cli.pid, 'the toucher whose server stopped')).toEqual({ code: null, signal: 9 });
+    expect(cli.stderr()).toMatch(/lazy restore stopped \(cryopod restore got SIGTERM\) before pid \d+ was fully resident; it was killed \[EABORTED\]/);
+  });
+
   test('the image cut short and removed mid-way: the task is killed when it needs what is gone; the command fails naming the chunk', async () => {
     const { v, dir, pagesFile, offsetOf } = await dumpedToucher();
     const cut = Math.floor(offsetOf(TOUCHED_PAGE - 500) / PAGES_CHUNK_BYTES) * PAGES_CHUNK_BYTES;
-    const before = readProgress(v.workdir) ?? 0;
-    // The command itself, detached (setsid -f, as the victims are), only faults bringing pages in
-    // (CRYOPOD_LAZY_PREFETCH=0), so the cut is met when the test says; its exit status lands in rc.
-    const io = makeTempDir('lazy-cli');
-    const [out, err, rcFile, cliPid] = ['out', 'err', 'rc', 'cli.pid'].map((f) => path.join(io, f));
-    const sh = `CRYOPOD_LAZY_PREFETCH=0 ${process.execPath} ${CLI} restore --dir ${dir} --lazy > ${out} 2> ${err} & echo $! > ${cliPid}; wait $!; echo $? > ${rcFile}`;
-    const launcher = spawn('setsid', ['-f', 'sh', '-c', sh], { stdio: 'ignore', cwd: '/' });
-    await new Promise((resolve) => launcher.on('exit', resolve));
-    trackPid(Number(await waitFor(() => readFileOrUndefined(cliPid)?.trim() || undefined, 10_000, 'the pid of cryopod restore --lazy')));
-    const pid = Number(await waitFor(() => (/^(\d+)\n/.exec(readFileOrUndefined(out) ?? '') ?? [])[1], 30_000, 'the pid from cryopod restore --lazy'));
-    trackPid(pid);
-    await waitForProgress(v.workdir, before, 'the lazily restored toucher', 2);
-    expect(readFileOrUndefined(err)).toMatch(/running after [\d.]+ ms/);
+    const cli = await startLazyCli(v, dir);
     fs.truncateSync(pagesFile, cut);
     fs.unlinkSync(pagesFile);
     touch(v, TOUCHED_PAGE);
-    expect((await waitFor(() => readFileOrUndefined(rcFile), 30_000, 'cryopod restore --lazy to exit')).trim()).toBe('1');
-    expect(await waitGone(pid, 'the toucher whose image was cut')).toEqual({ code: null, signal: 9 });
-    const errors = readFileOrUndefined(err) ?? '';
+    expect(await cli.exitCode()).toBe('1');
+    expect(await waitGone(cli.pid, 'the toucher whose image was cut')).toEqual({ code: null, signal: 9 });
+    const errors = cli.stderr();
     expect(errors).toContain(chunkOf(offsetOf(TOUCHED_PAGE)));
     expect(errors).toMatch(new RegExp(`the image ends at byte ${cut} .*was killed \\[EBOUNDS\\]`));
     expect(errors).not.toMatch(/fully resident/);
