@@ -4,7 +4,9 @@
  * the whole 1 MiB chunk against the manifest's per-chunk BLAKE3 (native/src/core/lazy_pager.h).
  *
  *   memory (41 MiB, every kind of private memory), prefetcher on: runs, becomes fully resident, and
- *     passes its own pattern and checksum check.
+ *     passes its own pattern and checksum check; with its manifest made v3 (no per-chunk digests) it is
+ *     restored eagerly and the restore says why.
+ *   a chunk list rewritten to match a tampered chunk (the signed root left as it was): refused, ECHECKSUM.
  *   toucher (16 MiB it reads only when asked, page by page), prefetcher off (only faults bring pages in):
  *     - runs with its buffer not resident, and a page it is asked to read arrives intact;
  *     - a byte flipped in a page it has not touched: when it touches it, it is killed (SIGKILL) before
@@ -22,7 +24,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { checkResult, checkpoint, cleanup, expectKilledByDump, makeTempDir, readFileOrUndefined, readProgress, startVictim, trackPid, waitFor, waitForProgress, waitGone, type Victim } from '../native/test/harness';
-import { PAGES_CHUNK_BYTES } from '../images/manifest';
+import { PAGES_CHUNK_BYTES, hashFileChunks } from '../images/manifest';
 import { readVerified, restoreProcess } from './restore';
 
 jest.setTimeout(120_000);
@@ -131,6 +133,47 @@ describe('lazy restore', () => {
     expect(res.eagerChunks + res.faultChunks + res.prefetchedChunks).toBe(res.chunks);
     expect(res.chunks).toBe(Math.ceil(fs.statSync(path.join(cp.dir, 'pages-1.img')).size / PAGES_CHUNK_BYTES));
     expect(res.faultChunks + res.prefetchedChunks).toBeGreaterThan(0);
+    expect(await checkResult(r.pid, v.workdir)).toBe('PASS');
+  });
+
+  test('a chunk list that does not hash to the root (a tampered chunk with its digest rewritten): ECHECKSUM, nothing runs', async () => {
+    const { v, dir, pagesFile, offsetOf } = await dumpedToucher();
+    const at = offsetOf(TOUCHED_PAGE);
+    flipByte(pagesFile, at);
+    // The forger rewrites that chunk's listed digest to match the tampered bytes, but cannot re-sign the
+    // root (the seal covers blake3 and chunkBytes, not the list): the pager checks the list against it.
+    const { chunks } = await hashFileChunks(pagesFile, PAGES_CHUNK_BYTES);
+    const manifestFile = path.join(dir, 'cryopod-manifest.json');
+    const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { files: Array<{ name: string; chunkBlake3?: string }> };
+    const entry = m.files.find((f) => f.name === 'pages-1.img')!;
+    const c = Math.floor(at / PAGES_CHUNK_BYTES);
+    entry.chunkBlake3 = entry.chunkBlake3!.slice(0, c * 64) + chunks.slice(c * 64, c * 64 + 64) + entry.chunkBlake3!.slice(c * 64 + 64);
+    fs.writeFileSync(manifestFile, JSON.stringify(m));
+    const progress = readProgress(v.workdir);
+    const err = await restoreProcess({ dir, lazy: true }).then(
+      () => undefined,
+      (e: Error & { code?: string }) => e,
+    );
+    expect((err as { code?: string } | undefined)?.code).toBe('ECHECKSUM');
+    expect(err?.message).toMatch(/the manifest's chunk digests do not hash to its blake3 [0-9a-f]{64}/);
+    // Refused in the morph, before the task's registers were loaded: the half-built stub is killed and
+    // the toucher's code never ran (it would have counted on).
+    expect(readProgress(v.workdir)).toBe(progress);
+  });
+
+  test('a checkpoint without per-chunk digests (manifest v3) is restored eagerly, and says why', async () => {
+    const v = await startVictim('memory');
+    const cp = await checkpoint(v);
+    await expectKilledByDump(v);
+    const manifestFile = path.join(cp.dir, 'cryopod-manifest.json');
+    const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as { formatVersion: number; files: Array<{ chunkBlake3?: string }> };
+    m.formatVersion = 3;
+    for (const f of m.files) delete f.chunkBlake3;
+    fs.writeFileSync(manifestFile, JSON.stringify(m));
+    const r = await restoreProcess({ dir: cp.dir, lazy: true });
+    trackPid(r.pid);
+    expect(r.lazy?.eagerReason).toMatch(/lists no per-chunk digests .*older than manifest v4/);
+    expect((await r.lazy!.resident).state).toBe('resident');
     expect(await checkResult(r.pid, v.workdir)).toBe('PASS');
   });
 
