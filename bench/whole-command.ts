@@ -13,6 +13,11 @@
  *
  * The stall is the longest gap between the victim's 1 ms ticks during the command (its own clock);
  * "first tick" is when the restored victim first ran, from the restore command's start.
+ *
+ * Cryopod only, beside its eager restore (before it in odd rounds, after it in even ones; each copy is
+ * killed before the other starts): `cryopod restore --lazy` of the same images. The command returns
+ * once the task is fully resident (it serves the pages until then), so its whole time is "fully
+ * resident"; "first tick" is read from the tick log as for the eager restore.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -29,6 +34,8 @@ export interface ToolFigures {
   /** Restore, whole command; first tick of the restored victim from the command's start. */
   restore: number;
   firstTick: number;
+  /** cryopod only: `restore --lazy` of the same images: first tick and fully resident from the command's start, and its own "running after". */
+  lazy?: { firstTick: number; resident: number; running: number };
   /** cryopod only: the command's own phases (from its output), and node startup before them. */
   phases?: { frozenRunning: number; dumpInProcess: number; verify: number; morph: number; restoreInProcess: number };
 }
@@ -143,6 +150,7 @@ interface Tool {
   name: 'cryopod' | 'criu';
   dump(pid: number, dir: string, leaveRunning: boolean): Timed;
   restore(dir: string): Timed;
+  restoreLazy?(dir: string): Timed;
 }
 
 function cryopodTool(root: string): Tool {
@@ -151,6 +159,7 @@ function cryopodTool(root: string): Tool {
     name: 'cryopod',
     dump: (pid, dir, leaveRunning) => run(process.execPath, [cli, 'dump', '--pid', String(pid), '--dir', dir, ...(leaveRunning ? ['--leave-running'] : [])]),
     restore: (dir) => run(process.execPath, [cli, 'restore', '--dir', dir]),
+    restoreLazy: (dir) => run(process.execPath, [cli, 'restore', '--dir', dir, '--lazy']),
   };
 }
 
@@ -191,8 +200,26 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
         // Its PID is free only once its parent reaped it (here the harness's subreaper, whenever it gets
         // to it): both tools restore with the saved PID, so both wait for that, uncounted.
         await pidGone(pid);
-        const restore = tool.restore(dir);
-        const firstTick = await firstTickAfter(log, restore.startNs);
+        // cryopod: its eager restore and `restore --lazy` of the same images, in turns (which goes first
+        // alternates by round); each restored copy is killed before the other starts (it holds the PID).
+        const eager = async (): Promise<{ restore: Timed; firstTick: number }> => {
+          const restore = tool.restore(dir);
+          return { restore, firstTick: await firstTickAfter(log, restore.startNs) };
+        };
+        const lazy = async (): Promise<NonNullable<ToolFigures['lazy']>> => {
+          const t = (tool.restoreLazy as (d: string) => Timed)(dir);
+          const lazyPid = Number(t.stdout.trim().split('\n')[0]);
+          try {
+            if (!/fully resident after/.test(t.stderr)) throw new Error(`cryopod restore --lazy did not serve lazily: ${t.stderr}`);
+            return { firstTick: await firstTickAfter(log, t.startNs), resident: t.seconds, running: num(t.stderr, /running after ([\d.]+) ms/, 'running time') };
+          } finally {
+            if (lazyPid > 0) process.kill(lazyPid, 'SIGKILL');
+            if (lazyPid > 0) await pidGone(lazyPid);
+          }
+        };
+        const lazyFirst = tool.restoreLazy !== undefined && round % 2 === 1;
+        const lazyFigures = lazyFirst ? await lazy() : undefined;
+        const { restore, firstTick } = await eager();
         const f: ToolFigures = { dumpRunning: running.seconds, stall, dumpKill: kill.seconds, dumpKillGone: kill.seconds + dead, restore: restore.seconds, firstTick };
         if (tool.name === 'cryopod') {
           f.phases = {
@@ -202,6 +229,12 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
             morph: num(restore.stderr, /morph ([\d.]+) ms/, 'morph time'),
             restoreInProcess: num(restore.stderr, /restored in ([\d.]+) ms/, 'restore time'),
           };
+        }
+        if (lazyFigures) f.lazy = lazyFigures;
+        else if (tool.restoreLazy) {
+          process.kill(pid, 'SIGKILL');
+          await pidGone(pid);
+          f.lazy = await lazy();
         }
         samples.get(tool.name)?.push(f);
       } finally {
@@ -225,6 +258,10 @@ export async function wholeCommands(opts: { root: string; criu?: string; mib: nu
       restore: m((f) => f.restore),
       firstTick: m((f) => f.firstTick),
     };
+    if (xs[0].lazy) {
+      const l = (get: (x: NonNullable<ToolFigures['lazy']>) => number): number => m((f) => get(f.lazy as NonNullable<ToolFigures['lazy']>));
+      out.lazy = { firstTick: l((x) => x.firstTick), resident: l((x) => x.resident), running: l((x) => x.running) };
+    }
     if (xs[0].phases) {
       const p = (get: (ph: NonNullable<ToolFigures['phases']>) => number): number => m((f) => get(f.phases as NonNullable<ToolFigures['phases']>));
       out.phases = { frozenRunning: p((x) => x.frozenRunning), dumpInProcess: p((x) => x.dumpInProcess), verify: p((x) => x.verify), morph: p((x) => x.morph), restoreInProcess: p((x) => x.restoreInProcess) };
@@ -252,6 +289,15 @@ export function formatWhole(r: WholeResult): string[] {
     `    restore              ${pair(c.restore, k?.restore)}   first tick ${pair(c.firstTick, k?.firstTick)} after the command's start` +
       (ph ? `   (cryopod verify ${msOf(ph.verify)} + morph ${msOf(ph.morph)}, node startup and exit ${msOf(c.restore - ph.restoreInProcess)})` : ''),
   ];
+  if (c.lazy) {
+    const l = c.lazy;
+    const yes = (ok: boolean): string => (ok ? 'met' : 'NOT MET');
+    lines.push(
+      `    restore --lazy       first tick ${msOf(l.firstTick)} after the command's start (in-process: running after ${msOf(l.running)}), ` +
+        `fully resident ${msOf(l.resident)} = ${(l.resident / c.restore).toFixed(2)}x eager`,
+      `    [target lazy: first tick <= 50 ms ${yes(l.firstTick <= 0.05)}, fully resident <= 1.2x eager ${yes(l.resident <= 1.2 * c.restore)}]`,
+    );
+  }
   if (k) {
     const met = (x: number): string => (x >= 1.2 ? 'met' : 'NOT MET');
     lines.push(`    [target >= 1.2x CRIU: dump (kill) ${met(k.dumpKill / c.dumpKill)}, restore ${met(k.restore / c.restore)}]`);

@@ -8,8 +8,8 @@
 export { allSaveable, checkProcess } from './check';
 export { dumpProcess } from './dump';
 export type { DumpSummary } from './dump';
-export { readVerified, restoreProcess, restoreVerified } from './restore';
-export type { MorphOptions, RestoreSummary, VerifiedCheckpoint } from './restore';
+export { readVerified, restoreProcess, restoreVerified, startRestore } from './restore';
+export type { LazyProgress, MorphOptions, RestoreStarted, RestoreSummary, VerifiedCheckpoint } from './restore';
 export { rescueProcess, startTicks } from './rescue';
 export type { RescueReport } from './rescue';
 export { measurePageDump } from './measure';
@@ -17,4 +17,4 @@ export type { PageDumpMeasure } from './measure';
 export { checkReadableDir, checkWritableDir } from './image-dir';
 export { CheckpointError } from './errors';
 export { STUB_PATH } from '../native/lib';
-export type { DumpedTask, DumpedTree, DumpMethod, FdReport, FreezerSpec, InheritFd, NativeErrorFields } from '../native/lib';
+export type { DumpedTask, DumpedTree, DumpMethod, FdReport, FreezerSpec, InheritFd, NativeErrorFields, Residency } from '../native/lib';

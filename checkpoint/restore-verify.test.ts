@@ -9,7 +9,7 @@
  *   sleeper (small image, one BLAKE3 chunk, one fill thread): dumped while asleep; if its restored copy
  *     ran at all, its interrupted 500 ms sleep would end and it would write <workdir>/progress. A byte
  *     flipped in pages-1.img: ECHECKSUM, no process left, and progress unchanged (none can write it now).
- *   memory (41 MiB image, two BLAKE3 chunks, every core filling): a byte flipped in the last chunk (the
+ *   memory (41 MiB image, 41 BLAKE3 chunks, every core filling): a byte flipped in the last chunk (the
  *     tamper is found only after nearly everything has been written): ECHECKSUM, no stub, no verdict.
  *     The untampered copy restores and passes the victim's own pattern and checksum check.
  */
@@ -34,7 +34,7 @@ import {
   waitFor,
   waitForProgress,
 } from '../native/test/harness';
-import { HASH_CHUNK_BYTES, loadManifest } from '../images/manifest';
+import { PAGES_CHUNK_BYTES, loadManifest } from '../images/manifest';
 import { restoreProcess } from './restore';
 import { hashFileChunked } from '../native/lib';
 
@@ -89,7 +89,7 @@ describe('restore: pages images verified by the native fill', () => {
     // Manifest v3: pages images are listed by a chunked BLAKE3 the dump computed as it wrote them.
     expect(pages?.blake3).toMatch(/^[0-9a-f]{64}$/);
     expect(pages?.sha256).toBeUndefined();
-    expect(pages?.size ?? Infinity).toBeLessThan(HASH_CHUNK_BYTES);
+    expect(pages?.size ?? Infinity).toBeLessThan(PAGES_CHUNK_BYTES);
     const progressAtDump = readProgress(v.workdir) ?? seen;
 
     const bad = copyDir(cp.dir);
@@ -113,11 +113,11 @@ describe('restore: pages images verified by the native fill', () => {
     await expectKilledByDump(v);
     const manifest = await loadManifest(cp.dir);
     const pages = manifest.files.find((f) => f.name === 'pages-1.img');
-    expect(pages?.chunkBytes).toBe(HASH_CHUNK_BYTES);
-    expect(pages?.size ?? 0).toBeGreaterThan(HASH_CHUNK_BYTES);
+    expect(pages?.chunkBytes).toBe(PAGES_CHUNK_BYTES);
+    expect(pages?.size ?? 0).toBeGreaterThan(PAGES_CHUNK_BYTES);
     // The dump hashed the image while it was written (the follower); hashed again at rest it agrees:
     // no byte was missed or hashed twice across the two chunks.
-    expect(await hashFileChunked(path.join(cp.dir, 'pages-1.img'), 'blake3', HASH_CHUNK_BYTES)).toBe(pages?.blake3);
+    expect(await hashFileChunked(path.join(cp.dir, 'pages-1.img'), 'blake3', PAGES_CHUNK_BYTES)).toBe(pages?.blake3);
 
     const bad = copyDir(cp.dir);
     flipByte(path.join(bad, 'pages-1.img'), (pages?.size ?? 0) - 7);

@@ -10,6 +10,8 @@
  *                                                    restore it; prints the new PID. External pipes
  *                                                    (stdio to a process outside the tree) take the
  *                                                    given fd/path, saved stdio by default ours
+ *   cryopod restore ... --lazy                        the task runs before its memory is resident; the
+ *                                                    command serves its pages until it is (lazy-report.ts)
  *   cryopod dump ... --to URL                         the same, into an image store (file:// or s3://: remote.ts)
  *   cryopod restore --from URL [--insecure-unsigned]  from an image store, after verifying its seal
  *   cryopod restore ... --trust-saved-credentials     as root: the saved uid/gid even if another user
@@ -21,6 +23,7 @@ import { formatCheck } from './check';
 import { parseArgs, requireString } from './args';
 import { parseInheritFd } from './inherit-fd';
 import { CliError } from './errors';
+import { reportLazy } from './lazy-report';
 
 // The image store (remote.ts: the AWS SDK, ~0.3 s to load here) and inspect are loaded only by the
 // commands that use them: a local dump or restore is timed from the command's start, its startup included.
@@ -30,7 +33,7 @@ const USAGE = `usage:
   cryopod dump --pid N (--dir D | --to URL) [--leave-running [--full-freeze]] [--method parasite|vm_readv]
   cryopod dump --check --pid N [--json]
   cryopod dump ... --phase-fd N      (writes each phase's name to fd N and waits for one byte there)
-  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--trust-saved-credentials] [--inherit-fd N:FD|N:PATH]...
+  cryopod restore (--dir D | --from URL [--insecure-unsigned]) [--trust-saved-credentials] [--inherit-fd N:FD|N:PATH]... [--lazy]
   cryopod inspect D [--json]
 URL: file:///path/NAME or s3://bucket/prefix/NAME; credentials and keys from the environment
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, CRYOPOD_S3_ENDPOINT, CRYOPOD_SIGNING_KEY, CRYOPOD_TRUSTED_KEYS,
@@ -72,11 +75,21 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
         return 0;
       }
       case 'restore': {
-        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'trust-saved-credentials': false, 'inherit-fd': true });
+        const p = parseArgs(rest, { dir: true, from: true, 'insecure-unsigned': false, 'trust-saved-credentials': false, 'inherit-fd': true, lazy: false });
         const inheritFds = (p.lists.get('inherit-fd') ?? []).map(parseInheritFd);
         const from = p.flags.get('from');
         const trustSavedCredentials = p.flags.has('trust-saved-credentials');
         if (p.flags.has('dir') === (typeof from === 'string')) throw new CliError('EUSAGE', 'restore takes exactly one of --dir and --from');
+        const lazy = p.flags.has('lazy') ? { lazy: true } : {};
+        if (p.flags.has('lazy')) {
+          // The command serves the task's pages: it returns once they are all in (from the download's
+          // temporary directory too: the pager holds the image open).
+          const serve = async (dir: string, signed: boolean | undefined): Promise<void> =>
+            reportLazy(await restoreProcess({ dir, inheritFds, trustSavedCredentials, ...lazy, ...(signed === undefined ? {} : { unsigned: !signed }) }), out, err);
+          if (typeof from === 'string') await (await remote()).restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, serve, err);
+          else await serve(requireString(p, 'dir'), undefined);
+          return 0;
+        }
         const r =
           typeof from === 'string'
             ? await (await remote()).restoreFrom(from, { allowUnsigned: p.flags.has('insecure-unsigned') }, (dir, signed) => restoreProcess({ dir, inheritFds, unsigned: !signed, trustSavedCredentials }), err)

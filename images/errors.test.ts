@@ -153,12 +153,16 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
   it('EDECODE: a pages blake3 in a version 2 manifest, beside a sha256, or without chunkBytes; ECHECKSUM: a wrong blake3', async () => {
     const pagesEntry = (m: Record<string, unknown>) => (m.files as Array<Record<string, unknown>>).find((f) => f.name === PAGES_FILE)!;
     const good = JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Record<string, unknown>;
-    expect(pagesEntry(good)).toMatchObject({ blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: 32 << 20 });
+    expect(pagesEntry(good)).toMatchObject({ blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: 1 << 20, chunkBlake3: expect.stringMatching(/^([0-9a-f]{64})+$/) });
     const cases: Array<[(m: Record<string, unknown>) => void, RegExp]> = [
       [(m) => (m.formatVersion = 2), /files\[\d+\] \(pages-1\.img\) has a blake3 digest, which only version 3 lists/],
       [(m) => (pagesEntry(m).sha256 = 'a'.repeat(64)), /has a blake3 digest, which only version 3 lists \(instead of sha256\)/],
       [(m) => delete pagesEntry(m).chunkBytes, /has a blake3 digest without chunkBytes/],
       [(m) => (pagesEntry(m).blake3 = 'XYZ'), /has no valid blake3/],
+      // Version 4: one chunk digest per chunk, only in v4 and only with blake3.
+      [(m) => (pagesEntry(m).chunkBlake3 = `${pagesEntry(m).chunkBlake3 as string}${'0'.repeat(64)}`), /has an invalid chunkBlake3 \(\d+ lower-case hex digits expected: one digest per chunk\)/],
+      [(m) => (pagesEntry(m).chunkBlake3 = (pagesEntry(m).chunkBlake3 as string).toUpperCase()), /has an invalid chunkBlake3/],
+      [(m) => (m.formatVersion = 3), /lists chunk digests, which only version 4 lists/],
     ];
     for (const [edit, message] of cases) {
       await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
@@ -172,25 +176,32 @@ describe('readCheckpoint refuses damaged checkpoints', () => {
     const err = await failure(dir);
     expect(err).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
     expect(err.message).toMatch(/^pages-1\.img: blake3 is [0-9a-f]{64}, the manifest says 0{64}$/);
+    // A chunk list that does not describe the file (here: the first digest zeroed) is caught by the full verify too.
+    await fsp.writeFile(path.join(dir, MANIFEST_FILE), JSON.stringify(good));
+    await editManifest(dir, (m) => (pagesEntry(m).chunkBlake3 = '0'.repeat(64) + (pagesEntry(m).chunkBlake3 as string).slice(64)));
+    const listErr = await failure(dir);
+    expect(listErr).toMatchObject({ code: 'ECHECKSUM', file: PAGES_FILE });
+    expect(listErr.message).toMatch(/its chunks do not match the chunk digests the manifest lists/);
   });
 
   it('EVERSION: a manifest of another format version', async () => {
     await editManifest(dir, (m) => {
-      m.formatVersion = 4;
+      m.formatVersion = 5;
     });
     const err = await failure(dir);
     expect(err).toMatchObject({ code: 'EVERSION', file: MANIFEST_FILE });
-    expect(err.message).toContain('format version 4 is not supported');
+    expect(err.message).toContain('format version 5 is not supported');
   });
 
   it('ECHECKSUM: one flipped byte in a chunk-hashed pages file (a hash-tree manifest entry)', async () => {
     const pages = path.join(dir, PAGES_FILE);
     const size = (await fsp.stat(pages)).size;
     await editManifest(dir, (m) => {
-      const e = (m.files as Array<{ name: string; chunkBytes?: number }>).find((f) => f.name === PAGES_FILE)!;
+      const e = (m.files as Array<{ name: string; chunkBytes?: number; chunkBlake3?: string }>).find((f) => f.name === PAGES_FILE)!;
       e.chunkBytes = 4096; // every page a chunk: the parallel path on a small file
+      delete e.chunkBlake3;
     });
-    // The manifest's blake3 is over 32 MiB chunks: with chunkBytes 4096 it no longer matches.
+    // The manifest's blake3 is over 1 MiB chunks: with chunkBytes 4096 it no longer matches.
     expect((await failure(dir)).code).toBe('ECHECKSUM');
     // Re-hashed as chunks (here sha256 ones, which v3 still reads) it is accepted; one flipped byte in any chunk is caught.
     const good = await hashFile(pages, 4096);

@@ -9,6 +9,12 @@
  * hashes them in flight (native/src/core/image_hash.h) and BLAKE3 costs ~0.16 s of one core per GiB
  * here against ~0.56 s for sha256 with SHA-NI, which a restore pays on every byte too. Every other file
  * keeps its sha256. The seal (seal.ts) signs this manifest, so either hash stays authenticated.
+ *
+ * Version 4: a pages image's chunks are 1 MiB (PAGES_CHUNK_BYTES, 32 MiB before) and its entry lists every
+ * chunk's BLAKE3 as well (`chunkBlake3`, hex, 64 digits per chunk), so a lazy restore can verify the one
+ * chunk a page fault needs on its own. The root (`blake3`) is still the BLAKE3 of those digests in order:
+ * whoever uses the list checks it against the root first (native/src/core/lazy_pager.h), so the root the
+ * seal signs covers every chunk digest too, and the eager fill checks the root as before.
  */
 
 import { createHash } from 'crypto';
@@ -22,9 +28,12 @@ import { MANIFEST_FILE } from './magic';
 
 export const MANIFEST_FORMAT = 'cryopod-checkpoint';
 /** Bump when a reader of the previous version would misread a checkpoint of the new one. */
-export const MANIFEST_VERSION = 3;
-/** Versions this reader accepts: 1 (whole-file sha256 only), 2 (large files hashed in chunks), 3 (BLAKE3 pages). */
-const READABLE_VERSIONS = [1, 2, 3];
+export const MANIFEST_VERSION = 4;
+/**
+ * Versions this reader accepts: 1 (whole-file sha256 only), 2 (large files hashed in chunks), 3 (BLAKE3
+ * pages), 4 (per-chunk BLAKE3 digests of the pages images).
+ */
+const READABLE_VERSIONS = [1, 2, 3, 4];
 /**
  * Files larger than this are hashed in chunks of this size, on every core at once; their sha256 is then
  * the sha256 of the chunks' digests, in order (a one-level hash tree), and the entry says `chunkBytes`.
@@ -33,6 +42,12 @@ const READABLE_VERSIONS = [1, 2, 3];
  * into the restored task, which runs only once every chunk matched.
  */
 export const HASH_CHUNK_BYTES = 32 * 1024 * 1024;
+/**
+ * The chunks of a pages image (version 4): small enough that a lazy restore's first touch of a chunk
+ * (read it, BLAKE3 it, copy it in) costs ~0.3 ms here, large enough that the list of their digests stays
+ * small (64 hex digits per MiB: 256 KiB of manifest for 4 GiB of pages) and the eager fill's units cheap.
+ */
+export const PAGES_CHUNK_BYTES = 1024 * 1024;
 
 /** How a file is hashed: exactly one of sha256 and blake3, lower-case hex. */
 export interface FileDigest {
@@ -41,6 +56,8 @@ export interface FileDigest {
   blake3?: string;
   /** Set when the hash is over the file's chunk digests (chunks of this many bytes). */
   chunkBytes?: number;
+  /** Version 4, pages images: every chunk's BLAKE3, lower-case hex, 64 digits each, in order. */
+  chunkBlake3?: string;
 }
 
 export interface ManifestFile extends FileDigest {
@@ -67,6 +84,12 @@ export async function hashFileAs(file: string, d: FileDigest): Promise<string> {
   // BLAKE3 in the native addon (the same code the dump and the fill run); loaded only when needed.
   const { hashFileChunked } = await import('../native/lib');
   return hashFileChunked(file, 'blake3', d.chunkBytes ?? HASH_CHUNK_BYTES);
+}
+
+/** The BLAKE3 root and every chunk's digest (hex, concatenated) of a file, in chunks of chunkBytes. */
+export async function hashFileChunks(file: string, chunkBytes: number): Promise<{ root: string; chunks: string }> {
+  const { hashFileWithChunks } = await import('../native/lib');
+  return hashFileWithChunks(file, chunkBytes);
 }
 
 export interface Manifest {
@@ -199,7 +222,7 @@ export function parseManifest(text: string): Manifest {
   const seen = new Set<string>();
   const files: ManifestFile[] = v.files.map((f: unknown, i: number) => {
     if (!isRecord(f)) throw bad(`files[${i}] is not an object`);
-    const { name, size, sha256, blake3, chunkBytes } = f;
+    const { name, size, sha256, blake3, chunkBytes, chunkBlake3 } = f;
     // A name is joined to the checkpoint directory: no separators, no "..", no hidden tricks.
     if (typeof name !== 'string' || !SAFE_NAME.test(name) || name === MANIFEST_FILE) throw bad(`files[${i}].name ${JSON.stringify(name)} is not a plain image file name`);
     if (seen.has(name)) throw bad(`files[${i}].name ${name} is listed twice`);
@@ -215,7 +238,14 @@ export function parseManifest(text: string): Manifest {
     if (v.formatVersion === 1 || !Number.isSafeInteger(chunkBytes) || (chunkBytes as number) < 4096 || (chunkBytes as number) > 1 << 30) {
       throw bad(`files[${i}] (${name}) has an invalid chunkBytes ${JSON.stringify(chunkBytes)}`);
     }
-    return { name, size: size as number, ...digest, chunkBytes: chunkBytes as number };
+    if (chunkBlake3 === undefined) return { name, size: size as number, ...digest, chunkBytes: chunkBytes as number };
+    // One digest per chunk (a file of no bytes has one chunk, as the root over it does).
+    const want = Math.max(1, Math.ceil((size as number) / (chunkBytes as number))) * 64;
+    if ((v.formatVersion as number) < 4 || blake3 === undefined) throw bad(`files[${i}] (${name}) lists chunk digests, which only version 4 lists (with blake3)`);
+    if (typeof chunkBlake3 !== 'string' || chunkBlake3.length !== want || !/^[0-9a-f]*$/.test(chunkBlake3)) {
+      throw bad(`files[${i}] (${name}) has an invalid chunkBlake3 (${want} lower-case hex digits expected: one digest per chunk)`);
+    }
+    return { name, size: size as number, ...digest, chunkBytes: chunkBytes as number, chunkBlake3 };
   });
   return {
     format: MANIFEST_FORMAT,
@@ -276,7 +306,14 @@ export async function verifyManifest(dir: string, opts: { deferHash?: (name: str
   for (const entry of manifest.files) await checkSize(dir, entry);
   for (const entry of manifest.files) {
     if (opts.deferHash?.(entry.name)) continue;
-    checkHash(entry, await hashFileAs(path.join(dir, entry.name), entry));
+    if (entry.chunkBlake3 === undefined) {
+      checkHash(entry, await hashFileAs(path.join(dir, entry.name), entry));
+      continue;
+    }
+    // The chunk list too (a lazy restore trusts it once it hashes to the root): the file's own chunks.
+    const { root, chunks } = await hashFileChunks(path.join(dir, entry.name), entry.chunkBytes as number);
+    checkHash(entry, root);
+    if (chunks !== entry.chunkBlake3) throw new ImageError('ECHECKSUM', entry.name, 'its chunks do not match the chunk digests the manifest lists');
   }
   return manifest;
 }

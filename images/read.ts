@@ -126,6 +126,8 @@ export interface PagesDigest {
   sha256?: string;
   blake3?: string;
   chunkBytes?: number;
+  /** Version 4: every chunk's BLAKE3 (hex, in order), for a lazy restore to verify chunks one by one. */
+  chunkBlake3?: string;
 }
 
 export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boolean } = {}): Promise<ReadResult> {
@@ -261,7 +263,8 @@ export async function readCheckpoint(dir: string, opts: { deferPagesHash?: boole
       // Listed: checkTaskFiles saw to it.
       const entry = manifest.files.find((f) => f.name === pagesFile(i)) as ManifestFile;
       const digest = entry.blake3 !== undefined ? { blake3: entry.blake3 } : { sha256: entry.sha256 as string };
-      return entry.chunkBytes === undefined ? digest : { ...digest, chunkBytes: entry.chunkBytes };
+      if (entry.chunkBytes === undefined) return digest;
+      return { ...digest, chunkBytes: entry.chunkBytes, ...(entry.chunkBlake3 !== undefined ? { chunkBlake3: entry.chunkBlake3 } : {}) };
     });
   }
   return result;

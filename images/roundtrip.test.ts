@@ -2,7 +2,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { DumpedTask } from '../native/lib/types';
 import { MANIFEST_FILE, PAGES_FILE, readCheckpoint, verifyManifest, writeCheckpoint } from './index';
-import { HASH_CHUNK_BYTES, sha256Of } from './manifest';
+import { PAGES_CHUNK_BYTES, sha256Of } from './manifest';
 import { hashFileChunked } from '../native/lib';
 import { findProtoDir } from './proto';
 import { encodeTask } from './encode';
@@ -53,8 +53,14 @@ describe('writeCheckpoint + readCheckpoint', () => {
     }
     // A model without the dump's in-flight digest (made by hand here) is hashed by the writer, as the dump would.
     const pagesEntry = manifest.files.find((m) => m.name === PAGES_FILE);
-    expect(pagesEntry).toEqual({ name: PAGES_FILE, size: pages.length, blake3: expect.stringMatching(/^[0-9a-f]{64}$/), chunkBytes: HASH_CHUNK_BYTES });
-    expect(await hashFileChunked(path.join(dir, PAGES_FILE), 'blake3', HASH_CHUNK_BYTES)).toBe(pagesEntry?.blake3);
+    expect(pagesEntry).toEqual({
+      name: PAGES_FILE,
+      size: pages.length,
+      blake3: expect.stringMatching(/^[0-9a-f]{64}$/),
+      chunkBytes: PAGES_CHUNK_BYTES,
+      chunkBlake3: expect.stringMatching(new RegExp(`^[0-9a-f]{${64 * Math.max(1, Math.ceil(pages.length / PAGES_CHUNK_BYTES))}}$`)),
+    });
+    expect(await hashFileChunked(path.join(dir, PAGES_FILE), 'blake3', PAGES_CHUNK_BYTES)).toBe(pagesEntry?.blake3);
     expect((await fsp.stat(path.join(dir, 'core-4242.img'))).mode & 0o777).toBe(0o600);
   });
 

@@ -13,7 +13,7 @@ import { ImageError } from './errors';
 import { checkInheritedRuns, checkPageRuns, checkVmas } from './layout';
 import { MAX_VMAS } from './limits';
 import { MANIFEST_FILE, imageName, pagesFile } from './magic';
-import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, HASH_CHUNK_BYTES, hashFileAs, sha256Of, syncDir, writeManifest } from './manifest';
+import { Manifest, ManifestFile, MANIFEST_FORMAT, MANIFEST_VERSION, PAGES_CHUNK_BYTES, hashFileChunks, sha256Of, syncDir, writeManifest } from './manifest';
 import { checkPipeList, checkPstree, checkShmem, parentIndexes, parentVmas, psTaskOf, writerFail } from './tree';
 import { DumpedTask, DumpedTree } from '../native/lib/types';
 
@@ -112,10 +112,12 @@ export async function writeCheckpoint(dir: string, input: DumpedTask | DumpedTre
   for (let i = 0; i < tree.tasks.length; i++) {
     const pagesPath = path.join(dir, pagesFile(i));
     await syncFile(pagesPath);
-    // The dump hashed the image as it wrote it (pagesBlake3); a model without that digest (made by hand)
-    // is hashed here, the same way.
-    const blake3 = tree.tasks[i].pagesBlake3 ?? (await hashFileAs(pagesPath, { blake3: '', chunkBytes: HASH_CHUNK_BYTES }));
-    listed.push({ name: pagesFile(i), size: pagesBytes[i], blake3, chunkBytes: HASH_CHUNK_BYTES });
+    // The dump hashed the image as it wrote it (pagesBlake3, and each chunk's); a model without those
+    // digests (made by hand) is hashed here, the same way.
+    const t = tree.tasks[i];
+    const { root: blake3, chunks: chunkBlake3 } =
+      t.pagesBlake3 !== undefined && t.pagesChunkBlake3 !== undefined ? { root: t.pagesBlake3, chunks: t.pagesChunkBlake3 } : await hashFileChunks(pagesPath, PAGES_CHUNK_BYTES);
+    listed.push({ name: pagesFile(i), size: pagesBytes[i], blake3, chunkBytes: PAGES_CHUNK_BYTES, chunkBlake3 });
   }
   await syncDir(dir);
 

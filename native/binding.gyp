@@ -23,6 +23,7 @@
         "src/core/image_checks.cc",
         "src/core/image_hash.cc",
         "src/core/ipc_namespace.cc",
+        "src/core/lazy_pager.cc",
         "src/core/page_bitmap.cc",
         "src/core/page_copy.cc",
         "src/core/page_fill.cc",

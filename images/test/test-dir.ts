@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DumpedTask } from '../../native/lib/types';
 import { MANIFEST_FILE } from '../magic';
-import { hashFile, hashFileAs, loadManifest, writeManifest } from '../manifest';
+import { hashFile, hashFileAs, hashFileChunks, loadManifest, writeManifest } from '../manifest';
 import { makeTask, writePages } from './test-fixture';
 import { writeCheckpoint } from '../write';
 import { readCheckpoint } from '../read';
@@ -35,7 +35,8 @@ export async function recomputeManifest(dir: string): Promise<void> {
   const manifest = await loadManifest(dir);
   for (const f of manifest.files) {
     f.size = (await fsp.stat(path.join(dir, f.name))).size;
-    if (f.blake3 !== undefined) f.blake3 = await hashFileAs(path.join(dir, f.name), f);
+    if (f.chunkBlake3 !== undefined) ({ root: f.blake3, chunks: f.chunkBlake3 } = await hashFileChunks(path.join(dir, f.name), f.chunkBytes as number));
+    else if (f.blake3 !== undefined) f.blake3 = await hashFileAs(path.join(dir, f.name), f);
     else f.sha256 = await hashFile(path.join(dir, f.name));
   }
   await writeManifest(dir, manifest);

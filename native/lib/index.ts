@@ -19,6 +19,32 @@ export interface PagesDigest {
   sha256?: string;
   blake3?: string;
   chunkBytes?: number;
+  /** Manifest v4: every chunk's BLAKE3, hex, in order; a lazy restore verifies chunks one by one with it. */
+  chunkBlake3?: string;
+}
+
+/** How a lazy restore's pager ended (native/src/core/lazy_pager.h). */
+export interface Residency {
+  /** 'resident': every page is in and the task is an ordinary process; 'exited': it ended before. */
+  state: 'resident' | 'exited';
+  chunks: number;
+  /** Filled before the task ran (chunks holding pages outside the served ranges). */
+  eagerChunks: number;
+  /** First needed by a page fault. */
+  faultChunks: number;
+  /** Filled by the prefetcher before anything touched them. */
+  prefetchedChunks: number;
+  faults: number;
+  zeroFaults: number;
+  /** From the task's release to fully resident. */
+  residentSeconds: number;
+}
+
+/** A lazy restore under way: the task runs; `pager` serves it (absent when it was filled eagerly after all, why in eagerReason). */
+export interface LazyRestored {
+  pid: number;
+  pager?: number;
+  eagerReason?: string;
 }
 
 interface Addon {
@@ -35,6 +61,9 @@ interface Addon {
   }): Promise<DumpedTask>;
   rescue(opts: { pid: number; childrenSince?: number; resumeStopped?: boolean; untracedTimeoutMs?: number }): Promise<RescueReport>;
   restore(opts: RestoreOptions & { pagesDigest?: PagesDigest }): Promise<number>;
+  restore(opts: RestoreOptions & { pagesDigest?: PagesDigest; lazy: { prefetch?: boolean } }): Promise<LazyRestored>;
+  lazyWait(opts: { pager: number }): Promise<Residency>;
+  lazyAbort(opts: { pager: number; reason: string }): void;
   parasiteRoundTrips(opts: { pid: number; parasitePath: string; iterations: number }): Promise<ParasiteCheck>;
   dumpTree(opts: {
     pid: number;
@@ -56,6 +85,7 @@ interface Addon {
   }): Promise<number>;
   preflight(opts: { pid: number }): Promise<FdReport[]>;
   hashFile(opts: { path: string; algorithm: 'blake3' | 'sha256'; chunkBytes: number }): Promise<string>;
+  hashFile(opts: { path: string; algorithm: 'blake3'; chunkBytes: number; withChunks: true }): Promise<{ root: string; chunks: string }>;
 }
 
 /**
@@ -66,6 +96,12 @@ interface Addon {
 export async function hashFileChunked(file: string, algorithm: 'blake3' | 'sha256', chunkBytes: number): Promise<string> {
   if (typeof file !== 'string' || file === '') throw new TypeError('file must be a path');
   return load().hashFile({ path: file, algorithm, chunkBytes });
+}
+
+/** hashFileChunked's BLAKE3 root, and every chunk's digest (hex, concatenated in order): manifest v4's pages entry. */
+export async function hashFileWithChunks(file: string, chunkBytes: number): Promise<{ root: string; chunks: string }> {
+  if (typeof file !== 'string' || file === '') throw new TypeError('file must be a path');
+  return load().hashFile({ path: file, algorithm: 'blake3', chunkBytes, withChunks: true });
 }
 
 /**
@@ -208,7 +244,35 @@ export async function rescueTask(opts: { pid: number; childrenSince?: number; re
   return load().rescue({ ...opts });
 }
 
-export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stubPath?: string; pagesDigest?: PagesDigest }): Promise<number> {
+type TaskRestoreOptions = Omit<RestoreOptions, 'stubPath'> & { stubPath?: string; pagesDigest?: PagesDigest };
+
+/**
+ * A lazy restore (native/src/core/lazy_pager.h): resolves once the task runs, its private anonymous
+ * memory served on fault from the pages image (each 1 MiB chunk verified against the digest's
+ * chunkBlake3 on first touch) while a prefetcher (unless `prefetch: false`, for tests) fills the rest.
+ * waitResident(pager) then resolves when it is fully resident. A pager whose process exits first kills
+ * its task.
+ */
+export async function restoreTaskLazy(opts: TaskRestoreOptions & { prefetch?: boolean }): Promise<LazyRestored> {
+  const { prefetch, ...rest } = opts;
+  return load().restore({ ...checkedTaskRestore(rest), lazy: prefetch === undefined ? {} : { prefetch } });
+}
+
+/** Resolves when a lazy restore's task is fully resident (or exited); rejects (.code, .path) when the pager killed it. */
+export async function waitResident(pager: number): Promise<Residency> {
+  return load().lazyWait({ pager });
+}
+
+/** Kills a lazily restored task that is not resident yet (its server is going away); waitResident then rejects with EABORTED. */
+export function abortLazy(pager: number, reason: string): void {
+  load().lazyAbort({ pager, reason });
+}
+
+export async function restoreTask(opts: TaskRestoreOptions): Promise<number> {
+  return load().restore(checkedTaskRestore(opts));
+}
+
+function checkedTaskRestore(opts: TaskRestoreOptions): RestoreOptions & { pagesDigest?: PagesDigest } {
   if (typeof opts.pagesPath !== 'string' || !path.isAbsolute(opts.pagesPath)) {
     throw new TypeError(`pagesPath must be an absolute path, got ${String(opts.pagesPath)}`);
   }
@@ -217,5 +281,5 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'stubPath'> & { stu
   if (opts.stubPid === undefined && !fs.existsSync(stubPath)) {
     throw new Error(`the restore stub is not built (${stubPath} is missing): run npm run build`);
   }
-  return load().restore({ ...opts, stubPath });
+  return { ...opts, stubPath };
 }

@@ -308,10 +308,12 @@ export interface DumpedTask {
   /** How the pages left the task (set by a dump, absent when it had none; not stored in images). */
   pagesMethod?: DumpMethod;
   /**
-   * BLAKE3 of the pages image as the dump wrote it, over the digests of its 32 MiB chunks (the manifest's
-   * v3 pages digest), hashed while the pages moved (native/src/core/image_hash.h).
+   * BLAKE3 of the pages image as the dump wrote it, over the digests of its 1 MiB chunks (the manifest's
+   * v4 pages digest), hashed while the pages moved (native/src/core/image_hash.h).
    */
   pagesBlake3?: string;
+  /** Every chunk's BLAKE3 (hex, 64 digits each, in order: manifest v4's chunkBlake3), from the same pass. */
+  pagesChunkBlake3?: string;
   /** Seconds of the frozen time spent moving page data (set by a dump; not stored in images). */
   pagesSeconds?: number;
   /** Set when the pages came from a copy-on-write snapshot (short freeze); not stored in images. */

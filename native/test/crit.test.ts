@@ -6,7 +6,7 @@
  */
 import { spawnSync } from 'child_process';
 import { createHash } from 'crypto';
-import { HASH_CHUNK_BYTES, hashFile } from '../../images/manifest';
+import { PAGES_CHUNK_BYTES, hashFile } from '../../images/manifest';
 import { hashFileChunked } from '../lib';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -144,10 +144,10 @@ describe.each(names)('crit reads the checkpoint of %s', (name) => {
     for (const f of listed) {
       const file = path.join(cp.dir, f.name);
       const buf = fs.readFileSync(file);
-      // The pages images: a BLAKE3 over 32 MiB chunks (manifest v3), the rest a whole-file sha256.
+      // The pages images: a BLAKE3 over 1 MiB chunks, each listed too (manifest v4), the rest a whole-file sha256.
       if (f.name.startsWith('pages-')) {
-        expect(f).toMatchObject({ chunkBytes: HASH_CHUNK_BYTES, size: buf.length });
-        expect(f.blake3).toBe(await hashFileChunked(file, 'blake3', HASH_CHUNK_BYTES));
+        expect(f).toMatchObject({ chunkBytes: PAGES_CHUNK_BYTES, size: buf.length });
+        expect(f.blake3).toBe(await hashFileChunked(file, 'blake3', PAGES_CHUNK_BYTES));
         continue;
       }
       const expected = f.chunkBytes ? await hashFile(file, f.chunkBytes) : createHash('sha256').update(buf).digest('hex');

@@ -1,10 +1,12 @@
 // N-API glue: every function checks and copies its arguments on the JS thread, runs the core on a pool
 // thread (PromiseWorker) and returns a Promise.
 //   dump({ pid, pagesPath, leaveRunning, stopAfter, parasitePath?, pipes?, freezer?, snapshot? }) → DumpedTask
-//   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid?, pagesDigest? })                   → pid
+//   restore({ task, pagesPath, stubPath, uid?, gid?, stubPid?, pagesDigest?, lazy? })            → pid
+//                                                   (lazy: { prefetch? } → { pid, pager?, eagerReason? })
+//   lazyWait({ pager }) → residency; lazyAbort({ pager, reason }): a lazy restore's pager (lazy_pager.h)
 //   dumpTree({ pid, pagesDir, leaveRunning, stopAfter, parasitePath?, pipes?, freezer? })        → DumpedTree
 //   restoreTree({ tree, pagesPaths, stubPath, uid?, gid?, pagesDigests? })                       → root pid
-//   hashFile({ path, algorithm, chunkBytes })                                                  → hex
+//   hashFile({ path, algorithm, chunkBytes, withChunks? })          → hex (withChunks: { root, chunks } in hex)
 // pagesDigest(s): { sha256 | blake3, chunkBytes? } of a pages image as the manifest lists it, for the images whose
 // hash the caller left to the fill (page_fill.h): checked as the pages are written, before anything runs.
 //   parasiteRoundTrips({ pid, parasitePath, iterations })                                        → counts
@@ -18,11 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <functional>
+#include <memory>
+#include <mutex>
 
 #include "../core/dump.h"
 #include "../core/errors.h"
 #include "../core/image_hash.h"
+#include "../core/lazy_pager.h"
 #include "../core/page_fill.h"
 #include "../core/parasite_check.h"
 #include "../core/rescue.h"
@@ -156,6 +162,13 @@ int checked_restore(const PagesVerification& verify, int pid) {
                                    " was never verified against the manifest");
 }
 
+std::string from_hex(const std::string& hex) {
+  std::string out(hex.size() / 2, '\0');
+  auto nib = [](char c) { return c <= '9' ? c - '0' : c - 'a' + 10; };
+  for (size_t i = 0; i < out.size(); ++i) out[i] = (char)(nib(hex[2 * i]) << 4 | nib(hex[2 * i + 1]));
+  return out;
+}
+
 // A chunkBytes option: undefined (0), or an integer from 4096 to 2^30.
 uint64_t chunk_opt(Napi::Value chunk, const char* what) {
   if (chunk.IsUndefined()) return 0;
@@ -178,6 +191,13 @@ bool read_digest(Napi::Value v, PagesDigest& out) {
     throw Napi::TypeError::New(v.Env(), "pages digest: the hash must be 64 lower-case hex digits");
   out.chunk_bytes = chunk_opt(o.Get("chunkBytes"), "pages digest");
   if (out.algo == HashAlgo::kBlake3 && out.chunk_bytes == 0) throw Napi::TypeError::New(v.Env(), "pages digest: a blake3 digest is always chunked (chunkBytes)");
+  Napi::Value chunks = o.Get("chunkBlake3");
+  if (!chunks.IsUndefined()) {
+    std::string hex = chunks.IsString() ? chunks.As<Napi::String>().Utf8Value() : std::string("?");
+    if (out.algo != HashAlgo::kBlake3 || hex.empty() || hex.size() % 64 != 0 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw Napi::TypeError::New(v.Env(), "pages digest: chunkBlake3 must be blake3 chunk digests, 64 lower-case hex digits each");
+    out.chunks = from_hex(hex);
+  }
   return true;
 }
 
@@ -190,9 +210,13 @@ Napi::Value HashFile(const Napi::CallbackInfo& info) {
   uint64_t chunk = chunk_opt(o.Get("chunkBytes"), "hashFile");
   if (chunk == 0) throw Napi::TypeError::New(info.Env(), "hashFile: chunkBytes is required");
   HashAlgo a = algo == "blake3" ? HashAlgo::kBlake3 : HashAlgo::kSha256;
-  return PromiseWorker<std::string>::Queue(
+  bool with_chunks = o.Get("withChunks").ToBoolean().Value();
+  struct Hashed {
+    std::string root, chunks;
+  };
+  return PromiseWorker<Hashed>::Queue(
       info.Env(),
-      [path, chunk, a] {
+      [path, chunk, a, with_chunks] {
         int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) throw_errno_at("open", path);
         struct FdCloser {
@@ -201,9 +225,17 @@ Napi::Value HashFile(const Napi::CallbackInfo& info) {
         } closer{fd};
         struct stat st {};
         if (fstat(fd, &st) != 0) throw_errno_at("stat", path);
-        return hash_file_chunked(fd, (uint64_t)st.st_size, chunk, a, path);
+        Hashed h;
+        h.root = hash_file_chunked(fd, (uint64_t)st.st_size, chunk, a, path, with_chunks ? &h.chunks : nullptr);
+        return h;
       },
-      [](Napi::Env env, const std::string& hex) -> Napi::Value { return Napi::String::New(env, hex); });
+      [with_chunks](Napi::Env env, const Hashed& h) -> Napi::Value {
+        if (!with_chunks) return Napi::String::New(env, h.root);
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("root", h.root);
+        out.Set("chunks", to_hex(h.chunks));
+        return out;
+      });
 }
 
 Napi::Value Dump(const Napi::CallbackInfo& info) {
@@ -216,6 +248,43 @@ Napi::Value Dump(const Napi::CallbackInfo& info) {
   return PromiseWorker<TaskImage>::Queue(info.Env(), [req = std::move(req)] { return dump_task(req); }, task_to_js);
 }
 
+// The pagers of lazy restores still serving, by handle. They outlive the restore call; one destroyed
+// before its task is resident (the process exiting) kills that task (lazy_pager.h).
+std::mutex pagers_mu;
+std::map<uint32_t, std::shared_ptr<LazyPager>>& pagers() {
+  static auto* m = new std::map<uint32_t, std::shared_ptr<LazyPager>>();  // never destroyed: see below
+  return *m;
+}
+uint32_t next_pager = 1;
+
+uint32_t keep_pager(std::unique_ptr<LazyPager> p) {
+  std::lock_guard<std::mutex> lock(pagers_mu);
+  uint32_t id = next_pager++;
+  pagers()[id] = std::shared_ptr<LazyPager>(std::move(p));
+  return id;
+}
+
+std::shared_ptr<LazyPager> find_pager(Napi::Value v) {
+  std::lock_guard<std::mutex> lock(pagers_mu);
+  auto it = v.IsNumber() ? pagers().find(v.As<Napi::Number>().Uint32Value()) : pagers().end();
+  if (it == pagers().end()) throw Napi::TypeError::New(v.Env(), "no lazy restore with that pager handle (already waited for?)");
+  return it->second;
+}
+
+void drop_pager(uint32_t id) {
+  std::lock_guard<std::mutex> lock(pagers_mu);
+  pagers().erase(id);
+}
+
+// At exit the pagers still serving kill their tasks: their threads cannot outlive the process, and
+// without them the tasks would fault in zero pages where their data should be.
+struct KillUnservedAtExit {
+  ~KillUnservedAtExit() {
+    std::lock_guard<std::mutex> lock(pagers_mu);
+    for (auto& [id, p] : pagers()) p->abort("the restoring process exited");
+  }
+} kill_unserved_at_exit;
+
 Napi::Value Restore(const Napi::CallbackInfo& info) {
   Napi::Object o = options(info);
   Napi::Value task = o.Get("task");
@@ -227,14 +296,75 @@ Napi::Value Restore(const Napi::CallbackInfo& info) {
   std::map<std::string, PagesDigest> digests;
   PagesDigest d;
   if (read_digest(o.Get("pagesDigest"), d)) digests[req.pages_path] = d;
-  return PromiseWorker<int>::Queue(
+  // lazy: { prefetch? } (lazy_pager.h): resolves to { pid, pager?, eagerReason? } instead of the pid.
+  Napi::Value lz = o.Get("lazy");
+  bool lazy = lz.IsObject();
+  // CRYOPOD_LAZY_PREFETCH=0 (tests of the CLI, benchmarks): pages come in on fault only, unless the call says.
+  const char* knob = std::getenv("CRYOPOD_LAZY_PREFETCH");
+  bool prefetch = !(knob && std::string(knob) == "0");
+  if (lazy && lz.As<Napi::Object>().Get("prefetch").IsBoolean()) prefetch = lz.As<Napi::Object>().Get("prefetch").ToBoolean().Value();
+  struct Restored {
+    int pid = 0;
+    uint32_t pager = 0;
+    std::string eager_reason;
+  };
+  return PromiseWorker<Restored>::Queue(
       info.Env(),
-      [image = std::move(image), req = std::move(req), digests = std::move(digests)]() mutable {
+      [image = std::move(image), req = std::move(req), digests = std::move(digests), lazy, prefetch]() mutable {
         PagesVerification verify(digests);
         req.verify = &verify;  // the fill finds the digest in its request
-        return checked_restore(verify, restore_task(image, req));
+        LazyRequest lr;
+        lr.prefetch = prefetch;
+        if (lazy) req.lazy = &lr;
+        Restored r;
+        r.pid = checked_restore(verify, restore_task(image, req));
+        if (lr.pager) r.pager = keep_pager(std::move(lr.pager));
+        r.eager_reason = lr.eager_reason;
+        return r;
       },
-      pid_to_js);
+      [lazy](Napi::Env env, const Restored& r) -> Napi::Value {
+        if (!lazy) return Napi::Number::New(env, r.pid);
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("pid", r.pid);
+        if (r.pager) out.Set("pager", r.pager);
+        if (!r.eager_reason.empty()) out.Set("eagerReason", r.eager_reason);
+        return out;
+      });
+}
+
+// lazyWait({ pager }) → Promise<{ state: 'resident' | 'exited', chunks, ... }>: resolves once the task is fully
+// resident (or exited on its own); rejects with .code (ECHECKSUM, EBOUNDS, EIO, EABORTED) and .path when
+// the pager killed it. The pager is dropped either way.
+Napi::Value LazyWait(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  std::shared_ptr<LazyPager> pager = find_pager(o.Get("pager"));
+  return PromiseWorker<LazyStatus>::Queue(
+      info.Env(),
+      [pager, id = o.Get("pager").As<Napi::Number>().Uint32Value()] {
+        LazyStatus s = pager->wait();
+        drop_pager(id);
+        if (s.state == LazyStatus::State::kFailed) throw CoreError(s.code, s.message, 0, s.code == "ECHECKSUM" ? "verify" : "serve", s.path);
+        return s;
+      },
+      [](Napi::Env env, const LazyStatus& s) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(env);
+        out.Set("state", s.state == LazyStatus::State::kResident ? "resident" : "exited");
+        out.Set("chunks", (double)s.chunks);
+        out.Set("eagerChunks", (double)s.chunks_eager);
+        out.Set("faultChunks", (double)s.chunks_on_fault);
+        out.Set("prefetchedChunks", (double)s.chunks_prefetched);
+        out.Set("faults", (double)s.faults);
+        out.Set("zeroFaults", (double)s.zero_faults);
+        out.Set("residentSeconds", s.resident_seconds);
+        return out;
+      });
+}
+
+// lazyAbort({ pager, reason }): kills a task not yet resident (the server is going away); lazyWait rejects.
+Napi::Value LazyAbort(const Napi::CallbackInfo& info) {
+  Napi::Object o = options(info);
+  find_pager(o.Get("pager"))->abort(str_opt(o, "reason"));
+  return info.Env().Undefined();
 }
 
 // parasiteRoundTrips({ pid, parasitePath, iterations }) → Promise<{ iterations, regsChanged, xsaveChanged, wrongPid }>
@@ -349,6 +479,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dump", Napi::Function::New(env, Dump, "dump"));
   exports.Set("hashFile", Napi::Function::New(env, HashFile, "hashFile"));
   exports.Set("restore", Napi::Function::New(env, Restore, "restore"));
+  exports.Set("lazyWait", Napi::Function::New(env, LazyWait, "lazyWait"));
+  exports.Set("lazyAbort", Napi::Function::New(env, LazyAbort, "lazyAbort"));
   return exports;
 }
 

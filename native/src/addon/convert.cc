@@ -85,6 +85,7 @@ Napi::Object task_to_js(Napi::Env env, const TaskImage& t) {
   o.Set("pagesSeconds", Napi::Number::New(env, t.pages_seconds));
   if (!t.pages_method.empty()) o.Set("pagesMethod", Napi::String::New(env, t.pages_method));
   if (!t.pages_blake3.empty()) o.Set("pagesBlake3", Napi::String::New(env, t.pages_blake3));
+  if (!t.pages_chunk_blake3.empty()) o.Set("pagesChunkBlake3", Napi::String::New(env, t.pages_chunk_blake3));
   if (t.state.saved) o.Set("processState", process_state_to_js(env, t.state));
   if (t.snapshot) {
     Napi::Object snap = Napi::Object::New(env);

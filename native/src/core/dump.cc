@@ -185,6 +185,7 @@ TaskImage dump_task(const DumpRequest& req) {
       dump_from_snapshot(req, t, main, rs, others, gadget, out, zero_pfn,
                          freezer ? freeze_started : std::chrono::steady_clock::time_point{})) {
     t.pages_blake3 = hasher.finish();
+    t.pages_chunk_blake3 = hasher.chunks_hex();
     return t;
   }
   t.pages = collect_page_runs(req.pid, t.vmas, zero_pfn);
@@ -207,6 +208,7 @@ TaskImage dump_task(const DumpRequest& req) {
     t.pages_method = "parasite";
   }
   t.pages_blake3 = hasher.finish();
+  t.pages_chunk_blake3 = hasher.chunks_hex();
   t.pages_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - pages_started).count();
   struct stat out_st {};
   if (fstat(out, &out_st) == 0 && S_ISREG(out_st.st_mode) && fsync(out) != 0) throw_errno_at("fsync", req.pages_path);

@@ -245,6 +245,7 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
       t.pages_method = "parasite";
     }
     t.pages_blake3 = hasher.finish();
+    t.pages_chunk_blake3 = hasher.chunks_hex();
     fsync_if_file(out, pages_path);
     read_identity(p.pid, t);
     t.files = collect_files(p.pid);

@@ -106,7 +106,14 @@ std::string to_hex(const std::string& raw) {
   return out;
 }
 
-std::string hash_file_chunked(int fd, uint64_t size, uint64_t chunk_bytes, HashAlgo algo, const std::string& path) {
+std::string root_of_chunks(const std::string& chunks, HashAlgo algo) {
+  ChunkHasher root(algo);
+  root.update(chunks.data(), chunks.size());
+  return to_hex(root.digest());
+}
+
+std::string hash_file_chunked(int fd, uint64_t size, uint64_t chunk_bytes, HashAlgo algo, const std::string& path,
+                              std::string* chunk_digests) {
   if (chunk_bytes == 0) throw CoreError("EINVAL", "a chunk size of 0");
   uint64_t chunks = std::max<uint64_t>(1, (size + chunk_bytes - 1) / chunk_bytes);
   std::vector<std::string> digests(chunks);
@@ -139,9 +146,10 @@ std::string hash_file_chunked(int fd, uint64_t size, uint64_t chunk_bytes, HashA
   worker();
   for (std::thread& t : helpers) t.join();
   if (failure) std::rethrow_exception(failure);
-  ChunkHasher root(algo);
-  for (const std::string& d : digests) root.update(d.data(), d.size());
-  return to_hex(root.digest());
+  std::string all;
+  for (const std::string& d : digests) all += d;
+  if (chunk_digests) *chunk_digests = all;
+  return root_of_chunks(all, algo);
 }
 
 ImageHashFollower::ImageHashFollower(int fd, std::string path) : fd_(fd), path_(std::move(path)) {
@@ -206,9 +214,10 @@ void ImageHashFollower::run() {
       nap(pause);  // the writer moves ~1 MiB per 0.3 ms here: a short nap loses nothing; finish() wakes it
     }
     if (in_chunk > 0 || digests.empty()) digests.push_back(chunk->digest());
-    ChunkHasher root(HashAlgo::kBlake3);
-    for (const std::string& d : digests) root.update(d.data(), d.size());
-    root_ = to_hex(root.digest());
+    std::string all;
+    for (const std::string& d : digests) all += d;
+    root_ = root_of_chunks(all, HashAlgo::kBlake3);
+    chunks_hex_ = to_hex(all);
   } catch (...) {
     failure_ = std::current_exception();
   }

@@ -87,10 +87,7 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
   return total;
 }
 
-void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify,
-                const StubUffd* uffd) {
-  uint64_t need = 0;
-  for (const PageRun& r : runs) need += r.nr_pages * kPageSize;  // bounded: check_memory_layout ran first
+int open_pages_image(const std::string& pages_path, uint64_t need) {
   // The one open of the image: never through a symlink (one planted in the directory would fill the
   // task from another file), and only a regular file; everything filled is read from this fd.
   int fd = open(pages_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -110,6 +107,14 @@ void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pa
     throw CoreError("EBOUNDS", pages_path + " holds " + std::to_string(st.st_size) + " bytes but the pagemap needs " +
                                    std::to_string(need), 0, "fill", pages_path);
   }
+  return fd;
+}
+
+void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify,
+                const StubUffd* uffd) {
+  uint64_t need = 0;
+  for (const PageRun& r : runs) need += r.nr_pages * kPageSize;  // bounded: check_memory_layout ran first
+  int fd = open_pages_image(pages_path, need);
   // Verified in the same pass when the request carries the manifest's digest (page_fill.h).
   try {
     fill_from_image(pid, runs, fd, need, pages_path, verify, uffd);

@@ -29,6 +29,8 @@ uint64_t dump_pages(int pid, const std::vector<Vma>& vmas, const std::vector<Pag
 // `uffd` (may be null): the stub's userfaultfd over its fresh anonymous VMAs (uffd_fill.h).
 class PagesVerification;
 class StubUffd;
+// The one open of a pages image for a restore: no symlink, a regular file of exactly `need` bytes; the fd.
+int open_pages_image(const std::string& pages_path, uint64_t need);
 void fill_pages(int pid, const std::vector<PageRun>& runs, const std::string& pages_path, PagesVerification* verify,
                 const StubUffd* uffd = nullptr);
 

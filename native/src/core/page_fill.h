@@ -31,6 +31,7 @@ struct PagesDigest {
   HashAlgo algo = HashAlgo::kSha256;  // BLAKE3 since manifest v3
   std::string hex;                    // lower-case hex
   uint64_t chunk_bytes = 0;           // > 0: the hash over the digests of chunks of this size; 0: whole file
+  std::string chunks;                 // manifest v4: every chunk's raw digest (32 bytes each), in order; may be empty
 };
 
 // The digests a restore's fills must check (by pages image path), and which of them they did. A restore

@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "image_checks.h"
+#include "lazy_pager.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "pid_placement.h"
@@ -223,9 +224,10 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& file
 }
 
 MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       RestoreScope& files, PidPlacement& pids) {
+                       RestoreScope& files, PidPlacement& pids, LazyRequest* lazy) {
   MorphContext c;
   c.pids = &pids;
+  c.lazy = lazy;
   morph_memory(c, task, img, pages_path, verify, /*inherit=*/false);
   return morph_rest(c, img, files);
 }
@@ -251,10 +253,12 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   // on a half-restored address space (a restore pod's container then exits and is restarted).
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
   PidPlacement pids(stub->pid(), spare_id({&img}));
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids);
+  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids, req.lazy);
   pids.finish();
   release_morphed(task, img, morphed);
   stub->release();
+  // It runs: the prefetcher starts making the rest resident (lazy_pager.h).
+  if (req.lazy && req.lazy->pager) req.lazy->pager->released();
   return stub->pid();
 }
 }  // namespace cryopod

@@ -22,6 +22,7 @@
 namespace cryopod {
 
 class PagesVerification;
+struct LazyRequest;
 
 struct RestoreRequest {
   std::string pages_path;
@@ -36,6 +37,8 @@ struct RestoreRequest {
   PagesVerification* verify = nullptr;
   // What takes the places of external fds (--inherit-fd); saved stdio defaults to ours or the stub's.
   std::vector<InheritFd> inherit;
+  // Set: a lazy restore (lazy_pager.h); the pager serving the task comes back in it. Owned by the caller.
+  LazyRequest* lazy = nullptr;
 };
 
 // Returns the PID of the restored task.
@@ -55,7 +58,7 @@ struct MorphedTask {
 };
 class PidPlacement;
 MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       RestoreScope& files, PidPlacement& pids);
+                       RestoreScope& files, PidPlacement& pids, LazyRequest* lazy = nullptr);
 
 // The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
 // parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
@@ -70,6 +73,7 @@ struct MorphContext {
   // with clone3 set_tid; nginx's workers ran as another user than their master). Never more than the
   // stub had: the kernel refuses anything else, and the restore fails naming it.
   const Creds* creds = nullptr;
+  LazyRequest* lazy = nullptr;  // a lazy restore's (a single task's: a tree's children are forked eagerly)
   MorphContext();
   ~MorphContext();
 };

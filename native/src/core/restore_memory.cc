@@ -26,6 +26,7 @@
 #include "proc.h"
 #include "restore.h"
 #include "restore_morph.h"
+#include "lazy_pager.h"
 #include "uffd_fill.h"
 #include "vmas.h"
 
@@ -337,10 +338,13 @@ void morph_memory(MorphContext& c, SeizedTask& task, const TaskImage& img, const
     // Fresh anonymous memory is filled through the stub's userfaultfd (no zeroing before the copy:
     // uffd_fill.h). Not in a forked child, whose VMAs may hold its parent's pages already.
     // CRYOPOD_FILL_UFFD=0 (benchmarks: the A/B) writes everything with process_vm_writev.
-    const char* knob = std::getenv("CRYOPOD_FILL_UFFD");
-    StubUffd uffd = inherit || (knob && std::string(knob) == "0") ? StubUffd() : StubUffd::open(m, img.vmas, img.pages);
-    fill_pages(task.pid(), img.pages, pages_path, verify, &uffd);
-  }  // closed here: the stub's ranges are unregistered before anything else runs in it
+    // A lazy restore (lazy_pager.h) serves them on fault instead, from a pager that outlives this call.
+    if (!(c.lazy && !inherit && start_lazy(m, img, pages_path, verify, *c.lazy))) {
+      const char* knob = std::getenv("CRYOPOD_FILL_UFFD");
+      StubUffd uffd = inherit || (knob && std::string(knob) == "0") ? StubUffd() : StubUffd::open(m, img.vmas, img.pages);
+      fill_pages(task.pid(), img.pages, pages_path, verify, &uffd);
+    }
+  }  // closed here (eager): the stub's ranges are unregistered before anything else runs in it
   finish_vmas(m, img);
 }
 

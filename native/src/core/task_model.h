@@ -151,6 +151,7 @@ struct TaskImage {
   std::string pages_method;
   // BLAKE3 chunked root (image_hash.h) of the pages image as the dump wrote it: hashed in flight.
   std::string pages_blake3;
+  std::string pages_chunk_blake3;  // and every chunk's digest, hex, in order (manifest v4)
   double pages_seconds = 0;  // time spent moving page data (part of the frozen time, unless snapshot)
   bool snapshot = false;     // pages drained from a copy-on-write snapshot after the task was resumed
   uint64_t snapshot_private_bytes = 0;  // snapshot pages the task rewrote during the drain (copied)

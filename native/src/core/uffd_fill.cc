@@ -26,7 +26,7 @@ long remote_ioctl(Morph& m, long fd, unsigned long request, const T& arg) {
 
 }  // namespace
 
-StubUffd StubUffd::open(Morph& m, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs) {
+StubUffd StubUffd::open(Morph& m, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs, bool serving) {
   StubUffd u;
   // Only VMAs that receive pages, and only private anonymous ones (MISSING mode does not cover private
   // file mappings, and a shared object is filled through its own path).
@@ -37,11 +37,14 @@ StubUffd StubUffd::open(Morph& m, const std::vector<Vma>& vmas, const std::vecto
   }
   if (u.ranges_.empty()) return u;
   RemoteSyscalls& rs = m.rs();
-  long ufd = rs.call(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+  long ufd = rs.call(SYS_userfaultfd, O_CLOEXEC | (serving ? O_NONBLOCK : UFFD_USER_MODE_ONLY));
   if (ufd < 0) return StubUffd();  // refused (seccomp, an old kernel): process_vm_writev then
   bool ok = true;
   uffdio_api api{};
   api.api = UFFD_API;
+  // Serving: a fork() must be seen (the child's copy of the registrations stays with a userfaultfd of
+  // its own, so its missing pages wait instead of reading as zeros): lazy_pager.h.
+  if (serving) api.features = UFFD_FEATURE_EVENT_FORK;
   ok = remote_ioctl(m, ufd, UFFDIO_API, api) == 0;
   for (const auto& [start, end] : u.ranges_) {
     if (!ok) break;

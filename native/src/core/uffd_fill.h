@@ -27,8 +27,11 @@ class StubUffd {
  public:
   StubUffd() = default;
   // Creates, registers and takes the stub's userfaultfd over the anonymous private VMAs of `vmas`
-  // that hold dumped pages; an empty StubUffd (fd() < 0) when anything refuses.
-  static StubUffd open(Morph& m, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs);
+  // that hold dumped pages; an empty StubUffd (fd() < 0) when anything refuses. `serving` (a lazy
+  // restore, lazy_pager.h): one that also catches the kernel's own accesses (a read() into a page not
+  // there yet must wait for it, not fail with EFAULT), non-blocking to read faults from; it needs
+  // CAP_SYS_PTRACE in the stub or vm.unprivileged_userfaultfd=1.
+  static StubUffd open(Morph& m, const std::vector<Vma>& vmas, const std::vector<PageRun>& runs, bool serving = false);
   ~StubUffd();
   StubUffd(StubUffd&& o) noexcept : fd_(o.fd_), ranges_(std::move(o.ranges_)) { o.fd_ = -1; }
   StubUffd& operator=(StubUffd&& o) noexcept;
@@ -36,6 +39,8 @@ class StubUffd {
   StubUffd& operator=(const StubUffd&) = delete;
 
   int fd() const { return fd_; }
+  // Registered [start, end), ascending.
+  const std::vector<std::pair<uint64_t, uint64_t>>& ranges() const { return ranges_; }
   // Copies len bytes (page multiples) from src to the stub at dst; false when [dst, dst+len) is not
   // registered here (the caller writes it with process_vm_writev). Throws when the kernel refuses.
   bool copy(uint64_t dst, const void* src, uint64_t len) const;
