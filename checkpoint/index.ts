@@ -15,6 +15,7 @@ export type { RescueReport } from './rescue';
 export { measurePageDump } from './measure';
 export type { PageDumpMeasure } from './measure';
 export { checkReadableDir, checkWritableDir } from './image-dir';
+export { phaseStep } from './phase';
 export { CheckpointError } from './errors';
 export { STUB_PATH } from '../native/lib';
 export type { DumpedTask, DumpedTree, DumpMethod, FdReport, FreezerSpec, InheritFd, NativeErrorFields } from '../native/lib';

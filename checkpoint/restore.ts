@@ -71,6 +71,8 @@ export interface MorphOptions {
    * InheritFd. Without one, a saved fd 0, 1 or 2 takes this process's own (the stub's own with stubPid).
    */
   inheritFds?: InheritFd[];
+  /** The native restore's stepping hook (native/lib RestoreOptions.phaseFd). */
+  phaseFd?: number;
 }
 
 /**
@@ -85,6 +87,7 @@ export async function restoreVerified(cp: VerifiedCheckpoint, opts: MorphOptions
   const extra = {
     ...(opts.stubPid !== undefined ? { stubPid: opts.stubPid } : {}),
     ...(opts.inheritFds !== undefined ? { inheritFds: opts.inheritFds } : {}),
+    ...(opts.phaseFd !== undefined ? { phaseFd: opts.phaseFd } : {}),
     ...credsOf(opts),
   };
   try {

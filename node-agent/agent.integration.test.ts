@@ -25,6 +25,7 @@ import { Agent } from './agent';
 import type { TestHooks as DumperHooks } from './dumper';
 import { freezerState } from './freezer';
 import { tracedThreads } from './procfs';
+import { buildAgent, phaseHook, startAgentChild as startChild } from './test/agent-child';
 import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
 import {
   TestCluster,
@@ -240,57 +241,15 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  /**
-   * The built agent in a child process (so that it can be SIGKILLed): main.js, or with pauseAfterFreezeFile
-   * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
-   * no test switch from its environment).
-   */
-  /**
-   * The dump's phase hook of an agent child started with `phaseFd: 3` (`cryopod dump --phase-fd`): each
-   * phase's name, as the dump reaches it, goes to `onPhase`; the dump waits there until `step()`.
-   */
-  function phaseHook(agent: ChildProcess, onPhase: (name: string) => void): { step: () => void } {
-    const hook = agent.stdio[3] as unknown as import('net').Socket;
-    hook.on('error', () => undefined);
-    let buf = '';
-    hook.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const name = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        onPhase(name);
-      }
-    });
-    return { step: () => void hook.write('x') };
-  }
-
-  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
-    const dist = path.join(ROOT, 'dist', 'node-agent');
-    const withHooks = `
-      const { Agent } = require(${JSON.stringify(path.join(dist, 'agent.js'))});
-      const { parseConfig } = require(${JSON.stringify(path.join(dist, 'config.js'))});
-      const agent = new Agent(parseConfig(process.argv.slice(1), process.env), { dumperHooks: ${JSON.stringify(hooks)} });
-      agent.start().catch((err) => { console.error(err); process.exit(1); });`;
-    const entry = Object.keys(hooks).length > 0 ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
-    const out = fs.openSync(logFile, 'a');
-    const child = spawn(
-      process.execPath,
-      [...entry, '--node-name', node, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
-      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out, hooks.phaseFd === 3 ? 'pipe' : 'ignore'] },
-    );
-    fs.closeSync(out);
+  function startAgentChild(storageRoot: string, stateDir: string, dumperHooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
+    const child = startChild({ kubeconfig: cluster.agentKubeconfig, node, storageRoot, stateDir, logFile, dumperHooks });
     children.push(child);
     return child;
   }
 
   test('the work ends Failed/AgentRestarted; the process runs thawed and untraced; it is not done twice', async () => {
-    // The agent runs as a child: build it (tsc emits dist/ even when some other file has type errors).
-    try {
-      execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'ignore' });
-    } catch {
-      // checked below
-    }
-    expect(fs.existsSync(path.join(ROOT, 'dist', 'node-agent', 'main.js'))).toBe(true);
+    // The agent runs as a child: build it.
+    expect(buildAgent()).toBe(true);
 
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-restart-'));
     cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -348,6 +348,8 @@ export interface TreeRestoreOptions {
   stubPid?: number;
   /** What replaces each external fd (see InheritFd). */
   inheritFds?: InheritFd[];
+  /** As RestoreOptions.phaseFd (memory: once every task's memory is filled). */
+  phaseFd?: number;
 }
 
 export interface DumpOptions {
@@ -414,6 +416,12 @@ export interface RestoreOptions {
   stubPid?: number;
   /** What replaces each external fd (see InheritFd). */
   inheritFds?: InheritFd[];
+  /**
+   * A stepping hook, as DumpOptions.phaseFd: seize (the stub seized, nothing of it changed), memory (its
+   * address space is the task's, filled and verified), release (all done but letting it go). The agent's
+   * crash tests kill the restorer there.
+   */
+  phaseFd?: number;
 }
 
 /**

@@ -2,7 +2,7 @@
 // `cryopod dump --phase-fd N`): the dumper writes "<name>\n" and waits for one byte before it goes on
 // (EOF: it goes on at once). The crash-safety tests SIGKILL the dumper exactly there; an operator can
 // step through a dump the same way. Names: seize, infect, snapshot, drain, cure (and, in checkpoint/,
-// images).
+// images). The restore has its own (RestoreRequest::phase_fd): seize, memory, release.
 #pragma once
 
 #include <poll.h>

@@ -36,6 +36,9 @@ struct RestoreRequest {
   PagesVerification* verify = nullptr;
   // What takes the places of external fds (--inherit-fd); saved stdio defaults to ours or the stub's.
   std::vector<InheritFd> inherit;
+  // The stepping hook (phase.h), restore phases: seize (the stub seized, nothing changed yet), memory
+  // (its address space is the task's, filled), release (everything but the let-go is done).
+  int phase_fd = -1;
 };
 
 // Returns the PID of the restored task.
@@ -54,11 +57,10 @@ struct MorphedTask {
   std::vector<std::unique_ptr<SeizedTask>> threads;
 };
 class PidPlacement;
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       RestoreScope& files, PidPlacement& pids);
 
-// The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
-// parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
+// A stub's morph in two halves: restore_task runs them in a row; a tree runs every task's memory first
+// (a child is forked from its parent once the parent's memory is restored, and keeps the VMAs it
+// inherits), the rest once every process exists.
 class Morph;
 struct MorphContext {
   std::unique_ptr<RemoteSyscalls> rs;
