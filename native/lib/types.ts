@@ -335,6 +335,8 @@ export interface TreeDumpOptions {
   pipes?: number;
   /** The tree's cgroup (a container's): frozen so that every process stops at one instant. */
   freezer?: FreezerSpec;
+  /** As DumpOptions.phaseFd: seize, then infect, drain and state for each process in turn. */
+  phaseFd?: number;
 }
 
 export interface TreeRestoreOptions {
@@ -445,6 +447,8 @@ export interface RescueReport {
   infected: boolean;
   /** It was parked in the area: its own registers, signal mask and FPU state were put back. */
   registersRestored: boolean;
+  /** Other threads that were parked in the area: their own registers and masks were put back. */
+  threadsRestored: number;
   fdsClosed: number;
   /** Snapshot children (zombies with exit signal 0) reaped through the task. */
   childrenReaped: number;

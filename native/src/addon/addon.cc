@@ -334,6 +334,7 @@ Napi::Value Rescue(const Napi::CallbackInfo& info) {
         out.Set("gone", r.gone);
         out.Set("infected", r.infected);
         out.Set("registersRestored", r.registers_restored);
+        out.Set("threadsRestored", r.threads_restored);
         out.Set("fdsClosed", r.fds_closed);
         out.Set("childrenReaped", r.children_reaped);
         out.Set("resumed", r.resumed);

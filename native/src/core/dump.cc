@@ -72,6 +72,7 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
                         std::vector<std::unique_ptr<SeizedTask>>& others, uint64_t gadget, int out, uint64_t zero_pfn,
                         std::chrono::steady_clock::time_point freeze_started) {
   auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+  parasite->record_threads(others);
   phase(req.phase_fd, "infect");
   int child = parasite->fork_snapshot();
   int child_in_task = parasite->snapshot_child_in_task();
@@ -91,7 +92,8 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
     assign_share_ids({&t});
-    collect_in_task_state(main, rs, others, gadget, t, parasite->scratch());
+    collect_in_task_state(main, rs, others, parasite->thread_gadget(), t, parasite->scratch());
+    phase(req.phase_fd, "state");
     parasite->cure();
     to_namespace_ids({&t});
     for (auto& th : others) th->detach();
@@ -197,6 +199,7 @@ TaskImage dump_task(const DumpRequest& req) {
     if (!t.pages.empty()) t.pages_method = "vm_readv";
   } else {
     parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+    parasite->record_threads(others);
     phase(req.phase_fd, "infect");
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
@@ -216,7 +219,8 @@ TaskImage dump_task(const DumpRequest& req) {
   settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
   assign_share_ids({&t});
-  collect_in_task_state(main, rs, others, gadget, t, parasite ? parasite->scratch() : 0);
+  collect_in_task_state(main, rs, others, parasite ? parasite->thread_gadget() : gadget, t, parasite ? parasite->scratch() : 0);
+  phase(req.phase_fd, "state");
   if (parasite) parasite->cure();
   to_namespace_ids({&t});
 
