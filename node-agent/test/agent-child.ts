@@ -54,21 +54,7 @@ export function startAgentChild(o: AgentChildOptions): ChildProcess {
   return child;
 }
 
-/** Each phase's name, as the agent's dump or restore reaches it, goes to `onPhase`; it waits there until `step()`. */
-export function phaseHook(agent: ChildProcess, onPhase: (name: string) => void): { step: () => void } {
-  const hook = agent.stdio[3] as unknown as import('net').Socket;
-  hook.on('error', () => undefined);
-  let buf = '';
-  hook.on('data', (d: Buffer) => {
-    buf += d.toString();
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      const name = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      onPhase(name);
-    }
-  });
-  return { step: () => void hook.write('x') };
-}
+export { phaseHook } from '../../testenv/phase-hook';
 
 /** Resolves once the child has exited (at once if it already has). */
 export function exited(child: ChildProcess): Promise<void> {
