@@ -25,12 +25,12 @@ const RANDOM_RUNS = 12;
 /** Where each is killed: a phase, or its n-th time (name#n) in a tree dump, which goes process by process. */
 const PHASES: Record<Victim, Record<Mode, string[]>> = {
   multithread: {
-    plain: ['seize', 'infect', 'drain', 'cure', 'state', 'images'],
-    'leave-running': ['infect', 'snapshot', 'cure', 'state', 'drain', 'images'],
+    plain: ['seize', 'area', 'infect', 'drain', 'cure', 'state', 'unmap', 'images'],
+    'leave-running': ['area', 'infect', 'snapshot', 'cure', 'state', 'unmap', 'drain', 'reap', 'images'],
   },
   family: {
-    plain: ['seize', 'infect#1', 'state#1', 'infect#2', 'drain#2', 'state#2', 'state#3', 'images'],
-    'leave-running': ['infect#1', 'state#1', 'infect#3', 'state#3', 'images'],
+    plain: ['seize', 'area#1', 'infect#1', 'state#1', 'unmap#1', 'area#2', 'infect#2', 'drain#2', 'state#2', 'unmap#3', 'images'],
+    'leave-running': ['area#1', 'infect#1', 'state#1', 'area#3', 'infect#3', 'state#3', 'unmap#3', 'images'],
   },
 };
 

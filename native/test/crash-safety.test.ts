@@ -38,8 +38,8 @@ import {
 } from './procs';
 
 const PHASES: Record<Mode, string[]> = {
-  plain: ['seize', 'infect', 'drain', 'cure', 'state', 'images'],
-  'leave-running': ['seize', 'infect', 'snapshot', 'cure', 'state', 'drain', 'images'],
+  plain: ['seize', 'area', 'infect', 'drain', 'cure', 'state', 'unmap', 'images'],
+  'leave-running': ['seize', 'area', 'infect', 'snapshot', 'cure', 'state', 'unmap', 'drain', 'reap', 'images'],
 };
 const RANDOM_RUNS = 20;
 

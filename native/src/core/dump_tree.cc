@@ -20,6 +20,7 @@
 #include "page_copy.h"
 #include "parasite.h"
 #include "phase.h"
+#include "vdso_park.h"
 #include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
@@ -163,13 +164,14 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   try {
     ImageHashFollower hasher(out, pages_path);
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
-    RemoteSyscalls rs(*p.main, gadget);
+    VdsoPark park(*p.main);  // as in dump_task
+    RemoteSyscalls rs(*p.main, park.gadget() ? park.gadget() : gadget);
     std::unique_ptr<Parasite> parasite;  // infected until the in-task state is read, as in dump_task
     if (req.parasite_path.empty() || t.pages.empty()) {
       dump_pages(p.pid, t.vmas, t.pages, out);
       if (!t.pages.empty()) t.pages_method = "vm_readv";
     } else {
-      parasite = std::make_unique<Parasite>(*p.main, rs, req.parasite_path, req.nr_pipes);
+      parasite = std::make_unique<Parasite>(*p.main, rs, req.parasite_path, req.nr_pipes, req.phase_fd);
       parasite->record_threads(p.others);
       phase(req.phase_fd, "infect");
       uint64_t need = 0;

@@ -16,6 +16,7 @@
 
 #include "../../parasite/protocol.h"
 #include "errors.h"
+#include "phase.h"
 #include "page_bitmap.h"
 #include "proc.h"
 
@@ -57,8 +58,8 @@ std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, u
   return segs;
 }
 
-Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes)
-    : task_(task), rs_(rs), vdso_gadget_(rs.gadget()) {
+Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes, int phase_fd)
+    : task_(task), rs_(rs), phase_fd_(phase_fd), vdso_gadget_(rs.gadget()) {
   static_assert(Parasite::kScratchOff == PARASITE_SCRATCH_OFF, "scratch page offset");
   static_assert(PARASITE_ARGS_OFF + sizeof(parasite_args) <= PARASITE_SCRATCH_OFF, "args overlap the scratch page");
   static_assert(PARASITE_RESCUE_OFF + sizeof(parasite_rescue) <= PARASITE_CHILD_STACK_TOP - 64 * 1024, "rescue record overlaps the stacks");
@@ -146,6 +147,7 @@ void Parasite::start(const std::vector<uint8_t>& blob) {
   }
   long mfd = rs_.call(SYS_memfd_create, name_at, MFD_CLOEXEC);
   if (scratch) rs_.call(SYS_munmap, scratch, kPageSize);
+  phase(phase_fd_, "area");
   task_.set_regs(task_.regs_to_put_back());  // off the vDSO's gadget while we fill the memfd
   if (mfd < 0) throw_errno("in " + who(pid) + ": memfd_create", (int)-mfd);
   memfd_in_task_ = (int)mfd;
@@ -487,6 +489,7 @@ void Parasite::cure() {
   for (SeizedTask* th : threads_) th->put_back();
   rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
+  if (remote_area_) phase(phase_fd_, "unmap");
   remote_area_ = 0;
   // 4. At once the registers and signal mask (which the SeizedTask would put back on detach), then the
   // FPU state exactly as it was: a dumper that dies from here on leaves the task stopped with its own

@@ -39,7 +39,9 @@ namespace cryopod {
 
 class Parasite {
  public:
-  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 8);
+  // phase_fd: the dump's stepping hook (phase.h): "area" once the memfd exists, "unmap" once the area is
+  // gone (both with the task parked on the vDSO park, vdso_park.h, when armed).
+  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 8, int phase_fd = -1);
   ~Parasite();
   Parasite(const Parasite&) = delete;
   Parasite& operator=(const Parasite&) = delete;
@@ -94,6 +96,7 @@ class Parasite {
   RemoteSyscalls& rs_;
   std::vector<SeizedTask*> threads_;  // record_threads(): the other threads, put back by cure()
   bool threads_recorded_ = false;
+  int phase_fd_ = -1;
   std::vector<uint8_t> xsave_;
   std::vector<int> fds_before_;
   uint64_t remote_area_ = 0;

@@ -20,6 +20,7 @@
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
+#include "vdso_park.h"
 
 namespace cryopod {
 
@@ -88,6 +89,31 @@ uint64_t vdso_gadget(int pid) {
     if (off >= 0) return e.start + (uint64_t)off;
   }
   throw CoreError("EUNSUPPORTED", "pid " + std::to_string(pid) + " has no vDSO with a syscall instruction");
+}
+
+// Whether the task may be on our vDSO park (vdso_park.h), to look at once seized: the park's code is in
+// its vDSO's padding, and /proc/PID/syscall ("<nr> <6 args> <sp> <pc>", or "running" in user mode) shows
+// it in a system call made there. A task the dead dumper just let go may still be on its way in.
+bool maybe_in_vdso_park(int pid) {
+  uint64_t end = 0;
+  for (const SmapsEntry& e : read_maps_file(pid, "maps"))
+    if (e.name == "[vdso]") end = e.end;
+  if (end == 0) return false;
+  uint8_t code[2] = {};
+  remote_mem_read(pid, end - 16, code, sizeof code);
+  if (code[0] != 0x0f || code[1] != 0x05) return false;  // not armed: padding is zeros
+  for (int tries = 0; tries < 200; ++tries) {
+    std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/syscall"));
+    std::vector<std::string> f;
+    std::string tok;
+    while (in >> tok) f.push_back(tok);
+    if (f.size() == 9) {
+      uint64_t pc = std::stoull(f[8], nullptr, 16);
+      return pc >= end - 16 && pc < end;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // "running": look again
+  }
+  return false;
 }
 
 struct Child {
@@ -199,21 +225,47 @@ RescueReport rescue_once(const RescueRequest& req) {
     std::unique_ptr<Area> area = find_area(pid);
     rep.infected = area != nullptr;
     std::vector<Child> zombies = settled_children(pid, req.children_since, area ? &area->record : nullptr);
-    if (area || !zombies.empty()) {
+    bool vdso_parked = false;
+    try {
+      vdso_parked = maybe_in_vdso_park(pid);
+    } catch (const CoreError&) {
+    }
+    if (area || !zombies.empty() || vdso_parked) {
       SeizedTask task(pid);
       uint64_t vdso = vdso_gadget(pid);
       std::vector<std::unique_ptr<SeizedTask>> threads;  // let go with the main thread, once the area is gone
+      // Parked on the vDSO park (a remote syscall the area could not take): its own registers and mask
+      // are in the note below its stack.
+      std::unique_ptr<VdsoParkNote> note = vdso_parked ? parked_in_vdso(task) : nullptr;
+      if (note) {
+        user_regs_struct saved{};
+        std::memcpy(&saved, note->regs, sizeof saved);
+        task.adopt_original(saved, note->sigmask);
+        rep.registers_restored = true;
+        if (!area) {
+          RemoteSyscalls rs(task, vdso);
+          for (int fd : list_fds(pid)) {
+            try {
+              if (read_link("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd)).rfind("/memfd:cryopod-parasite", 0) == 0 &&
+                  rs.call(SYS_close, (uint64_t)fd) == 0)
+                ++rep.fds_closed;
+            } catch (const CoreError&) {
+            }
+          }
+        }
+      }
       if (area) {
         threads = put_back_threads(pid, *area, rep.threads_restored);
         const parasite_rescue& rec = area->record;
         user_regs_struct now = task.regs();
         user_regs_struct saved{};
         std::memcpy(&saved, rec.regs, sizeof saved);
-        rep.registers_restored = area->start != 0 && now.rip >= area->start && now.rip < area->start + PARASITE_AREA_SIZE;
+        bool in_area = area->start != 0 && now.rip >= area->start && now.rip < area->start + PARASITE_AREA_SIZE;
+        rep.registers_restored = rep.registers_restored || in_area;
         // Parked in the area: the registers and mask are the dumper's; put the task's own back. Anywhere
-        // else the registers are the task's (the blob never ran, or was already cured): only the mask,
-        // which every remote syscall had blocked.
-        task.adopt_original(rep.registers_restored ? saved : task.original_regs(), rec.sigmask);
+        // else the registers are the task's (the blob never ran, or was already cured), or the vDSO
+        // park's note gave them: only the mask, which every remote syscall had blocked.
+        if (!note) task.adopt_original(in_area ? saved : task.original_regs(), rec.sigmask);
         RemoteSyscalls rs(task, area->start ? area->start + PARASITE_GADGET_OFF : vdso);
         for (int fd : list_fds(pid)) {
           std::string link;
@@ -228,13 +280,14 @@ RescueReport rescue_once(const RescueRequest& req) {
           if (rs.call(SYS_wait4, (uint64_t)z.ns_pid, 0, WNOHANG | __WALL, 0) > 0) ++rep.children_reaped;
         rs.set_gadget(vdso);
         if (area->start) rs.must("munmap parasite area", SYS_munmap, area->start, PARASITE_AREA_SIZE);
-        if (rep.registers_restored && rec.xsave_len > 0)
+        if (in_area && rec.xsave_len > 0)
           task.set_xsave(std::vector<uint8_t>(rec.xsave, rec.xsave + rec.xsave_len));
       } else {
         RemoteSyscalls rs(task, vdso);
         for (const Child& z : zombies)
           if (rs.call(SYS_wait4, (uint64_t)z.ns_pid, 0, WNOHANG | __WALL, 0) > 0) ++rep.children_reaped;
       }
+      if (note) clear_vdso_park(pid, note->gadget);
       for (auto& th : threads) th->detach();
       task.detach();
     }
