@@ -127,9 +127,9 @@ void Parasite::release_local() {
 // Makes the shared area: the task's memfd, filled (blob, rescue record) and mapped by the dumper, then
 // mapped in the task, which is left parked in it.
 //
-// Until the area is mapped in the task, remote syscalls run on the vDSO's `syscall`, and a dumper that
-// dies at one of their stops leaves the task running on with our registers. So only two run there
-// (memfd_create and mmap), and between them the task holds its own registers again (its mask stays
+// Until the area is mapped in the task, remote syscalls run on the vDSO park (vdso_park.h; the vDSO's own
+// `syscall` when it could not be armed, where a dumper that dies at their stops would leave the task
+// running on with our registers). Only two run there (memfd_create and mmap), and between them the task holds its own registers again (its mask stays
 // blocked: a rescuer finds the record in the memfd and puts the mask back, rescue.cc). The memfd's name
 // goes below the task's stack pointer (past the red zone: dead stack), not into a scratch mapping that
 // would take two more calls; the dumper sizes and fills the memfd through /proc/PID/fd itself.
@@ -485,7 +485,7 @@ void Parasite::cure() {
   if (child_pid_ < 0) release_local();
   // 3. The other threads' own registers and masks back first (they may have run remote syscalls on the
   // area's gadget, and would fault on its address once it is gone); then the shared area, by the last
-  // remote syscall on the vDSO's gadget (ours goes with the area).
+  // remote syscall on the gadget we started with, the vDSO park (ours goes with the area).
   for (SeizedTask* th : threads_) th->put_back();
   rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
