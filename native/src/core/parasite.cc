@@ -127,12 +127,10 @@ void Parasite::release_local() {
 // Makes the shared area: the task's memfd, filled (blob, rescue record) and mapped by the dumper, then
 // mapped in the task, which is left parked in it.
 //
-// Until the area is mapped in the task, remote syscalls run on the vDSO park (vdso_park.h; the vDSO's own
-// `syscall` when it could not be armed, where a dumper that dies at their stops would leave the task
-// running on with our registers). Only two run there (memfd_create and mmap), and between them the task holds its own registers again (its mask stays
-// blocked: a rescuer finds the record in the memfd and puts the mask back, rescue.cc). The memfd's name
-// goes below the task's stack pointer (past the red zone: dead stack), not into a scratch mapping that
-// would take two more calls; the dumper sizes and fills the memfd through /proc/PID/fd itself.
+// Until the area is mapped, remote syscalls run on the vDSO park (vdso_park.h; else on the vDSO's own
+// `syscall`). Only memfd_create and mmap run there; between them the task holds its own registers (its
+// mask stays blocked: a rescuer puts it back from the record in the memfd). The memfd's name goes below
+// the stack pointer (dead stack, past the red zone); the dumper sizes and fills the memfd itself.
 void Parasite::start(const std::vector<uint8_t>& blob) {
   pid_t pid = task_.pid();
   const char name[] = "cryopod-parasite";
