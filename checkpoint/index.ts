@@ -10,7 +10,7 @@ export { dumpProcess } from './dump';
 export type { DumpSummary } from './dump';
 export { readVerified, restoreProcess, restoreVerified } from './restore';
 export type { MorphOptions, RestoreSummary, VerifiedCheckpoint } from './restore';
-export { rescueProcess, startTicks } from './rescue';
+export { livingDescendants, rescueProcess, rescueTree, startTicks } from './rescue';
 export type { RescueReport } from './rescue';
 export { measurePageDump } from './measure';
 export type { PageDumpMeasure } from './measure';
