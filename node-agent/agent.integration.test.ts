@@ -357,7 +357,8 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     // Parked, not killed: alive, untraced once its tracer is gone, the parasite still mapped.
     await waitFor('the dead agent to leave the process untraced', () => tracedThreads(ctr.pid).length === 0, 5000);
     expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).toContain('cryopod-parasite');
-    expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^State:\s+S/m);
+    // Asleep in the park (once let go by the dead tracer it runs the few instructions into its pause()).
+    await waitFor('the parked process to sleep', () => /^State:\s+S/m.test(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')), 5000);
     const snapshotChild = () => fs.readFileSync(`/proc/${ctr.pid}/task/${ctr.pid}/children`, 'utf8').trim();
     expect(snapshotChild()).not.toBe(''); // exits on its own (its socket's far end died), left a zombie
 
