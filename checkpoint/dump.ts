@@ -70,7 +70,7 @@ export async function dumpProcess(opts: {
 async function dumpGuarded(opts: Parameters<typeof dumpProcess>[0], dir: string, started: bigint): Promise<DumpSummary> {
   const leaveRunning = !!opts.leaveRunning;
   const pagesPath = path.join(dir, PAGES_FILE);
-  if (needsTree(opts.pid)) return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, opts.freezer, started);
+  if (needsTree(opts.pid)) return dumpWholeTree(opts.pid, dir, leaveRunning, opts.method, opts.freezer, started, opts.phaseFd);
 
   let task;
   try {
@@ -158,10 +158,11 @@ async function dumpWholeTree(
   method: DumpMethod | undefined,
   freezer: FreezerSpec | undefined,
   started: bigint,
+  phaseFd: number | undefined,
 ): Promise<DumpSummary> {
   let tree: DumpedTree;
   try {
-    const dumping = dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method, freezer });
+    const dumping = dumpTree({ pid, pagesDir: dir, leaveRunning, stopAfter: !leaveRunning, method, freezer, ...(phaseFd !== undefined ? { phaseFd } : {}) });
     await warmWhile(dumping);
     tree = await dumping;
   } catch (err) {
@@ -170,6 +171,7 @@ async function dumpWholeTree(
   }
   let written: { files: string[]; bytes: number };
   try {
+    phaseStep(phaseFd, 'images');
     written = await images().writeCheckpoint(dir, tree);
   } catch (err) {
     if (!leaveRunning) for (const t of tree.tasks) signal(t.hostPid ?? t.pid, 'SIGCONT');

@@ -98,6 +98,8 @@ export interface MorphOptions {
   inheritFds?: InheritFd[];
   /** Serve the memory lazily (see the header); `prefetch: false` only faults pages in (tests). */
   lazy?: boolean | { prefetch?: boolean };
+  /** The native restore's stepping hook (native/lib RestoreOptions.phaseFd). */
+  phaseFd?: number;
 }
 
 /**
@@ -139,10 +141,11 @@ function checkedDigests(cp: VerifiedCheckpoint): PagesDigest[] {
   return cp.pagesDigests;
 }
 
-function extraOf(opts: MorphOptions): { stubPid?: number; inheritFds?: InheritFd[]; uid?: number; gid?: number } {
+function extraOf(opts: MorphOptions): { stubPid?: number; inheritFds?: InheritFd[]; phaseFd?: number; uid?: number; gid?: number } {
   return {
     ...(opts.stubPid !== undefined ? { stubPid: opts.stubPid } : {}),
     ...(opts.inheritFds !== undefined ? { inheritFds: opts.inheritFds } : {}),
+    ...(opts.phaseFd !== undefined ? { phaseFd: opts.phaseFd } : {}),
     ...credsOf(opts),
   };
 }

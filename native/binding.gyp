@@ -43,6 +43,7 @@
         "src/core/seized_task.cc",
         "src/core/stub_process.cc",
         "src/core/uffd_fill.cc",
+        "src/core/vdso_park.cc",
         "src/core/vmas.cc",
         "src/core/files/contents.cc",
         "src/core/files/device.cc",

@@ -25,7 +25,8 @@ import { Agent } from './agent';
 import type { TestHooks as DumperHooks } from './dumper';
 import { freezerState } from './freezer';
 import { tracedThreads } from './procfs';
-import { FakeContainer, startFakeContainer } from './test/test-cgroup-pod';
+import { buildAgent, exited, phaseHook, startAgentChild as startChild } from './test/agent-child';
+import { FakeContainer, startFakeContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
 import {
   TestCluster,
   createDispatchedCheckpoint,
@@ -240,57 +241,15 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   });
 
-  /**
-   * The built agent in a child process (so that it can be SIGKILLed): main.js, or with pauseAfterFreezeFile
-   * the same Agent and config given the Dumper's test hook through AgentOverrides (the shipped agent reads
-   * no test switch from its environment).
-   */
-  /**
-   * The dump's phase hook of an agent child started with `phaseFd: 3` (`cryopod dump --phase-fd`): each
-   * phase's name, as the dump reaches it, goes to `onPhase`; the dump waits there until `step()`.
-   */
-  function phaseHook(agent: ChildProcess, onPhase: (name: string) => void): { step: () => void } {
-    const hook = agent.stdio[3] as unknown as import('net').Socket;
-    hook.on('error', () => undefined);
-    let buf = '';
-    hook.on('data', (d: Buffer) => {
-      buf += d.toString();
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const name = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        onPhase(name);
-      }
-    });
-    return { step: () => void hook.write('x') };
-  }
-
-  function startAgentChild(storageRoot: string, stateDir: string, hooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
-    const dist = path.join(ROOT, 'dist', 'node-agent');
-    const withHooks = `
-      const { Agent } = require(${JSON.stringify(path.join(dist, 'agent.js'))});
-      const { parseConfig } = require(${JSON.stringify(path.join(dist, 'config.js'))});
-      const agent = new Agent(parseConfig(process.argv.slice(1), process.env), { dumperHooks: ${JSON.stringify(hooks)} });
-      agent.start().catch((err) => { console.error(err); process.exit(1); });`;
-    const entry = Object.keys(hooks).length > 0 ? ['-e', withHooks, '--'] : [path.join(dist, 'main.js')];
-    const out = fs.openSync(logFile, 'a');
-    const child = spawn(
-      process.execPath,
-      [...entry, '--node-name', node, '--pod-name', 'cryopod-agent-x7k2p', '--storage-root', storageRoot, '--state-dir', stateDir, '--port', '0', '--bind', '127.0.0.1'],
-      { env: { ...process.env, KUBECONFIG: cluster.agentKubeconfig }, stdio: ['ignore', out, out, hooks.phaseFd === 3 ? 'pipe' : 'ignore'] },
-    );
-    fs.closeSync(out);
+  function startAgentChild(storageRoot: string, stateDir: string, dumperHooks: DumperHooks, logFile: string, node = NODE): ChildProcess {
+    const child = startChild({ kubeconfig: cluster.agentKubeconfig, node, storageRoot, stateDir, logFile, dumperHooks });
     children.push(child);
     return child;
   }
 
   test('the work ends Failed/AgentRestarted; the process runs thawed and untraced; it is not done twice', async () => {
-    // The agent runs as a child: build it (tsc emits dist/ even when some other file has type errors).
-    try {
-      execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'ignore' });
-    } catch {
-      // checked below
-    }
-    expect(fs.existsSync(path.join(ROOT, 'dist', 'node-agent', 'main.js'))).toBe(true);
+    // The agent runs as a child: build it.
+    expect(buildAgent()).toBe(true);
 
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cryopod-restart-'));
     cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -353,14 +312,26 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     expect(code).toBe(0);
   });
 
+  /** The dump guards (checkpoint/guard.ts) watching `pid`. */
+  function guardsOf(pid: number): number[] {
+    return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((e) => {
+      try {
+        const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(pid));
+      } catch {
+        return false;
+      }
+    });
+  }
+
   /** A pod `name` on `node` whose process runs in a fake container, and a Checkpoint ckpt-<name> dispatched to it. */
-  async function podWithDispatchedCheckpoint(node: string, ns: string, name: string, kind: 'v1' | 'v2') {
+  async function podWithDispatchedCheckpoint(node: string, ns: string, name: string, kind: 'v1' | 'v2', program: TestProgram = 'counter') {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `cryopod-${name}-`));
     cleanups.push(() => fs.rmSync(tmp, { recursive: true, force: true }));
     await createNamespace(cluster.admin, ns);
     const pod = await createPod(cluster.admin, ns, name, node);
     const uid = pod.metadata?.uid as string;
-    const ctr = await startFakeContainer(kind, uid);
+    const ctr = await startFakeContainer(kind, uid, program);
     cleanups.push(() => ctr.destroy());
     await setContainerRunning(cluster.admin, pod, ctr.containerID);
     await createDispatchedCheckpoint(cluster.admin, ns, `ckpt-${name}`, name, node, uid);
@@ -378,20 +349,7 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     await new Promise<void>((resolve) => {
       const hook = phaseHook(first, (name) => (name === 'snapshot' ? resolve() : hook.step()));
     });
-    const guards = fs
-      .readdirSync('/proc')
-      .filter((e) => /^\d+$/.test(e))
-      .filter((e) => {
-        const argv = (() => {
-          try {
-            return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-          } catch {
-            return [];
-          }
-        })();
-        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(ctr.pid));
-      })
-      .map(Number);
+    const guards = guardsOf(ctr.pid);
     expect(guards).toHaveLength(1);
     for (const g of guards) process.kill(g, 'SIGKILL');
     first.kill('SIGKILL');
@@ -399,7 +357,8 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     // Parked, not killed: alive, untraced once its tracer is gone, the parasite still mapped.
     await waitFor('the dead agent to leave the process untraced', () => tracedThreads(ctr.pid).length === 0, 5000);
     expect(fs.readFileSync(`/proc/${ctr.pid}/maps`, 'utf8')).toContain('cryopod-parasite');
-    expect(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')).toMatch(/^State:\s+S/m);
+    // Asleep in the park (once let go by the dead tracer it runs the few instructions into its pause()).
+    await waitFor('the parked process to sleep', () => /^State:\s+S/m.test(fs.readFileSync(`/proc/${ctr.pid}/status`, 'utf8')), 5000);
     const snapshotChild = () => fs.readFileSync(`/proc/${ctr.pid}/task/${ctr.pid}/children`, 'utf8').trim();
     expect(snapshotChild()).not.toBe(''); // exits on its own (its socket's far end died), left a zombie
 
@@ -422,6 +381,37 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     expect({ phase: cp.status?.phase, reason: ready?.reason }).toEqual({ phase: 'Failed', reason: 'AgentRestarted' });
     expect(fs.existsSync(path.join(storageRoot, 'team-c', `ckpt-web-${cp.metadata.uid}`))).toBe(false);
     process.stdout.write(`parked process put back ${putBackMs} ms after the agent restarted\n`);
+  });
+
+  test('killed with its guard while a child of the process is infected (a tree dump): the journal puts every process back', async () => {
+    const node = 'node-f';
+    const { storageRoot, stateDir, log, ctr } = await podWithDispatchedCheckpoint(node, 'team-f', 'fam', 'v2', 'counter-family');
+    // Held at the second process's state (the tree's child, infected), then killed with the guard.
+    const first = startAgentChild(storageRoot, stateDir, { phaseFd: 3 }, log, node);
+    let states = 0;
+    await new Promise<void>((resolve) => {
+      const hook = phaseHook(first, (name) => (name === 'state' && ++states === 2 ? resolve() : hook.step()));
+    });
+    const family = withDescendants(ctr.pid);
+    expect(family).toHaveLength(2);
+    const guards = guardsOf(ctr.pid);
+    expect(guards).toHaveLength(1);
+    for (const g of guards) process.kill(g, 'SIGKILL');
+    first.kill('SIGKILL');
+    await exited(first);
+    await waitFor('the dead agent to leave the tree untraced', () => family.every((p) => tracedThreads(p).length === 0), 5000);
+    const infected = (p: number) => fs.readFileSync(`/proc/${p}/maps`, 'utf8').includes('cryopod-parasite');
+    expect(infected(family[1])).toBe(true); // the child waits parked
+
+    const restarted = Date.now();
+    startAgentChild(storageRoot, stateDir, {}, log, node);
+    await waitFor('the restarted agent to put every process back', () => family.every((p) => !infected(p)), 5000);
+    expect(Date.now() - restarted).toBeLessThan(5000);
+    await expectRunningThawedUntraced(ctr); // the init's counter moves: it comes from the child, through the pipe
+    for (const p of family) expect(tracedThreads(p)).toEqual([]);
+    expect(fs.readFileSync(log, 'utf8')).toMatch(new RegExp(`put back pid ${family[1]} left by an earlier agent's dump: parasite removed true, registers restored true`));
+    const cp = await waitForPhase(cluster.admin, 'team-f', 'ckpt-fam', ['Succeeded', 'Failed'], 60000);
+    expect(cp.status?.conditions?.find((c) => c.type === 'Ready')?.reason).toBe('AgentRestarted');
   });
 
   test('the API server restarted mid-checkpoint: the Checkpoint still ends with a result, nothing left frozen', async () => {

@@ -17,7 +17,7 @@ import { startHttpServer } from './http-server';
 import { AgentIdentity, makeIdentity } from './identity';
 import { AgentApi, KubeAgentApi, loadKubeConfig } from './kube';
 import { AgentMetrics } from './metrics';
-import { ReadImagesFn, RestoreFn, RestoreWorker } from './restore-worker';
+import { ReadImagesFn, RestoreFn, RestoreHooks, RestoreWorker } from './restore-worker';
 import { ImageStore } from './storage';
 import { remoteStoreFrom } from './remote-store';
 import { UploadJournal } from './upload-journal';
@@ -32,6 +32,8 @@ export interface AgentOverrides {
   log?: (msg: string) => void;
   /** Tests only: stand-ins for an agent that dies mid-dump (dumper.ts); never set by main.ts. */
   dumperHooks?: DumperHooks;
+  /** Tests only: the restore's stepping hook (restore-worker.ts), to kill the agent mid-restore. */
+  restoreHooks?: RestoreHooks;
 }
 
 /** One watched kind of work: its plural and the handler of one key (each kind has its own queue). */
@@ -75,7 +77,7 @@ export class Agent {
     const remote = remoteStoreFrom(cfg);
     const uploads = new UploadJournal(path.join(cfg.stateDir, cfg.nodeName));
     const checkpoints = new CheckpointWorker({ api, identity: this.identity, store, remote, uploads, dumper, mounts, metrics: this.metrics, log: this.log });
-    const restores = new RestoreWorker({ api, identity: this.identity, store, remote, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages });
+    const restores = new RestoreWorker({ api, identity: this.identity, store, remote, mounts, metrics: this.metrics, log: this.log, restore: this.overrides.restore, readImages: this.overrides.readImages, hooks: this.overrides.restoreHooks });
     const kinds: WorkKind[] = [
       { plural: CHECKPOINT_PLURAL, handle: (k) => checkpoints.handle(k) },
       { plural: RESTORE_PLURAL, handle: (k) => restores.handle(k) },

@@ -2,13 +2,15 @@
  * A record on the node's disk of every cgroup the agent is about to freeze and of the process it is
  * about to dump in it, removed once the dump is over. An agent that starts puts back whatever an earlier
  * instance left, before it does anything else: it thaws the cgroup, then rescues the process
- * (checkpoint/ rescueProcess: a task parked in the parasite gets its own registers back, the parasite's
- * area and fds go, a snapshot child is reaped, and a group stop the dump left is SIGCONTed). This works
+ * (checkpoint/ rescueTree: the process and every process below it; a task parked in the parasite gets
+ * its own registers back, and each of its threads, the parasite's area and fds go, a snapshot child is
+ * reaped, and a group stop the dump left is SIGCONTed). This works
  * even when the Checkpoint or the Pod was deleted meanwhile, and when the dump's own guard died with the
  * agent (a container killed whole), so no pod stays frozen, stopped or infected because its agent died.
  *
  *   <stateDir>/freezes/<key>.json   { "kind": "v1" | "v2", "path": "/sys/fs/cgroup/…",
- *                                     "task"?: { "pid", "startedAt", "stoppedBefore", "since" } }
+ *                                     "task"?: { "pid", "startedAt", "stoppedBefore", "treeStoppedBefore",
+ *                                                "since" } }
  *
  * Only paths under a mounted cgroup hierarchy are ever written to (the file could be stale or edited);
  * a task whose start time differs from the record's is a reused PID and is left alone.
@@ -16,7 +18,7 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { rescueProcess, startTicks } from '../checkpoint';
+import { livingDescendants, rescueTree, startTicks } from '../checkpoint';
 import { CgroupMounts } from './cgroup-mounts';
 import { FreezerRef, isFrozenOrFreezing, thaw } from './freezer';
 import { readStatus } from './procfs';
@@ -27,6 +29,8 @@ interface JournalledTask {
   startedAt: number;
   /** It was in a group stop before the dump: that stop is not ours to end. */
   stoppedBefore: boolean;
+  /** Processes below it (a tree dump) that were in a group stop before the dump. */
+  treeStoppedBefore?: number[];
   /** The agent's own start (clock ticks): snapshot children are younger. */
   since: number;
 }
@@ -50,7 +54,13 @@ export class FreezeJournal {
     const entry: Entry = { kind: ref.kind, path: ref.path };
     const startedAt = pid === undefined ? undefined : startTicks(pid);
     if (pid !== undefined && startedAt !== undefined)
-      entry.task = { pid, startedAt, stoppedBefore: readStatus(pid)?.state === 'T', since: startTicks('self') ?? 0 };
+      entry.task = {
+        pid,
+        startedAt,
+        stoppedBefore: readStatus(pid)?.state === 'T',
+        treeStoppedBefore: livingDescendants(pid).filter((p) => readStatus(p)?.state === 'T'),
+        since: startTicks('self') ?? 0,
+      };
     fs.writeFileSync(`${f}.tmp`, JSON.stringify(entry));
     fs.renameSync(`${f}.tmp`, f);
   }
@@ -100,13 +110,18 @@ export class FreezeJournal {
 
   private async rescue(t: JournalledTask, log: (msg: string) => void): Promise<void> {
     if (![t.pid, t.startedAt, t.since].every((n) => Number.isInteger(n) && n >= 0) || t.pid === 0) return;
+    if (startTicks(t.pid) !== t.startedAt) return; // gone, or a reused PID: not ours
+    const tree = Array.isArray(t.treeStoppedBefore) ? t.treeStoppedBefore.filter((p) => Number.isInteger(p) && p > 0) : [];
     try {
-      const r = await rescueProcess({ pid: t.pid, startedAt: t.startedAt, childrenSince: t.since, resumeStopped: !t.stoppedBefore });
-      if (!r.gone && (r.infected || r.childrenReaped > 0 || r.resumed))
-        log(
-          `put back pid ${t.pid} left by an earlier agent's dump: parasite removed ${r.infected}, registers restored ${r.registersRestored}, ` +
-            `fds closed ${r.fdsClosed}, snapshot children reaped ${r.childrenReaped}, resumed ${r.resumed}`,
-        );
+      // The process and every process below it (a tree dump infects and stops each in turn).
+      const stoppedBefore = [...(t.stoppedBefore ? [t.pid] : []), ...tree];
+      for (const { pid, report: r } of await rescueTree({ pid: t.pid, childrenSince: t.since, stoppedBefore })) {
+        if (!r.gone && (r.infected || r.childrenReaped > 0 || r.resumed))
+          log(
+            `put back pid ${pid} left by an earlier agent's dump: parasite removed ${r.infected}, registers restored ${r.registersRestored}, ` +
+              `fds closed ${r.fdsClosed}, snapshot children reaped ${r.childrenReaped}, resumed ${r.resumed}, threads restored ${r.threadsRestored}`,
+          );
+      }
     } catch (err) {
       log(`could not put back pid ${t.pid} left by an earlier agent's dump: ${(err as Error).message}`);
     }

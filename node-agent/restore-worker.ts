@@ -18,7 +18,8 @@
  *               before the saved task runs an instruction. No uid/gid: the morphed processes keep the
  *               stub's credentials, namespaces and cgroup (its container's)
  *            ─► Succeeded (durations, Ready, Event) | Failed + reason (Event)
- *       ─► Running, claimed by an earlier instance on this node ─► Failed AgentRestarted (not retried)
+ *       ─► Running, claimed by an earlier instance on this node ─► every stub untouched (or none started):
+ *            claimed again and run; else Failed AgentRestarted (not retried), naming what is left
  *
  * Final statuses are written only while the Restore is still Running under our claim (the operator may
  * have failed it on its timeout), with retry on conflict; a result whose write failed is kept and written
@@ -28,7 +29,7 @@ import * as path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Restore } from '../crds/types';
 import { ConditionType, DEFAULT_TIMEOUT_SECONDS, getCondition, Reason, splitKey } from '../kube';
-import { readVerified, restoreVerified } from '../checkpoint';
+import { phaseStep, readVerified, restoreVerified } from '../checkpoint';
 import type { VerifiedCheckpoint } from '../checkpoint';
 import { ImageError } from '../images';
 import { CgroupMounts } from './cgroup-mounts';
@@ -43,13 +44,13 @@ import { CheckpointRef, ImageStore, refOf } from './storage';
 import { download, storeKey, type RemoteStore } from './remote-store';
 import { SealError } from '../images/seal-verify';
 import { isStoreError, type Progress } from '../store';
-import { exeOf, findStubs, isStubExe, ReadyStub } from './stub-wait';
+import { exeOf, findStubs, isStubExe, ReadyStub, untouchedStubProblem } from './stub-wait';
 import { WorkError, describeError } from './work-error';
 
 /** One container's images, metadata verified, with the digests its pages are verified against when filled. */
 export type ContainerImages = VerifiedCheckpoint;
 /** What the agent calls to morph a stub: the checkpoint library's restoreVerified, or a fake in unit tests. */
-export type RestoreFn = (opts: { image: ContainerImages; stubPid: number }) => Promise<number>;
+export type RestoreFn = (opts: { image: ContainerImages; stubPid: number; phaseFd?: number }) => Promise<number>;
 export type ReadImagesFn = (dir: string) => Promise<ContainerImages>;
 
 export interface RestoreWorkerDeps {
@@ -67,6 +68,17 @@ export interface RestoreWorkerDeps {
   now?: () => Date;
   /** How often the restore pod is looked at while its stubs start (default 250 ms). */
   pollMs?: number;
+  /** Tests only (never set by main.ts): the restore's stepping hook, to kill the agent at a phase. */
+  hooks?: RestoreHooks;
+}
+
+export interface RestoreHooks {
+  /**
+   * The restore's phases to this fd, each waiting for a byte (checkpoint/phase.ts): morph (images
+   * verified, no stub touched yet), the native core's seize, memory and release (per stub), restored
+   * (every stub let go, the result not yet written).
+   */
+  phaseFd?: number;
 }
 
 type Outcome = { kind: 'succeeded'; result: RestoreResult } | { kind: 'failed'; reason: string; message: string };
@@ -75,7 +87,7 @@ type Outcome = { kind: 'succeeded'; result: RestoreResult } | { kind: 'failed'; 
 const DEADLINE_MARGIN_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const checkpointRestore: RestoreFn = ({ image, stubPid }) => restoreVerified(image, { stubPid });
+const checkpointRestore: RestoreFn = ({ image, stubPid, phaseFd }) => restoreVerified(image, { stubPid, ...(phaseFd !== undefined ? { phaseFd } : {}) });
 
 /** A pages image that did not match the manifest, found by the fill (an ImageError ECHECKSUM naming it). */
 function isCorruptImage(err: unknown): boolean {
@@ -241,13 +253,15 @@ export class RestoreWorker {
 
     // Morph each stub.
     const restore = this.d.restore ?? checkpointRestore;
+    const phaseFd = this.d.hooks?.phaseFd;
+    phaseStep(phaseFd, 'morph');
     const done: Array<{ name: string; pid: number }> = [];
     for (const s of stubs) {
       const name = s.container.name;
       this.recheckStub(s, pod.metadata?.uid as string);
       const image = images.get(name) as ContainerImages;
       try {
-        const pid = await restore({ image, stubPid: s.pid });
+        const pid = await restore({ image, stubPid: s.pid, ...(phaseFd !== undefined ? { phaseFd } : {}) });
         done.push({ name, pid });
       } catch (err) {
         const e = describeError(err);
@@ -259,6 +273,7 @@ export class RestoreWorker {
       }
     }
     const restoreSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    phaseStep(phaseFd, 'restored');
     return { podName, nodeName: node, containers: done, durations: { downloadSeconds: round(downloadSeconds), restoreSeconds: round(restoreSeconds) } };
   }
 
@@ -300,13 +315,52 @@ export class RestoreWorker {
     }
   }
 
+  /**
+   * An earlier agent on this node died with this Restore Running. Its restorer seized every stub with
+   * PTRACE_O_EXITKILL, so a stub it had started to morph died with it, and one it had let go runs the
+   * restored task: what is left is either untouched or not ours to redo. When every container still runs
+   * its untouched waiting stub (or none has started one yet), nothing was done: the restore is claimed
+   * again and run. Otherwise it ends Failed/AgentRestarted, naming what the containers hold.
+   */
   private async recover(r: Restore): Promise<void> {
     const previous = r.status?.claimedBy as string;
+    const key = `${r.metadata.namespace}/${r.metadata.name}`;
+    const left = await this.leftByEarlierAgent(r);
+    if (left.untouched) {
+      this.d.log(`restore ${key}: recovered work of ${previous}: no stub was touched (${left.what}); retrying`);
+      await this.claimAndRun(key, r);
+      return;
+    }
     const message =
-      `the agent restarted while this restore was running (claimed by ${previous}); it was not retried: ` +
-      `delete this Restore (its pod goes with it) and create a new one`;
-    this.d.log(`restore ${r.metadata.namespace}/${r.metadata.name}: recovered work of ${previous}`);
+      `the agent restarted while this restore was running (claimed by ${previous}) and had begun on its stubs ` +
+      `(${left.what}); it was not retried: delete this Restore (its pod goes with it) and create a new one`;
+    this.d.log(`restore ${key}: recovered work of ${previous}`);
     await this.finish(r, { kind: 'failed', reason: Reason.AgentRestarted, message }, previous);
+  }
+
+  /** What the restore pod's containers hold now: untouched when a retry cannot act on a stub twice. */
+  private async leftByEarlierAgent(r: Restore): Promise<{ untouched: boolean; what: string }> {
+    const ns = r.metadata.namespace as string;
+    const podName = r.status?.podName ?? r.spec.newPodName ?? `${r.spec.checkpointName}-restored`;
+    let pod: V1Pod;
+    try {
+      pod = await this.restorePodObject(r, ns, podName);
+    } catch (err) {
+      return { untouched: false, what: (err as Error).message };
+    }
+    const statuses = pod.status?.containerStatuses ?? [];
+    const neverStarted = (pod.spec?.containers ?? []).every((c) => {
+      const st = statuses.find((x) => x.name === c.name);
+      return !st?.containerID && !(st?.restartCount ?? 0);
+    });
+    if (neverStarted) return { untouched: true, what: 'no container has started yet' };
+    const look = findStubs(pod, this.d.mounts, this.proc);
+    if ('notReady' in look) return { untouched: false, what: look.notReady };
+    for (const s of look.stubs) {
+      const why = untouchedStubProblem(s.pid, this.proc);
+      if (why) return { untouched: false, what: `container ${s.container.name}: ${why}` };
+    }
+    return { untouched: true, what: `every container runs its waiting stub: ${look.stubs.map((s) => `${s.container.name}=${s.pid}`).join(', ')}` };
   }
 
   private async finish(r: Restore, outcome: Outcome, claim = this.d.identity.id): Promise<void> {

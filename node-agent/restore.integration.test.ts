@@ -19,10 +19,10 @@ import * as http from 'http';
 import * as path from 'path';
 import { Checkpoint, Restore } from '../crds/types';
 import { STUB_PATH } from '../checkpoint';
-import { buildRestorePod } from '../operator/restore-pod';
 import { holdsFor, waitFor } from '../testenv/wait';
 import type { Agent } from './agent';
 import { readStatus, tracedThreads } from './procfs';
+import { createRestorePod } from './test/restore-pod-fixture';
 import { startInProcessAgent } from './test/test-agent';
 import type { InProcessAgent } from './test/test-agent';
 import { buildCounter, FakeContainer, startFakeContainer, startStubContainer, StubContainer, TestProgram, withDescendants } from './test/test-cgroup-pod';
@@ -31,7 +31,6 @@ import {
   createDispatchedCheckpoint,
   createNamespace,
   createPod,
-  createPodObject,
   createRestore,
   dispatchRestore,
   eventsWhenRecorded,
@@ -100,21 +99,8 @@ async function checkpointCounter(kind: 'v1' | 'v2', podName: string, name: strin
   return { ctr, cp, lastCounter };
 }
 
-/** The restore pod as the operator makes it (operator/restore-pod.ts), from the saved pod.json. */
-async function makeRestorePod(cp: Checkpoint, r: Restore, podName: string) {
-  const dir = new URL(cp.status?.imageLocation as string).pathname;
-  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'pod.json'), 'utf8'));
-  const obj = buildRestorePod({
-    saved,
-    namespace: ns,
-    podName,
-    nodeName: NODE,
-    restore: { name: r.metadata.name as string, uid: r.metadata.uid as string },
-    checkpointName: cp.metadata.name as string,
-    stubImage: 'cryopod-test/cryopod:1',
-    stubSourcePath: '/opt/cryopod/cryopod-stub',
-  });
-  return createPodObject(cluster.admin, obj);
+function makeRestorePod(cp: Checkpoint, r: Restore, podName: string) {
+  return createRestorePod(cluster.admin, cp, r, ns, NODE, podName);
 }
 
 async function startStub(kind: 'v1' | 'v2', podUid: string, opts: { pidNamespace?: boolean } = {}): Promise<StubContainer> {

@@ -78,3 +78,19 @@ export function findStubs(pod: V1Pod, mounts: CgroupMounts, proc = PROC): { stub
   }
   return { stubs };
 }
+
+/**
+ * Why a stub that findStubs saw waiting may have been touched by an agent that died (undefined: it was
+ * not). A restorer seizes with PTRACE_O_EXITKILL: once its tracer is gone the stub has a SIGKILL pending
+ * (or is past it, dying), so an untouched stub is untraced, asleep in its wait, with no SIGKILL pending.
+ */
+export function untouchedStubProblem(pid: number, proc = PROC): string | undefined {
+  const status = readText(`${proc}/${pid}/status`);
+  if (!status) return `stub ${pid} is gone`;
+  const field = (name: string): string => new RegExp(`^${name}:\\s*(\\S+)`, 'm').exec(status)?.[1] ?? '';
+  if (field('TracerPid') !== '0') return `stub ${pid} is traced by pid ${field('TracerPid')}`;
+  if (field('State') !== 'S') return `stub ${pid} is in state ${field('State')}, not waiting`;
+  const sigkill = 1n << 8n; // SIGKILL is signal 9: bit 8
+  for (const f of ['SigPnd', 'ShdPnd']) if ((BigInt(`0x${field(f) || '0'}`) & sigkill) !== 0n) return `stub ${pid} is being killed`;
+  return undefined;
+}

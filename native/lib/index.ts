@@ -73,6 +73,7 @@ interface Addon {
     parasitePath?: string;
     pipes?: number;
     freezer?: FreezerSpec;
+    phaseFd?: number;
   }): Promise<DumpedTree>;
   restoreTree(opts: {
     tree: DumpedTree;
@@ -135,6 +136,7 @@ export async function dumpTree(opts: TreeDumpOptions): Promise<DumpedTree> {
     ...(method === 'parasite' ? { parasitePath: PARASITE_PATH } : {}),
     ...(opts.pipes !== undefined ? { pipes: opts.pipes } : {}),
     ...(opts.freezer ? { freezer: checkFreezer(opts.freezer) } : {}),
+    ...(opts.phaseFd !== undefined ? { phaseFd: opts.phaseFd } : {}),
   });
 }
 

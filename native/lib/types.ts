@@ -344,6 +344,8 @@ export interface TreeDumpOptions {
   pipes?: number;
   /** The tree's cgroup (a container's): frozen so that every process stops at one instant. */
   freezer?: FreezerSpec;
+  /** As DumpOptions.phaseFd: seize, then infect, drain and state for each process in turn. */
+  phaseFd?: number;
 }
 
 export interface TreeRestoreOptions {
@@ -357,6 +359,8 @@ export interface TreeRestoreOptions {
   stubPid?: number;
   /** What replaces each external fd (see InheritFd). */
   inheritFds?: InheritFd[];
+  /** As RestoreOptions.phaseFd (memory: once every task's memory is filled). */
+  phaseFd?: number;
 }
 
 export interface DumpOptions {
@@ -423,6 +427,12 @@ export interface RestoreOptions {
   stubPid?: number;
   /** What replaces each external fd (see InheritFd). */
   inheritFds?: InheritFd[];
+  /**
+   * A stepping hook, as DumpOptions.phaseFd: seize (the stub seized, nothing of it changed), memory (its
+   * address space is the task's, filled and verified), release (all done but letting it go). The agent's
+   * crash tests kill the restorer there.
+   */
+  phaseFd?: number;
 }
 
 /**
@@ -446,6 +456,8 @@ export interface RescueReport {
   infected: boolean;
   /** It was parked in the area: its own registers, signal mask and FPU state were put back. */
   registersRestored: boolean;
+  /** Other threads that were parked in the area: their own registers and masks were put back. */
+  threadsRestored: number;
   fdsClosed: number;
   /** Snapshot children (zombies with exit signal 0) reaped through the task. */
   childrenReaped: number;

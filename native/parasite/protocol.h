@@ -45,6 +45,9 @@
 #define PARASITE_RESCUE_MAGIC 0x6575637365524350ULL /* "PCRescue" in memory order */
 #define PARASITE_RESCUE_MAX_FDS 24
 #define PARASITE_XSAVE_MAX 16384
+/* Threads besides the main one whose registers the record holds: with more, their remote syscalls stay
+ * on the vDSO (docs/native.md, "When the dumper dies"). */
+#define PARASITE_RESCUE_MAX_THREADS 512
 #define PARASITE_MAX_PIPES 16
 #define PARASITE_MAX_IOVS 16384
 #define PARASITE_MAX_SEGS 4096
@@ -103,6 +106,15 @@ struct parasite_rescue_fd {
   uint64_t ino;
 };
 
+/* A thread other than the main one, as seized: the dumper runs its remote syscalls (sigaltstack,
+ * clear_child_tid, per-thread state) on the area's gadget, so it too may be parked there. */
+struct parasite_rescue_thread {
+  int32_t tid;
+  uint32_t pad;
+  uint64_t sigmask;
+  uint64_t regs[27];
+};
+
 struct parasite_rescue {
   uint64_t magic;
   int32_t pid;          /* the task, in the dumper's PID namespace */
@@ -116,6 +128,9 @@ struct parasite_rescue {
   uint32_t pad;
   struct parasite_rescue_fd fds[PARASITE_RESCUE_MAX_FDS];
   uint8_t xsave[PARASITE_XSAVE_MAX];
+  uint32_t nr_threads;
+  uint32_t pad2;
+  struct parasite_rescue_thread threads[PARASITE_RESCUE_MAX_THREADS];
 };
 
 #endif

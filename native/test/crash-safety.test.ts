@@ -15,18 +15,17 @@
  * And `cryopod restore` SIGKILLed at random moments: the half-built stub dies with it (PTRACE_O_EXITKILL),
  * so afterwards either the restored process runs and passes its own check, or nothing of it is left.
  */
-import { ChildProcess, execFileSync, spawn } from 'child_process';
+import { execFileSync, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MANIFEST_FILE } from '../../images';
 import { STUB_PATH } from '../../checkpoint';
+import { CLI, childrenOf, Dumper, fdList, guardsOf, Mode, startDumper, startVictim, Target } from './crash-harness';
 import {
   assertRunningUntraced,
   cleanup,
   isAlive,
   makeTempDir,
-  procPpid,
-  readFds,
   readFileOrUndefined,
   readMaps,
   readProgress,
@@ -38,90 +37,15 @@ import {
   waitForProgress,
 } from './procs';
 
-const CLI = path.join(__dirname, '..', '..', 'bin', 'cryopod.js');
-type Mode = 'plain' | 'leave-running';
 const PHASES: Record<Mode, string[]> = {
-  plain: ['seize', 'infect', 'drain', 'cure', 'images'],
-  'leave-running': ['seize', 'infect', 'snapshot', 'cure', 'drain', 'images'],
+  plain: ['seize', 'area', 'infect', 'drain', 'cure', 'state', 'unmap', 'images'],
+  'leave-running': ['seize', 'area', 'infect', 'snapshot', 'cure', 'state', 'unmap', 'drain', 'reap', 'images'],
 };
 const RANDOM_RUNS = 20;
 
-interface Target {
-  pid: number;
-  workdir: string;
-  fds: string[];
-}
-
-/** The ticker victim under `sh`, which writes the victim's exit status (128+N for signal N) to exit-status. */
+/** The ticker victim (its ready file holds its pid). */
 async function startTarget(): Promise<Target> {
-  const workdir = makeTempDir('crash');
-  const launcher = spawn('setsid', ['-f', 'sh', '-c', '"$0" "$1"; echo $? > "$1/exit-status"', victimPath('ticker'), workdir], {
-    stdio: 'ignore',
-  });
-  await new Promise((resolve) => launcher.on('exit', resolve));
-  const ready = await waitFor(() => readFileOrUndefined(path.join(workdir, 'ready')), 10_000, 'ticker ready');
-  const pid = Number(ready.trim());
-  trackPid(pid);
-  targets.push(pid);
-  const holder = procPpid(pid);
-  if (holder && holder > 1) trackPid(holder);
-  return { pid, workdir, fds: fdList(pid, workdir) };
-}
-
-/** Its fds but the progress file it opens for a moment every tick (in its workdir). */
-function fdList(pid: number, workdir: string): string[] {
-  return [...readFds(pid)].filter(([, target]) => !target.startsWith(workdir)).map(([fd, target]) => `${fd} ${target}`).sort();
-}
-
-/** Guards (checkpoint/guard.ts) started for this pid: they outlive the dumper they watch. */
-function guardsOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const argv = (readFileOrUndefined(`/proc/${e}/cmdline`) ?? '').split('\0');
-    if (argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(pid))) out.push(Number(e));
-  }
-  return out;
-}
-
-function childrenOf(pid: number): string {
-  let all = '';
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) all += readFileOrUndefined(`/proc/${pid}/task/${tid}/children`) ?? '';
-  return all.trim();
-}
-
-interface Dumper {
-  child: ChildProcess;
-  dir: string;
-  exited: Promise<void>;
-  stderr: () => string;
-  /** The last phase it reported (the random runs let it go on at once: for the failure message). */
-  lastPhase: () => string;
-}
-
-function startDumper(t: Target, mode: Mode, opts: { killAt?: string; dir?: string } = {}): Dumper {
-  const dir = opts.dir ?? makeTempDir('crash-img');
-  const args = ['dump', '--pid', String(t.pid), '--dir', dir, ...(mode === 'leave-running' ? ['--leave-running'] : []), '--phase-fd', '3'];
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-  trackPid(child.pid!);
-  let err = '';
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  let last = '(none)';
-  const hook = child.stdio[3] as unknown as import('net').Socket;
-  let buf = '';
-  hook.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      last = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (last === opts.killAt) child.kill('SIGKILL');
-      else hook.write('x');
-    }
-  });
-  hook.on('error', () => undefined);
-  return { child, dir, exited, stderr: () => err, lastPhase: () => last };
+  return startVictim('ticker', targets);
 }
 
 /**
@@ -139,7 +63,7 @@ async function expectPutBack(t: Target, mode: Mode, d: Dumper, what: string): Pr
   }
   assertRunningUntraced(t.pid, `the target (${what})`);
   expect({ what, parasite: readMaps(t.pid).filter((l) => l.name.includes('cryopod-parasite')) }).toEqual({ what, parasite: [] });
-  expect({ what, fds: fdList(t.pid, t.workdir) }).toEqual({ what, fds: t.fds });
+  expect({ what, fds: fdList(t.pid, t.workdir) }).toEqual({ what, fds: t.fds.get(t.pid) });
   expect({ what, children: childrenOf(t.pid) }).toEqual({ what, children: '' });
   return 'running';
 }

@@ -140,7 +140,7 @@ void read_dump_options(const Napi::Object& o, DumpOptions& req) {
   req.freezer_dir = str_opt(f, "path");
 }
 
-// What restore and restoreTree share: { stubPath, uid?, gid?, stubPid?, inheritFds? }.
+// What restore and restoreTree share: { stubPath, uid?, gid?, stubPid?, inheritFds?, phaseFd? }.
 template <typename Request>
 void read_stub_options(const Napi::Object& o, Request& req) {
   req.stub_path = str_opt(o, "stubPath");
@@ -148,6 +148,7 @@ void read_stub_options(const Napi::Object& o, Request& req) {
   if (o.Get("gid").IsNumber()) req.gid = o.Get("gid").As<Napi::Number>().Int64Value();
   if (o.Get("stubPid").IsNumber()) req.stub_pid = o.Get("stubPid").As<Napi::Number>().Int32Value();
   req.inherit = inherit_from_js(o.Get("inheritFds"));
+  if (o.Get("phaseFd").IsNumber()) req.phase_fd = o.Get("phaseFd").As<Napi::Number>().Int32Value();
 }
 
 // The caller skipped hashing the pages images it registered: a restore whose fill did not verify one of
@@ -463,6 +464,7 @@ Napi::Value Rescue(const Napi::CallbackInfo& info) {
         out.Set("gone", r.gone);
         out.Set("infected", r.infected);
         out.Set("registersRestored", r.registers_restored);
+        out.Set("threadsRestored", r.threads_restored);
         out.Set("fdsClosed", r.fds_closed);
         out.Set("childrenReaped", r.children_reaped);
         out.Set("resumed", r.resumed);

@@ -29,6 +29,7 @@
 #include "page_copy.h"
 #include "parasite.h"
 #include "phase.h"
+#include "vdso_park.h"
 #include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
@@ -71,7 +72,8 @@ bool snapshot_has(int child, const std::vector<Vma>& vmas) {
 bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, RemoteSyscalls& rs,
                         std::vector<std::unique_ptr<SeizedTask>>& others, uint64_t gadget, int out, uint64_t zero_pfn,
                         std::chrono::steady_clock::time_point freeze_started) {
-  auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+  auto parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes, req.phase_fd);
+  parasite->record_threads(others);
   phase(req.phase_fd, "infect");
   int child = parasite->fork_snapshot();
   int child_in_task = parasite->snapshot_child_in_task();
@@ -91,7 +93,8 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     settle_fifo_bytes({&t}, {req.pid});
     refuse_pipes(t);
     assign_share_ids({&t});
-    collect_in_task_state(main, rs, others, gadget, t, parasite->scratch());
+    collect_in_task_state(main, rs, others, parasite->thread_gadget(), t, parasite->scratch());
+    phase(req.phase_fd, "state");
     parasite->cure();
     to_namespace_ids({&t});
     for (auto& th : others) th->detach();
@@ -119,11 +122,11 @@ bool dump_from_snapshot(const DumpRequest& req, TaskImage& t, SeizedTask& main, 
     parasite.reset();
     for (auto& th : others) th->detach();
     main.detach();
-    reap_through_task(req.pid, child_in_task, child, gadget);
+    reap_through_task(req.pid, child_in_task, child, gadget, req.phase_fd);
     throw;
   }
   parasite.reset();
-  reap_through_task(req.pid, child_in_task, child, gadget);
+  reap_through_task(req.pid, child_in_task, child, gadget, req.phase_fd);
   fsync_if_file(out, req.pages_path);
   t.snapshot = true;
   return true;
@@ -180,7 +183,8 @@ TaskImage dump_task(const DumpRequest& req) {
 
   t.vmas = short_freeze ? collect_vmas_fast(req.pid, before) : collect_vmas(req.pid);
   uint64_t gadget = find_vdso_syscall(req.pid, t.vmas);
-  RemoteSyscalls rs(main, gadget);
+  VdsoPark park(main);  // the calls the area cannot take run on a park in the vDSO's padding (vdso_park.h)
+  RemoteSyscalls rs(main, park.gadget() ? park.gadget() : gadget);
   if (short_freeze && snapshot_possible(t.vmas) &&
       dump_from_snapshot(req, t, main, rs, others, gadget, out, zero_pfn,
                          freezer ? freeze_started : std::chrono::steady_clock::time_point{})) {
@@ -197,7 +201,8 @@ TaskImage dump_task(const DumpRequest& req) {
     dump_pages(req.pid, t.vmas, t.pages, out);
     if (!t.pages.empty()) t.pages_method = "vm_readv";
   } else {
-    parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes);
+    parasite = std::make_unique<Parasite>(main, rs, req.parasite_path, req.nr_pipes, req.phase_fd);
+    parasite->record_threads(others);
     phase(req.phase_fd, "infect");
     uint64_t need = 0;
     for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
@@ -218,7 +223,8 @@ TaskImage dump_task(const DumpRequest& req) {
   settle_fifo_bytes({&t}, {req.pid});
   refuse_pipes(t);
   assign_share_ids({&t});
-  collect_in_task_state(main, rs, others, gadget, t, parasite ? parasite->scratch() : 0);
+  collect_in_task_state(main, rs, others, parasite ? parasite->thread_gadget() : gadget, t, parasite ? parasite->scratch() : 0);
+  phase(req.phase_fd, "state");
   if (parasite) parasite->cure();
   to_namespace_ids({&t});
 

@@ -28,9 +28,11 @@
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "parasite.h"
+#include "phase.h"
 #include "proc.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
+#include "vdso_park.h"
 #include "vmas.h"
 #include "files/inet_socket.h"
 
@@ -320,8 +322,9 @@ void fsync_if_file(int fd, const std::string& path) {
 
 // The snapshot child is a zombie child of the task once drained; only the task can reap it. Its exit
 // is waited for from here first, so the remote wait4 (WNOHANG) returns at once: the task spends no
-// time on the vDSO gadget with our registers that a dumper's death could leave it running on.
-void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget) {
+// time at the gadget; and that gadget is the vDSO park (vdso_park.h) when it can be armed, so a dumper
+// that dies there leaves the task parked for the rescue, not running on with our registers.
+void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget, int phase_fd) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
     char state = 'X';
@@ -334,8 +337,10 @@ void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadg
   }
   try {
     SeizedTask again(pid);
-    RemoteSyscalls rs(again, gadget);
+    VdsoPark park(again);
+    RemoteSyscalls rs(again, park.gadget() ? park.gadget() : gadget);
     rs.call(SYS_wait4, (uint64_t)child_in_task, 0, WNOHANG | __WALL, 0);
+    phase(phase_fd, "reap");
     again.detach();
   } catch (const CoreError&) {
     // the task exited meanwhile: its children went to init, which reaps them

@@ -50,6 +50,6 @@ void kill_all(SeizedTask& main, std::vector<std::unique_ptr<SeizedTask>>& others
 bool snapshot_possible(const std::vector<Vma>& vmas);
 void fsync_if_file(int fd, const std::string& path);
 // The snapshot child is a zombie child of the task once drained; only the task can reap it.
-void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget);
+void reap_through_task(int pid, int child_in_task, int child_host, uint64_t gadget, int phase_fd = -1);
 
 }  // namespace cryopod

@@ -19,6 +19,8 @@
 #include "page_bitmap.h"
 #include "page_copy.h"
 #include "parasite.h"
+#include "phase.h"
+#include "vdso_park.h"
 #include "pid_namespace.h"
 #include "proc.h"
 #include "remote_syscall.h"
@@ -231,15 +233,19 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
   try {
     ImageHashFollower hasher(out, pages_path);
     uint64_t gadget = find_vdso_syscall(p.pid, t.vmas);
-    RemoteSyscalls rs(*p.main, gadget);
+    VdsoPark park(*p.main);  // as in dump_task
+    RemoteSyscalls rs(*p.main, park.gadget() ? park.gadget() : gadget);
     std::unique_ptr<Parasite> parasite;  // infected until the in-task state is read, as in dump_task
     if (req.parasite_path.empty() || t.pages.empty()) {
       dump_pages(p.pid, t.vmas, t.pages, out);
       if (!t.pages.empty()) t.pages_method = "vm_readv";
     } else {
-      parasite = std::make_unique<Parasite>(*p.main, rs, req.parasite_path, req.nr_pipes);
+      parasite = std::make_unique<Parasite>(*p.main, rs, req.parasite_path, req.nr_pipes, req.phase_fd);
+      parasite->record_threads(p.others);
+      phase(req.phase_fd, "infect");
       uint64_t need = 0;
       for (const PageRun& r : t.pages) need += r.nr_pages * kPageSize;
+      phase(req.phase_fd, "drain");
       if (parasite->dump_pages(t.pages, out) != need) throw CoreError("EIO", "short pages image of " + task_name(p.pid));
       parasite->stop();
       t.pages_method = "parasite";
@@ -249,7 +255,8 @@ TaskImage dump_one(FrozenProcess& p, const TreeDumpRequest& req, size_t index, u
     fsync_if_file(out, pages_path);
     read_identity(p.pid, t);
     t.files = collect_files(p.pid);
-    collect_in_task_state(*p.main, rs, p.others, gadget, t, parasite ? parasite->scratch() : 0);
+    collect_in_task_state(*p.main, rs, p.others, parasite ? parasite->thread_gadget() : gadget, t, parasite ? parasite->scratch() : 0);
+    phase(req.phase_fd, "state");
     if (parasite) parasite->cure();
   } catch (...) {
     close(out);
@@ -277,6 +284,7 @@ TreeImage dump_tree(const TreeDumpRequest& req) {
   } else {
     tree = freeze_tree(req.root_pid);
   }
+  phase(req.phase_fd, "seize");
 
   TreeImage img;
   std::set<uint64_t> dumped_shmem;

@@ -16,6 +16,7 @@
 
 #include "../../parasite/protocol.h"
 #include "errors.h"
+#include "phase.h"
 #include "page_bitmap.h"
 #include "proc.h"
 
@@ -57,8 +58,8 @@ std::vector<PageSegment> split_into_segments(const std::vector<PageRun>& runs, u
   return segs;
 }
 
-Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes)
-    : task_(task), rs_(rs), vdso_gadget_(rs.gadget()) {
+Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes, int phase_fd)
+    : task_(task), rs_(rs), phase_fd_(phase_fd), vdso_gadget_(rs.gadget()) {
   static_assert(Parasite::kScratchOff == PARASITE_SCRATCH_OFF, "scratch page offset");
   static_assert(PARASITE_ARGS_OFF + sizeof(parasite_args) <= PARASITE_SCRATCH_OFF, "args overlap the scratch page");
   static_assert(PARASITE_RESCUE_OFF + sizeof(parasite_rescue) <= PARASITE_CHILD_STACK_TOP - 64 * 1024, "rescue record overlaps the stacks");
@@ -71,12 +72,7 @@ Parasite::Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob
   xsave_ = task_.xsave();  // the blob is built without SSE, but a cure must put back exactly what was there
   fds_before_ = list_fds(task_.pid());
   try {
-    start();
-    std::memcpy(local_area_, blob.data(), blob.size());  // the task runs it only on the first send()
-    write_rescue_record();
-    // From here until cure()'s munmap, a remote syscall whose dumper dies at its stop parks the task
-    // in the blob, which the rescue record can undo; on the vDSO it would run on with our registers.
-    rs_.set_gadget(remote_area_ + PARASITE_GADGET_OFF);
+    start(blob);
     connect();
   } catch (...) {
     cure();
@@ -128,14 +124,15 @@ void Parasite::release_local() {
   local_area_ = nullptr;
 }
 
-// Maps the shared area in the task and in the dumper, copies nothing yet, and starts the blob.
-void Parasite::start() {
+// Makes the shared area: the task's memfd, filled (blob, rescue record) and mapped by the dumper, then
+// mapped in the task, which is left parked in it.
+//
+// Until the area is mapped, remote syscalls run on the vDSO park (vdso_park.h; else on the vDSO's own
+// `syscall`). Only memfd_create and mmap run there; between them the task holds its own registers (its
+// mask stays blocked: a rescuer puts it back from the record in the memfd). The memfd's name goes below
+// the stack pointer (dead stack, past the red zone); the dumper sizes and fills the memfd itself.
+void Parasite::start(const std::vector<uint8_t>& blob) {
   pid_t pid = task_.pid();
-  // Until the area holds the blob, remote syscalls run on the vDSO's `syscall`: a dumper that dies at
-  // one of their stops leaves the task running on with our registers. So only three run there
-  // (memfd_create, ftruncate, mmap); the rest of the setup waits for the area's own gadget. The
-  // memfd's name goes below the task's stack pointer (past the red zone: dead stack), not into a
-  // scratch mapping that would take two more.
   const char name[] = "cryopod-parasite";
   uint64_t name_at = (task_.original_regs().rsp - 512) & ~15ULL, scratch = 0;
   try {
@@ -148,20 +145,38 @@ void Parasite::start() {
   }
   long mfd = rs_.call(SYS_memfd_create, name_at, MFD_CLOEXEC);
   if (scratch) rs_.call(SYS_munmap, scratch, kPageSize);
+  phase(phase_fd_, "area");
+  task_.set_regs(task_.regs_to_put_back());  // off the vDSO's gadget while we fill the memfd
   if (mfd < 0) throw_errno("in " + who(pid) + ": memfd_create", (int)-mfd);
   memfd_in_task_ = (int)mfd;
-  rs_.must("ftruncate parasite area", SYS_ftruncate, (uint64_t)mfd, PARASITE_AREA_SIZE);
-  long area = rs_.call(SYS_mmap, 0, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, (uint64_t)mfd, 0);
-  if (area < 0 && area > -4096) throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
-  remote_area_ = (uint64_t)area;
   std::string fd_path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(mfd);
   int local_fd = open(fd_path.c_str(), O_RDWR | O_CLOEXEC);
   if (local_fd < 0) throw_errno_at("open", fd_path);
+  if (ftruncate(local_fd, PARASITE_AREA_SIZE) != 0) {
+    int e = errno;
+    close(local_fd);
+    throw_errno("ftruncate parasite area", e);
+  }
   void* local = mmap(nullptr, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, local_fd, 0);
   int map_err = errno;
   close(local_fd);
   if (local == MAP_FAILED) throw_errno("mmap parasite area locally", map_err);
   local_area_ = (uint8_t*)local;
+  std::memcpy(local_area_, blob.data(), blob.size());  // the task runs it only on the first send()
+  write_rescue_record();
+  long area = rs_.call(SYS_mmap, 0, PARASITE_AREA_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_SHARED, (uint64_t)mfd, 0);
+  if (area < 0 && area > -4096) {
+    task_.set_regs(task_.regs_to_put_back());
+    throw_errno("in " + who(pid) + ": mmap parasite area", (int)-area);
+  }
+  remote_area_ = (uint64_t)area;
+  // At once into the park after the area's gadget, and every remote syscall from here until cure()'s
+  // munmap runs there: a dumper that dies leaves the task parked in the blob, which the rescue record
+  // undoes; on the vDSO it would run on with our registers.
+  user_regs_struct parked = task_.regs();
+  parked.rip = remote_area_ + PARASITE_GADGET_OFF + 2;
+  task_.set_regs(parked);
+  rs_.set_gadget(remote_area_ + PARASITE_GADGET_OFF);
 }
 
 // On the area's gadget: the memfd's fd goes, and the control sockets come: socketpairs made by the task
@@ -213,6 +228,26 @@ void Parasite::write_rescue_record() {
   std::memcpy(r->xsave, xsave_.data(), xsave_.size());
   r->xsave_len = (uint32_t)xsave_.size();
   __atomic_store_n(&r->magic, PARASITE_RESCUE_MAGIC, __ATOMIC_RELEASE);  // last: the record is whole
+}
+
+void Parasite::record_threads(const std::vector<std::unique_ptr<SeizedTask>>& others) {
+  threads_.clear();
+  for (const auto& th : others) threads_.push_back(th.get());
+  threads_recorded_ = false;
+  if (!local_area_ || others.size() > PARASITE_RESCUE_MAX_THREADS) return;
+  auto* r = (parasite_rescue*)(local_area_ + PARASITE_RESCUE_OFF);
+  for (size_t i = 0; i < others.size(); ++i) {
+    parasite_rescue_thread& slot = r->threads[i];
+    slot.tid = others[i]->pid();
+    slot.sigmask = others[i]->original_sigmask();
+    std::memcpy(slot.regs, &others[i]->original_regs(), sizeof slot.regs);
+  }
+  __atomic_store_n(&r->nr_threads, (uint32_t)others.size(), __ATOMIC_RELEASE);  // after the slots
+  threads_recorded_ = true;
+}
+
+uint64_t Parasite::thread_gadget() const {
+  return threads_recorded_ && remote_area_ ? remote_area_ + PARASITE_GADGET_OFF : vdso_gadget_;
 }
 
 // kind 1: a socket at fd_in_task; kind 2: a pipe, at whatever fd the blob got it.
@@ -446,15 +481,19 @@ void Parasite::cure() {
   stop();
   cured_ = true;
   if (child_pid_ < 0) release_local();
-  // 3. The shared area, by the last remote syscall on the vDSO's gadget (ours goes with the area).
+  // 3. The other threads' own registers and masks back first (they may have run remote syscalls on the
+  // area's gadget, and would fault on its address once it is gone); then the shared area, by the last
+  // remote syscall on the gadget we started with, the vDSO park (ours goes with the area).
+  for (SeizedTask* th : threads_) th->put_back();
   rs_.set_gadget(vdso_gadget_);
   if (remote_area_) rs_.must("munmap parasite area", SYS_munmap, remote_area_, PARASITE_AREA_SIZE);
+  if (remote_area_) phase(phase_fd_, "unmap");
   remote_area_ = 0;
-  // 4. The FPU state exactly as it was, and at once the registers and signal mask (which the
-  // SeizedTask would put back on detach): a dumper that dies from here on leaves the task stopped with
-  // its own state, which ptrace's detach at exit resumes, not on the vDSO gadget with our registers.
-  if (!xsave_.empty()) task_.set_xsave(xsave_);
+  // 4. At once the registers and signal mask (which the SeizedTask would put back on detach), then the
+  // FPU state exactly as it was: a dumper that dies from here on leaves the task stopped with its own
+  // state, which ptrace's detach at exit resumes, not on the vDSO gadget with our registers.
   task_.put_back();
+  if (!xsave_.empty()) task_.set_xsave(xsave_);
 }
 
 }  // namespace cryopod

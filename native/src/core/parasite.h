@@ -39,7 +39,9 @@ namespace cryopod {
 
 class Parasite {
  public:
-  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 8);
+  // phase_fd: the dump's stepping hook (phase.h): "area" once the memfd exists, "unmap" once the area is
+  // gone (both with the task parked on the vDSO park, vdso_park.h, when armed).
+  Parasite(SeizedTask& task, RemoteSyscalls& rs, const std::string& blob_path, unsigned nr_pipes = 8, int phase_fd = -1);
   ~Parasite();
   Parasite(const Parasite&) = delete;
   Parasite& operator=(const Parasite&) = delete;
@@ -63,6 +65,11 @@ class Parasite {
   // Stops the blob and closes every fd the infection added to the task; the area stays mapped, and
   // remote syscalls keep running on its parking gadget (a dumper that dies now leaves the task parked).
   void stop();
+  // The task's other threads (seized): their registers and masks go into the rescue record, and cure()
+  // puts them back before the area goes. thread_gadget(): where their remote syscalls run, the area's
+  // parking gadget when the record holds them all (a dumper that dies leaves them parked), else the vDSO.
+  void record_threads(const std::vector<std::unique_ptr<SeizedTask>>& others);
+  uint64_t thread_gadget() const;
   // A page inside the area for remote syscalls' arguments, valid until cure().
   uint64_t scratch() const { return remote_area_ ? remote_area_ + kScratchOff : 0; }
   // stop(), then removes every trace of it from the task (also done by the destructor); remote
@@ -71,7 +78,7 @@ class Parasite {
   static constexpr uint64_t kScratchOff = 448 * 1024;  // PARASITE_SCRATCH_OFF
 
  private:
-  void start();
+  void start(const std::vector<uint8_t>& blob);
   void connect();
   void send(int sock, uint32_t cmd, uint32_t nr, const int* fds = nullptr, unsigned nfds = 0);
   int64_t receive(int sock, uint32_t cmd, int timeout_ms = 30000);
@@ -87,6 +94,9 @@ class Parasite {
 
   SeizedTask& task_;
   RemoteSyscalls& rs_;
+  std::vector<SeizedTask*> threads_;  // record_threads(): the other threads, put back by cure()
+  bool threads_recorded_ = false;
+  int phase_fd_ = -1;
   std::vector<uint8_t> xsave_;
   std::vector<int> fds_before_;
   uint64_t remote_area_ = 0;

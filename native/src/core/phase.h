@@ -1,8 +1,11 @@
 // The dump's phases, reported to an observer that may hold the dumper at each one (DumpOptions::phase_fd,
 // `cryopod dump --phase-fd N`): the dumper writes "<name>\n" and waits for one byte before it goes on
 // (EOF: it goes on at once). The crash-safety tests SIGKILL the dumper exactly there; an operator can
-// step through a dump the same way. Names: seize, infect, snapshot, drain, cure (and, in checkpoint/,
-// images).
+// step through a dump the same way. Names: seize, area (the parasite's memfd made), infect, snapshot,
+// drain, cure, state (the in-task state read, every thread's remote syscalls done, before the area goes),
+// unmap (the area gone), reap (the snapshot child reaped through the task); and, in checkpoint/, images.
+// A tree dump: seize, then area, infect, drain, state, unmap per process. The restore has its own (RestoreRequest::phase_fd):
+// seize, memory, release.
 #pragma once
 
 #include <poll.h>

@@ -196,7 +196,11 @@ void PidNamespaceHelper::reap() {
 void PidNamespaceHelper::set_next(int want) {
   if (pid_ < 0) throw CoreError("EINVAL", "the PID namespace helper has already finished");
   int32_t w = want, result = -EIO;
-  if (write(to_, &w, sizeof w) != (ssize_t)sizeof w || !read_int(from_, result)) result = -EIO;
+  // A dead helper (anything with CAP_KILL in the tenant's namespace can kill it) is an EPIPE or EOF here:
+  // the restore fails, naming it, and its half-built stub is killed with it.
+  if (write(to_, &w, sizeof w) != (ssize_t)sizeof w || !read_int(from_, result))
+    throw CoreError("EIO", "the PID namespace helper (pid " + std::to_string(pid_) +
+                               ") is gone, killed from inside the restored PID namespace: IDs cannot be placed there");
   if (result < 0) throw_errno("ns_last_pid = " + std::to_string(want - 1) + " in the restored PID namespace", (int)-result);
 }
 

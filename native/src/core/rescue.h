@@ -11,8 +11,10 @@
 //                                            signal 0: its parent never sees it) is reaped here
 //   the task in a group stop (SIGSTOP)        resumed here when the caller says the stop was ours
 //
-//   rescue_task(pid): wait until no tracer ─► area in /proc/PID/maps with the record's magic?
+//   rescue_task(pid): wait until no tracer ─► area in /proc/PID/maps with the record's magic (or only
+//     the memfd in its fd table: the dumper died before the task mapped it; then just the mask and fd)?
 //     ─► seize the main thread ─► rip in the area: adopt the record's registers and mask
+//     ─► seize every other thread the record names: the same, from its slot
 //     ─► close the record's fds (area gadget) ─► reap the snapshot zombie (wait4 in the task)
 //     ─► munmap the area (vDSO gadget) ─► XSAVE back ─► detach (registers, mask) ─► SIGCONT if asked
 #pragma once
@@ -37,6 +39,7 @@ struct RescueReport {
   bool gone = false;            // the task no longer exists
   bool infected = false;        // a parasite area with our rescue record was found
   bool registers_restored = false;  // the main thread was in the area: its saved state was put back
+  int threads_restored = 0;     // other threads parked in the area, their saved registers put back
   int fds_closed = 0;
   int children_reaped = 0;
   bool resumed = false;         // SIGCONT was sent

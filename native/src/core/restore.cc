@@ -24,6 +24,7 @@
 #include "lazy_pager.h"
 #include "page_bitmap.h"
 #include "page_copy.h"
+#include "phase.h"
 #include "pid_placement.h"
 #include "proc.h"
 #include "process_state.h"
@@ -223,15 +224,6 @@ MorphedTask morph_rest(MorphContext& c, const TaskImage& img, RestoreScope& file
   return out;
 }
 
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       RestoreScope& files, PidPlacement& pids, LazyRequest* lazy) {
-  MorphContext c;
-  c.pids = &pids;
-  c.lazy = lazy;
-  morph_memory(c, task, img, pages_path, verify, /*inherit=*/false);
-  return morph_rest(c, img, files);
-}
-
 void release_morphed(SeizedTask& task, const TaskImage& img, MorphedTask& morphed) {
   for (size_t i = 0; i < morphed.threads.size(); ++i) release_thread(*morphed.threads[i], img.threads[i]);
   release_thread(task, img.main);
@@ -253,8 +245,15 @@ int restore_task(const TaskImage& img, const RestoreRequest& req) {
   // on a half-restored address space (a restore pod's container then exits and is restarted).
   SeizedTask task(stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_EXITKILL);
   PidPlacement pids(stub->pid(), spare_id({&img}));
-  MorphedTask morphed = morph_stub(task, img, req.pages_path, req.verify, files, pids, req.lazy);
+  phase(req.phase_fd, "seize");
+  MorphContext c;
+  c.pids = &pids;
+  c.lazy = req.lazy;
+  morph_memory(c, task, img, req.pages_path, req.verify, /*inherit=*/false);
+  phase(req.phase_fd, "memory");
+  MorphedTask morphed = morph_rest(c, img, files);
   pids.finish();
+  phase(req.phase_fd, "release");
   release_morphed(task, img, morphed);
   stub->release();
   // It runs: the prefetcher starts making the rest resident (lazy_pager.h).

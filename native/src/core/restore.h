@@ -39,6 +39,9 @@ struct RestoreRequest {
   std::vector<InheritFd> inherit;
   // Set: a lazy restore (lazy_pager.h); the pager serving the task comes back in it. Owned by the caller.
   LazyRequest* lazy = nullptr;
+  // The stepping hook (phase.h), restore phases: seize (the stub seized, nothing changed yet), memory
+  // (its address space is the task's, filled), release (everything but the let-go is done).
+  int phase_fd = -1;
 };
 
 // Returns the PID of the restored task.
@@ -57,11 +60,10 @@ struct MorphedTask {
   std::vector<std::unique_ptr<SeizedTask>> threads;
 };
 class PidPlacement;
-MorphedTask morph_stub(SeizedTask& task, const TaskImage& img, const std::string& pages_path, PagesVerification* verify,
-                       RestoreScope& files, PidPlacement& pids, LazyRequest* lazy = nullptr);
 
-// The two halves of morph_stub, for a tree: memory first (a child is forked from its parent once the
-// parent's memory is restored, and keeps the VMAs it inherits), the rest once every process exists.
+// A stub's morph in two halves: restore_task runs them in a row; a tree runs every task's memory first
+// (a child is forked from its parent once the parent's memory is restored, and keeps the VMAs it
+// inherits), the rest once every process exists.
 class Morph;
 struct MorphContext {
   std::unique_ptr<RemoteSyscalls> rs;

@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "page_bitmap.h"
+#include "phase.h"
 #include "pid_placement.h"
 #include "remote_syscall.h"
 #include "seized_task.h"
@@ -144,6 +145,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
   // EXITKILL (as in restore.cc): a dead restorer takes the half-built tree with it.
   procs[0]->task = std::make_unique<SeizedTask>((pid_t)root_stub->pid(), PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_EXITKILL);
   PidPlacement pids(root_stub->pid(), spare_id(all));
+  phase(req.phase_fd, "seize");
   {
     RemoteSyscalls rs(*procs[0]->task, find_vdso_syscall(root_stub->pid(), collect_vmas(root_stub->pid())));
     rs.call(SYS_setsid);  // before any child is forked, so that they are born into it
@@ -172,6 +174,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     by_pid[t.pid] = procs[i].get();
     morph_memory(procs[i]->ctx, *procs[i]->task, t, req.pages_paths[i], req.verify, /*inherit=*/true);
   }
+  phase(req.phase_fd, "memory");
   restore_sessions(tree, by_pid);
   PipeSources pipes = create_pipes(tree, by_pid);
   files.pipes = &pipes;
@@ -187,6 +190,7 @@ int restore_tree(const TreeImage& tree, const TreeRestoreRequest& req) {
     rs.call(SYS_close, src.write_fd);
   }
   pids.finish();
+  phase(req.phase_fd, "release");
   // Children first: a parent never runs while a child it may wait for is still stopped.
   for (size_t i = tree.tasks.size(); i-- > 0;) release_morphed(*procs[i]->task, tree.tasks[i], morphed[i]);
   for (auto& o : owned) o->release();

@@ -20,6 +20,7 @@ struct TreeRestoreRequest {
   // The manifest's digests of the pages images, checked by the fills (page_fill.h); null: none.
   PagesVerification* verify = nullptr;
   std::vector<InheritFd> inherit;  // as RestoreRequest::inherit
+  int phase_fd = -1;                // as RestoreRequest::phase_fd (memory: once every task's is filled)
 };
 
 // Returns the root's PID in our namespace. Every task keeps its saved ID: in ours, or (a tree dumped
