@@ -129,6 +129,7 @@ export interface Event {
   reason: string;
   type: string;
   message: string;
+  count?: number;
   involvedObject: { kind: string; name: string; uid: string };
 }
 
