@@ -389,7 +389,7 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
             return [];
           }
         })();
-        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(ctr.pid));
+        return argv.some((a) => a.endsWith('cryopod-guard')) && argv.includes(String(ctr.pid));
       })
       .map(Number);
     expect(guards).toHaveLength(1);
