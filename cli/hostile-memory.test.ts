@@ -3,7 +3,7 @@
  * command runs as a child process on a checkpoint built to be costly (images/test/hostile-images.ts) and
  * its peak resident set (VmHWM, written at exit by images/test/peak-rss-preload.js) must stay within
  * THE BOUND: the same command's peak on the small fixture checkpoint, plus the checkpoint's metadata
- * images' size, plus 64 MiB. The command must also fail or succeed with a clear message, as asserted.
+ * images' size, plus 72 MiB. The command must also fail or succeed with a clear message, as asserted.
  */
 import { spawn } from 'child_process';
 import { promises as fsp } from 'fs';
@@ -16,7 +16,11 @@ import { makeCheckpoint } from '../images/test/test-dir';
 const ROOT = path.join(__dirname, '..');
 const CLI = path.join(ROOT, 'bin', 'cryopod.js');
 const PRELOAD = path.join(ROOT, 'images', 'test', 'peak-rss-preload.js');
-const SLACK = 64 * 1024 * 1024;
+// 64 MiB until the image codecs were generated at build time (images/codecs-gen.ts): the small fixture's
+// restore then no longer loaded protobufjs' reflection (its peak 64.3 -> 57-58 MiB), the MAX_VMAS one's
+// fell less (126.8 -> 124-125 MiB: the same 221 bytes of heap per decoded VMA, V8 growing a smaller heap
+// in the same steps), so the bound, relative to the small one, got 7 MiB tighter while every peak fell.
+const SLACK = 72 * 1024 * 1024;
 
 interface Run { code: number | null; stdout: string; stderr: string; peak: number }
 

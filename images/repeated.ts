@@ -5,7 +5,7 @@
  * top-level fields are walked on the wire: the repeated field's items can be counted (allocating
  * nothing) or handed out one by one, and the rest of the entry, without them, decoded as usual.
  */
-import * as protobuf from 'protobufjs';
+import * as protobuf from 'protobufjs/minimal';
 import { ImageError } from './errors';
 
 const LENGTH_DELIMITED = 2;

@@ -104,11 +104,14 @@ export async function writeCheckpoint(dir: string, input: DumpedTask | DumpedTre
   }
 
   await fsp.rm(path.join(dir, MANIFEST_FILE), { force: true });
-  const listed: ManifestFile[] = [];
-  for (const img of images) {
-    await writeDurably(path.join(dir, img.name), img.data);
-    listed.push({ name: img.name, size: img.data.length, sha256: sha256Of(img.data) });
-  }
+  // All at once: each image is a handful of fs calls (open, write, fsync, close, rename), each a hop
+  // through libuv's pool; one after the other, the dump waited for every hop in turn after its last
+  // page. Every write is settled before anything is reported, so a failure leaves no image behind
+  // the caller's cleanup (the manifest, written last, still comes after every image is durable).
+  const listed: ManifestFile[] = images.map((img) => ({ name: img.name, size: img.data.length, sha256: sha256Of(img.data) }));
+  const writes = await Promise.allSettled(images.map((img) => writeDurably(path.join(dir, img.name), img.data)));
+  const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
   for (let i = 0; i < tree.tasks.length; i++) {
     const pagesPath = path.join(dir, pagesFile(i));
     await syncFile(pagesPath);

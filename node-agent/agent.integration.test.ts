@@ -317,7 +317,7 @@ describe('an agent killed while it holds the pod frozen, then restarted', () => 
     return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((e) => {
       try {
         const argv = fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
-        return argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(pid));
+        return argv.some((a) => a.endsWith('cryopod-guard')) && argv.includes(String(pid));
       } catch {
         return false;
       }

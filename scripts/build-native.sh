@@ -16,6 +16,7 @@ fi
 "${gyp[@]}" build >/dev/null
 make -s -C native/stub
 make -s -C native/parasite
+make -s -C native/guard -j2
 make -s -C native/test/victims
 make -s -C native/test/snapshot
 make -s -C native/test/tree

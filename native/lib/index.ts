@@ -183,6 +183,8 @@ const root = packageRoot();
 export const ADDON_PATH = path.join(root, 'native', 'build', 'Release', 'cryopod.node');
 export const STUB_PATH = path.join(root, 'native', 'stub', 'cryopod-stub');
 export const PARASITE_PATH = path.join(root, 'native', 'parasite', 'parasite.bin');
+/** The dump's guard (native/guard): puts a task back when its dumper dies (checkpoint/guard.ts). */
+export const GUARD_PATH = path.join(root, 'native', 'guard', 'cryopod-guard');
 
 let addon: Addon | undefined;
 function load(): Addon {

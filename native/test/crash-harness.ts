@@ -51,7 +51,7 @@ export function guardsOf(pid: number): number[] {
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     const argv = (readFileOrUndefined(`/proc/${e}/cmdline`) ?? '').split('\0');
-    if (argv.some((a) => a.endsWith('guard-main.js')) && argv.includes(String(pid))) out.push(Number(e));
+    if (argv.some((a) => a.endsWith('cryopod-guard')) && argv.includes(String(pid))) out.push(Number(e));
   }
   return out;
 }

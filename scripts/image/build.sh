@@ -9,7 +9,8 @@
 #
 # Layers: "node" (the node binary, the shared libraries it and the addon need, cp and sh, /etc/passwd) is
 # the same directory for cryopod and counter, so both carry the same layer digest and a runtime stores it
-# once; then "app" (/opt/cryopod: dist/, production node_modules, the addon, the stub, the parasite) or
+# once; then "app" (/opt/cryopod: dist/, production node_modules, the addon, the stub, the parasite, the
+# dump guard) or
 # "counter" (/opt/counter). The archives load with `ctr -n k8s.io images import`, `docker load`,
 # `podman load`; to push one to your registry: `skopeo copy oci-archive:cryopod.oci.tar
 # docker://REGISTRY/cryopod:TAG` (docs/operations.md).
@@ -29,7 +30,8 @@ version=$(awk '$1 == "appVersion:" { gsub(/"/, "", $2); print $2 }' helm/cryopod
 [[ -n $version ]] || die "no appVersion in helm/cryopod/Chart.yaml"
 readonly VERSION=$version
 readonly ADDON=native/build/Release/cryopod.node STUB=native/stub/cryopod-stub PARASITE=native/parasite/parasite.bin
-for f in dist/operator/main.js dist/node-agent/main.js "$ADDON" "$STUB" "$PARASITE"; do
+readonly GUARD=native/guard/cryopod-guard
+for f in dist/operator/main.js dist/node-agent/main.js "$ADDON" "$STUB" "$PARASITE" "$GUARD"; do
   [[ -e $f ]] || die "$f is missing: run npm run build first"
 done
 node_bin=$(command -v node) || die "node is not installed"
@@ -64,6 +66,9 @@ add_binary "$base" "$node_bin"
 add_binary "$base" "$(command -v cp)"
 add_binary "$base" /bin/sh
 add_binary "$base" "$ADDON" # libstdc++ and friends, mostly node's already
+add_binary "$base" "$GUARD" # the dump guard's libraries (the same ones)
+rm -f "$base$(realpath "$(dirname "$GUARD")")/cryopod-guard"
+rmdir -p --ignore-fail-on-non-empty "$base$(realpath "$(dirname "$GUARD")")" 2>/dev/null || true
 rm -f "$base$(realpath "$(dirname "$ADDON")")/cryopod.node"
 rmdir -p --ignore-fail-on-non-empty "$base$(realpath "$(dirname "$ADDON")")" 2>/dev/null || true
 # Debian's node reads the system CA bundle at startup (and the S3 client needs it for https endpoints).
@@ -75,7 +80,7 @@ printf 'root:x:0:\nnogroup:x:65534:\n' >"$base/etc/group"
 
 # --- layer "app": /opt/cryopod, laid out as this repository (the addon finds itself from package.json) --
 app=$stage/app/opt/cryopod
-mkdir -p "$app/native/build/Release" "$app/native/stub" "$app/native/parasite"
+mkdir -p "$app/native/build/Release" "$app/native/stub" "$app/native/parasite" "$app/native/guard"
 cp package.json package-lock.json "$app/"
 cp -r bin "$app/bin"
 cp -r dist "$app/dist"
@@ -85,6 +90,7 @@ cp "$ADDON" "$app/$ADDON"
 cp "$STUB" "$app/$STUB"
 cp "$STUB" "$app/cryopod-stub" # the chart's operator.stubPath
 cp "$PARASITE" "$app/$PARASITE"
+cp "$GUARD" "$app/$GUARD" # the dump's guard (checkpoint/guard.ts)
 mkdir -p "$app/images" && cp -r images/proto "$app/images/proto" # read at run time (images/proto.ts)
 # Production dependencies only, from npm's cache when it has them (it does after `npm ci`).
 (cd "$app" && npm ci --omit=dev --ignore-scripts --prefer-offline --no-audit --no-fund --loglevel=error >/dev/null) ||

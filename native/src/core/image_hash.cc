@@ -1,7 +1,6 @@
 #include "image_hash.h"
 
 #include <openssl/evp.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,20 +35,6 @@ void hash_range(int fd, uint64_t off, uint64_t len, uint8_t* buf, ChunkHasher& h
     off += (uint64_t)n;
     len -= (uint64_t)n;
   }
-}
-
-// The follower hashes its own freshly written file straight from the page cache (no copy into a buffer):
-// windows of the file mapped read-only. Only for the dump's own image (created O_EXCL, 0600, and never
-// truncated while it is written); files from elsewhere are read with pread (hash_range), where a file
-// cut short is an error and not a SIGBUS.
-constexpr uint64_t kMapWindow = 2ull << 20;  // small: mapped page cache counts in the dumper's RSS
-
-void hash_mapped(int fd, uint64_t off, uint64_t len, ChunkHasher& h, const std::string& path) {
-  uint64_t start = off & ~(uint64_t)(4096 - 1);
-  void* p = mmap(nullptr, len + (off - start), PROT_READ, MAP_SHARED | MAP_POPULATE, fd, (off_t)start);
-  if (p == MAP_FAILED) throw_errno_at("mmap", path);
-  h.update((const uint8_t*)p + (off - start), len);
-  munmap(p, len + (off - start));
 }
 
 }  // namespace
@@ -189,6 +174,11 @@ void ImageHashFollower::run() {
     if (abandoned_.load()) return;
     std::vector<std::string> digests;
     auto chunk = std::make_unique<ChunkHasher>(HashAlgo::kBlake3);
+    // pread into a buffer that stays in L2, not mapped windows of the page cache: mapping, populating
+    // and unmapping (a TLB shootdown on the other core each time) cost more than the copy. 1 GiB of
+    // tmpfs hashed alone here: 196-234 ms (100-110 user + 87-96 sys) against 265-294 ms (107-143 +
+    // 127-164) with 2 MiB windows; and the dumper's RSS no longer counts mapped image pages.
+    std::vector<uint8_t> buf(kReadBytes);
     uint64_t pos = 0, in_chunk = 0;
     // Naps grow while the file does not (the freeze before the pages move: the dump's threads keep the
     // cores) and shrink again once it grows.
@@ -200,8 +190,8 @@ void ImageHashFollower::run() {
       uint64_t size = (uint64_t)st.st_size;
       pause = pos < size ? 200 : std::min(pause * 2, 4000u);
       while (pos < size && !abandoned_.load(std::memory_order_relaxed)) {
-        uint64_t take = std::min({size - pos, kHashChunkBytes - in_chunk, kMapWindow});
-        hash_mapped(fd_, pos, take, *chunk, path_);
+        uint64_t take = std::min({size - pos, kHashChunkBytes - in_chunk, kReadBytes});
+        hash_range(fd_, pos, take, buf.data(), *chunk, path_);
         pos += take;
         in_chunk += take;
         if (in_chunk == kHashChunkBytes) {
