@@ -170,6 +170,15 @@ LazyStatus LazyPager::wait() {
 
 void LazyPager::abort(const std::string& why) { fail("EABORTED", path_ + ": lazy restore stopped (" + why + ") before pid " + std::to_string(pid_) + " was fully resident; it was killed"); }
 
+// The waiters on the result, and the fault and prefetch threads (which stop).
+void LazyPager::wake_everyone() {
+  done_cv_.notify_all();
+  stop_ = true;
+  uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
 void LazyPager::finish(LazyStatus::State state) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -178,11 +187,7 @@ void LazyPager::finish(LazyStatus::State state) {
     result_.state = state;
     result_.resident_seconds = released_at_ > 0 ? now_seconds() - released_at_ : 0;
   }
-  done_cv_.notify_all();
-  stop_ = true;
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_fd_, &one, sizeof one);
-  (void)ignored;
+  wake_everyone();
 }
 
 void LazyPager::fail(const std::string& code, const std::string& message) {
@@ -198,11 +203,7 @@ void LazyPager::fail(const std::string& code, const std::string& message) {
     result_.path = path_;
     result_.resident_seconds = released_at_ > 0 ? now_seconds() - released_at_ : 0;
   }
-  done_cv_.notify_all();
-  stop_ = true;
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_fd_, &one, sizeof one);
-  (void)ignored;
+  wake_everyone();
 }
 
 uint8_t LazyPager::serve_chunk(uint64_t c, uint8_t* buf, Source source) {

@@ -95,6 +95,7 @@ class LazyPager {
   void fault_loop();
   void prefetch_loop();
   void fail(const std::string& code, const std::string& message);
+  void wake_everyone();
   void on_fork(int child_uffd);
   void finish(LazyStatus::State state);
   void stop_threads();
